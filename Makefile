@@ -1,0 +1,94 @@
+# podgen — build, run and test.
+#
+#   make run        install deps, build, start nginx on 127.0.0.1:8080
+#   make test       install deps, build, unit tests + prove -r t/
+#   make test-asan  the same suite on an ASan/UBSan build of the module
+#   make bench      benchmarks (figures go to bench/RESULTS.md)
+
+NGX_SRC     ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+BUILD       := build
+CC          ?= cc
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
+LIB_CFLAGS  := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu99 \
+               -I/usr/include/opus
+LIB_LIBS    := -lflite_cmu_us_slt -lflite_cmu_us_rms -lflite_cmu_us_awb \
+               -lflite_cmu_us_kal -lflite_cmu_us_kal16 -lflite_usenglish \
+               -lflite_cmulex -lflite -lmp3lame -lopusenc -lopus -lFLAC \
+               -lsoxr -lyajl -lm -lpthread
+
+SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \
+                   ngx_podgen_module/*.h ngx_podgen_metrics/*.c \
+                   ngx_podgen_metrics/*.h)
+LIB_SRCS := $(filter %.c,$(wildcard lib/*.c))
+UNIT_TESTS := $(patsubst lib/test/%.c,$(BUILD)/unit/%,$(wildcard lib/test/test_*.c))
+
+.PHONY: all build deps run test test-asan unit unit-asan prove clean bench
+
+all: build
+
+deps:
+	@deps/install
+
+build: objs/ngx_podgen_module.so
+
+# configure runs once per build tree; it runs again only when `config`
+# (the list of sources and libraries) changes.
+$(BUILD)/%/objs/Makefile: config
+	rm -rf $(BUILD)/$*
+	mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(BUILD)/$*
+	cd $(BUILD)/$* && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        $(if $(filter asan,$*),--with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)") \
+	        --add-dynamic-module=$(CURDIR) > configure.log 2>&1 || \
+	    { tail -20 configure.log; exit 1; }
+
+objs/ngx_podgen_module.so: $(BUILD)/nginx/objs/Makefile $(SRCS)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
+	mkdir -p objs
+	cp $(BUILD)/nginx/objs/ngx_http_podgen_module.so $@
+
+objs-asan/ngx_podgen_module.so: $(BUILD)/asan/objs/Makefile $(SRCS)
+	$(MAKE) -C $(BUILD)/asan -f objs/Makefile modules
+	mkdir -p objs-asan
+	cp $(BUILD)/asan/objs/ngx_http_podgen_module.so $@
+
+# A shell is needed for `source conf_flags` (bash arrays).
+SHELL := /bin/bash
+
+run: deps build
+	mkdir -p var/logs var/tmp
+	@echo "podgen: http://127.0.0.1:8080/  (Ctrl-C to stop)"
+	$(NGINX) -p $(CURDIR)/ -c conf/podgen.conf -g 'daemon off;'
+
+# ---- unit tests of the nginx-free core -------------------------------------
+
+$(BUILD)/unit/%: lib/test/%.c $(LIB_SRCS) $(wildcard lib/*.h) lib/test/unit.h
+	mkdir -p $(BUILD)/unit
+	$(CC) $(LIB_CFLAGS) $(UNIT_CFLAGS) -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+
+unit-asan:
+	$(MAKE) unit BUILD=$(BUILD)/asan-unit UNIT_CFLAGS="$(SAN_FLAGS)"
+
+prove:
+	prove -r t/
+
+test: deps build unit
+	PODGEN_MODULE=$(CURDIR)/objs/ngx_podgen_module.so prove -r t/
+
+ASAN_RT := $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
+
+test-asan: deps objs-asan/ngx_podgen_module.so unit-asan
+	PODGEN_MODULE=$(CURDIR)/objs-asan/ngx_podgen_module.so \
+	PODGEN_PRELOAD="$(ASAN_RT)" \
+	    prove -r t/
+
+bench: deps build
+	bench/run
+
+clean:
+	rm -rf $(BUILD) objs objs-asan var

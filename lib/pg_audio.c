@@ -1,0 +1,1083 @@
+/*
+ * podgen core: audio formats and streaming encoders.
+ *
+ * Every encoder appends to the caller's pg_buf_t only what the library has
+ * ready, so a response can be sent while the voice is still speaking:
+ *
+ *   wav   a 44-byte header, then the PCM as is;
+ *   pcm   raw s16le at 24 kHz (soxr resamples in a streaming fashion);
+ *   mp3   lame, CBR, no Xing/LAME tag (it would need a seek back);
+ *   opus  Ogg Opus by libopusenc, through a write callback;
+ *   flac  libFLAC's stream encoder, through a write callback, no seeking.
+ *
+ * Library global state, for using encoders from several threads at once:
+ *
+ *   lame      no global init call.  lame_init()/lame_init_params() (re)fill
+ *             a few file-scope lookup tables (pow43[], pow20[], ipow20[],
+ *             adj43[], the log2 table) with the same constants every time,
+ *             so concurrent encoders only ever rewrite identical values.
+ *   libopus   none.
+ *   libopusenc none, but it draws the Ogg serial number from rand() unless
+ *             one is set: we set our own, so no shared rand() state is used.
+ *   libFLAC   none.
+ *   soxr      none; we ask for one thread so it never starts OpenMP
+ *             workers inside an nginx process.
+ */
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * libopusenc's header does "#include <opus.h>", so the compiler needs the
+ * opus directory in its include path (pkg-config --cflags libopusenc).
+ */
+#if defined(__has_include)
+#if !__has_include(<opus.h>)
+#error "add -I/usr/include/opus (pkg-config --cflags libopusenc)"
+#endif
+#endif
+
+#include <lame/lame.h>
+#include <opus/opusenc.h>
+#include <FLAC/stream_encoder.h>
+#include <soxr.h>
+
+#include "pg_audio.h"
+
+
+/* Input rates outside this range are rejected by pg_enc_create(). */
+#define PG_RATE_MIN          4000
+#define PG_RATE_MAX          192000
+
+/* Samples handed to a library per call: bounds temporary buffers. */
+#define PG_MP3_CHUNK         8192
+#define PG_OPUS_CHUNK        65536
+#define PG_FLAC_CHUNK        1024
+#define PG_SOXR_CHUNK        4096
+
+#define PG_MP3_FLUSH_SIZE    7200
+#define PG_OPUS_BITRATE      32000
+#define PG_OPUS_RATE         48000
+#define PG_FLAC_LEVEL        5
+
+#define PG_WAV_HEADER_SIZE   44
+#define PG_WAV_UNKNOWN_SIZE  0xffffffff
+
+
+typedef enum {
+    PG_ENC_ACTIVE = 0,
+    PG_ENC_FINISHED,
+    PG_ENC_FAILED
+} pg_enc_state_t;
+
+
+typedef struct {
+    int   (*init)(pg_enc_t *enc, pg_buf_t *out);
+    int   (*write)(pg_enc_t *enc, const int16_t *pcm, size_t n,
+              pg_buf_t *out);
+    int   (*finish)(pg_enc_t *enc, pg_buf_t *out);
+    void  (*cleanup)(pg_enc_t *enc);
+} pg_enc_ops_t;
+
+
+struct pg_enc_s {
+    const pg_enc_ops_t   *ops;
+    pg_enc_state_t        state;
+    int                   in_rate;
+    int                   out_rate;
+
+    /*
+     * The buffer the library's write callback appends to: set just for
+     * the duration of each library call, so that the callback never sees
+     * a buffer the caller has since freed or moved.
+     */
+    pg_buf_t             *out;
+    unsigned              out_failed:1;
+
+    union {
+        lame_global_flags    *lame;
+        OggOpusEnc           *opus;
+        FLAC__StreamEncoder  *flac;
+        soxr_t                soxr;      /* NULL: pcm at 24 kHz, no resampling */
+    } lib;
+
+    union {
+        FLAC__int32           flac[PG_FLAC_CHUNK];
+        int16_t               soxr[PG_SOXR_CHUNK];
+    } scratch;
+};
+
+
+static int pg_append_s16le(pg_buf_t *out, const int16_t *pcm, size_t n);
+static void pg_put_le16(unsigned char *p, uint32_t v);
+static void pg_put_le32(unsigned char *p, uint32_t v);
+static uint32_t pg_get_le16(const unsigned char *p);
+static uint32_t pg_get_le32(const unsigned char *p);
+
+static int pg_wav_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_wav_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_wav_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_wav_cleanup(pg_enc_t *enc);
+
+static int pg_pcm_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_pcm_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_pcm_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_pcm_cleanup(pg_enc_t *enc);
+
+static int pg_mp3_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_mp3_nearest_rate(int rate);
+static void pg_mp3_silence(const char *format, va_list ap);
+static int pg_mp3_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_mp3_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_mp3_cleanup(pg_enc_t *enc);
+
+static int pg_opus_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_opus_max_bandwidth(int rate);
+static opus_int32 pg_opus_serialno(pg_enc_t *enc);
+static int pg_opus_write_cb(void *data, const unsigned char *p,
+    opus_int32 len);
+static int pg_opus_close_cb(void *data);
+static int pg_opus_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_opus_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_opus_cleanup(pg_enc_t *enc);
+
+static int pg_flac_init(pg_enc_t *enc, pg_buf_t *out);
+static FLAC__StreamEncoderWriteStatus pg_flac_write_cb(
+    const FLAC__StreamEncoder *fe, const FLAC__byte buffer[], size_t bytes,
+    uint32_t samples, uint32_t current_frame, void *data);
+static int pg_flac_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_flac_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_flac_cleanup(pg_enc_t *enc);
+
+
+static const pg_enc_ops_t  pg_wav_ops = {
+    pg_wav_init, pg_wav_write, pg_wav_finish, pg_wav_cleanup
+};
+
+static const pg_enc_ops_t  pg_pcm_ops = {
+    pg_pcm_init, pg_pcm_write, pg_pcm_finish, pg_pcm_cleanup
+};
+
+static const pg_enc_ops_t  pg_mp3_ops = {
+    pg_mp3_init, pg_mp3_write, pg_mp3_finish, pg_mp3_cleanup
+};
+
+static const pg_enc_ops_t  pg_opus_ops = {
+    pg_opus_init, pg_opus_write, pg_opus_finish, pg_opus_cleanup
+};
+
+static const pg_enc_ops_t  pg_flac_ops = {
+    pg_flac_init, pg_flac_write, pg_flac_finish, pg_flac_cleanup
+};
+
+
+/* Indexed by pg_format_t; a NULL ops means "parsed, but not encodable". */
+static const struct {
+    const char          *name;
+    const char          *mime;
+    const pg_enc_ops_t  *ops;
+} pg_formats[] = {
+    { "mp3",  "audio/mpeg", &pg_mp3_ops },      /* PG_FMT_MP3 */
+    { "opus", "audio/ogg",  &pg_opus_ops },     /* PG_FMT_OPUS */
+    { "aac",  "audio/aac",  NULL },             /* PG_FMT_AAC */
+    { "wav",  "audio/wav",  &pg_wav_ops },      /* PG_FMT_WAV */
+    { "flac", "audio/flac", &pg_flac_ops },     /* PG_FMT_FLAC */
+    { "pcm",  "audio/pcm",  &pg_pcm_ops }       /* PG_FMT_PCM */
+};
+
+#define PG_NFORMATS  (sizeof(pg_formats) / sizeof(pg_formats[0]))
+
+/* the table above must follow the enum */
+typedef char  pg_formats_match_enum[PG_NFORMATS == PG_FMT_UNKNOWN ? 1 : -1];
+
+
+pg_format_t
+pg_format_from_name(const char *name, size_t len)
+{
+    size_t  i;
+
+    if (name == NULL) {
+        return PG_FMT_UNKNOWN;
+    }
+
+    for (i = 0; i < PG_NFORMATS; i++) {
+        if (strlen(pg_formats[i].name) == len
+            && memcmp(pg_formats[i].name, name, len) == 0)
+        {
+            return (pg_format_t) i;
+        }
+    }
+
+    return PG_FMT_UNKNOWN;
+}
+
+
+const char *
+pg_format_name(pg_format_t fmt)
+{
+    if ((unsigned) fmt >= PG_NFORMATS) {
+        return NULL;
+    }
+
+    return pg_formats[fmt].name;
+}
+
+
+const char *
+pg_format_mime(pg_format_t fmt)
+{
+    if ((unsigned) fmt >= PG_NFORMATS) {
+        return NULL;
+    }
+
+    return pg_formats[fmt].mime;
+}
+
+
+pg_enc_t *
+pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
+{
+    size_t     len;
+    pg_enc_t  *enc;
+
+    if ((unsigned) fmt >= PG_NFORMATS || pg_formats[fmt].ops == NULL
+        || in_rate < PG_RATE_MIN || in_rate > PG_RATE_MAX || out == NULL)
+    {
+        return NULL;
+    }
+
+    enc = calloc(1, sizeof(pg_enc_t));
+    if (enc == NULL) {
+        return NULL;
+    }
+
+    enc->ops = pg_formats[fmt].ops;
+    enc->state = PG_ENC_ACTIVE;
+    enc->in_rate = in_rate;
+    enc->out_rate = in_rate;
+
+    /* a failed create leaves no half-written header behind */
+    len = out->len;
+
+    if (enc->ops->init(enc, out) != 0) {
+        out->len = len;
+        pg_enc_destroy(enc);
+        return NULL;
+    }
+
+    return enc;
+}
+
+
+int
+pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
+    pg_buf_t *out)
+{
+    size_t  len;
+
+    if (enc == NULL || out == NULL || enc->state != PG_ENC_ACTIVE) {
+        return -1;
+    }
+
+    if (nsamples == 0) {
+        return 0;
+    }
+
+    if (pcm == NULL) {
+        enc->state = PG_ENC_FAILED;
+        return -1;
+    }
+
+    len = out->len;
+
+    if (enc->ops->write(enc, pcm, nsamples, out) != 0) {
+        /* the stream is broken anyway: do not hand out a partial piece */
+        out->len = len;
+        enc->state = PG_ENC_FAILED;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+pg_enc_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    size_t  len;
+
+    if (enc == NULL || out == NULL || enc->state != PG_ENC_ACTIVE) {
+        return -1;
+    }
+
+    len = out->len;
+
+    if (enc->ops->finish(enc, out) != 0) {
+        out->len = len;
+        enc->state = PG_ENC_FAILED;
+        return -1;
+    }
+
+    enc->state = PG_ENC_FINISHED;
+
+    return 0;
+}
+
+
+void
+pg_enc_destroy(pg_enc_t *enc)
+{
+    if (enc == NULL) {
+        return;
+    }
+
+    enc->out = NULL;
+    enc->ops->cleanup(enc);
+
+    free(enc);
+}
+
+
+int
+pg_enc_out_rate(pg_enc_t *enc)
+{
+    return enc ? enc->out_rate : 0;
+}
+
+
+int
+pg_wav_fix_sizes(unsigned char *wav, size_t len)
+{
+    uint32_t  rate;
+
+    if (wav == NULL || len < PG_WAV_HEADER_SIZE) {
+        return -1;
+    }
+
+    /* exactly the header pg_wav_init() writes, whatever its two sizes */
+
+    if (memcmp(wav, "RIFF", 4) != 0
+        || memcmp(wav + 8, "WAVEfmt ", 8) != 0
+        || pg_get_le32(wav + 16) != 16
+        || pg_get_le16(wav + 20) != 1
+        || pg_get_le16(wav + 22) != 1
+        || pg_get_le16(wav + 32) != 2
+        || pg_get_le16(wav + 34) != 16
+        || memcmp(wav + 36, "data", 4) != 0)
+    {
+        return -1;
+    }
+
+    rate = pg_get_le32(wav + 24);
+
+    if (rate == 0 || pg_get_le32(wav + 28) != rate * 2) {
+        return -1;
+    }
+
+    /* whole s16 mono samples only; 0xffffffff would read as "unknown" */
+
+    if ((len - PG_WAV_HEADER_SIZE) % 2 != 0
+        || len - 8 >= (size_t) PG_WAV_UNKNOWN_SIZE)
+    {
+        return -1;
+    }
+
+    pg_put_le32(wav + 4, (uint32_t) (len - 8));
+    pg_put_le32(wav + 40, (uint32_t) (len - PG_WAV_HEADER_SIZE));
+
+    return 0;
+}
+
+
+/* ---- helpers ------------------------------------------------------------ */
+
+
+static int
+pg_append_s16le(pg_buf_t *out, const int16_t *pcm, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+
+    if (n > SIZE_MAX / 2) {
+        return -1;
+    }
+
+    return pg_buf_append(out, pcm, n * 2);
+
+#else
+
+    size_t          i;
+    unsigned char  *p;
+
+    if (n > SIZE_MAX / 2 || pg_buf_reserve(out, n * 2) != 0) {
+        return -1;
+    }
+
+    p = out->data + out->len;
+
+    for (i = 0; i < n; i++) {
+        pg_put_le16(p + 2 * i, (uint16_t) pcm[i]);
+    }
+
+    out->len += n * 2;
+
+    return 0;
+
+#endif
+}
+
+
+static void
+pg_put_le16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) v;
+    p[1] = (unsigned char) (v >> 8);
+}
+
+
+static void
+pg_put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) v;
+    p[1] = (unsigned char) (v >> 8);
+    p[2] = (unsigned char) (v >> 16);
+    p[3] = (unsigned char) (v >> 24);
+}
+
+
+static uint32_t
+pg_get_le16(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8;
+}
+
+
+static uint32_t
+pg_get_le32(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8
+           | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+
+/* ---- wav ---------------------------------------------------------------- */
+
+
+/*
+ * The sizes are not known while streaming: both are written as 0xffffffff,
+ * which is what ffmpeg's own wav muxer writes to a pipe.  ffmpeg 5.1 reads
+ * such a file or pipe to its end ("Ignoring maximum wav data size" at
+ * warning level); pg_wav_fix_sizes() makes a complete file exact.
+ */
+
+static int
+pg_wav_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    unsigned char  h[PG_WAV_HEADER_SIZE];
+
+    memcpy(h, "RIFF", 4);
+    pg_put_le32(h + 4, PG_WAV_UNKNOWN_SIZE);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    pg_put_le32(h + 16, 16);                            /* fmt chunk size */
+    pg_put_le16(h + 20, 1);                             /* PCM */
+    pg_put_le16(h + 22, 1);                             /* channels */
+    pg_put_le32(h + 24, (uint32_t) enc->in_rate);
+    pg_put_le32(h + 28, (uint32_t) enc->in_rate * 2);   /* bytes/second */
+    pg_put_le16(h + 32, 2);                             /* block align */
+    pg_put_le16(h + 34, 16);                            /* bits/sample */
+    memcpy(h + 36, "data", 4);
+    pg_put_le32(h + 40, PG_WAV_UNKNOWN_SIZE);
+
+    return pg_buf_append(out, h, sizeof(h));
+}
+
+
+static int
+pg_wav_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    return pg_append_s16le(out, pcm, n);
+}
+
+
+static int
+pg_wav_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    return 0;
+}
+
+
+static void
+pg_wav_cleanup(pg_enc_t *enc)
+{
+}
+
+
+/* ---- pcm (s16le, 24 kHz) ------------------------------------------------ */
+
+
+static int
+pg_pcm_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    soxr_error_t         err;
+    soxr_io_spec_t       io;
+    soxr_quality_spec_t  q;
+    soxr_runtime_spec_t  rt;
+
+    enc->out_rate = PG_PCM_RATE;
+
+    if (enc->in_rate == PG_PCM_RATE) {
+        return 0;
+    }
+
+    io = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I);
+    q = soxr_quality_spec(SOXR_HQ, 0);
+    rt = soxr_runtime_spec(1);
+
+    err = NULL;
+    enc->lib.soxr = soxr_create(enc->in_rate, PG_PCM_RATE, 1, &err, &io, &q,
+                                &rt);
+
+    if (enc->lib.soxr == NULL || err != NULL) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_pcm_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    size_t  idone, odone;
+
+    if (enc->lib.soxr == NULL) {
+        return pg_append_s16le(out, pcm, n);
+    }
+
+    /*
+     * soxr may take less input than offered, or have more output than
+     * fits: go on until all input is in and the output is drained.
+     */
+
+    for ( ;; ) {
+        if (soxr_process(enc->lib.soxr, pcm, n, &idone, enc->scratch.soxr,
+                         PG_SOXR_CHUNK, &odone)
+            != NULL)
+        {
+            return -1;
+        }
+
+        if (pg_append_s16le(out, enc->scratch.soxr, odone) != 0) {
+            return -1;
+        }
+
+        pcm += idone;
+        n -= idone;
+
+        if (n == 0 && odone < PG_SOXR_CHUNK) {
+            return 0;
+        }
+
+        if (idone == 0 && odone == 0) {
+            return -1;
+        }
+    }
+}
+
+
+static int
+pg_pcm_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    size_t  odone;
+
+    if (enc->lib.soxr == NULL) {
+        return 0;
+    }
+
+    /* a NULL input means end of input: soxr returns its tail */
+
+    do {
+        if (soxr_process(enc->lib.soxr, NULL, 0, NULL, enc->scratch.soxr,
+                         PG_SOXR_CHUNK, &odone)
+            != NULL)
+        {
+            return -1;
+        }
+
+        if (pg_append_s16le(out, enc->scratch.soxr, odone) != 0) {
+            return -1;
+        }
+
+    } while (odone > 0);
+
+    return 0;
+}
+
+
+static void
+pg_pcm_cleanup(pg_enc_t *enc)
+{
+    if (enc->lib.soxr) {
+        soxr_delete(enc->lib.soxr);
+        enc->lib.soxr = NULL;
+    }
+}
+
+
+/* ---- mp3 ---------------------------------------------------------------- */
+
+
+static int
+pg_mp3_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    lame_global_flags  *gf;
+
+    gf = lame_init();
+    if (gf == NULL) {
+        return -1;
+    }
+
+    enc->lib.lame = gf;
+
+    /* lame reports to stderr by default, which is nginx's error log */
+    lame_set_errorf(gf, pg_mp3_silence);
+    lame_set_debugf(gf, pg_mp3_silence);
+    lame_set_msgf(gf, pg_mp3_silence);
+
+    /*
+     * Left to itself lame picks a lower output rate for 64 kbps;
+     * keep the voice's rate, or the mp3 rate nearest to it.
+     */
+
+    if (lame_set_num_channels(gf, 1) != 0
+        || lame_set_mode(gf, MONO) != 0
+        || lame_set_in_samplerate(gf, enc->in_rate) != 0
+        || lame_set_out_samplerate(gf, pg_mp3_nearest_rate(enc->in_rate))
+           != 0
+        || lame_set_VBR(gf, vbr_off) != 0
+        || lame_set_brate(gf, enc->in_rate >= 16000 ? 64 : 32) != 0
+        || lame_set_bWriteVbrTag(gf, 0) != 0
+        || lame_init_params(gf) < 0)
+    {
+        return -1;
+    }
+
+    enc->out_rate = lame_get_out_samplerate(gf);
+
+    return 0;
+}
+
+
+static int
+pg_mp3_nearest_rate(int rate)
+{
+    int               best, d, i;
+    static const int  rates[] = {
+        8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000
+    };
+
+    best = rates[0];
+
+    for (i = 1; i < (int) (sizeof(rates) / sizeof(rates[0])); i++) {
+        d = abs(rates[i] - rate) - abs(best - rate);
+
+        if (d < 0) {
+            best = rates[i];
+        }
+    }
+
+    return best;
+}
+
+
+static void
+pg_mp3_silence(const char *format, va_list ap)
+{
+}
+
+
+static int
+pg_mp3_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    int     rc;
+    size_t  k, size;
+
+    while (n > 0) {
+        k = n < PG_MP3_CHUNK ? n : PG_MP3_CHUNK;
+
+        /* the worst case from lame.h: 1.25 * samples + 7200 */
+        size = k + k / 4 + 7200;
+
+        if (pg_buf_reserve(out, size) != 0) {
+            return -1;
+        }
+
+        /* mono: lame reads the left channel only */
+        rc = lame_encode_buffer(enc->lib.lame, pcm, pcm, (int) k,
+                                out->data + out->len, (int) size);
+        if (rc < 0) {
+            return -1;
+        }
+
+        out->len += rc;
+        pcm += k;
+        n -= k;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_mp3_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    int  rc;
+
+    if (pg_buf_reserve(out, PG_MP3_FLUSH_SIZE) != 0) {
+        return -1;
+    }
+
+    rc = lame_encode_flush(enc->lib.lame, out->data + out->len,
+                           PG_MP3_FLUSH_SIZE);
+    if (rc < 0) {
+        return -1;
+    }
+
+    out->len += rc;
+
+    return 0;
+}
+
+
+static void
+pg_mp3_cleanup(pg_enc_t *enc)
+{
+    if (enc->lib.lame) {
+        lame_close(enc->lib.lame);
+        enc->lib.lame = NULL;
+    }
+}
+
+
+/* ---- opus --------------------------------------------------------------- */
+
+
+static const OpusEncCallbacks  pg_opus_callbacks = {
+    pg_opus_write_cb, pg_opus_close_cb
+};
+
+
+static int
+pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    int               err;
+    OggOpusEnc       *oe;
+    OggOpusComments  *comments;
+
+    enc->out_rate = PG_OPUS_RATE;
+
+    comments = ope_comments_create();
+    if (comments == NULL) {
+        return -1;
+    }
+
+    /* libopusenc resamples the voice's rate to 48 kHz itself */
+
+    oe = ope_encoder_create_callbacks(&pg_opus_callbacks, enc, comments,
+                                      enc->in_rate, 1, 0, &err);
+
+    ope_comments_destroy(comments);
+
+    if (oe == NULL) {
+        return -1;
+    }
+
+    enc->lib.opus = oe;
+
+    /*
+     * By default libopusenc holds back up to 2 s of audio (decision delay)
+     * and 1 s of packets per page (muxing delay): a live stream wants every
+     * 20 ms frame out as soon as it is encoded.
+     */
+
+    if (ope_encoder_ctl(oe, OPUS_SET_BITRATE(PG_OPUS_BITRATE)) != OPE_OK
+        || ope_encoder_ctl(oe, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPE_OK
+        || ope_encoder_ctl(oe, OPUS_SET_MAX_BANDWIDTH(
+                                  pg_opus_max_bandwidth(enc->in_rate)))
+           != OPE_OK
+        || ope_encoder_ctl(oe, OPE_SET_DECISION_DELAY(0)) != OPE_OK
+        || ope_encoder_ctl(oe, OPE_SET_MUXING_DELAY(0)) != OPE_OK
+        || ope_encoder_ctl(oe, OPE_SET_COMMENT_PADDING(0)) != OPE_OK
+        || ope_encoder_ctl(oe, OPE_SET_SERIALNO(pg_opus_serialno(enc)))
+           != OPE_OK)
+    {
+        return -1;
+    }
+
+    /* libopusenc reports a failed header write in its state only */
+
+    enc->out = out;
+    err = ope_encoder_flush_header(oe);
+    enc->out = NULL;
+
+    if (err != OPE_OK || enc->out_failed) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* No bits are spent on a band the voice cannot have (half its rate). */
+
+static int
+pg_opus_max_bandwidth(int rate)
+{
+    if (rate <= 8000) {
+        return OPUS_BANDWIDTH_NARROWBAND;
+    }
+
+    if (rate <= 12000) {
+        return OPUS_BANDWIDTH_MEDIUMBAND;
+    }
+
+    if (rate <= 16000) {
+        return OPUS_BANDWIDTH_WIDEBAND;
+    }
+
+    if (rate <= 24000) {
+        return OPUS_BANDWIDTH_SUPERWIDEBAND;
+    }
+
+    return OPUS_BANDWIDTH_FULLBAND;
+}
+
+
+/*
+ * Only needs to differ between streams that might be chained or muxed
+ * together; the clock and the encoder's address are enough for that.
+ */
+
+static opus_int32
+pg_opus_serialno(pg_enc_t *enc)
+{
+    uint32_t         h;
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 0;
+    }
+
+    h = (uint32_t) ts.tv_sec ^ (uint32_t) ts.tv_nsec
+        ^ (uint32_t) ((uintptr_t) enc >> 4);
+
+    /* a multiplicative hash spreads the few bits that change */
+    h *= 0x9e3779b1u;
+
+    return (opus_int32) (h & 0x7fffffff);
+}
+
+
+static int
+pg_opus_write_cb(void *data, const unsigned char *p, opus_int32 len)
+{
+    pg_enc_t  *enc = data;
+
+    if (enc->out == NULL || len < 0
+        || pg_buf_append(enc->out, p, (size_t) len) != 0)
+    {
+        enc->out_failed = 1;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_opus_close_cb(void *data)
+{
+    return 0;
+}
+
+
+static int
+pg_opus_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    int     rc;
+    size_t  k;
+
+    while (n > 0) {
+        k = n < PG_OPUS_CHUNK ? n : PG_OPUS_CHUNK;
+
+        enc->out = out;
+        rc = ope_encoder_write(enc->lib.opus, pcm, (int) k);
+        enc->out = NULL;
+
+        if (rc != OPE_OK || enc->out_failed) {
+            return -1;
+        }
+
+        pcm += k;
+        n -= k;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_opus_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    int  rc;
+
+    enc->out = out;
+    rc = ope_encoder_drain(enc->lib.opus);
+    enc->out = NULL;
+
+    if (rc != OPE_OK || enc->out_failed) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+pg_opus_cleanup(pg_enc_t *enc)
+{
+    if (enc->lib.opus) {
+        ope_encoder_destroy(enc->lib.opus);
+        enc->lib.opus = NULL;
+    }
+}
+
+
+/* ---- flac --------------------------------------------------------------- */
+
+
+static int
+pg_flac_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    FLAC__StreamEncoder              *fe;
+    FLAC__StreamEncoderInitStatus     st;
+
+    fe = FLAC__stream_encoder_new();
+    if (fe == NULL) {
+        return -1;
+    }
+
+    enc->lib.flac = fe;
+
+    /*
+     * Without a seek callback the STREAMINFO written first is never
+     * updated: it keeps "total samples unknown" and an all-zero MD5,
+     * which decoders take as "not known".
+     */
+
+    if (!FLAC__stream_encoder_set_channels(fe, 1)
+        || !FLAC__stream_encoder_set_bits_per_sample(fe, 16)
+        || !FLAC__stream_encoder_set_sample_rate(fe, enc->in_rate)
+        || !FLAC__stream_encoder_set_compression_level(fe, PG_FLAC_LEVEL)
+        || !FLAC__stream_encoder_set_total_samples_estimate(fe, 0))
+    {
+        return -1;
+    }
+
+    enc->out = out;
+    st = FLAC__stream_encoder_init_stream(fe, pg_flac_write_cb, NULL, NULL,
+                                          NULL, enc);
+    enc->out = NULL;
+
+    if (st != FLAC__STREAM_ENCODER_INIT_STATUS_OK || enc->out_failed) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static FLAC__StreamEncoderWriteStatus
+pg_flac_write_cb(const FLAC__StreamEncoder *fe, const FLAC__byte buffer[],
+    size_t bytes, uint32_t samples, uint32_t current_frame, void *data)
+{
+    pg_enc_t  *enc = data;
+
+    if (enc->out == NULL || pg_buf_append(enc->out, buffer, bytes) != 0) {
+        enc->out_failed = 1;
+        return FLAC__STREAM_ENCODER_WRITE_STATUS_FATAL_ERROR;
+    }
+
+    return FLAC__STREAM_ENCODER_WRITE_STATUS_OK;
+}
+
+
+static int
+pg_flac_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    size_t       i, k;
+    FLAC__bool   ok;
+
+    while (n > 0) {
+        k = n < PG_FLAC_CHUNK ? n : PG_FLAC_CHUNK;
+
+        for (i = 0; i < k; i++) {
+            enc->scratch.flac[i] = pcm[i];
+        }
+
+        enc->out = out;
+        ok = FLAC__stream_encoder_process_interleaved(enc->lib.flac,
+                                                      enc->scratch.flac,
+                                                      (uint32_t) k);
+        enc->out = NULL;
+
+        if (!ok || enc->out_failed) {
+            return -1;
+        }
+
+        pcm += k;
+        n -= k;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_flac_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    FLAC__bool  ok;
+
+    enc->out = out;
+    ok = FLAC__stream_encoder_finish(enc->lib.flac);
+    enc->out = NULL;
+
+    if (!ok || enc->out_failed) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+pg_flac_cleanup(pg_enc_t *enc)
+{
+    /*
+     * Deleting an unfinished encoder does not write a last frame, and
+     * enc->out is NULL here, so the callback would refuse anyway.
+     */
+
+    if (enc->lib.flac) {
+        FLAC__stream_encoder_delete(enc->lib.flac);
+        enc->lib.flac = NULL;
+    }
+}

@@ -1,0 +1,66 @@
+/*
+ * podgen core: audio formats and streaming encoders (plain C, no nginx).
+ *
+ * An encoder takes mono signed 16-bit PCM at the voice's rate, in pieces,
+ * and appends encoded bytes to a pg_buf_t as they become available, so a
+ * response can be streamed piece by piece.  Concatenating everything an
+ * encoder appended (from create to finish) gives one valid file.
+ *
+ * An encoder is used by one thread at a time (the caller serializes).
+ */
+
+#ifndef PG_AUDIO_H
+#define PG_AUDIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pg_buf.h"
+
+
+typedef enum {
+    PG_FMT_MP3 = 0,
+    PG_FMT_OPUS,
+    PG_FMT_AAC,         /* accepted by the parser, not implemented: 400 */
+    PG_FMT_WAV,
+    PG_FMT_FLAC,
+    PG_FMT_PCM,         /* raw s16le mono at 24 kHz, like OpenAI */
+    PG_FMT_UNKNOWN
+} pg_format_t;
+
+#define PG_PCM_RATE  24000
+
+
+typedef struct pg_enc_s  pg_enc_t;
+
+
+/* "mp3" -> PG_FMT_MP3 ...; PG_FMT_UNKNOWN for anything else. */
+pg_format_t pg_format_from_name(const char *name, size_t len);
+const char *pg_format_name(pg_format_t fmt);            /* "mp3" */
+const char *pg_format_mime(pg_format_t fmt);            /* "audio/mpeg" */
+
+/*
+ * in_rate: sample rate of the PCM that will be written (8000, 16000, ...).
+ * Writes any header the format needs into *out.  For WAV the header's
+ * sizes are unknown while streaming: they are written as 0xFFFFFFFF
+ * placeholders and pg_wav_fix_sizes() corrects them in a complete file.
+ * Returns NULL on error (bad rate, unsupported format, out of memory).
+ */
+pg_enc_t *pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out);
+
+/* Returns 0, or -1 on error (the encoder is then unusable). */
+int pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
+    pg_buf_t *out);
+
+/* Flushes everything (trailers, last frames/pages).  0 or -1. */
+int pg_enc_finish(pg_enc_t *enc, pg_buf_t *out);
+
+void pg_enc_destroy(pg_enc_t *enc);
+
+/* Sample rate of the encoded output (e.g. 24000 for pcm, 48000 for opus). */
+int pg_enc_out_rate(pg_enc_t *enc);
+
+/* Fixes the RIFF and data sizes of a complete WAV file in place; 0 or -1. */
+int pg_wav_fix_sizes(unsigned char *wav, size_t len);
+
+#endif /* PG_AUDIO_H */

@@ -1,0 +1,255 @@
+/*
+ * podgen core: JSON request parsing and the OpenAI-style error model.
+ */
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_json.h"
+#include "pg_text.h"
+
+
+void
+pg_error_set(pg_error_t *err, int status, const char *param,
+    const char *code, const char *fmt, ...)
+{
+    va_list  args;
+
+    err->status = status;
+    err->type = "invalid_request_error";
+    err->param = param;
+    err->code = code;
+
+    va_start(args, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, args);
+    va_end(args);
+}
+
+
+/*
+ * One pass over the raw bytes, aware of strings and escapes, for what yajl
+ * would accept but we must not: nesting deeper than max_depth (yajl's own
+ * stack is unbounded), raw NUL bytes and "\u0000" escapes (the tree keeps
+ * strings NUL-terminated, so they would silently cut text).
+ */
+static int
+pg_json_prescan(const char *p, size_t len, int max_depth, pg_error_t *err)
+{
+    int          depth, in_string;
+    size_t       i;
+    const char  *nul = "\\u0000";
+
+    depth = 0;
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (p[i] == '\0') {
+            pg_error_set(err, 400, NULL, "invalid_json",
+                         "the body contains a NUL byte at offset %zu", i);
+            return -1;
+        }
+
+        if (in_string) {
+            if (p[i] == '\\') {
+                if (len - i >= 6 && strncmp(p + i, nul, 6) == 0) {
+                    pg_error_set(err, 400, NULL, "invalid_json",
+                                 "strings must not contain \\u0000");
+                    return -1;
+                }
+
+                i++;                       /* skip the escaped character */
+
+            } else if (p[i] == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (p[i]) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '[':
+        case '{':
+            if (++depth > max_depth) {
+                pg_error_set(err, 400, NULL, "nesting_too_deep",
+                             "JSON nesting is deeper than %d levels",
+                             max_depth);
+                return -1;
+            }
+            break;
+
+        case ']':
+        case '}':
+            depth--;
+            break;
+        }
+    }
+
+    return 0;
+}
+
+
+yajl_val
+pg_json_parse_object(const char *body, size_t len, int max_depth,
+    pg_error_t *err)
+{
+    char      *copy, ebuf[128], *nl;
+    yajl_val   tree;
+
+    if (len == 0) {
+        pg_error_set(err, 400, NULL, "invalid_json",
+                     "the request body is empty; a JSON object is expected");
+        return NULL;
+    }
+
+    if (!pg_utf8_valid(body, len)) {
+        pg_error_set(err, 400, NULL, "invalid_utf8",
+                     "the request body is not valid UTF-8");
+        return NULL;
+    }
+
+    if (pg_json_prescan(body, len, max_depth, err) != 0) {
+        return NULL;
+    }
+
+    /* yajl_tree_parse() wants a NUL-terminated string */
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        pg_error_set(err, 500, NULL, "server_error", "out of memory");
+        err->type = "server_error";
+        return NULL;
+    }
+
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+
+    ebuf[0] = '\0';
+    tree = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
+    free(copy);
+
+    if (tree == NULL) {
+        /* yajl's message spans lines, with a context excerpt: keep line 1 */
+        nl = strchr(ebuf, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+
+        pg_error_set(err, 400, NULL, "invalid_json",
+                     "the request body is not valid JSON: %s",
+                     ebuf[0] ? ebuf : "parse error");
+        return NULL;
+    }
+
+    if (!YAJL_IS_OBJECT(tree)) {
+        yajl_tree_free(tree);
+        pg_error_set(err, 400, NULL, "invalid_json",
+                     "the request body must be a JSON object");
+        return NULL;
+    }
+
+    return tree;
+}
+
+
+yajl_val
+pg_json_get(yajl_val obj, const char *key)
+{
+    size_t  i;
+
+    /* the last of duplicate keys wins, as in most JSON parsers */
+
+    for (i = obj->u.object.len; i > 0; i--) {
+        if (strcmp(obj->u.object.keys[i - 1], key) == 0) {
+            return obj->u.object.values[i - 1];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+pg_json_get_string(yajl_val obj, const char *key, int required,
+    const char **out, pg_error_t *err)
+{
+    yajl_val  v;
+
+    *out = NULL;
+
+    v = pg_json_get(obj, key);
+
+    if (v == NULL) {
+        if (required) {
+            pg_error_set(err, 400, key, "missing_required_parameter",
+                         "you must provide '%s'", key);
+            return -1;
+        }
+
+        return 0;
+    }
+
+    if (!YAJL_IS_STRING(v)) {
+        pg_error_set(err, 400, key, "invalid_type",
+                     "'%s' must be a string", key);
+        return -1;
+    }
+
+    *out = YAJL_GET_STRING(v);
+
+    return 0;
+}
+
+
+int
+pg_json_get_number(yajl_val obj, const char *key, double *out,
+    int *present, pg_error_t *err)
+{
+    double    d;
+    yajl_val  v;
+
+    *present = 0;
+
+    v = pg_json_get(obj, key);
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!YAJL_IS_NUMBER(v)) {
+        pg_error_set(err, 400, key, "invalid_type",
+                     "'%s' must be a number", key);
+        return -1;
+    }
+
+    if (YAJL_IS_DOUBLE(v)) {
+        d = YAJL_GET_DOUBLE(v);
+
+    } else if (YAJL_IS_INTEGER(v)) {
+        d = (double) YAJL_GET_INTEGER(v);
+
+    } else {
+        /* out of range for both: 1e999, 99999999999999999999 */
+        pg_error_set(err, 400, key, "invalid_value",
+                     "'%s' is out of range", key);
+        return -1;
+    }
+
+    if (!isfinite(d)) {
+        pg_error_set(err, 400, key, "invalid_value",
+                     "'%s' is out of range", key);
+        return -1;
+    }
+
+    *out = d;
+    *present = 1;
+
+    return 0;
+}

@@ -1,0 +1,637 @@
+/*
+ * Unit tests of pg_audio: format tables, the encoders' streaming output
+ * (decoded back by ffmpeg when it is installed), pg_wav_fix_sizes(), and
+ * encoders used from other threads.
+ */
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pg_audio.h"
+#include "unit.h"
+
+
+#define SINE_SECONDS   1.5
+#define DECODE_RATE    16000
+
+#define TEST_OPEN      1            /* header written at create */
+#define TEST_FINISH    2            /* finish right after create */
+
+
+typedef struct {
+    pg_format_t   fmt;
+    int           rate;
+    int16_t      *pcm;
+    size_t        n;
+    pg_buf_t      out;
+    size_t        streamed;         /* bytes out before finish */
+    int           rc;
+    pg_enc_t     *enc;
+} job_t;
+
+
+static const pg_format_t  formats[] = {
+    PG_FMT_WAV, PG_FMT_PCM, PG_FMT_MP3, PG_FMT_OPUS, PG_FMT_FLAC
+};
+
+#define NFORMATS  (sizeof(formats) / sizeof(formats[0]))
+
+static const int  rates[] = { 8000, 16000, 22050, 24000, 44100, 48000 };
+
+#define NRATES  (sizeof(rates) / sizeof(rates[0]))
+
+
+static char  tmpdir[64];
+static int   have_ffmpeg;
+static int   file_no;
+
+
+static int16_t *
+make_sine(int rate, double seconds, size_t *n)
+{
+    size_t    i;
+    int16_t  *pcm;
+
+    *n = (size_t) (rate * seconds + 0.5);
+
+    pcm = malloc(*n * sizeof(int16_t));
+    if (pcm == NULL) {
+        abort();
+    }
+
+    for (i = 0; i < *n; i++) {
+        pcm[i] = (int16_t) (12000.0 * sin(2 * M_PI * 440.0 * i / rate));
+    }
+
+    return pcm;
+}
+
+
+/* Writes in uneven pieces (1, 160, 4000, the rest) with empty writes. */
+
+static int
+encode_pieces(job_t *j)
+{
+    size_t        off, k, i;
+    static const size_t  pieces[] = { 1, 0, 160, 4000, 0 };
+
+    off = 0;
+
+    for (i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        k = pieces[i] < j->n - off ? pieces[i] : j->n - off;
+
+        if (pg_enc_write(j->enc, k ? j->pcm + off : NULL, k, &j->out) != 0) {
+            return -1;
+        }
+
+        off += k;
+    }
+
+    if (pg_enc_write(j->enc, j->pcm + off, j->n - off, &j->out) != 0) {
+        return -1;
+    }
+
+    j->streamed = j->out.len;
+
+    return pg_enc_finish(j->enc, &j->out);
+}
+
+
+static void *
+encode_thread(void *arg)
+{
+    job_t  *j = arg;
+
+    j->rc = encode_pieces(j);
+    pg_enc_destroy(j->enc);
+    j->enc = NULL;
+
+    return NULL;
+}
+
+
+static int
+save(const pg_buf_t *b, const char *ext, char *path, size_t size)
+{
+    FILE  *f;
+
+    snprintf(path, size, "%s/%d.%s", tmpdir, file_no++, ext);
+
+    f = fopen(path, "wb");
+    if (f == NULL) {
+        return -1;
+    }
+
+    if (b->len && fwrite(b->data, 1, b->len, f) != b->len) {
+        fclose(f);
+        return -1;
+    }
+
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+
+/*
+ * Decodes a file to mono s16 at DECODE_RATE; returns the number of
+ * samples, or -1 if ffmpeg failed or said anything at error level.
+ */
+
+static long
+decode(const char *path, pg_format_t fmt)
+{
+    int     status;
+    char    cmd[512], err[300], buf[8192];
+    long    bytes;
+    FILE   *p, *e;
+    size_t  r;
+
+    snprintf(err, sizeof(err), "%s.err", path);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -v error %s -i '%s' -f s16le -ac 1 -ar %d - "
+             "2>'%s'",
+             fmt == PG_FMT_PCM ? "-f s16le -ar 24000 -ac 1" : "",
+             path, DECODE_RATE, err);
+
+    p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+
+    bytes = 0;
+
+    while ((r = fread(buf, 1, sizeof(buf), p)) > 0) {
+        bytes += (long) r;
+    }
+
+    status = pclose(p);
+
+    e = fopen(err, "r");
+    if (e != NULL) {
+        r = fread(buf, 1, sizeof(buf) - 1, e);
+        buf[r] = '\0';
+        fclose(e);
+        unlink(err);
+
+        if (r > 0) {
+            printf("# ffmpeg: %s", buf);
+            return -1;
+        }
+    }
+
+    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return -1;
+    }
+
+    return bytes / 2;
+}
+
+
+static int
+starts_right(pg_format_t fmt, const pg_buf_t *b)
+{
+    const unsigned char  *p = b->data;
+
+    switch (fmt) {
+
+    case PG_FMT_WAV:
+        return b->len >= 44 && memcmp(p, "RIFF", 4) == 0
+               && memcmp(p + 8, "WAVE", 4) == 0;
+
+    case PG_FMT_MP3:
+        return b->len >= 3
+               && (memcmp(p, "ID3", 3) == 0
+                   || (p[0] == 0xff && (p[1] & 0xe0) == 0xe0));
+
+    case PG_FMT_OPUS:
+        return b->len >= 36 && memcmp(p, "OggS", 4) == 0
+               && memcmp(p + 28, "OpusHead", 8) == 0;
+
+    case PG_FMT_FLAC:
+        return b->len >= 4 && memcmp(p, "fLaC", 4) == 0;
+
+    default:
+        return 1;
+    }
+}
+
+
+/* Decoded length may differ by this many ms (mp3 has no gapless tag). */
+
+static double
+tolerance_ms(pg_format_t fmt)
+{
+    switch (fmt) {
+    case PG_FMT_MP3:
+        return 60;
+    case PG_FMT_OPUS:
+        return 60;
+    default:
+        return 5;
+    }
+}
+
+
+static void
+check_output(job_t *j, const char *what)
+{
+    long         got, want;
+    double       diff;
+    const char  *name;
+    char         path[128];
+
+    name = pg_format_name(j->fmt);
+
+    ok(starts_right(j->fmt, &j->out), "%s %s %d: right magic", what, name,
+       j->rate);
+
+    if (j->fmt == PG_FMT_PCM) {
+        want = (long) ((double) j->n * PG_PCM_RATE / j->rate + 0.5);
+        got = (long) (j->out.len / 2);
+        ok(labs(got - want) <= 2, "%s pcm %d: %ld samples at 24 kHz (%ld)",
+           what, j->rate, got, want);
+    }
+
+    if (!have_ffmpeg) {
+        ok(1, "%s %s %d: decodes # SKIP no ffmpeg", what, name, j->rate);
+        return;
+    }
+
+    if (save(&j->out, name, path, sizeof(path)) != 0) {
+        ok(0, "%s %s %d: saved", what, name, j->rate);
+        return;
+    }
+
+    got = decode(path, j->fmt);
+    want = (long) (SINE_SECONDS * DECODE_RATE);
+    diff = (got - want) * 1000.0 / DECODE_RATE;
+
+    ok(got >= 0, "%s %s %d: ffmpeg decodes it cleanly", what, name, j->rate);
+    ok(got >= 0 && fabs(diff) <= tolerance_ms(j->fmt),
+       "%s %s %d: duration off by %.1f ms (<= %.0f)", what, name, j->rate,
+       diff, tolerance_ms(j->fmt));
+
+    if (j->fmt == PG_FMT_WAV) {
+        is_int(pg_wav_fix_sizes(j->out.data, j->out.len), 0,
+               "%s wav %d: pg_wav_fix_sizes", what, j->rate);
+        unlink(path);
+
+        if (save(&j->out, name, path, sizeof(path)) == 0) {
+            is_int(decode(path, j->fmt), want,
+                   "%s wav %d: fixed file decodes", what, j->rate);
+        }
+    }
+
+    unlink(path);
+}
+
+
+static void
+test_tables(void)
+{
+    size_t       i;
+    static const struct {
+        const char  *name;
+        pg_format_t  fmt;
+        const char  *mime;
+    } t[] = {
+        { "mp3",  PG_FMT_MP3,  "audio/mpeg" },
+        { "opus", PG_FMT_OPUS, "audio/ogg" },
+        { "aac",  PG_FMT_AAC,  "audio/aac" },
+        { "wav",  PG_FMT_WAV,  "audio/wav" },
+        { "flac", PG_FMT_FLAC, "audio/flac" },
+        { "pcm",  PG_FMT_PCM,  "audio/pcm" }
+    };
+
+    for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        is_int(pg_format_from_name(t[i].name, strlen(t[i].name)), t[i].fmt,
+               "from_name %s", t[i].name);
+        is_str(pg_format_name(t[i].fmt), t[i].name, "name %s", t[i].name);
+        is_str(pg_format_mime(t[i].fmt), t[i].mime, "mime %s", t[i].name);
+    }
+
+    /* the length counts, not a NUL */
+    is_int(pg_format_from_name("mp3x", 3), PG_FMT_MP3, "from_name len 3");
+    is_int(pg_format_from_name("flacx", 4), PG_FMT_FLAC, "from_name len 4");
+    is_int(pg_format_from_name("mp3", 2), PG_FMT_UNKNOWN, "prefix unknown");
+    is_int(pg_format_from_name("mp3x", 4), PG_FMT_UNKNOWN, "longer unknown");
+    is_int(pg_format_from_name("MP3", 3), PG_FMT_UNKNOWN, "case-sensitive");
+    is_int(pg_format_from_name("", 0), PG_FMT_UNKNOWN, "empty unknown");
+    is_int(pg_format_from_name(NULL, 3), PG_FMT_UNKNOWN, "NULL unknown");
+    is_int(pg_format_from_name("mp3\0", 4), PG_FMT_UNKNOWN, "NUL counts");
+
+    is_str(pg_format_name(PG_FMT_UNKNOWN), NULL, "name of unknown: NULL");
+    is_str(pg_format_mime(PG_FMT_UNKNOWN), NULL, "mime of unknown: NULL");
+    is_str(pg_format_name((pg_format_t) 99), NULL, "name of 99: NULL");
+}
+
+
+static void
+test_create_errors(void)
+{
+    size_t     i;
+    pg_buf_t   out = { NULL, 0, 0 };
+    pg_enc_t  *enc;
+
+    pg_buf_append(&out, "xyz", 3);
+
+    ok(pg_enc_create(PG_FMT_AAC, 16000, &out) == NULL, "aac -> NULL");
+    ok(pg_enc_create(PG_FMT_UNKNOWN, 16000, &out) == NULL,
+       "unknown -> NULL");
+    ok(pg_enc_create((pg_format_t) -1, 16000, &out) == NULL, "-1 -> NULL");
+
+    for (i = 0; i < NFORMATS; i++) {
+        ok(pg_enc_create(formats[i], 0, &out) == NULL, "%s rate 0 -> NULL",
+           pg_format_name(formats[i]));
+        ok(pg_enc_create(formats[i], -1, &out) == NULL, "%s rate -1 -> NULL",
+           pg_format_name(formats[i]));
+        ok(pg_enc_create(formats[i], 10000000, &out) == NULL,
+           "%s rate 1e7 -> NULL", pg_format_name(formats[i]));
+        ok(pg_enc_create(formats[i], 16000, NULL) == NULL,
+           "%s out NULL -> NULL", pg_format_name(formats[i]));
+    }
+
+    is_int(out.len, 3, "failed creates leave out alone");
+
+    pg_enc_destroy(NULL);
+    ok(1, "pg_enc_destroy(NULL)");
+    is_int(pg_enc_out_rate(NULL), 0, "out_rate(NULL) is 0");
+    is_int(pg_enc_write(NULL, NULL, 0, &out), -1, "write(NULL) is -1");
+    is_int(pg_enc_finish(NULL, &out), -1, "finish(NULL) is -1");
+
+    /* a write error makes the encoder unusable, but destroyable */
+
+    enc = pg_enc_create(PG_FMT_OPUS, 16000, &out);
+    ok(enc != NULL, "opus created");
+    is_int(pg_enc_write(enc, NULL, 10, &out), -1, "write NULL pcm is -1");
+    is_int(pg_enc_write(enc, NULL, 0, &out), -1, "then write is -1");
+    is_int(pg_enc_finish(enc, &out), -1, "then finish is -1");
+    pg_enc_destroy(enc);
+
+    pg_buf_free(&out);
+}
+
+
+static void
+test_open_and_finish(void)
+{
+    int        want_rate;
+    size_t     i, len;
+    char       path[128];
+    long       got;
+    pg_buf_t   out = { NULL, 0, 0 };
+    pg_enc_t  *enc;
+    int16_t    one = 1000;
+
+    for (i = 0; i < NFORMATS; i++) {
+        const char  *name = pg_format_name(formats[i]);
+
+        pg_buf_reset(&out);
+
+        enc = pg_enc_create(formats[i], 22050, &out);
+        ok(enc != NULL, "%s: created", name);
+        if (enc == NULL) {
+            continue;
+        }
+
+        switch (formats[i]) {
+        case PG_FMT_WAV:
+            is_int(out.len, 44, "wav: 44-byte header at create");
+            ok(memcmp(out.data + 4, "\xff\xff\xff\xff", 4) == 0
+               && memcmp(out.data + 40, "\xff\xff\xff\xff", 4) == 0,
+               "wav: sizes are 0xffffffff while streaming");
+            want_rate = 22050;
+            break;
+        case PG_FMT_OPUS:
+            ok(starts_right(PG_FMT_OPUS, &out), "opus: header at create");
+            want_rate = 48000;
+            break;
+        case PG_FMT_FLAC:
+            ok(starts_right(PG_FMT_FLAC, &out), "flac: header at create");
+            want_rate = 22050;
+            break;
+        case PG_FMT_PCM:
+            is_int(out.len, 0, "pcm: nothing at create");
+            want_rate = 24000;
+            break;
+        default:
+            is_int(out.len, 0, "%s: nothing at create", name);
+            want_rate = 22050;
+            break;
+        }
+
+        is_int(pg_enc_out_rate(enc), want_rate, "%s: out rate", name);
+
+        len = out.len;
+        is_int(pg_enc_write(enc, NULL, 0, &out), 0, "%s: empty write", name);
+        is_int(pg_enc_write(enc, &one, 0, &out), 0, "%s: 0 samples", name);
+        is_int(out.len, len, "%s: empty writes add nothing", name);
+
+        is_int(pg_enc_finish(enc, &out), 0, "%s: finish right after create",
+               name);
+        is_int(pg_enc_finish(enc, &out), -1, "%s: second finish is -1",
+               name);
+        is_int(pg_enc_write(enc, &one, 1, &out), -1,
+               "%s: write after finish is -1", name);
+
+        pg_enc_destroy(enc);
+
+        /* a valid, empty file where the format has a header */
+
+        if (formats[i] == PG_FMT_WAV || formats[i] == PG_FMT_OPUS
+            || formats[i] == PG_FMT_FLAC)
+        {
+            if (!have_ffmpeg) {
+                ok(1, "%s: empty file decodes # SKIP no ffmpeg", name);
+
+            } else if (save(&out, name, path, sizeof(path)) == 0) {
+                got = decode(path, formats[i]);
+                ok(got >= 0 && got < DECODE_RATE / 50,
+                   "%s: empty file decodes (%ld samples)", name, got);
+                unlink(path);
+            }
+        }
+
+        /* destroying an encoder that was never finished */
+
+        pg_buf_reset(&out);
+        enc = pg_enc_create(formats[i], 16000, &out);
+        ok(enc != NULL && pg_enc_write(enc, &one, 1, &out) == 0,
+           "%s: unfinished encoder", name);
+        pg_enc_destroy(enc);
+    }
+
+    pg_buf_free(&out);
+}
+
+
+static void
+test_formats(void)
+{
+    size_t  f, r;
+    job_t   j;
+
+    for (f = 0; f < NFORMATS; f++) {
+        for (r = 0; r < NRATES; r++) {
+            memset(&j, 0, sizeof(j));
+            j.fmt = formats[f];
+            j.rate = rates[r];
+            j.pcm = make_sine(j.rate, SINE_SECONDS, &j.n);
+
+            j.enc = pg_enc_create(j.fmt, j.rate, &j.out);
+            ok(j.enc != NULL, "%s %d: created", pg_format_name(j.fmt),
+               j.rate);
+
+            if (j.enc != NULL) {
+                is_int(encode_pieces(&j), 0, "%s %d: encoded",
+                       pg_format_name(j.fmt), j.rate);
+
+                /* streaming: most bytes come out before finish */
+                ok(j.streamed * 10 >= j.out.len * 7,
+                   "%s %d: %zu of %zu bytes out before finish",
+                   pg_format_name(j.fmt), j.rate, j.streamed, j.out.len);
+
+                pg_enc_destroy(j.enc);
+                check_output(&j, "main");
+            }
+
+            free(j.pcm);
+            pg_buf_free(&j.out);
+        }
+    }
+}
+
+
+/* Created in this thread, encoded in others, all formats at once. */
+
+static void
+test_threads(void)
+{
+    size_t     i;
+    job_t      jobs[NFORMATS];
+    pthread_t  tid[NFORMATS];
+    int        started[NFORMATS];
+
+    for (i = 0; i < NFORMATS; i++) {
+        memset(&jobs[i], 0, sizeof(job_t));
+        jobs[i].fmt = formats[i];
+        jobs[i].rate = 16000;
+        jobs[i].pcm = make_sine(16000, SINE_SECONDS, &jobs[i].n);
+        jobs[i].enc = pg_enc_create(formats[i], 16000, &jobs[i].out);
+        jobs[i].rc = -1;
+
+        started[i] = jobs[i].enc != NULL
+                     && pthread_create(&tid[i], NULL, encode_thread,
+                                       &jobs[i]) == 0;
+    }
+
+    for (i = 0; i < NFORMATS; i++) {
+        if (started[i]) {
+            pthread_join(tid[i], NULL);
+        }
+
+        ok(started[i] && jobs[i].rc == 0, "thread %s: encoded",
+           pg_format_name(formats[i]));
+
+        if (started[i] && jobs[i].rc == 0) {
+            check_output(&jobs[i], "thread");
+        }
+
+        pg_enc_destroy(jobs[i].enc);
+        free(jobs[i].pcm);
+        pg_buf_free(&jobs[i].out);
+    }
+}
+
+
+static void
+test_wav_fix_sizes(void)
+{
+    unsigned char  w[64];
+    pg_buf_t       out = { NULL, 0, 0 };
+    pg_enc_t      *enc;
+    int16_t        s[10] = { 0 };
+
+    enc = pg_enc_create(PG_FMT_WAV, 8000, &out);
+    ok(enc != NULL, "wav created");
+    if (enc == NULL) {
+        return;
+    }
+
+    pg_enc_write(enc, s, 10, &out);
+    pg_enc_finish(enc, &out);
+    pg_enc_destroy(enc);
+
+    is_int(out.len, 64, "wav of 10 samples is 64 bytes");
+    memcpy(w, out.data, 64);
+
+    is_int(pg_wav_fix_sizes(w, 64), 0, "fix sizes");
+    ok(memcmp(w + 4, "\x38\0\0\0", 4) == 0, "RIFF size 56");
+    ok(memcmp(w + 40, "\x14\0\0\0", 4) == 0, "data size 20");
+    is_int(pg_wav_fix_sizes(w, 64), 0, "fixing again is fine");
+    is_int(pg_wav_fix_sizes(w, 44), 0, "header only");
+    ok(memcmp(w + 40, "\0\0\0\0", 4) == 0, "data size 0");
+
+    is_int(pg_wav_fix_sizes(w, 43), -1, "43 bytes: -1");
+    is_int(pg_wav_fix_sizes(w, 63), -1, "odd data: -1");
+    is_int(pg_wav_fix_sizes(NULL, 64), -1, "NULL: -1");
+
+    memcpy(w, out.data, 64);
+    w[0] = 'X';
+    is_int(pg_wav_fix_sizes(w, 64), -1, "not RIFF: -1");
+
+    memcpy(w, out.data, 64);
+    w[20] = 3;
+    is_int(pg_wav_fix_sizes(w, 64), -1, "float wav: -1");
+
+    memcpy(w, out.data, 64);
+    w[22] = 2;
+    is_int(pg_wav_fix_sizes(w, 64), -1, "stereo wav: -1");
+
+    memcpy(w, out.data, 64);
+    memcpy(w + 36, "LIST", 4);
+    is_int(pg_wav_fix_sizes(w, 64), -1, "no data chunk at 36: -1");
+
+    ok(memcmp(out.data + 4, "\xff\xff\xff\xff", 4) == 0,
+       "failed fixes leave the file alone");
+
+    pg_buf_free(&out);
+}
+
+
+int
+main(void)
+{
+    char  dir[] = "/tmp/pg_audio_XXXXXX";
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (mkdtemp(dir) == NULL) {
+        printf("Bail out! mkdtemp failed\n");
+        return 1;
+    }
+
+    snprintf(tmpdir, sizeof(tmpdir), "%s", dir);
+
+    have_ffmpeg = system("ffmpeg -version >/dev/null 2>&1") == 0;
+
+    if (!have_ffmpeg) {
+        printf("# ffmpeg not found: decoding checks are skipped\n");
+    }
+
+    test_tables();
+    test_create_errors();
+    test_wav_fix_sizes();
+    test_open_and_finish();
+    test_formats();
+    test_threads();
+
+    rmdir(tmpdir);
+
+    return done_testing();
+}

@@ -1,0 +1,104 @@
+/*
+ * podgen: nginx HTTP module — shared types and helpers.
+ */
+
+#ifndef NGX_HTTP_PODGEN_MODULE_H
+#define NGX_HTTP_PODGEN_MODULE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_thread_pool.h>
+
+#include "pg_json.h"
+#include "pg_tts.h"
+
+
+#define NGX_HTTP_PODGEN_VERSION  "0.1.0"
+
+#define ngx_http_podgen_isalnum(c)                                            \
+    (((c) >= '0' && (c) <= '9') || (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z'))
+
+
+typedef struct {
+    pg_voice_t            voice;
+    ngx_str_t             name;
+    ngx_array_t          *aliases;          /* ngx_str_t */
+} ngx_http_podgen_voice_t;
+
+
+typedef struct {
+    ngx_str_t             alias;
+    ngx_str_t             target;
+    ngx_http_podgen_voice_t  *voice;        /* resolved in init_process */
+} ngx_http_podgen_alias_t;
+
+
+typedef struct {
+    ngx_array_t           voices;           /* ngx_http_podgen_voice_t */
+    ngx_array_t           aliases;          /* ngx_http_podgen_alias_t */
+    ngx_str_t             thread_pool_name;
+    ngx_thread_pool_t    *thread_pool;
+    ngx_uint_t            max_input;
+    ngx_uint_t            parallelism;
+    size_t                chunk_max;
+    size_t                first_chunk_max;
+    ngx_int_t             request_id_index;
+    ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
+} ngx_http_podgen_main_conf_t;
+
+
+typedef enum {
+    NGX_HTTP_PODGEN_NONE = 0,
+    NGX_HTTP_PODGEN_SPEECH,
+    NGX_HTTP_PODGEN_VOICES
+} ngx_http_podgen_endpoint_e;
+
+
+typedef struct {
+    ngx_uint_t            endpoint;         /* ngx_http_podgen_endpoint_e */
+} ngx_http_podgen_loc_conf_t;
+
+
+/* Per-request context. */
+typedef struct {
+    ngx_str_t             request_id;
+    ngx_msec_t            start;
+    void                 *speech;           /* ngx_http_podgen_speech_t */
+    ngx_str_t             replacement;      /* JSON for a core error page */
+    unsigned              error_sent:1;     /* our own JSON error */
+    unsigned              replace_body:1;   /* core error -> JSON */
+    unsigned              replaced:1;
+} ngx_http_podgen_ctx_t;
+
+
+extern ngx_module_t  ngx_http_podgen_module;
+
+
+/* ngx_http_podgen_util.c */
+ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
+    ngx_str_t *value);
+ngx_int_t ngx_http_podgen_error_json(ngx_http_request_t *r,
+    pg_error_t *err, ngx_str_t *out);
+ngx_int_t ngx_http_podgen_send_error(ngx_http_request_t *r,
+    pg_error_t *err);
+ngx_int_t ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len);
+ngx_int_t ngx_http_podgen_check_method(ngx_http_request_t *r,
+    ngx_uint_t allowed, char *allow);
+ngx_int_t ngx_http_podgen_check_json_body(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body,
+    size_t *len);
+
+/* ngx_http_podgen_module.c */
+ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
+    ngx_http_podgen_main_conf_t *pmcf, const char *name);
+
+/* endpoint handlers */
+ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);
+
+
+#endif /* NGX_HTTP_PODGEN_MODULE_H */

@@ -1,0 +1,543 @@
+/*
+ * podgen: POST /v1/audio/speech — OpenAI-compatible text to speech.
+ *
+ * The body is validated and normalized by lib/, then a TTS job synthesizes
+ * sentences in parallel on the thread pool; encoded audio is written to
+ * the client in order, chunked, as soon as each piece exists.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "pg_speech_request.h"
+#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_tts.h"
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_http_podgen_tts_job_t  *job;
+    ngx_chain_t                *free;
+    ngx_chain_t                *busy;
+    ngx_uint_t                  input_tokens;
+    pg_format_t                 format;
+    unsigned                    sse:1;
+    unsigned                    header_sent:1;
+    unsigned                    done:1;
+} ngx_http_podgen_speech_t;
+
+
+static void ngx_http_podgen_speech_body(ngx_http_request_t *r);
+static void ngx_http_podgen_speech_cleanup(void *data);
+static void ngx_http_podgen_speech_output(void *data, u_char *audio,
+    size_t len, ngx_uint_t last, ngx_int_t rc);
+static ngx_int_t ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s);
+static ngx_int_t ngx_http_podgen_speech_send(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, u_char *audio, size_t len,
+    ngx_uint_t last);
+static void ngx_http_podgen_speech_write_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_podgen_speech_flushed(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, ngx_int_t rc);
+
+
+static u_char  ngx_http_podgen_sse_delta_start[] =
+    "data: {\"type\":\"speech.audio.delta\",\"audio\":\"";
+static u_char  ngx_http_podgen_sse_delta_end[] = "\"}\n\n";
+
+
+ngx_int_t
+ngx_http_podgen_speech_handler(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST");
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_podgen_check_json_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_podgen_get_ctx(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_podgen_speech_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* 413 and friends: the header filter makes them JSON */
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static int
+ngx_http_podgen_voice_exists(void *data, const char *name)
+{
+    return ngx_http_podgen_find_voice(data, name) != NULL;
+}
+
+
+static void
+ngx_http_podgen_speech_body(ngx_http_request_t *r)
+{
+    u_char                       *body;
+    size_t                        len;
+    ngx_int_t                     rc;
+    pg_error_t                    err;
+    ngx_table_elt_t              *h;
+    ngx_pool_cleanup_t           *cln;
+    pg_speech_request_t           req;
+    ngx_http_podgen_ctx_t        *ctx;
+    ngx_http_podgen_voice_t      *voice;
+    ngx_http_podgen_speech_t     *s;
+    ngx_http_podgen_tts_conf_t    conf;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+    ctx = ngx_http_podgen_get_ctx(r);
+
+    if (ctx == NULL
+        || ngx_http_podgen_body_bytes(r, &body, &len) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pg_speech_request_parse((char *) body, len, pmcf->max_input,
+                                ngx_http_podgen_voice_exists, pmcf, &req,
+                                &err)
+        != 0)
+    {
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    voice = ngx_http_podgen_find_voice(pmcf, req.voice);
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_speech_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (s == NULL || cln == NULL) {
+        pg_speech_request_free(&req);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    s->request = r;
+    s->format = req.format;
+    s->sse = req.sse;
+    s->input_tokens = (req.text_len + 3) / 4;
+
+    conf.thread_pool = pmcf->thread_pool;
+    conf.voice = &voice->voice;
+    conf.format = req.format;
+    conf.speed = req.speed;
+    conf.parallelism = pmcf->parallelism;
+    conf.chunk_max = pmcf->chunk_max;
+    conf.first_chunk_max = pmcf->first_chunk_max;
+    conf.output = ngx_http_podgen_speech_output;
+    conf.data = s;
+    conf.log = r->connection->log;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "podgen speech: voice %s, format %s, speed %.2f, "
+                   "%uz chars", req.voice, pg_format_name(req.format),
+                   req.speed, req.text_len);
+
+    s->job = ngx_http_podgen_tts_start(&conf, req.text, req.text_len, &rc);
+
+    pg_speech_request_free(&req);
+
+    if (s->job == NULL) {
+        if (rc == NGX_BUSY) {
+            h = ngx_list_push(&r->headers_out.headers);
+            if (h) {
+                h->hash = 1;
+                ngx_str_set(&h->key, "Retry-After");
+                ngx_str_set(&h->value, "1");
+                        }
+
+            pg_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
+                         "server_busy",
+                         "the speech queue is full; retry shortly");
+            err.type = "server_error";
+
+        } else {
+            pg_error_set(&err, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                         "server_error", "could not start synthesis");
+            err.type = "server_error";
+        }
+
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    ctx->speech = s;
+
+    cln->handler = ngx_http_podgen_speech_cleanup;
+    cln->data = s;
+
+    /* notice a client that goes away while we synthesize */
+    r->read_event_handler = ngx_http_test_reading;
+}
+
+
+static void
+ngx_http_podgen_speech_cleanup(void *data)
+{
+    ngx_http_podgen_speech_t  *s = data;
+
+    if (s->job) {
+        ngx_http_podgen_tts_detach(s->job);
+        s->job = NULL;
+    }
+}
+
+
+static void
+ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
+    ngx_uint_t last, ngx_int_t rc)
+{
+    ngx_http_podgen_speech_t  *s = data;
+
+    pg_error_t           err;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+
+    if (rc != NGX_OK) {
+        s->done = 1;
+
+        if (!s->header_sent) {
+            pg_error_set(&err, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                         "server_error", "speech synthesis failed");
+            err.type = "server_error";
+            rc = ngx_http_podgen_send_error(r, &err);
+
+        } else {
+            /* the status is out: cut the stream so the client sees it
+             * is incomplete */
+            rc = NGX_ERROR;
+        }
+
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    if (!s->header_sent) {
+        rc = ngx_http_podgen_speech_send_header(r, s);
+
+        if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+            s->done = 1;
+            ngx_http_finalize_request(r, rc);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+    }
+
+    rc = ngx_http_podgen_speech_send(r, s, audio, len, last);
+
+    if (last || rc == NGX_ERROR) {
+        s->done = 1;
+        ngx_http_finalize_request(r, rc);
+
+    } else if (ngx_http_podgen_speech_flushed(r, s, rc) != NGX_OK) {
+        s->done = 1;
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s)
+{
+    ngx_str_t               value;
+    ngx_http_podgen_ctx_t  *ctx;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = -1;
+
+    if (s->sse) {
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+        ngx_str_set(&value, "no-cache");
+        if (ngx_http_podgen_add_header(r, "Cache-Control", &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        r->headers_out.content_type.data =
+                                      (u_char *) pg_format_mime(s->format);
+        r->headers_out.content_type.len =
+                                      ngx_strlen(pg_format_mime(s->format));
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_str_set(&value, "MISS");
+
+    if (ngx_http_podgen_add_common_headers(r) != NGX_OK
+        || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* time to the first audio: what a streaming client waits for */
+
+    value.data = ngx_pnalloc(r->pool, sizeof("first-audio;dur=") + NGX_INT_T_LEN);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "first-audio;dur=%M",
+                            (ngx_msec_t) (ngx_current_msec - ctx->start))
+                - value.data;
+
+    if (ngx_http_podgen_add_header(r, "Server-Timing", &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    s->header_sent = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+static ngx_buf_t *
+ngx_http_podgen_speech_buf(ngx_http_request_t *r, ngx_http_podgen_speech_t *s,
+    size_t size, ngx_chain_t ***last)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    cl = ngx_chain_get_free_buf(r->pool, &s->free);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    b = cl->buf;
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = ngx_palloc(r->pool, size);
+    if (b->start == NULL) {
+        return NULL;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+    b->end = b->start + size;
+    b->temporary = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_podgen_module;
+
+    **last = cl;
+    *last = &cl->next;
+
+    return b;
+}
+
+
+static ngx_int_t
+ngx_http_podgen_speech_send(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, u_char *audio, size_t len, ngx_uint_t last)
+{
+    size_t         size;
+    ngx_int_t      rc;
+    ngx_buf_t     *b;
+    ngx_str_t      src, dst;
+    ngx_chain_t   *out, **ll, *cl;
+
+    out = NULL;
+    ll = &out;
+    b = NULL;
+
+    if (len) {
+        size = s->sse ? sizeof(ngx_http_podgen_sse_delta_start) - 1
+                        + ngx_base64_encoded_length(len)
+                        + sizeof(ngx_http_podgen_sse_delta_end) - 1
+                      : len;
+
+        b = ngx_http_podgen_speech_buf(r, s, size, &ll);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (s->sse) {
+            b->last = ngx_cpymem(b->last, ngx_http_podgen_sse_delta_start,
+                                 sizeof(ngx_http_podgen_sse_delta_start) - 1);
+
+            src.data = audio;
+            src.len = len;
+            dst.data = b->last;
+            ngx_encode_base64(&dst, &src);
+            b->last += dst.len;
+
+            b->last = ngx_cpymem(b->last, ngx_http_podgen_sse_delta_end,
+                                 sizeof(ngx_http_podgen_sse_delta_end) - 1);
+
+        } else {
+            b->last = ngx_cpymem(b->last, audio, len);
+        }
+    }
+
+    if (last && s->sse) {
+        b = ngx_http_podgen_speech_buf(r, s, 160, &ll);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_sprintf(b->last,
+                              "data: {\"type\":\"speech.audio.done\","
+                              "\"usage\":{\"input_tokens\":%ui,"
+                              "\"output_tokens\":0,\"total_tokens\":%ui}}"
+                              "\n\n",
+                              s->input_tokens, s->input_tokens);
+    }
+
+    if (last && b == NULL) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl = ngx_alloc_chain_link(r->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+        *ll = cl;
+        ll = &cl->next;
+    }
+
+    if (b == NULL) {
+        return NGX_OK;
+    }
+
+    *ll = NULL;
+
+    /* every piece goes out now, not when postpone_output is reached */
+    b->flush = 1;
+
+    if (last) {
+        b->last_buf = 1;
+        b->last_in_chain = 1;
+    }
+
+    rc = ngx_http_output_filter(r, out);
+
+    ngx_chain_update_chains(r->pool, &s->free, &s->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_podgen_module);
+
+    /* sent pieces give their (large) memory back at once: a long stream
+     * must not keep every piece until the request ends */
+
+    for (cl = s->free; cl; cl = cl->next) {
+        if (cl->buf->start) {
+            ngx_pfree(r->pool, cl->buf->start);
+            cl->buf->start = NULL;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * Between pieces a slow client may leave data unsent: keep flushing it on
+ * write events, under send_timeout, until the next piece arrives.
+ */
+
+static ngx_int_t
+ngx_http_podgen_speech_flushed(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, ngx_int_t rc)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    r->write_event_handler = ngx_http_podgen_speech_write_handler;
+
+    if (r->connection->buffered || r->buffered || s->busy) {
+        if (!wev->delayed && !wev->timer_set) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+    } else if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_speech_write_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_podgen_ctx_t     *ctx;
+    ngx_http_podgen_speech_t  *s;
+
+    c = r->connection;
+    wev = c->write;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+    if (ctx == NULL || ctx->speech == NULL) {
+        return;
+    }
+
+    s = ctx->speech;
+
+    if (s->done) {
+        return;
+    }
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "podgen: client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    ngx_chain_update_chains(r->pool, &s->free, &s->busy, NULL,
+                            (ngx_buf_tag_t) &ngx_http_podgen_module);
+
+    if (ngx_http_podgen_speech_flushed(r, s, rc) != NGX_OK) {
+        s->done = 1;
+        ngx_http_finalize_request(r, NGX_ERROR);
+    }
+}

@@ -1,0 +1,433 @@
+/*
+ * podgen: speech jobs on the nginx thread pool (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "pg_text.h"
+#include "ngx_http_podgen_tts.h"
+
+
+typedef struct {
+    ngx_thread_task_t            task;
+    ngx_http_podgen_tts_job_t   *job;
+    char                        *text;      /* NUL-terminated */
+    pg_pcm_t                     pcm;
+    int                          rc;        /* written by the thread */
+    unsigned                     done:1;    /* written by the event loop */
+} ngx_http_podgen_tts_chunk_t;
+
+
+struct ngx_http_podgen_tts_job_s {
+    ngx_http_podgen_tts_conf_t    conf;
+
+    /* the consumer, one per synthesis task on the pool, one per encoder
+     * task on the pool, one while calling the consumer */
+    ngx_uint_t                    refs;
+
+    char                         *texts;
+    ngx_uint_t                    nchunks;
+    ngx_http_podgen_tts_chunk_t  *chunks;
+
+    ngx_uint_t                    next_synth;
+    ngx_uint_t                    next_encode;
+    ngx_uint_t                    in_flight;
+
+    /* the encoder and its output belong to the encoder task while
+     * `encoding` is set, to the event loop otherwise */
+    ngx_thread_task_t             enc_task;
+    pg_enc_t                     *enc;
+    pg_buf_t                      out;
+    ngx_uint_t                    enc_from;
+    ngx_uint_t                    enc_to;
+    int                           enc_rc;
+    uint64_t                      enc_samples;
+
+    unsigned                      attached:1;
+    unsigned                      encoding:1;
+    unsigned                      failed:1;
+    unsigned                      complete:1;
+};
+
+
+static void ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job);
+static void ngx_http_podgen_tts_synth_thread(void *data, ngx_log_t *log);
+static void ngx_http_podgen_tts_synth_done(ngx_event_t *ev);
+static void ngx_http_podgen_tts_try_encode(ngx_http_podgen_tts_job_t *job);
+static void ngx_http_podgen_tts_encode_thread(void *data, ngx_log_t *log);
+static void ngx_http_podgen_tts_encode_done(ngx_event_t *ev);
+static void ngx_http_podgen_tts_fail(ngx_http_podgen_tts_job_t *job);
+static void ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job);
+
+
+ngx_http_podgen_tts_job_t *
+ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
+    size_t len, ngx_int_t *rc)
+{
+    long                          n, i;
+    char                         *p;
+    pg_span_t                    *spans;
+    ngx_http_podgen_tts_job_t    *job;
+    ngx_http_podgen_tts_chunk_t  *chunk;
+
+    *rc = NGX_ERROR;
+
+    n = pg_text_split(text, len, conf->chunk_max, conf->first_chunk_max,
+                      &spans);
+    if (n <= 0) {
+        return NULL;
+    }
+
+    job = ngx_calloc(sizeof(ngx_http_podgen_tts_job_t), conf->log);
+    if (job == NULL) {
+        free(spans);
+        return NULL;
+    }
+
+    job->conf = *conf;
+    job->nchunks = n;
+    job->chunks = ngx_calloc(n * sizeof(ngx_http_podgen_tts_chunk_t),
+                             conf->log);
+    job->texts = ngx_alloc(len + n, conf->log);
+
+    if (job->chunks == NULL || job->texts == NULL) {
+        free(spans);
+        ngx_free(job->chunks);
+        ngx_free(job->texts);
+        ngx_free(job);
+        return NULL;
+    }
+
+    p = job->texts;
+
+    for (i = 0; i < n; i++) {
+        chunk = &job->chunks[i];
+
+        chunk->job = job;
+        chunk->text = p;
+        p = (char *) ngx_cpymem(p, text + spans[i].off, spans[i].len);
+        *p++ = '\0';
+
+        chunk->task.ctx = chunk;
+        chunk->task.handler = ngx_http_podgen_tts_synth_thread;
+        chunk->task.event.handler = ngx_http_podgen_tts_synth_done;
+        chunk->task.event.data = chunk;
+        chunk->task.event.log = conf->log;
+    }
+
+    free(spans);
+
+    job->enc_task.ctx = job;
+    job->enc_task.handler = ngx_http_podgen_tts_encode_thread;
+    job->enc_task.event.handler = ngx_http_podgen_tts_encode_done;
+    job->enc_task.event.data = job;
+    job->enc_task.event.log = conf->log;
+
+    job->refs = 1;
+    job->attached = 1;
+
+    ngx_http_podgen_tts_post_synth(job);
+
+    if (job->in_flight == 0) {
+        /* not even the first sentence got on the pool: it is full */
+        *rc = NGX_BUSY;
+        job->attached = 0;
+        ngx_http_podgen_tts_release(job);
+        return NULL;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, conf->log, 0,
+                   "podgen tts: job %p, %ui chunks", job, job->nchunks);
+
+    *rc = NGX_OK;
+
+    return job;
+}
+
+
+void
+ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job)
+{
+    ngx_uint_t  i;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
+                   "podgen tts: job %p detached, %ui in flight, encoding %d",
+                   job, job->in_flight, (int) job->encoding);
+
+    /* the request's log goes away with its connection; tasks still on
+     * the pool complete under the cycle's log */
+
+    job->conf.log = ngx_cycle->log;
+    job->enc_task.event.log = ngx_cycle->log;
+
+    for (i = 0; i < job->nchunks; i++) {
+        job->chunks[i].task.event.log = ngx_cycle->log;
+    }
+
+    job->attached = 0;
+    ngx_http_podgen_tts_release(job);
+}
+
+
+double
+ngx_http_podgen_tts_audio_seconds(ngx_http_podgen_tts_job_t *job)
+{
+    if (job->conf.voice->rate <= 0) {
+        return 0;
+    }
+
+    return (double) job->enc_samples / job->conf.voice->rate;
+}
+
+
+/*
+ * Keeps up to `parallelism` sentences on the pool, in text order, and no
+ * more than a few synthesized sentences waiting for the encoder, so that
+ * memory stays bounded whatever the input length.
+ */
+
+static void
+ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job)
+{
+    ngx_http_podgen_tts_chunk_t  *chunk;
+
+    while (job->attached
+           && !job->failed
+           && job->next_synth < job->nchunks
+           && job->in_flight < job->conf.parallelism
+           && job->next_synth - job->next_encode < job->conf.parallelism + 2)
+    {
+        chunk = &job->chunks[job->next_synth];
+
+        if (ngx_thread_task_post(job->conf.thread_pool, &chunk->task)
+            != NGX_OK)
+        {
+            /* the queue is full; what is in flight will call us again */
+            return;
+        }
+
+        job->next_synth++;
+        job->in_flight++;
+        job->refs++;
+    }
+}
+
+
+static void
+ngx_http_podgen_tts_synth_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_podgen_tts_chunk_t  *chunk = data;
+
+    ngx_http_podgen_tts_job_t  *job;
+
+    job = chunk->job;
+
+    chunk->rc = pg_tts_synth(job->conf.voice, chunk->text, job->conf.speed,
+                             &chunk->pcm);
+}
+
+
+static void
+ngx_http_podgen_tts_synth_done(ngx_event_t *ev)
+{
+    ngx_http_podgen_tts_chunk_t  *chunk = ev->data;
+
+    ngx_http_podgen_tts_job_t  *job;
+
+    job = chunk->job;
+
+    job->in_flight--;
+    chunk->done = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
+                   "podgen tts: job %p chunk %ui done, rc %d",
+                   job, (ngx_uint_t) (chunk - job->chunks), chunk->rc);
+
+    if (job->attached && !job->failed) {
+
+        if (chunk->rc != 0) {
+            ngx_log_error(NGX_LOG_ERR, job->conf.log, 0,
+                          "podgen: flite failed on \"%s\"", chunk->text);
+            ngx_http_podgen_tts_fail(job);
+
+        } else {
+            ngx_http_podgen_tts_post_synth(job);
+            ngx_http_podgen_tts_try_encode(job);
+        }
+    }
+
+    ngx_http_podgen_tts_release(job);
+}
+
+
+static void
+ngx_http_podgen_tts_try_encode(ngx_http_podgen_tts_job_t *job)
+{
+    ngx_uint_t  to;
+
+    if (job->encoding || job->failed || job->complete || !job->attached) {
+        return;
+    }
+
+    for (to = job->next_encode;
+         to < job->nchunks && job->chunks[to].done;
+         to++)
+    {
+        /* void */
+    }
+
+    if (to == job->next_encode) {
+        return;
+    }
+
+    job->enc_from = job->next_encode;
+    job->enc_to = to;
+
+    if (ngx_thread_task_post(job->conf.thread_pool, &job->enc_task)
+        != NGX_OK)
+    {
+        if (job->in_flight == 0) {
+            /* nothing else will come back to retry */
+            ngx_http_podgen_tts_fail(job);
+        }
+
+        return;
+    }
+
+    job->encoding = 1;
+    job->refs++;
+}
+
+
+static void
+ngx_http_podgen_tts_encode_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_podgen_tts_job_t  *job = data;
+
+    ngx_uint_t  i;
+    pg_pcm_t   *pcm;
+
+    job->enc_rc = 0;
+
+    if (job->enc == NULL) {
+        job->enc = pg_enc_create(job->conf.format, job->conf.voice->rate,
+                                 &job->out);
+        if (job->enc == NULL) {
+            job->enc_rc = -1;
+            return;
+        }
+    }
+
+    for (i = job->enc_from; i < job->enc_to; i++) {
+        pcm = &job->chunks[i].pcm;
+
+        if (pcm->nsamples
+            && pg_enc_write(job->enc, pcm->samples, pcm->nsamples, &job->out)
+               != 0)
+        {
+            job->enc_rc = -1;
+            return;
+        }
+
+        job->enc_samples += pcm->nsamples;
+        pg_pcm_free(pcm);
+    }
+
+    if (job->enc_to == job->nchunks) {
+        if (pg_enc_finish(job->enc, &job->out) != 0) {
+            job->enc_rc = -1;
+        }
+    }
+}
+
+
+static void
+ngx_http_podgen_tts_encode_done(ngx_event_t *ev)
+{
+    ngx_http_podgen_tts_job_t  *job = ev->data;
+
+    ngx_uint_t  last;
+
+    job->encoding = 0;
+
+    if (!job->attached || job->failed) {
+        ngx_http_podgen_tts_release(job);
+        return;
+    }
+
+    if (job->enc_rc != 0) {
+        ngx_log_error(NGX_LOG_ERR, job->conf.log, 0,
+                      "podgen: %s encoder failed",
+                      pg_format_name(job->conf.format));
+        ngx_http_podgen_tts_fail(job);
+        ngx_http_podgen_tts_release(job);
+        return;
+    }
+
+    job->next_encode = job->enc_to;
+    last = (job->next_encode == job->nchunks);
+
+    if (last) {
+        job->complete = 1;
+    }
+
+    /* the encoder task's reference covers the call: the consumer may
+     * detach from inside it */
+
+    job->conf.output(job->conf.data, job->out.data, job->out.len, last,
+                     NGX_OK);
+
+    pg_buf_reset(&job->out);
+
+    if (!last) {
+        ngx_http_podgen_tts_post_synth(job);
+        ngx_http_podgen_tts_try_encode(job);
+    }
+
+    ngx_http_podgen_tts_release(job);
+}
+
+
+static void
+ngx_http_podgen_tts_fail(ngx_http_podgen_tts_job_t *job)
+{
+    if (job->failed) {
+        return;
+    }
+
+    job->failed = 1;
+
+    if (job->attached) {
+        job->refs++;
+        job->conf.output(job->conf.data, NULL, 0, 1, NGX_ERROR);
+        ngx_http_podgen_tts_release(job);
+    }
+}
+
+
+static void
+ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job)
+{
+    ngx_uint_t  i;
+
+    if (--job->refs > 0) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
+                   "podgen tts: job %p freed", job);
+
+    for (i = 0; i < job->nchunks; i++) {
+        pg_pcm_free(&job->chunks[i].pcm);
+    }
+
+    if (job->enc) {
+        pg_enc_destroy(job->enc);
+    }
+
+    pg_buf_free(&job->out);
+    ngx_free(job->chunks);
+    ngx_free(job->texts);
+    ngx_free(job);
+}

@@ -1,0 +1,434 @@
+/*
+ * podgen: nginx HTTP module — request context, JSON replies and errors,
+ * request checks shared by the endpoints.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "ngx_http_podgen_module.h"
+
+
+#define NGX_HTTP_PODGEN_REQUEST_ID_MAX  64
+
+
+static ngx_int_t
+ngx_http_podgen_request_id_valid(ngx_str_t *id)
+{
+    size_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_PODGEN_REQUEST_ID_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (!(ngx_http_podgen_isalnum(id->data[i]) || id->data[i] == '-'
+              || id->data[i] == '_' || id->data[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_podgen_find_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_uint_t                    i;
+    ngx_list_part_t              *part;
+    ngx_table_elt_t              *h;
+    ngx_http_variable_value_t    *vv;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    /* a sane id from the client (or a proxy in front) is kept, so that
+     * logs can be joined across hops */
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("X-Request-Id") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Request-Id",
+                               sizeof("X-Request-Id") - 1) == 0
+            && ngx_http_podgen_request_id_valid(&h[i].value))
+        {
+            *id = h[i].value;
+            return;
+        }
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    vv = ngx_http_get_indexed_variable(r, pmcf->request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        ngx_str_set(id, "-");
+        return;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
+}
+
+
+ngx_http_podgen_ctx_t *
+ngx_http_podgen_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_podgen_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->start = ngx_current_msec;
+    ngx_http_podgen_find_request_id(r, &ctx->request_id);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_podgen_module);
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_http_podgen_add_header(ngx_http_request_t *r, char *key, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_add_common_headers(ngx_http_request_t *r)
+{
+    ngx_http_podgen_ctx_t  *ctx;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_podgen_add_header(r, "X-Request-Id", &ctx->request_id);
+}
+
+
+static void
+ngx_http_podgen_gen_str(yajl_gen g, const char *s)
+{
+    yajl_gen_string(g, (const unsigned char *) s, ngx_strlen(s));
+}
+
+
+ngx_int_t
+ngx_http_podgen_error_json(ngx_http_request_t *r, pg_error_t *err,
+    ngx_str_t *out)
+{
+    size_t                len;
+    yajl_gen              g;
+    const unsigned char  *buf;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    yajl_gen_map_open(g);
+    ngx_http_podgen_gen_str(g, "error");
+    yajl_gen_map_open(g);
+
+    ngx_http_podgen_gen_str(g, "message");
+    ngx_http_podgen_gen_str(g, err->message);
+    ngx_http_podgen_gen_str(g, "type");
+    ngx_http_podgen_gen_str(g, err->type ? err->type
+                                         : "invalid_request_error");
+    ngx_http_podgen_gen_str(g, "param");
+
+    if (err->param) {
+        ngx_http_podgen_gen_str(g, err->param);
+
+    } else {
+        yajl_gen_null(g);
+    }
+
+    ngx_http_podgen_gen_str(g, "code");
+    ngx_http_podgen_gen_str(g, err->code ? err->code : "error");
+
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        yajl_gen_free(g);
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(r->pool, len + 1);
+    if (out->data == NULL) {
+        yajl_gen_free(g);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, buf, len);
+    out->data[len] = '\n';
+    out->len = len + 1;
+
+    yajl_gen_free(g);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *json, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = json;
+    b->last = json + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Sends an OpenAI-style error; returns what the handler should return
+ * (or pass to ngx_http_finalize_request()).
+ */
+
+ngx_int_t
+ngx_http_podgen_send_error(ngx_http_request_t *r, pg_error_t *err)
+{
+    ngx_str_t               json;
+    ngx_uint_t              level;
+    ngx_http_podgen_ctx_t  *ctx;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->error_sent = 1;
+
+    if (ngx_http_podgen_error_json(r, err, &json) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    level = (err->status >= 500) ? NGX_LOG_ERR : NGX_LOG_INFO;
+
+    ngx_log_error(level, r->connection->log, 0,
+                  "podgen: %d %s (param %s): %s",
+                  err->status, err->code, err->param ? err->param : "-",
+                  err->message);
+
+    /* an error ends the exchange; do not wait for the rest of a body */
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    return ngx_http_podgen_send_json(r, err->status, json.data, json.len);
+}
+
+
+ngx_int_t
+ngx_http_podgen_check_method(ngx_http_request_t *r, ngx_uint_t allowed,
+    char *allow)
+{
+    ngx_str_t   value;
+    pg_error_t  err;
+
+    if (r->method & allowed) {
+        return NGX_OK;
+    }
+
+    value.data = (u_char *) allow;
+    value.len = ngx_strlen(allow);
+
+    if (ngx_http_podgen_add_header(r, "Allow", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pg_error_set(&err, NGX_HTTP_NOT_ALLOWED, NULL, "method_not_allowed",
+                 "method %.*s is not allowed here; use %s",
+                 (int) ngx_min(r->method_name.len, 16),
+                 r->method_name.data, allow);
+
+    return ngx_http_podgen_send_error(r, &err);
+}
+
+
+/* "application/json", optionally with parameters; absent is accepted */
+
+ngx_int_t
+ngx_http_podgen_check_json_body(ngx_http_request_t *r)
+{
+    u_char      *p, *last;
+    ngx_str_t   *ct;
+    pg_error_t   err;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_OK;
+    }
+
+    ct = &r->headers_in.content_type->value;
+    p = ct->data;
+    last = p + ct->len;
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if ((size_t) (last - p) >= sizeof("application/json") - 1
+        && ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1) == 0)
+    {
+        p += sizeof("application/json") - 1;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (p == last || *p == ';') {
+            return NGX_OK;
+        }
+    }
+
+    pg_error_set(&err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL,
+                 "unsupported_media_type",
+                 "Content-Type must be application/json");
+
+    return ngx_http_podgen_send_error(r, &err);
+}
+
+
+/* The whole request body as one piece of memory (from r->pool). */
+
+ngx_int_t
+ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body, size_t *len)
+{
+    off_t         size;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    *body = NULL;
+    *len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        size += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        *body = cl->buf->pos;
+        *len = size;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *body = p;
+    *len = size;
+
+    /* a body larger than client_body_buffer_size was spooled to a temp
+     * file by nginx; it is in the page cache, read it back */
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+
+        } else {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,254 @@
+# Self-test of the test harness (t/lib/Podgen/Test.pm) using only core
+# nginx features, so the harness is exercised independently of podgen's own
+# directives (the module is still loaded: load_module is always written).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Podgen::Test;
+use Test::More;
+
+# --- imperative API -------------------------------------------------------
+
+{
+    my $ng = Podgen::Test::Nginx->new(
+        workers => 2,
+        http_config => 'gzip off;',
+        config => <<'EOF',
+location = /hi { return 200 "hi"; }
+location = /echo { return 200 "x-foo=$http_x_foo body-len=$content_length"; }
+location /big {
+    default_type text/plain;
+    root html;
+    # sub_filter drops Content-Length, so the response is chunked
+    sub_filter_types *;
+    sub_filter_once off;
+    sub_filter 'QQQ' 'qqq';
+    output_buffers 1 4k;
+    postpone_output 0;
+}
+location = /pid { return 200 "$pid"; }
+location = /status { stub_status; }
+EOF
+    );
+    my $big = join '', map { sprintf "line %06d QQQ\n", $_ } 1 .. 20000;
+    open my $fh, '>', $ng->prefix . '/html/big' or die $!;
+    print $fh $big;
+    close $fh;
+
+    ok(eval { $ng->start; 1 }, 'nginx starts') or diag $@;
+    like($ng->port, qr/^\d+$/, 'port is a number');
+    like($ng->url('/hi'), qr{^http://127\.0\.0\.1:\d+/hi$}, 'url');
+    ok($ng->master_pid, 'master pid');
+    my @w = $ng->worker_pids;
+    is(scalar @w, 2, 'two worker processes') or diag "@w";
+
+    my $r = request($ng, 'GET', '/hi');
+    is($r->{status}, 200, 'GET /hi status');
+    is($r->{body}, 'hi', 'GET /hi body');
+    is($r->{headers}{'content-type'}, 'text/plain', 'lowercased header keys');
+
+    $r = request($ng, 'POST', '/echo', body => 'abcdef',
+                 headers => { 'X-Foo' => 'bar' });
+    is($r->{body}, 'x-foo=bar body-len=6', 'headers and body are sent');
+
+    $r = request($ng, 'GET', '/big');
+    is($r->{status}, 200, 'big status');
+    ok($r->{chunked}, 'big response is chunked');
+    (my $want = $big) =~ s/QQQ/qqq/g;
+    ok($r->{body} eq $want, 'chunked body decoded');
+
+    # raw socket and pipelining
+    my $raw = raw_request($ng,
+        "GET /hi HTTP/1.1\r\nHost: x\r\n\r\n"
+        . "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"
+        . "HEAD /hi HTTP/1.1\r\nHost: x\r\n\r\n"
+        . "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    my @res = parse_responses($raw, methods => [qw(GET GET HEAD GET)]);
+    is(scalar @res, 4, 'four pipelined responses');
+    is($res[0]{body}, 'hi', 'pipelined 1');
+    ok($res[1]{chunked} && $res[1]{body} eq $want, 'pipelined 2 (chunked)');
+    is($res[2]{status}, 200, 'pipelined 3 (HEAD)');
+    is($res[2]{body}, '', 'HEAD has no body');
+    is($res[3]{status}, 404, 'pipelined 4 (404)');
+
+    # streaming reader
+    my @chunks;
+    my $sr = stream_request($ng, 'GET', '/big', undef, {},
+                            on_chunk => sub { push @chunks, [@_] });
+    is($sr->{status}, 200, 'stream status');
+    ok($sr->{chunked}, 'stream chunked');
+    ok($sr->{complete}, 'stream complete');
+    cmp_ok(scalar @chunks, '>', 5, 'several chunks reported');
+    is(join('', map { $_->[0] } @chunks), $want, 'chunks concatenate to body');
+    ok(defined $sr->{first_byte_time}
+       && $sr->{first_byte_time} <= $sr->{last_byte_time},
+       'first_byte_time <= last_byte_time');
+    my $mono = 1;
+    for my $i (1 .. $#chunks) { $mono = 0 if $chunks[$i][1] < $chunks[$i - 1][1] }
+    ok($mono, 'chunk times are monotonic');
+
+    my $ab = stream_request($ng, 'GET', '/big', undef, {},
+                            abort_after_chunks => 1);
+    is($ab->{aborted}, 'chunks', 'abort after the first chunk');
+    is(scalar @{ $ab->{chunks} }, 1, 'one chunk read before abort');
+
+    # reload
+    my %old = map { $_ => 1 } $ng->worker_pids;
+    my @new = eval { $ng->reload };
+    ok(!$@, 'reload') or diag $@;
+    is(scalar(grep { $old{$_} } $ng->worker_pids), 0, 'old workers gone');
+    is(scalar $ng->worker_pids, 2, 'two new workers');
+    $r = request($ng, 'GET', '/hi');
+    is($r->{body}, 'hi', 'works after reload');
+
+    # reload with a new config
+    eval { $ng->reload(config => 'location = /hi { return 200 "hello"; }') };
+    ok(!$@, 'reload with a new config') or diag $@;
+    is(request($ng, 'GET', '/hi')->{body}, 'hello', 'new config in effect');
+
+    # a bad config on reload is reported, the old one keeps serving
+    eval { $ng->reload(config => 'location = /hi { no_such_directive; }') };
+    like($@, qr/no_such_directive/, 'failed reload is reported');
+    is(request($ng, 'GET', '/hi')->{body}, 'hello', 'old config still serves');
+
+    # error log checks
+    my @bad = $ng->check_error_log;
+    ok(scalar(grep { /no_such_directive/ } @bad), 'the [emerg] of the failed reload is a bad line');
+    $ng->mark_error_log;
+    is_deeply([ $ng->check_error_log(1) ], [], 'nothing bad since mark');
+    open my $lf, '>>', $ng->prefix . '/logs/error.log' or die $!;
+    print $lf "2024/01/01 00:00:00 [alert] 1#1: fake alert\n";
+    print $lf "==1==ERROR: AddressSanitizer: heap-use-after-free\n";
+    print $lf "x.c:1:2: runtime error: signed integer overflow\n";
+    close $lf;
+    @bad = $ng->check_error_log(1);
+    is(scalar @bad, 3, 'alert, ASan and UBSan lines are found') or diag explain \@bad;
+    like($ng->error_log, qr/fake alert/, 'error_log returns the text');
+
+    my $master = $ng->master_pid;
+    my @workers = $ng->worker_pids;
+    ok($ng->stop, 'stop');
+    ok(!Podgen::Test::_pid_alive($master), 'master gone');
+    ok(!grep({ Podgen::Test::_pid_alive($_) } @workers), 'workers gone');
+}
+
+# json_subset
+{
+    my $j = sub { $JSON->decode($_[0]) };
+    ok(!defined json_subset($j->('{"a":1,"b":{"c":[1,2,3]},"d":null}'),
+                            $j->('{"b":{"c":[1,2]},"d":null}')), 'subset ok');
+    ok(defined json_subset($j->('{"a":1}'), $j->('{"a":2}')), 'value differs');
+    ok(defined json_subset($j->('{"a":1}'), $j->('{"b":1}')), 'missing key');
+    ok(defined json_subset($j->('{"a":"x"}'), $j->('{"a":null}')), 'null must be null');
+    ok(defined json_subset($j->('{"a":null}'), $j->('{"a":"x"}')), 'null is not a string');
+    ok(defined json_subset($j->('{"a":1}'), $j->('{"a":true}')), '1 is not true');
+    ok(!defined json_subset($j->('{"a":true}'), $j->('{"a":true}')), 'true is true');
+    ok(defined json_subset($j->('[1]'), $j->('[1,2]')), 'array too short');
+}
+
+# free ports differ
+{
+    my %p = map { free_port() => 1 } 1 .. 5;
+    is(scalar keys %p, 5, 'free_port gives distinct ports');
+}
+
+run_blocks();
+
+__DATA__
+
+=== TEST 1: plain return
+--- config
+location = /hi { return 200 "hi"; }
+--- request
+GET /hi
+--- error_code: 200
+--- response_body: hi
+--- response_headers
+Content-Type: text/plain
+!X-Podgen-Cache
+--- no_error_log
+[error]
+
+=== TEST 2: same config: the running nginx is reused; body and headers sent
+--- config
+location = /hi { return 200 "hi"; }
+--- request
+POST /hi
+some body
+--- more_headers
+X-Test: 1
+--- error_code: 200
+--- response_body_like: ^h.$
+
+=== TEST 3: JSON 404 and headers
+--- http_config
+default_type application/json;
+--- config
+location / {
+    add_header X-Request-Id 0123456789abcdef0123456789abcdef always;
+    return 404 '{"error":{"message":"x","param":null,"code":"nope","list":[1,2,3]}}';
+}
+--- request
+GET /whatever
+--- error_code: 404
+--- response_headers
+Content-Type: application/json
+--- response_headers_like
+X-Request-Id: ^[0-9a-f]{32}$
+--- response_json
+{"error":{"param":null,"code":"nope","list":[1,2]}}
+
+=== TEST 4: reload before the request, two workers
+--- workers: 2
+--- main_config
+thread_pool default threads=2;
+--- config
+location = /hi { return 200 "reloaded"; }
+--- reload
+--- request
+GET /hi
+--- error_code: 200
+--- response_body: reloaded
+
+=== TEST 5: request eval with a binary body
+--- config
+location = /len { return 200 "$content_length"; }
+--- request eval
+"POST /len\n" . ("\x00\xff" x 1000)
+--- error_code: 200
+--- response_body: 2000
+
+=== TEST 6: error_log regex
+--- config
+location = /e { return 200 "ok"; }
+--- request
+GET /missing-file
+--- error_code: 404
+--- error_log
+open\(\) ".*missing-file" failed
+
+=== TEST 7: a config nginx rejects
+--- config
+location = /x { no_such_directive; }
+--- must_die
+--- error_log
+unknown directive "no_such_directive"
+
+=== TEST 8: skipped block
+--- skip: demonstrates skip
+--- config
+location = /x { return 200; }
+--- request
+GET /x
+--- error_code: 200
+
+=== TEST 9: more_headers eval and response_body eval
+--- config
+location = /h { return 200 "[$http_x_a]"; }
+--- request
+GET /h
+--- more_headers eval
+"X-A: " . ("a" x 5)
+--- response_body eval
+"[" . ("a" x 5) . "]"
