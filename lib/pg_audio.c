@@ -61,6 +61,7 @@
 #define PG_MP3_FLUSH_SIZE    7200
 #define PG_OPUS_BITRATE      32000
 #define PG_OPUS_RATE         48000
+#define PG_OPUS_MUXING_DELAY 960        /* 20 ms at 48 kHz: one frame */
 #define PG_FLAC_LEVEL        5
 
 #define PG_WAV_HEADER_SIZE   44
@@ -778,6 +779,7 @@ static int
 pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
 {
     int               err;
+    opus_int16        none;
     OggOpusEnc       *oe;
     OggOpusComments  *comments;
 
@@ -804,7 +806,11 @@ pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
     /*
      * By default libopusenc holds back up to 2 s of audio (decision delay)
      * and 1 s of packets per page (muxing delay): a live stream wants every
-     * 20 ms frame out as soon as it is encoded.
+     * 20 ms frame out as soon as it is encoded, so each packet gets a page
+     * of its own (libopusenc 0.2.1 takes a muxing delay of 0 as "no limit",
+     * not as "none").  The frame duration is the default one: setting it
+     * initializes a field that libopusenc 0.2.1 leaves undefined and reads
+     * in ope_encoder_drain().
      */
 
     if (ope_encoder_ctl(oe, OPUS_SET_BITRATE(PG_OPUS_BITRATE)) != OPE_OK
@@ -812,8 +818,12 @@ pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
         || ope_encoder_ctl(oe, OPUS_SET_MAX_BANDWIDTH(
                                   pg_opus_max_bandwidth(enc->in_rate)))
            != OPE_OK
+        || ope_encoder_ctl(oe, OPUS_SET_EXPERT_FRAME_DURATION(
+                                  OPUS_FRAMESIZE_20_MS))
+           != OPE_OK
         || ope_encoder_ctl(oe, OPE_SET_DECISION_DELAY(0)) != OPE_OK
-        || ope_encoder_ctl(oe, OPE_SET_MUXING_DELAY(0)) != OPE_OK
+        || ope_encoder_ctl(oe, OPE_SET_MUXING_DELAY(PG_OPUS_MUXING_DELAY))
+           != OPE_OK
         || ope_encoder_ctl(oe, OPE_SET_COMMENT_PADDING(0)) != OPE_OK
         || ope_encoder_ctl(oe, OPE_SET_SERIALNO(pg_opus_serialno(enc)))
            != OPE_OK)
@@ -821,11 +831,24 @@ pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
         return -1;
     }
 
-    /* libopusenc reports a failed header write in its state only */
-
     enc->out = out;
+
     err = ope_encoder_flush_header(oe);
+
+    /*
+     * libopusenc 0.2.1 sets the stream's end position only in
+     * ope_encoder_write(): without this empty write, finishing an encoder
+     * that got no audio reads it undefined and writes a garbage granule.
+     */
+
+    if (err == OPE_OK) {
+        none = 0;
+        err = ope_encoder_write(oe, &none, 0);
+    }
+
     enc->out = NULL;
+
+    /* libopusenc reports a failed header write in its state only */
 
     if (err != OPE_OK || enc->out_failed) {
         return -1;

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_tts.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -22,6 +23,7 @@ static char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_podgen_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_podgen_init_process(ngx_cycle_t *cycle);
+static void ngx_http_podgen_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -109,7 +111,7 @@ ngx_module_t  ngx_http_podgen_module = {
     ngx_http_podgen_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_podgen_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -638,6 +640,13 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_podgen_tts_exit(cycle);
 }
 
 

@@ -21,6 +21,7 @@ typedef struct {
 
 struct ngx_http_podgen_tts_job_s {
     ngx_http_podgen_tts_conf_t    conf;
+    ngx_queue_t                   queue;    /* in ngx_http_podgen_tts_jobs */
 
     /* the consumer, one per synthesis task on the pool, one per encoder
      * task on the pool, one while calling the consumer */
@@ -49,6 +50,11 @@ struct ngx_http_podgen_tts_job_s {
     unsigned                      failed:1;
     unsigned                      complete:1;
 };
+
+
+/* live jobs of this worker, to find leaks at exit */
+static ngx_queue_t  ngx_http_podgen_tts_jobs;
+static ngx_uint_t   ngx_http_podgen_tts_jobs_init;
 
 
 static void ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job);
@@ -127,6 +133,13 @@ ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
     job->refs = 1;
     job->attached = 1;
 
+    if (!ngx_http_podgen_tts_jobs_init) {
+        ngx_queue_init(&ngx_http_podgen_tts_jobs);
+        ngx_http_podgen_tts_jobs_init = 1;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_podgen_tts_jobs, &job->queue);
+
     ngx_http_podgen_tts_post_synth(job);
 
     if (job->in_flight == 0) {
@@ -167,6 +180,41 @@ ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job)
 
     job->attached = 0;
     ngx_http_podgen_tts_release(job);
+}
+
+
+/*
+ * At worker exit: a job nobody waits for, with nothing on the pool, should
+ * not exist; one with work still on the pool is only finishing late.
+ */
+
+void
+ngx_http_podgen_tts_exit(ngx_cycle_t *cycle)
+{
+    ngx_queue_t                *q;
+    ngx_http_podgen_tts_job_t  *job;
+
+    if (!ngx_http_podgen_tts_jobs_init) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_podgen_tts_jobs);
+         q != ngx_queue_sentinel(&ngx_http_podgen_tts_jobs);
+         q = ngx_queue_next(q))
+    {
+        job = ngx_queue_data(q, ngx_http_podgen_tts_job_t, queue);
+
+        if (!job->attached && job->in_flight == 0 && !job->encoding) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "podgen: speech job %p leaked (refs %ui)",
+                          job, job->refs);
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                          "podgen: speech job %p still running at exit",
+                          job);
+        }
+    }
 }
 
 
@@ -417,6 +465,8 @@ ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job)
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
                    "podgen tts: job %p freed", job);
+
+    ngx_queue_remove(&job->queue);
 
     for (i = 0; i < job->nchunks; i++) {
         pg_pcm_free(&job->chunks[i].pcm);

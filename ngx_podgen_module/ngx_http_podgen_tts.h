@@ -60,6 +60,9 @@ ngx_http_podgen_tts_job_t *ngx_http_podgen_tts_start(
 /* The consumer goes away; no output callback is called after this. */
 void ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job);
 
+/* Reports leaked jobs at worker exit. */
+void ngx_http_podgen_tts_exit(ngx_cycle_t *cycle);
+
 /* Seconds of audio synthesized so far (for headers / metrics). */
 double ngx_http_podgen_tts_audio_seconds(ngx_http_podgen_tts_job_t *job);
 

@@ -31,6 +31,7 @@ typedef struct {
     size_t        n;
     pg_buf_t      out;
     size_t        streamed;         /* bytes out before finish */
+    int           out_rate;
     int           rc;
     pg_enc_t     *enc;
 } job_t;
@@ -98,6 +99,7 @@ encode_pieces(job_t *j)
     }
 
     j->streamed = j->out.len;
+    j->out_rate = pg_enc_out_rate(j->enc);
 
     return pg_enc_finish(j->enc, &j->out);
 }
@@ -143,7 +145,7 @@ save(const pg_buf_t *b, const char *ext, char *path, size_t size)
  */
 
 static long
-decode(const char *path, pg_format_t fmt)
+decode(const char *path, pg_format_t fmt, int pipe)
 {
     int     status;
     char    cmd[512], err[300], buf[8192];
@@ -151,12 +153,15 @@ decode(const char *path, pg_format_t fmt)
     FILE   *p, *e;
     size_t  r;
 
+    /* through a pipe ffmpeg cannot seek: as a client reading a stream */
+
     snprintf(err, sizeof(err), "%s.err", path);
     snprintf(cmd, sizeof(cmd),
-             "ffmpeg -nostdin -v error %s -i '%s' -f s16le -ac 1 -ar %d - "
-             "2>'%s'",
+             "%s%s%s ffmpeg -nostdin -v error %s -i %s -f s16le -ac 1 -ar %d "
+             "- 2>'%s'",
+             pipe ? "cat '" : "", pipe ? path : "", pipe ? "' |" : "",
              fmt == PG_FMT_PCM ? "-f s16le -ar 24000 -ac 1" : "",
-             path, DECODE_RATE, err);
+             pipe ? "-" : path, DECODE_RATE, err);
 
     p = popen(cmd, "r");
     if (p == NULL) {
@@ -192,6 +197,34 @@ decode(const char *path, pg_format_t fmt)
 }
 
 
+/* ffprobe's idea of a file's duration in ms, or -1. */
+
+static double
+probe_ms(const char *path)
+{
+    char    cmd[512], line[64];
+    FILE   *p;
+    double  d;
+
+    snprintf(cmd, sizeof(cmd),
+             "ffprobe -v error -show_entries format=duration -of csv=p=0 "
+             "'%s'", path);
+
+    p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+
+    d = -1;
+
+    if (fgets(line, sizeof(line), p) != NULL) {
+        d = atof(line) * 1000;
+    }
+
+    return pclose(p) == 0 ? d : -1;
+}
+
+
 static int
 starts_right(pg_format_t fmt, const pg_buf_t *b)
 {
@@ -221,18 +254,35 @@ starts_right(pg_format_t fmt, const pg_buf_t *b)
 }
 
 
-/* Decoded length may differ by this many ms (mp3 has no gapless tag). */
+/*
+ * The decoded duration minus the input's, in ms, must be in [lo, hi].
+ * An mp3 without a gapless (LAME) tag decodes 1152 samples of encoder and
+ * decoder delay more, plus the padding of the last frame (576 or 1152
+ * samples a frame): lame 3.100 measured, from 1000 to 7000 samples.
+ */
 
-static double
-tolerance_ms(pg_format_t fmt)
+static void
+tolerance_ms(const job_t *j, double *lo, double *hi)
 {
-    switch (fmt) {
+    int  frame;
+
+    switch (j->fmt) {
+
     case PG_FMT_MP3:
-        return 60;
+        frame = j->out_rate >= 32000 ? 1152 : 576;
+        *lo = 1152 * 1000.0 / j->out_rate - 2;
+        *hi = (1152 + frame) * 1000.0 / j->out_rate + 2;
+        break;
+
     case PG_FMT_OPUS:
-        return 60;
+        *lo = -10;
+        *hi = 10;
+        break;
+
     default:
-        return 5;
+        *lo = -5;
+        *hi = 5;
+        break;
     }
 }
 
@@ -241,7 +291,7 @@ static void
 check_output(job_t *j, const char *what)
 {
     long         got, want;
-    double       diff;
+    double       diff, lo, hi;
     const char  *name;
     char         path[128];
 
@@ -267,23 +317,36 @@ check_output(job_t *j, const char *what)
         return;
     }
 
-    got = decode(path, j->fmt);
+    got = decode(path, j->fmt, 0);
     want = (long) (SINE_SECONDS * DECODE_RATE);
     diff = (got - want) * 1000.0 / DECODE_RATE;
 
+    tolerance_ms(j, &lo, &hi);
+
     ok(got >= 0, "%s %s %d: ffmpeg decodes it cleanly", what, name, j->rate);
-    ok(got >= 0 && fabs(diff) <= tolerance_ms(j->fmt),
-       "%s %s %d: duration off by %.1f ms (<= %.0f)", what, name, j->rate,
-       diff, tolerance_ms(j->fmt));
+    ok(got >= 0 && diff >= lo && diff <= hi,
+       "%s %s %d: duration off by %.1f ms (%.1f to %.1f)", what, name,
+       j->rate, diff, lo, hi);
 
     if (j->fmt == PG_FMT_WAV) {
+        /* the streamed header's 0xffffffff sizes */
+        is_int(decode(path, j->fmt, 1), want,
+               "%s wav %d: streamed file decodes through a pipe", what,
+               j->rate);
+        ok(fabs(probe_ms(path) - SINE_SECONDS * 1000) <= 1,
+           "%s wav %d: ffprobe duration of the streamed file", what,
+           j->rate);
+
         is_int(pg_wav_fix_sizes(j->out.data, j->out.len), 0,
                "%s wav %d: pg_wav_fix_sizes", what, j->rate);
         unlink(path);
 
         if (save(&j->out, name, path, sizeof(path)) == 0) {
-            is_int(decode(path, j->fmt), want,
+            is_int(decode(path, j->fmt, 0), want,
                    "%s wav %d: fixed file decodes", what, j->rate);
+            ok(fabs(probe_ms(path) - SINE_SECONDS * 1000) <= 1,
+               "%s wav %d: ffprobe duration of the fixed file", what,
+               j->rate);
         }
     }
 
@@ -450,7 +513,7 @@ test_open_and_finish(void)
                 ok(1, "%s: empty file decodes # SKIP no ffmpeg", name);
 
             } else if (save(&out, name, path, sizeof(path)) == 0) {
-                got = decode(path, formats[i]);
+                got = decode(path, formats[i], 0);
                 ok(got >= 0 && got < DECODE_RATE / 50,
                    "%s: empty file decodes (%ld samples)", name, got);
                 unlink(path);
@@ -491,8 +554,11 @@ test_formats(void)
                 is_int(encode_pieces(&j), 0, "%s %d: encoded",
                        pg_format_name(j.fmt), j.rate);
 
-                /* streaming: most bytes come out before finish */
-                ok(j.streamed * 10 >= j.out.len * 7,
+                /*
+                 * streaming: most bytes come out before finish (flac
+                 * holds back up to a block, 4096 samples)
+                 */
+                ok(j.streamed * 2 >= j.out.len,
                    "%s %d: %zu of %zu bytes out before finish",
                    pg_format_name(j.fmt), j.rate, j.streamed, j.out.len);
 
@@ -546,6 +612,82 @@ test_threads(void)
         free(jobs[i].pcm);
         pg_buf_free(&jobs[i].out);
     }
+}
+
+
+/*
+ * A buffer that cannot grow (pg_buf_reserve() refuses before touching
+ * memory) stands for out of memory: every path must return an error,
+ * leave the buffer alone, and leak nothing.
+ */
+
+static void
+test_out_of_memory(void)
+{
+    size_t          i;
+    int16_t        *pcm;
+    size_t          n;
+    pg_buf_t        out = { NULL, 0, 0 }, full;
+    pg_enc_t       *enc;
+    pg_format_t     fmt;
+    const char     *name;
+    static unsigned char  dummy;
+
+    full.data = &dummy;
+    full.len = ((size_t) -1) / 2;
+    full.cap = full.len;
+
+    pcm = make_sine(16000, 1.0, &n);
+
+    for (i = 0; i < NFORMATS; i++) {
+        fmt = formats[i];
+        name = pg_format_name(fmt);
+
+        /* the header does not fit */
+
+        enc = pg_enc_create(fmt, 16000, &full);
+
+        if (fmt == PG_FMT_MP3 || fmt == PG_FMT_PCM) {
+            ok(enc != NULL, "oom %s: no header, created", name);
+            is_int(pg_enc_write(enc, pcm, n, &full), -1,
+                   "oom %s: write is -1", name);
+            is_int(pg_enc_finish(enc, &out), -1,
+                   "oom %s: then finish is -1", name);
+
+        } else {
+            ok(enc == NULL, "oom %s: create is NULL", name);
+        }
+
+        pg_enc_destroy(enc);
+        is_int(full.len, ((size_t) -1) / 2, "oom %s: out unchanged", name);
+
+        /* the audio does not fit */
+
+        pg_buf_reset(&out);
+        enc = pg_enc_create(fmt, 16000, &out);
+        ok(enc != NULL && pg_enc_write(enc, pcm, 1600, &out) == 0,
+           "oom %s: created, 0.1 s written", name);
+        is_int(pg_enc_write(enc, pcm, n, &full), -1,
+               "oom %s: write of 1 s is -1", name);
+        is_int(pg_enc_write(enc, pcm, n, &out), -1,
+               "oom %s: encoder unusable after", name);
+        pg_enc_destroy(enc);
+
+        /* the tail does not fit */
+
+        pg_buf_reset(&out);
+        enc = pg_enc_create(fmt, 16000, &out);
+        ok(enc != NULL && pg_enc_write(enc, pcm, n, &out) == 0,
+           "oom %s: created, 1 s written", name);
+        is_int(pg_enc_finish(enc, &full), fmt == PG_FMT_WAV ? 0 : -1,
+               "oom %s: finish", name);
+        pg_enc_destroy(enc);
+
+        is_int(full.len, ((size_t) -1) / 2, "oom %s: out unchanged", name);
+    }
+
+    free(pcm);
+    pg_buf_free(&out);
 }
 
 
@@ -628,6 +770,7 @@ main(void)
     test_create_errors();
     test_wav_fix_sizes();
     test_open_and_finish();
+    test_out_of_memory();
     test_formats();
     test_threads();
 

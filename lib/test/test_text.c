@@ -572,7 +572,7 @@ test_hostile(void)
     hostile(big, 100000, "100k commas");
 
     for (i = 0; i < n; i++) {
-        big[i] = i < n / 2 ? ' ' : "e. "[i % 3];
+        big[i] = i < n / 2 ? ' ' : "E. "[i % 3];
     }
 
     hostile(big, n, "1 MB of spaces, then dots");
