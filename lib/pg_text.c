@@ -669,6 +669,17 @@ pg_text_split(const char *text, size_t len, size_t max_len,
 
     while (i < len && !sp.failed) {
 
+        if (i == start && t[i] != '\n' && pg_text_is_space(t[i])) {
+            /*
+             * A sentence starts at its first non-space: pg_text_no_break()
+             * looks at the start of the sentence for every dot, and must
+             * not walk over the same spaces again and again.
+             */
+            start++;
+            i++;
+            continue;
+        }
+
         if (t[i] == '\n') {
             pg_text_sentence(&sp, start, i);
             start = i + 1;
@@ -776,14 +787,11 @@ pg_text_no_break(const unsigned char *t, size_t start, size_t dot,
 
     /*
      * "1. Buy milk", "a. First point": a list number or letter that is all
-     * the sentence has so far
+     * the sentence has so far (which starts with no spaces)
      */
 
-    for (i = start; i < dot && pg_text_is_space(t[i]); i++) {
-        /* void */
-    }
-
-    n = dot - i;
+    i = start;
+    n = dot - start;
 
     if (n == 1 && pg_text_is_alpha(t[i])) {
         return 1;

@@ -1,0 +1,172 @@
+/*
+ * flite voices shared by concurrent threads (festvox/flite issue 109 says
+ * it is undocumented).  podgen loads each voice once per worker and lets
+ * every synthesis thread use it, setting per-request options only on the
+ * utterance.  This test hammers that from several threads, with all
+ * built-in voices at once, and checks every result against a
+ * single-threaded reference.  It runs under ASan/UBSan (make unit-asan)
+ * and under helgrind (make helgrind).
+ *
+ * flite's clustergen voices call rand(), so the same text gives slightly
+ * different samples from one call to the next: lengths are compared with
+ * a tolerance, never bytes.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "pg_text.h"
+#include "pg_tts.h"
+#include "unit.h"
+
+
+#define NVOICES   5
+#define NTEXTS    3
+
+static pg_voice_t   voices[NVOICES];
+static size_t       reference[NVOICES][NTEXTS];
+static int          iterations = 2;
+
+static const char  *texts[NTEXTS] = {
+    "The quick brown fox jumps over the lazy dog.",
+    "Podcasts are made of voices, pauses, and the occasional number like "
+    "3.14 or 1999.",
+    "Hello!",
+};
+
+
+typedef struct {
+    int     id;
+    int     failures;
+    int     runs;
+} worker_t;
+
+
+static int
+close_enough(size_t got, size_t want)
+{
+    double  r;
+
+    if (want == 0) {
+        return got == 0;
+    }
+
+    r = (double) got / (double) want;
+
+    return r > 0.85 && r < 1.15;
+}
+
+
+static void *
+worker(void *data)
+{
+    int        i, v, t;
+    pg_pcm_t   pcm;
+    worker_t  *w = data;
+
+    for (i = 0; i < iterations; i++) {
+        for (v = 0; v < NVOICES; v++) {
+            /* threads walk the voices in different orders */
+            int  vv = (v + w->id) % NVOICES;
+
+            for (t = 0; t < NTEXTS; t++) {
+                if (pg_tts_synth(&voices[vv], texts[t], 1.0, &pcm) != 0
+                    || !close_enough(pcm.nsamples, reference[vv][t]))
+                {
+                    w->failures++;
+                }
+
+                w->runs++;
+                pg_pcm_free(&pcm);
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    int         i, t, nthreads, failures, runs;
+    char        err[256], source[64];
+    pg_pcm_t    pcm, slow, fast;
+    pthread_t   tid[8];
+    worker_t    w[8];
+
+    nthreads = 4;
+
+    if (getenv("PG_TTS_STRESS_ITER")) {
+        iterations = atoi(getenv("PG_TTS_STRESS_ITER"));
+    }
+
+    ok(pg_tts_init() == 0, "flite initialized");
+
+    for (i = 0; i < NVOICES; i++) {
+        snprintf(source, sizeof(source), "builtin:%s",
+                 pg_tts_builtin_names[i]);
+        ok(pg_tts_voice_load(&voices[i], source, err, sizeof(err)) == 0,
+           "voice %s loads (%d Hz)", pg_tts_builtin_names[i],
+           voices[i].rate);
+    }
+
+    is_int(voices[3].rate, 8000, "kal speaks at 8 kHz");
+    is_int(voices[0].rate, 16000, "slt speaks at 16 kHz");
+
+    ok(pg_tts_voice_load(&voices[0], "builtin:nope", err, sizeof(err)) != 0,
+       "an unknown built-in voice is refused: %s", err);
+    ok(pg_tts_voice_load(&voices[0], "/nonexistent.flitevox", err,
+                         sizeof(err)) != 0,
+       "a missing voice file is refused: %s", err);
+    pg_tts_voice_load(&voices[0], "builtin:slt", err, sizeof(err));
+
+    for (i = 0; i < NVOICES; i++) {
+        for (t = 0; t < NTEXTS; t++) {
+            pg_tts_synth(&voices[i], texts[t], 1.0, &pcm);
+            reference[i][t] = pcm.nsamples;
+            pg_pcm_free(&pcm);
+        }
+    }
+
+    ok(reference[0][0] > 16000, "slt says the fox sentence in > 1 s");
+
+    /* speed is per utterance: the shared voice is not touched */
+
+    pg_tts_synth(&voices[0], texts[0], 2.0, &fast);
+    pg_tts_synth(&voices[0], texts[0], 0.5, &slow);
+    pg_tts_synth(&voices[0], texts[0], 1.0, &pcm);
+
+    ok(fast.nsamples < pcm.nsamples * 0.65 && fast.nsamples
+       > pcm.nsamples * 0.35, "speed 2.0 halves the duration (%zu vs %zu)",
+       fast.nsamples, pcm.nsamples);
+    ok(slow.nsamples > pcm.nsamples * 1.6, "speed 0.5 doubles it (%zu)",
+       slow.nsamples);
+    ok(close_enough(pcm.nsamples, reference[0][0]),
+       "speed 1.0 after that is unchanged: the voice was not modified");
+
+    pg_pcm_free(&fast);
+    pg_pcm_free(&slow);
+    pg_pcm_free(&pcm);
+
+    for (i = 0; i < nthreads; i++) {
+        w[i].id = i;
+        w[i].failures = 0;
+        w[i].runs = 0;
+        pthread_create(&tid[i], NULL, worker, &w[i]);
+    }
+
+    failures = 0;
+    runs = 0;
+
+    for (i = 0; i < nthreads; i++) {
+        pthread_join(tid[i], NULL);
+        failures += w[i].failures;
+        runs += w[i].runs;
+    }
+
+    is_int(failures, 0, "%d threads, %d syntheses on shared voices, all "
+           "match the single-threaded lengths", nthreads, runs);
+
+    return done_testing();
+}
