@@ -23,7 +23,8 @@ SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \
 LIB_SRCS := $(filter %.c,$(wildcard lib/*.c))
 UNIT_TESTS := $(patsubst lib/test/%.c,$(BUILD)/unit/%,$(wildcard lib/test/test_*.c))
 
-.PHONY: all build deps run test test-asan unit unit-asan prove clean bench
+.PHONY: all build deps run test test-asan unit unit-asan prove clean bench \
+        helgrind
 
 all: build
 
@@ -73,6 +74,12 @@ unit: $(UNIT_TESTS)
 
 unit-asan:
 	$(MAKE) unit BUILD=$(BUILD)/asan-unit UNIT_CFLAGS="$(SAN_FLAGS)"
+
+# flite voices shared by threads: the stress test under helgrind.
+# -s lists the suppressions used (valgrind's defaults for glibc internals).
+helgrind: $(BUILD)/unit/test_tts
+	PG_TTS_STRESS_ITER=1 valgrind --tool=helgrind -s --error-exitcode=3 \
+	    $(BUILD)/unit/test_tts
 
 prove:
 	prove -r t/

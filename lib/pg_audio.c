@@ -12,19 +12,20 @@
  *
  * Library global state, for using encoders from several threads at once:
  *
- *   lame      no global init call.  lame_init()/lame_init_params() (re)fill
- *             a few file-scope lookup tables (pow43[], pow20[], ipow20[],
- *             adj43[], the log2 table) with the same constants every time,
- *             so concurrent encoders only ever rewrite identical values.
- *   libopus   none.
- *   libopusenc none, but it draws the Ogg serial number from rand() unless
- *             one is set: we set our own, so no shared rand() state is used.
- *   libFLAC   none.
- *   soxr      none; we ask for one thread so it never starts OpenMP
- *             workers inside an nginx process.
+ *   lame        no global init call.  lame_init()/lame_init_params() (re)fill
+ *               a few file-scope lookup tables (pow43[], pow20[], ipow20[],
+ *               adj43[], the log2 table) with the same constants each time:
+ *               concurrent encoders only rewrite identical values, harmless
+ *               in practice though a race detector would report it.
+ *   libopus     none.
+ *   libopusenc  none, but it draws the Ogg serial number from rand() unless
+ *               given one: we give our own, so rand()'s state is not used.
+ *   libFLAC     none.
+ *   soxr        none to call (its shared tables have their own locks); we
+ *               ask for one thread so it never starts OpenMP workers.
  */
 
-#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,12 @@
 #define PG_MP3_FLUSH_SIZE    7200
 #define PG_OPUS_BITRATE      32000
 #define PG_OPUS_RATE         48000
-#define PG_OPUS_MUXING_DELAY 960        /* 20 ms at 48 kHz: one frame */
+/* 100 ms pages: 20 ms pages cost ~9 kbps of Ogg overhead at 32 kbps, and
+ * a stream is fed one sentence at a time anyway */
+#define PG_OPUS_MUXING_DELAY 4800
+/* speech at 32 kbps sounds the same at 5; 10 (the default) makes opus
+ * encoding as costly as synthesis itself */
+#define PG_OPUS_COMPLEXITY   5
 #define PG_FLAC_LEVEL        5
 
 #define PG_WAV_HEADER_SIZE   44
@@ -102,7 +108,7 @@ struct pg_enc_s {
         lame_global_flags    *lame;
         OggOpusEnc           *opus;
         FLAC__StreamEncoder  *flac;
-        soxr_t                soxr;      /* NULL: pcm at 24 kHz, no resampling */
+        soxr_t                soxr;      /* NULL: pcm input at 24 kHz */
     } lib;
 
     union {
@@ -805,16 +811,18 @@ pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
 
     /*
      * By default libopusenc holds back up to 2 s of audio (decision delay)
-     * and 1 s of packets per page (muxing delay): a live stream wants every
-     * 20 ms frame out as soon as it is encoded, so each packet gets a page
-     * of its own (libopusenc 0.2.1 takes a muxing delay of 0 as "no limit",
-     * not as "none").  The frame duration is the default one: setting it
+     * and 1 s of packets per page (muxing delay): a live stream wants its
+     * audio out as soon as it is encoded, so pages hold at most 100 ms
+     * (libopusenc 0.2.1 takes a muxing delay of 0 as "no limit", not as
+     * "none").  The frame duration is the default one: setting it
      * initializes a field that libopusenc 0.2.1 leaves undefined and reads
      * in ope_encoder_drain().
      */
 
     if (ope_encoder_ctl(oe, OPUS_SET_BITRATE(PG_OPUS_BITRATE)) != OPE_OK
         || ope_encoder_ctl(oe, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)) != OPE_OK
+        || ope_encoder_ctl(oe, OPUS_SET_COMPLEXITY(PG_OPUS_COMPLEXITY))
+           != OPE_OK
         || ope_encoder_ctl(oe, OPUS_SET_MAX_BANDWIDTH(
                                   pg_opus_max_bandwidth(enc->in_rate)))
            != OPE_OK

@@ -69,7 +69,7 @@ static int pg_text_no_break(const unsigned char *t, size_t start, size_t dot,
 static int pg_text_is_abbreviation(const unsigned char *w, size_t n,
     int number_follows);
 static void pg_text_sentence(pg_text_split_t *sp, size_t start, size_t end);
-static size_t pg_text_cut(const unsigned char *t, size_t start, size_t end,
+static size_t pg_text_cut(const unsigned char *t, size_t start,
     size_t limit);
 static void pg_text_piece(pg_text_split_t *sp, size_t start, size_t end);
 
@@ -142,7 +142,7 @@ pg_utf8_valid(const char *s, size_t len)
             continue;
         }
 
-        n = pg_utf8_decode(p, end - p, &cp);
+        n = pg_utf8_decode(p, (size_t) (end - p), &cp);
         if (n == 0) {
             return 0;
         }
@@ -166,7 +166,7 @@ pg_utf8_length(const char *s, size_t len)
     count = 0;
 
     while (p < end) {
-        n = pg_utf8_decode(p, end - p, &cp);
+        n = pg_utf8_decode(p, (size_t) (end - p), &cp);
 
         /* an invalid byte counts as one (replacement) character */
         p += n ? n : 1;
@@ -282,7 +282,7 @@ pg_text_normalize(const char *in, size_t len, size_t *out_len)
             continue;
         }
 
-        n = pg_utf8_decode(p, end - p, &cp);
+        n = pg_utf8_decode(p, (size_t) (end - p), &cp);
 
         if (n == 0) {
             /* invalid UTF-8: callers should not let it in, but be safe */
@@ -379,7 +379,7 @@ pg_text_out_line_first(pg_text_out_t *o)
         bullet = 1;
 
         for (i = 0; i < n - 1; i++) {
-            if (!pg_text_is_digit(t[i])) {
+            if (!pg_text_is_digit((unsigned char) t[i])) {
                 bullet = 0;
                 break;
             }
@@ -438,7 +438,7 @@ pg_text_out_char(pg_text_out_t *o, unsigned char c)
         o->data[o->len++] = ' ';
     }
 
-    o->data[o->len++] = c;
+    o->data[o->len++] = (char) c;
     o->word = 0;
 }
 
@@ -929,7 +929,7 @@ pg_text_sentence(pg_text_split_t *sp, size_t start, size_t end)
             return;
         }
 
-        cut = pg_text_cut(t, start, end, limit);
+        cut = pg_text_cut(t, start, limit);
 
         /* text that was not normalized may have more spaces before a cut */
 
@@ -944,13 +944,14 @@ pg_text_sentence(pg_text_split_t *sp, size_t start, size_t end)
 
 
 /*
- * Where to cut t[start..end), which is longer than limit: after the last
- * ", ; :" that is followed by a space, else at the last space, else hard
- * at the limit, but not inside a UTF-8 sequence if that can be helped.
- * The piece t[start..cut) is never empty and never longer than limit.
+ * Where to cut a sentence at t[start] that is longer than limit: after the
+ * last ", ; :" followed by a space, else at the last space, else hard at
+ * the limit, but not inside a UTF-8 sequence if that can be helped.  The
+ * piece t[start..cut) is never empty and never longer than limit; t[cut]
+ * is still inside the sentence.
  */
 static size_t
-pg_text_cut(const unsigned char *t, size_t start, size_t end, size_t limit)
+pg_text_cut(const unsigned char *t, size_t start, size_t limit)
 {
     size_t  i, last, space;
 
@@ -1009,7 +1010,7 @@ pg_text_piece(pg_text_split_t *sp, size_t start, size_t end)
     alnum = 0;
 
     for (i = start; i < end; i++) {
-        alnum += pg_text_is_alnum(sp->text[i]);
+        alnum += (size_t) pg_text_is_alnum(sp->text[i]);
     }
 
     if (alnum == 0) {

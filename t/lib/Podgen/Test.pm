@@ -424,6 +424,9 @@ sub _wait_workers {
     while (time < $deadline) {
         die "nginx master exited\n" . $self->error_log . "\n"
             unless $self->running;
+        my $log = $self->error_log;
+        die "worker processes cannot start:\n$log\n"
+            if $log =~ /exited with fatal code|cannot be respawned/;
         my @w = grep { !$old->{$_} } $self->worker_pids;
         my @stale = grep { $old->{$_} } $self->worker_pids;
         return @w if @w >= $self->{workers} && !@stale;
@@ -554,10 +557,10 @@ sub check_error_log {
 }
 
 sub diag_state {
-    my ($self) = @_;
-    my $log = $self->error_log;
-    my @l = split /\n/, $log;
-    @l = @l[-60 .. -1] if @l > 60;
+    my ($self, $since) = @_;
+    my $log = $since ? $self->error_log_since_mark : $self->error_log;
+    my @l = grep { !/\[notice\]/ } split /\n/, $log;
+    @l = @l[-40 .. -1] if @l > 40;
     Test::More::diag("nginx prefix: $self->{prefix}"
         . ($self->{keep} ? '' : ' (removed at exit; set PODGEN_TEST_KEEP=1 to keep it)'));
     Test::More::diag("error.log (tail):\n" . join("\n", @l)) if @l;
@@ -1327,7 +1330,7 @@ sub run_blocks {
         _check_block_log($ng, $b);
         if (_failures() > $fails_before) {
             Test::More::diag("block failed: $name");
-            $ng->diag_state;
+            $ng->diag_state(1);
         }
         undef $ng unless $reuse;
     }
