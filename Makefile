@@ -33,6 +33,9 @@ deps:
 
 build: objs/ngx_podgen_module.so
 
+# The .so is replaced by rename, never rewritten in place: a running nginx
+# has it mapped, and a reload would read a half-new file.
+
 # configure runs once per build tree; it runs again only when `config`
 # (the list of sources and libraries) changes.
 $(BUILD)/%/objs/Makefile: config
@@ -48,12 +51,12 @@ $(BUILD)/%/objs/Makefile: config
 objs/ngx_podgen_module.so: $(BUILD)/nginx/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	mkdir -p objs
-	cp $(BUILD)/nginx/objs/ngx_http_podgen_module.so $@
+	cp $(BUILD)/nginx/objs/ngx_http_podgen_module.so $@.tmp && mv -f $@.tmp $@
 
 objs-asan/ngx_podgen_module.so: $(BUILD)/asan/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/asan -f objs/Makefile modules
 	mkdir -p objs-asan
-	cp $(BUILD)/asan/objs/ngx_http_podgen_module.so $@
+	cp $(BUILD)/asan/objs/ngx_http_podgen_module.so $@.tmp && mv -f $@.tmp $@
 
 # A shell is needed for `source conf_flags` (bash arrays).
 SHELL := /bin/bash

@@ -10,6 +10,7 @@
 
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_metrics.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -24,6 +25,7 @@ static char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t ngx_http_podgen_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_podgen_init_process(ngx_cycle_t *cycle);
 static void ngx_http_podgen_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_podgen_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -571,9 +573,25 @@ static ngx_int_t
 ngx_http_podgen_postconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t                     name = ngx_string("request_id");
+    ngx_http_handler_pt          *h;
+    ngx_http_core_main_conf_t    *cmcf;
     ngx_http_podgen_main_conf_t  *pmcf;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_podgen_module);
+
+    /* every answer of a podgen location is counted, nginx's own too */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_podgen_log_handler;
+
+    ngx_http_podgen_metrics_set_build(NGX_HTTP_PODGEN_VERSION,
+                                      pg_tts_version());
 
     pmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
     if (pmcf->request_id_index == NGX_ERROR) {
@@ -669,6 +687,95 @@ ngx_http_podgen_find_voice(ngx_http_podgen_main_conf_t *pmcf,
     a = ngx_http_podgen_conf_alias(pmcf, &s);
 
     return a ? a->voice : NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
+{
+    switch (endpoint) {
+
+    case NGX_HTTP_PODGEN_SPEECH:
+        return PG_EP_SPEECH;
+
+    case NGX_HTTP_PODGEN_VOICES:
+        return PG_EP_VOICES;
+
+    default:
+        return PG_EP_N;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_podgen_log_handler(ngx_http_request_t *r)
+{
+    ngx_time_t                  *tp;
+    ngx_msec_int_t               ms;
+    ngx_uint_t                   status;
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+
+    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE) {
+        return NGX_OK;
+    }
+
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+
+    ngx_http_podgen_metrics_request(
+                                ngx_http_podgen_metrics_endpoint(plcf->endpoint),
+                                status, (ngx_msec_t) ngx_max(ms, 0));
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_inflight_done(void *data)
+{
+    ngx_http_podgen_metrics_inflight((ngx_uint_t) (uintptr_t) data, -1);
+}
+
+
+/* Counts a request as in flight until its pool goes away. */
+
+ngx_int_t
+ngx_http_podgen_begin(ngx_http_request_t *r)
+{
+    ngx_uint_t                   ep;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_podgen_ctx_t       *ctx;
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->counted) {
+        return NGX_OK;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+    ep = ngx_http_podgen_metrics_endpoint(plcf->endpoint);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_podgen_inflight_done;
+    cln->data = (void *) (uintptr_t) ep;
+
+    ngx_http_podgen_metrics_inflight(ep, 1);
+    ctx->counted = 1;
+
+    return NGX_OK;
 }
 
 

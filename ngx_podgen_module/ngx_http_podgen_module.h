@@ -67,6 +67,7 @@ typedef struct {
     void                 *speech;           /* ngx_http_podgen_speech_t */
     ngx_str_t             replacement;      /* JSON for a core error page */
     unsigned              error_sent:1;     /* our own JSON error */
+    unsigned              counted:1;        /* in the inflight gauge */
     unsigned              replace_body:1;   /* core error -> JSON */
     unsigned              replaced:1;
 } ngx_http_podgen_ctx_t;
@@ -87,12 +88,14 @@ ngx_int_t ngx_http_podgen_send_error(ngx_http_request_t *r,
 ngx_int_t ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *json, size_t len);
 ngx_int_t ngx_http_podgen_check_method(ngx_http_request_t *r,
-    ngx_uint_t allowed, char *allow);
-ngx_int_t ngx_http_podgen_check_json_body(ngx_http_request_t *r);
+    ngx_uint_t allowed, char *allow, pg_error_t *err);
+ngx_int_t ngx_http_podgen_check_json_body(ngx_http_request_t *r,
+    pg_error_t *err);
 ngx_int_t ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body,
     size_t *len);
 
 /* ngx_http_podgen_module.c */
+ngx_int_t ngx_http_podgen_begin(ngx_http_request_t *r);
 ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
     ngx_http_podgen_main_conf_t *pmcf, const char *name);
 

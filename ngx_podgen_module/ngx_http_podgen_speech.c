@@ -13,6 +13,7 @@
 #include "pg_speech_request.h"
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_metrics.h"
 
 
 typedef struct {
@@ -50,16 +51,25 @@ static u_char  ngx_http_podgen_sse_delta_end[] = "\"}\n\n";
 ngx_int_t
 ngx_http_podgen_speech_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    ngx_int_t   rc;
+    pg_error_t  err;
 
-    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST");
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_podgen_begin(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_podgen_check_json_body(r);
+    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST", &err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_check_json_body(r, &err);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_podgen_get_ctx(r) == NULL) {
@@ -166,6 +176,8 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
                 ngx_str_set(&h->value, "1");
                         }
 
+            ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+
             pg_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
                          "server_busy",
                          "the speech queue is full; retry shortly");
@@ -197,6 +209,11 @@ ngx_http_podgen_speech_cleanup(void *data)
     ngx_http_podgen_speech_t  *s = data;
 
     if (s->job) {
+        if (!s->done) {
+            /* the client went away before the end of the audio */
+            ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+        }
+
         ngx_http_podgen_tts_detach(s->job);
         s->job = NULL;
     }

@@ -5,8 +5,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include <time.h>
+
 #include "pg_text.h"
 #include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_metrics.h"
 
 
 typedef struct {
@@ -14,6 +17,7 @@ typedef struct {
     ngx_http_podgen_tts_job_t   *job;
     char                        *text;      /* NUL-terminated */
     pg_pcm_t                     pcm;
+    double                       seconds;   /* flite time, by the thread */
     int                          rc;        /* written by the thread */
     unsigned                     done:1;    /* written by the event loop */
 } ngx_http_podgen_tts_chunk_t;
@@ -258,6 +262,8 @@ ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job)
         job->next_synth++;
         job->in_flight++;
         job->refs++;
+
+        ngx_http_podgen_metrics_thread_queue(1);
     }
 }
 
@@ -267,12 +273,20 @@ ngx_http_podgen_tts_synth_thread(void *data, ngx_log_t *log)
 {
     ngx_http_podgen_tts_chunk_t  *chunk = data;
 
+    struct timespec             t0, t1;
     ngx_http_podgen_tts_job_t  *job;
 
     job = chunk->job;
 
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
     chunk->rc = pg_tts_synth(job->conf.voice, chunk->text, job->conf.speed,
                              &chunk->pcm);
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    chunk->seconds = (double) (t1.tv_sec - t0.tv_sec)
+                     + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
 }
 
 
@@ -288,6 +302,16 @@ ngx_http_podgen_tts_synth_done(ngx_event_t *ev)
     job->in_flight--;
     chunk->done = 1;
 
+    ngx_http_podgen_metrics_thread_queue(-1);
+
+    if (chunk->rc == 0) {
+        ngx_http_podgen_metrics_tts(chunk->seconds,
+                                    chunk->pcm.rate > 0
+                                    ? (double) chunk->pcm.nsamples
+                                      / chunk->pcm.rate
+                                    : 0);
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
                    "podgen tts: job %p chunk %ui done, rc %d",
                    job, (ngx_uint_t) (chunk - job->chunks), chunk->rc);
@@ -297,6 +321,7 @@ ngx_http_podgen_tts_synth_done(ngx_event_t *ev)
         if (chunk->rc != 0) {
             ngx_log_error(NGX_LOG_ERR, job->conf.log, 0,
                           "podgen: flite failed on \"%s\"", chunk->text);
+            ngx_http_podgen_metrics_error(PG_ERR_TTS);
             ngx_http_podgen_tts_fail(job);
 
         } else {
@@ -345,6 +370,8 @@ ngx_http_podgen_tts_try_encode(ngx_http_podgen_tts_job_t *job)
 
     job->encoding = 1;
     job->refs++;
+
+    ngx_http_podgen_metrics_thread_queue(1);
 }
 
 
@@ -399,6 +426,8 @@ ngx_http_podgen_tts_encode_done(ngx_event_t *ev)
 
     job->encoding = 0;
 
+    ngx_http_podgen_metrics_thread_queue(-1);
+
     if (!job->attached || job->failed) {
         ngx_http_podgen_tts_release(job);
         return;
@@ -408,6 +437,7 @@ ngx_http_podgen_tts_encode_done(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, job->conf.log, 0,
                       "podgen: %s encoder failed",
                       pg_format_name(job->conf.format));
+        ngx_http_podgen_metrics_error(PG_ERR_ENCODER);
         ngx_http_podgen_tts_fail(job);
         ngx_http_podgen_tts_release(job);
         return;

@@ -294,12 +294,16 @@ ngx_http_podgen_send_error(ngx_http_request_t *r, pg_error_t *err)
 }
 
 
+/*
+ * The checks return NGX_OK, or NGX_DECLINED with *err set for the handler
+ * to send (NGX_ERROR when out of memory).
+ */
+
 ngx_int_t
 ngx_http_podgen_check_method(ngx_http_request_t *r, ngx_uint_t allowed,
-    char *allow)
+    char *allow, pg_error_t *err)
 {
-    ngx_str_t   value;
-    pg_error_t  err;
+    ngx_str_t  value;
 
     if (r->method & allowed) {
         return NGX_OK;
@@ -309,26 +313,25 @@ ngx_http_podgen_check_method(ngx_http_request_t *r, ngx_uint_t allowed,
     value.len = ngx_strlen(allow);
 
     if (ngx_http_podgen_add_header(r, "Allow", &value) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    pg_error_set(&err, NGX_HTTP_NOT_ALLOWED, NULL, "method_not_allowed",
+    pg_error_set(err, NGX_HTTP_NOT_ALLOWED, NULL, "method_not_allowed",
                  "method %.*s is not allowed here; use %s",
                  (int) ngx_min(r->method_name.len, 16),
                  r->method_name.data, allow);
 
-    return ngx_http_podgen_send_error(r, &err);
+    return NGX_DECLINED;
 }
 
 
 /* "application/json", optionally with parameters; absent is accepted */
 
 ngx_int_t
-ngx_http_podgen_check_json_body(ngx_http_request_t *r)
+ngx_http_podgen_check_json_body(ngx_http_request_t *r, pg_error_t *err)
 {
-    u_char      *p, *last;
-    ngx_str_t   *ct;
-    pg_error_t   err;
+    u_char     *p, *last;
+    ngx_str_t  *ct;
 
     if (r->headers_in.content_type == NULL) {
         return NGX_OK;
@@ -357,11 +360,11 @@ ngx_http_podgen_check_json_body(ngx_http_request_t *r)
         }
     }
 
-    pg_error_set(&err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL,
+    pg_error_set(err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL,
                  "unsupported_media_type",
                  "Content-Type must be application/json");
 
-    return ngx_http_podgen_send_error(r, &err);
+    return NGX_DECLINED;
 }
 
 

@@ -33,15 +33,24 @@ ngx_http_podgen_voices_handler(ngx_http_request_t *r)
     yajl_gen                      g;
     ngx_int_t                     rc;
     ngx_str_t                    *alias;
+    pg_error_t                    err;
     ngx_uint_t                    i, j;
     const unsigned char          *buf;
     ngx_http_podgen_voice_t      *v;
     ngx_http_podgen_main_conf_t  *pmcf;
 
+    if (ngx_http_podgen_begin(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     rc = ngx_http_podgen_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
-                                      "GET, HEAD");
+                                      "GET, HEAD", &err);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {

@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use Podgen::Test;
 use Test::More;
+use IO::Socket::IP;
 
 # --- imperative API -------------------------------------------------------
 
@@ -145,6 +146,25 @@ EOF
     ok(defined json_subset($j->('{"a":1}'), $j->('{"a":true}')), '1 is not true');
     ok(!defined json_subset($j->('{"a":true}'), $j->('{"a":true}')), 'true is true');
     ok(defined json_subset($j->('[1]'), $j->('[1,2]')), 'array too short');
+}
+
+# redis (when installed)
+SKIP: {
+    skip 'redis-server is not installed', 3 unless which('redis-server');
+    my $redis = start_redis();
+    like($redis->port, qr/^\d+$/, 'redis: port');
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+                                PeerPort => $redis->port, Timeout => 5);
+    my $pong = '';
+    if ($s) {
+        print $s "PING\r\n";
+        sysread $s, $pong, 100;
+        close $s;
+    }
+    is($pong, "+PONG\r\n", 'redis: PING');
+    my $pid = $redis->pid;
+    $redis->stop;
+    ok(!Podgen::Test::_pid_alive($pid), 'redis: stopped');
 }
 
 # free ports differ
