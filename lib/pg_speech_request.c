@@ -30,15 +30,23 @@ pg_speech_model_known(const char *model)
 
 
 static int
+pg_speech_is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+
+static int
 pg_speech_parse_input(const char *input, size_t max_input,
     pg_speech_request_t *req, pg_error_t *err)
 {
-    size_t  len, n, i;
+    size_t       len, n, i;
+    const char  *start, *end;
 
     len = strlen(input);
 
     /* the parser already checked the body, but an escape may make bad
-     * UTF-8 (a lone surrogate "\ud800" decodes to bytes that are not) */
+     * UTF-8; yajl turns a lone surrogate "\ud800" into '?', check anyway */
 
     if (!pg_utf8_valid(input, len)) {
         pg_error_set(err, 400, "input", "invalid_utf8",
@@ -46,7 +54,27 @@ pg_speech_parse_input(const char *input, size_t max_input,
         return -1;
     }
 
-    n = pg_utf8_length(input, len);
+    /* the limit applies to what would be spoken: surrounding whitespace
+     * (a trailing newline from a file, say) does not count */
+
+    start = input;
+    end = input + len;
+
+    while (start < end && pg_speech_is_space(*start)) {
+        start++;
+    }
+
+    while (end > start && pg_speech_is_space(end[-1])) {
+        end--;
+    }
+
+    if (start == end) {
+        pg_error_set(err, 400, "input", "empty_input",
+                     "'input' is empty");
+        return -1;
+    }
+
+    n = pg_utf8_length(start, end - start);
     req->input_chars = n;
 
     if (n > max_input) {
@@ -56,21 +84,7 @@ pg_speech_parse_input(const char *input, size_t max_input,
         return -1;
     }
 
-    for (i = 0; i < len; i++) {
-        if (input[i] != ' ' && input[i] != '\t' && input[i] != '\n'
-            && input[i] != '\r')
-        {
-            break;
-        }
-    }
-
-    if (i == len) {
-        pg_error_set(err, 400, "input", "empty_input",
-                     "'input' is empty");
-        return -1;
-    }
-
-    req->text = pg_text_normalize(input, len, &req->text_len);
+    req->text = pg_text_normalize(start, end - start, &req->text_len);
     if (req->text == NULL) {
         pg_error_set(err, 500, NULL, "server_error", "out of memory");
         err->type = "server_error";
