@@ -2,9 +2,18 @@
  * podgen core: flite voices and synthesis.
  */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* dl_iterate_phdr() */
+#endif
+
+#include <elf.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include <flite/flite.h>
 #include <flite/flite_version.h>
@@ -44,10 +53,192 @@ const char  *pg_tts_builtin_names[] = {
 };
 
 
+/*
+ * flite's clustergen voices (slt, rms, awb) draw from libc rand() while
+ * synthesizing.  glibc's rand() takes a process-wide lock on every call,
+ * which costs a quarter of the speed when two threads synthesize at once,
+ * and its shared state makes the same text sound slightly different from
+ * one call to the next.
+ *
+ * So libflite's import of rand() is pointed at a generator with per-thread
+ * state, seeded from the text before each synthesis: threads no longer
+ * contend, and the same sentence gives the same samples in every thread,
+ * worker and node.  The import is a GOT slot (libflite is linked with
+ * BIND_NOW, so the slot is resolved at load and protected by RELRO: it is
+ * unprotected for the write).  If anything is not as expected, nothing is
+ * changed and flite keeps libc's rand().
+ */
+
+static __thread uint32_t  pg_tts_rand_state = 0x9e3779b9;
+static int                pg_tts_rand_hooked;
+
+
+static int
+pg_tts_rand(void)
+{
+    uint32_t  x;
+
+    /* xorshift32: RAND_MAX is 2^31 - 1, so drop one bit */
+
+    x = pg_tts_rand_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    pg_tts_rand_state = x;
+
+    return (int) (x >> 1);
+}
+
+
+static void
+pg_tts_seed(const char *text, double speed, const char *voice)
+{
+    uint32_t        h;
+    const uint8_t  *p;
+
+    /* FNV-1a over what determines the sound */
+
+    h = 2166136261u;
+
+    for (p = (const uint8_t *) text; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+
+    for (p = (const uint8_t *) voice; *p; p++) {
+        h = (h ^ *p) * 16777619u;
+    }
+
+    h ^= (uint32_t) (speed * 1000);
+
+    pg_tts_rand_state = h ? h : 1;
+}
+
+
+static int
+pg_tts_patch_rand(struct dl_phdr_info *info, size_t size, void *data)
+{
+    int                 *patched = data;
+    char                *name;
+    void               **slot;
+    size_t               i, n, pagesize;
+    uintptr_t            page;
+    const char          *strtab;
+    Elf64_Sym           *symtab;
+    Elf64_Dyn           *dyn;
+    Elf64_Rela          *rela;
+    const ElfW(Phdr)    *ph;
+
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libflite.so")
+                                   == NULL)
+    {
+        return 0;
+    }
+
+    dyn = NULL;
+
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        ph = &info->dlpi_phdr[i];
+
+        if (ph->p_type == PT_DYNAMIC) {
+            dyn = (Elf64_Dyn *) (info->dlpi_addr + ph->p_vaddr);
+        }
+    }
+
+    if (dyn == NULL) {
+        return 0;
+    }
+
+    strtab = NULL;
+    symtab = NULL;
+    rela = NULL;
+    n = 0;
+
+    /* ld.so has relocated these d_ptr values in place on x86-64/glibc;
+     * be safe on loaders that do not */
+
+#define pg_dyn_ptr(d)                                                        \
+    ((d)->d_un.d_ptr < info->dlpi_addr ? info->dlpi_addr + (d)->d_un.d_ptr   \
+                                       : (d)->d_un.d_ptr)
+
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        switch (dyn->d_tag) {
+        case DT_STRTAB:
+            strtab = (const char *) pg_dyn_ptr(dyn);
+            break;
+        case DT_SYMTAB:
+            symtab = (Elf64_Sym *) pg_dyn_ptr(dyn);
+            break;
+        case DT_JMPREL:
+            rela = (Elf64_Rela *) pg_dyn_ptr(dyn);
+            break;
+        case DT_PLTRELSZ:
+            n = dyn->d_un.d_val / sizeof(Elf64_Rela);
+            break;
+        }
+    }
+
+    if (strtab == NULL || symtab == NULL || rela == NULL) {
+        return 0;
+    }
+
+    pagesize = (size_t) sysconf(_SC_PAGESIZE);
+
+    for (i = 0; i < n; i++) {
+        if (ELF64_R_TYPE(rela[i].r_info) != R_X86_64_JUMP_SLOT) {
+            continue;
+        }
+
+        name = (char *) strtab + symtab[ELF64_R_SYM(rela[i].r_info)].st_name;
+
+        if (strcmp(name, "rand") != 0) {
+            continue;
+        }
+
+        slot = (void **) (info->dlpi_addr + rela[i].r_offset);
+        page = (uintptr_t) slot & ~(pagesize - 1);
+
+        if (mprotect((void *) page, pagesize, PROT_READ | PROT_WRITE) != 0) {
+            return 1;
+        }
+
+        *slot = (void *) pg_tts_rand;
+
+        /* back to read-only: the slot lies in the RELRO segment */
+        (void) mprotect((void *) page, pagesize, PROT_READ);
+
+        *patched = 1;
+        return 1;
+    }
+
+    return 1;
+}
+
+
+/* 1 when flite draws from podgen's per-thread generator. */
+
+int
+pg_tts_deterministic(void)
+{
+    return pg_tts_rand_hooked;
+}
+
+
 int
 pg_tts_init(void)
 {
+    int  patched;
+
     flite_init();
+
+#if defined(__x86_64__) && defined(__linux__)
+    if (!pg_tts_rand_hooked) {
+        patched = 0;
+        dl_iterate_phdr(pg_tts_patch_rand, &patched);
+        pg_tts_rand_hooked = patched;
+    }
+#else
+    (void) patched;
+#endif
 
     /* .flitevox voices name their language; flite finds it in this list */
     flite_add_lang("eng", usenglish_init, cmulex_init);
@@ -156,6 +347,8 @@ pg_tts_synth(pg_voice_t *v, const char *text, double speed, pg_pcm_t *pcm)
     }
 
     utt_set_input_text(u, text);
+
+    pg_tts_seed(text, speed, v->name);
 
     /* speed is set on the utterance: the voice is shared by threads */
 

@@ -57,6 +57,12 @@ int pg_tts_synth(pg_voice_t *v, const char *text, double speed,
 
 void pg_pcm_free(pg_pcm_t *pcm);
 
+/*
+ * 1 when synthesis is deterministic: libflite's rand() was redirected to a
+ * per-thread generator seeded from each text (see pg_tts.c).
+ */
+int pg_tts_deterministic(void);
+
 /* flite's version string, e.g. "2.2". */
 const char *pg_tts_version(void);
 

@@ -22,6 +22,8 @@ static char *ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_podgen_llm(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_podgen_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_podgen_init_process(ngx_cycle_t *cycle);
 static void ngx_http_podgen_exit_process(ngx_cycle_t *cycle);
@@ -55,6 +57,34 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) NGX_HTTP_PODGEN_VOICES },
+
+    { ngx_string("podgen_scripts"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_SCRIPTS },
+
+    { ngx_string("podgen_llm"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_llm,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("podgen_llm_fallback"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, llm.fallback),
+      NULL },
+
+    { ngx_string("podgen_max_source"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, max_source),
+      NULL },
 
     { ngx_string("podgen_voice"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
@@ -176,6 +206,8 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
      */
 
     pmcf->max_input = NGX_CONF_UNSET_UINT;
+    pmcf->max_source = NGX_CONF_UNSET_SIZE;
+    pmcf->llm.fallback = NGX_CONF_UNSET;
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
     pmcf->chunk_max = NGX_CONF_UNSET_SIZE;
     pmcf->first_chunk_max = NGX_CONF_UNSET_SIZE;
@@ -418,6 +450,8 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_podgen_voice_t  *v;
 
     ngx_conf_init_uint_value(pmcf->max_input, 4096);
+    ngx_conf_init_size_value(pmcf->max_source, 1024 * 1024);
+    ngx_conf_init_value(pmcf->llm.fallback, 1);
     ngx_conf_init_uint_value(pmcf->parallelism,
                              ngx_ncpu > 0 ? (ngx_uint_t) ngx_ncpu : 2);
     ngx_conf_init_size_value(pmcf->chunk_max, 300);
@@ -558,6 +592,10 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf->handler = ngx_http_podgen_speech_handler;
         break;
 
+    case NGX_HTTP_PODGEN_SCRIPTS:
+        clcf->handler = ngx_http_podgen_scripts_handler;
+        break;
+
     default: /* NGX_HTTP_PODGEN_VOICES */
         clcf->handler = ngx_http_podgen_voices_handler;
         break;
@@ -657,6 +695,12 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
                        &v[i].name, v[i].voice.rate, v[i].voice.source);
     }
 
+    if (pmcf->llm_enabled
+        && ngx_http_podgen_llm_init_process(cycle, &pmcf->llm) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -665,6 +709,160 @@ static void
 ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_podgen_tts_exit(cycle);
+    ngx_http_podgen_llm_exit_process(cycle);
+}
+
+
+/*
+ * podgen_llm URL [model=NAME] [api_key_env=VAR] [timeout=TIME]
+ *     [max_concurrency=N] [max_queue=N] [retries=N]
+ */
+
+static char *
+ngx_http_podgen_llm(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_podgen_main_conf_t *pmcf = conf;
+
+    ngx_int_t                    n;
+    ngx_str_t                   *value, s;
+    ngx_uint_t                   i;
+    ngx_http_podgen_llm_conf_t  *llm;
+
+    if (pmcf->llm_enabled) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    llm = &pmcf->llm;
+
+    if (!(value[1].len > 7
+          && (ngx_strncmp(value[1].data, "http://", 7) == 0
+              || ngx_strncmp(value[1].data, "https://", 8) == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "podgen_llm: \"%V\" is not an http:// or "
+                           "https:// URL", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    llm->url = value[1];
+
+    while (llm->url.len && llm->url.data[llm->url.len - 1] == '/') {
+        llm->url.len--;
+    }
+
+    ngx_str_set(&llm->model, "gpt-4o-mini");
+    llm->timeout = 60000;
+    llm->max_concurrency = 64;
+    llm->max_queue = 4096;
+    llm->retries = 2;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "model=", 6) == 0) {
+            llm->model.data = value[i].data + 6;
+            llm->model.len = value[i].len - 6;
+
+            if (llm->model.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "api_key_env=", 12) == 0) {
+            llm->api_key_env.data = value[i].data + 12;
+            llm->api_key_env.len = value[i].len - 12;
+
+            if (llm->api_key_env.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            llm->timeout = ngx_parse_time(&s, 0);
+            if (llm->timeout == (ngx_msec_t) NGX_ERROR || llm->timeout == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_concurrency=", 16) == 0) {
+            n = ngx_atoi(value[i].data + 16, value[i].len - 16);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            llm->max_concurrency = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_queue=", 10) == 0) {
+            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
+            if (n < 0) {
+                goto invalid;
+            }
+
+            llm->max_queue = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+            if (n < 0 || n > 10) {
+                goto invalid;
+            }
+
+            llm->retries = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    /* NUL-terminated copies for curl and getenv() */
+
+    s.data = ngx_pnalloc(cf->pool, llm->url.len + 1);
+    if (s.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(s.data, llm->url.data, llm->url.len + 1);
+    llm->url.data = s.data;
+
+    s.data = ngx_pnalloc(cf->pool, llm->model.len + 1);
+    if (s.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(s.data, llm->model.data, llm->model.len + 1);
+    llm->model.data = s.data;
+
+    if (llm->api_key_env.len) {
+        s.data = ngx_pnalloc(cf->pool, llm->api_key_env.len + 1);
+        if (s.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(s.data, llm->api_key_env.data, llm->api_key_env.len + 1);
+        llm->api_key_env.data = s.data;
+    }
+
+    pmcf->llm_enabled = 1;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "podgen_llm: invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 
@@ -700,6 +898,9 @@ ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
 
     case NGX_HTTP_PODGEN_VOICES:
         return PG_EP_VOICES;
+
+    case NGX_HTTP_PODGEN_SCRIPTS:
+        return PG_EP_SCRIPTS;
 
     default:
         return PG_EP_N;

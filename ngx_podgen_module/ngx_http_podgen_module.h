@@ -12,6 +12,7 @@
 
 #include "pg_json.h"
 #include "pg_tts.h"
+#include "ngx_http_podgen_llm.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
@@ -40,6 +41,9 @@ typedef struct {
     ngx_str_t             thread_pool_name;
     ngx_thread_pool_t    *thread_pool;
     ngx_uint_t            max_input;
+    size_t                max_source;
+    ngx_http_podgen_llm_conf_t  llm;
+    ngx_flag_t            llm_enabled;
     ngx_uint_t            parallelism;
     size_t                chunk_max;
     size_t                first_chunk_max;
@@ -51,7 +55,8 @@ typedef struct {
 typedef enum {
     NGX_HTTP_PODGEN_NONE = 0,
     NGX_HTTP_PODGEN_SPEECH,
-    NGX_HTTP_PODGEN_VOICES
+    NGX_HTTP_PODGEN_VOICES,
+    NGX_HTTP_PODGEN_SCRIPTS
 } ngx_http_podgen_endpoint_e;
 
 
@@ -102,6 +107,7 @@ ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
 /* endpoint handlers */
 ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_scripts_handler(ngx_http_request_t *r);
 
 
 #endif /* NGX_HTTP_PODGEN_MODULE_H */

@@ -148,6 +148,49 @@ EOF
     ok(defined json_subset($j->('[1]'), $j->('[1,2]')), 'array too short');
 }
 
+# sanitizer report filtering
+{
+    my $bin = Podgen::Test::nginx_binary();
+    my $core = <<"EOF";
+=================================================================
+==1==ERROR: LeakSanitizer: detected memory leaks
+
+Indirect leak of 245760 byte(s) in 1 object(s) allocated from:
+    #0 0x7fce982b89cf in __interceptor_malloc ../../../../src/libsanitizer/asan/asan_malloc_linux.cpp:69
+    #1 0x55562b67fcfe in ngx_alloc ($bin+0x4ccfe)
+    #2 0x55562b67aaf7  ($bin+0x47af7)
+    #9 0x7fce97245249 in __libc_start_call_main ../sysdeps/nptl/libc_start_call_main.h:58
+    #11 0x55562b658430 in _start ($bin+0x25430)
+
+SUMMARY: AddressSanitizer: 245760 byte(s) leaked in 1 allocation(s).
+EOF
+    my $ours = <<"EOF";
+=================================================================
+==2==ERROR: LeakSanitizer: detected memory leaks
+
+Direct leak of 64 byte(s) in 1 object(s) allocated from:
+    #0 0x7f in __interceptor_malloc ../../../../src/libsanitizer/asan/asan_malloc_linux.cpp:69
+    #1 0x7f in pg_buf_grow /work/main/lib/pg_buf.c:40
+    #2 0x55 in ngx_http_core_content_phase ($bin+0x4ccfe)
+
+Indirect leak of 8 byte(s) in 1 object(s) allocated from:
+    #0 0x7f in __interceptor_malloc ../../../../src/libsanitizer/asan/asan_malloc_linux.cpp:69
+    #1 0x55 in ngx_alloc ($bin+0x4ccfe)
+
+SUMMARY: AddressSanitizer: 72 byte(s) leaked in 2 allocation(s).
+EOF
+    my $uaf = "=================================================================\n"
+            . "==3==ERROR: AddressSanitizer: heap-use-after-free on address 0x1\n";
+    is(Podgen::Test::sanitizer_findings($core), '', 'nginx core leaks are ignored');
+    my $f = Podgen::Test::sanitizer_findings($ours);
+    like($f, qr/pg_buf_grow/, 'a leak with a podgen frame counts');
+    unlike($f, qr/8 byte/, 'the nginx-only record of the same report does not');
+    like(Podgen::Test::sanitizer_findings($uaf), qr/heap-use-after-free/,
+         'ASan errors count');
+    like(Podgen::Test::sanitizer_findings("x.c:1:2: runtime error: shift\n"),
+         qr/runtime error/, 'UBSan reports count');
+}
+
 # redis (when installed)
 SKIP: {
     skip 'redis-server is not installed', 3 unless which('redis-server');

@@ -7,12 +7,13 @@
  * single-threaded reference.  It runs under ASan/UBSan (make unit-asan)
  * and under helgrind (make helgrind).
  *
- * flite's clustergen voices call rand(), so the same text gives slightly
- * different samples from one call to the next: lengths are compared with
- * a tolerance, never bytes.
+ * flite's clustergen voices call rand(); pg_tts points libflite's rand()
+ * at a per-thread generator seeded from the text, so every result must be
+ * byte-identical to the single-threaded reference.
  */
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "pg_text.h"
@@ -25,6 +26,7 @@
 
 static pg_voice_t   voices[NVOICES];
 static size_t       reference[NVOICES][NTEXTS];
+static uint64_t     checksum[NVOICES][NTEXTS];
 static int          iterations = 2;
 
 static const char  *texts[NTEXTS] = {
@@ -40,6 +42,22 @@ typedef struct {
     int     failures;
     int     runs;
 } worker_t;
+
+
+static uint64_t
+sum_samples(pg_pcm_t *pcm)
+{
+    size_t    i;
+    uint64_t  h;
+
+    h = 1469598103934665603ull;
+
+    for (i = 0; i < pcm->nsamples; i++) {
+        h = (h ^ (uint16_t) pcm->samples[i]) * 1099511628211ull;
+    }
+
+    return h;
+}
 
 
 static int
@@ -71,7 +89,8 @@ worker(void *data)
 
             for (t = 0; t < NTEXTS; t++) {
                 if (pg_tts_synth(&voices[vv], texts[t], 1.0, &pcm) != 0
-                    || !close_enough(pcm.nsamples, reference[vv][t]))
+                    || pcm.nsamples != reference[vv][t]
+                    || sum_samples(&pcm) != checksum[vv][t])
                 {
                     w->failures++;
                 }
@@ -125,11 +144,23 @@ main(int argc, char **argv)
         for (t = 0; t < NTEXTS; t++) {
             pg_tts_synth(&voices[i], texts[t], 1.0, &pcm);
             reference[i][t] = pcm.nsamples;
+            checksum[i][t] = sum_samples(&pcm);
             pg_pcm_free(&pcm);
         }
     }
 
     ok(reference[0][0] > 16000, "slt says the fox sentence in > 1 s");
+
+    ok(pg_tts_deterministic(), "libflite's rand() is podgen's generator");
+
+    pg_tts_synth(&voices[0], texts[1], 1.0, &pcm);
+    ok(pcm.nsamples == reference[0][1] && sum_samples(&pcm) == checksum[0][1],
+       "slt: the same text twice gives the same samples");
+    pg_pcm_free(&pcm);
+
+    /* the process's own rand() is still libc's */
+    srand(1);
+    is_int(rand(), 1804289383, "libc rand() untouched outside libflite");
 
     /* speed is per utterance: the shared voice is not touched */
 
@@ -166,7 +197,7 @@ main(int argc, char **argv)
     }
 
     is_int(failures, 0, "%d threads, %d syntheses on shared voices, all "
-           "match the single-threaded lengths", nthreads, runs);
+           "identical to the single-threaded results", nthreads, runs);
 
     return done_testing();
 }

@@ -1,0 +1,16 @@
+/*
+ * podgen core: content keys — SHA-256 (OpenSSL libcrypto) in hex.
+ */
+
+#ifndef PG_KEY_H
+#define PG_KEY_H
+
+#include <stddef.h>
+
+
+#define PG_KEY_LEN  64          /* hex characters, without the NUL */
+
+/* hex gets PG_KEY_LEN + 1 bytes; 0 or -1 */
+int pg_key_sha256(const void *data, size_t len, char *hex);
+
+#endif /* PG_KEY_H */

@@ -1,0 +1,56 @@
+/*
+ * podgen core: the OpenAI chat-completions exchange that writes a script
+ * (plain C, no nginx, no network): building the request body and reading
+ * the reply envelope.  The script inside is validated by
+ * pg_script_from_llm_json().
+ */
+
+#ifndef PG_LLM_H
+#define PG_LLM_H
+
+#include <stddef.h>
+
+#include "pg_buf.h"
+#include "pg_json.h"
+#include "pg_script.h"
+
+
+/* Bytes of source text sent to the model at most. */
+#define PG_LLM_MAX_SOURCE  24000
+
+
+typedef struct {
+    char    *content;           /* choices[0].message.content, malloc'd */
+    size_t   content_len;
+    size_t   prompt_tokens;
+    size_t   completion_tokens;
+    char    *finish_reason;     /* malloc'd, may be NULL */
+} pg_llm_reply_t;
+
+
+/*
+ * The body of POST {base}/chat/completions: model, a system and a user
+ * message, and response_format {"type":"json_schema",...} describing
+ * {title, dialogue:[{speaker (one of the hosts), text}]}.  0 or -1.
+ */
+int pg_llm_build_request(const pg_script_request_t *req, const char *model,
+    pg_buf_t *out);
+
+/*
+ * Reads an OpenAI chat.completion object.  Returns 0, or -1 with *err set
+ * (code "invalid_llm_reply"; an OpenAI error object in the body gives its
+ * message).
+ */
+int pg_llm_parse_reply(const char *body, size_t len, pg_llm_reply_t *reply,
+    pg_error_t *err);
+
+void pg_llm_reply_free(pg_llm_reply_t *reply);
+
+/*
+ * Retry-After header value (seconds, or an HTTP date is ignored): the
+ * delay in milliseconds, 0 when absent or unusable, capped at max_ms.
+ */
+unsigned long pg_llm_retry_after(const char *value, size_t len,
+    unsigned long max_ms);
+
+#endif /* PG_LLM_H */

@@ -1,0 +1,729 @@
+/*
+ * podgen: the LLM client on libcurl multi and nginx events (see header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <curl/curl.h>
+
+#include "pg_llm.h"
+#include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+#define NGX_HTTP_PODGEN_LLM_MAX_REPLY    (4 * 1024 * 1024)
+#define NGX_HTTP_PODGEN_LLM_BACKOFF      200     /* ms, doubled per retry */
+#define NGX_HTTP_PODGEN_LLM_MAX_BACKOFF  10000
+
+
+struct ngx_http_podgen_llm_call_s {
+    ngx_queue_t                   queue;        /* waiting for a slot */
+    const pg_script_request_t    *req;
+    ngx_http_podgen_llm_done_pt   done;
+    void                         *data;
+    ngx_log_t                    *log;
+
+    CURL                         *easy;
+    struct curl_slist            *headers;
+    pg_buf_t                      body;         /* the request */
+    pg_buf_t                      reply;
+    char                          error[CURL_ERROR_SIZE];
+    ngx_msec_t                    retry_after;
+    ngx_msec_t                    started;
+
+    ngx_event_t                   retry;
+    ngx_uint_t                    attempts;
+    ngx_uint_t                    timeouts;
+
+    unsigned                      queued:1;
+    unsigned                      active:1;
+};
+
+
+typedef struct {
+    CURLM                        *multi;
+    ngx_http_podgen_llm_conf_t   *conf;
+    char                         *endpoint;     /* {url}/chat/completions */
+    char                         *model;
+    struct curl_slist            *headers;
+    ngx_event_t                   timer;
+    ngx_uint_t                    active;
+    ngx_uint_t                    waiting;
+    ngx_queue_t                   queue;
+    ngx_log_t                    *log;
+} ngx_http_podgen_llm_t;
+
+
+static ngx_http_podgen_llm_t  *ngx_http_podgen_llm;
+
+
+static int ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp);
+static int ngx_http_podgen_llm_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_podgen_llm_timer_handler(ngx_event_t *ev);
+static void ngx_http_podgen_llm_event_handler(ngx_event_t *ev);
+static void ngx_http_podgen_llm_check_done(ngx_http_podgen_llm_t *llm);
+static ngx_int_t ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call);
+static void ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call,
+    CURLcode code);
+static void ngx_http_podgen_llm_retry_handler(ngx_event_t *ev);
+static void ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm);
+static void ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call);
+
+
+ngx_int_t
+ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
+    ngx_http_podgen_llm_conf_t *conf)
+{
+    char                   *key, *auth;
+    size_t                  len;
+    ngx_http_podgen_llm_t  *llm;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "podgen: curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    llm = ngx_pcalloc(cycle->pool, sizeof(ngx_http_podgen_llm_t));
+    if (llm == NULL) {
+        return NGX_ERROR;
+    }
+
+    llm->conf = conf;
+    llm->log = cycle->log;
+    ngx_queue_init(&llm->queue);
+
+    len = conf->url.len + sizeof("/chat/completions");
+    llm->endpoint = ngx_pnalloc(cycle->pool, len);
+    llm->model = ngx_pnalloc(cycle->pool, conf->model.len + 1);
+
+    if (llm->endpoint == NULL || llm->model == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf((u_char *) llm->endpoint, "%V/chat/completions%Z",
+                &conf->url);
+    ngx_sprintf((u_char *) llm->model, "%V%Z", &conf->model);
+
+    llm->headers = curl_slist_append(NULL,
+                                     "Content-Type: application/json");
+    llm->headers = curl_slist_append(llm->headers,
+                                     "Accept: application/json");
+
+    /* the key comes from the environment (kept by nginx's "env NAME;")
+     * and is never logged */
+
+    if (conf->api_key_env.len) {
+        key = getenv((char *) conf->api_key_env.data);
+
+        if (key == NULL || *key == '\0') {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                          "podgen: environment variable \"%V\" is not set "
+                          "(add \"env %V;\" to the main configuration); "
+                          "calling the LLM without a key",
+                          &conf->api_key_env, &conf->api_key_env);
+
+        } else {
+            len = sizeof("Authorization: Bearer ") + ngx_strlen(key);
+            auth = ngx_alloc(len, cycle->log);
+            if (auth == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_sprintf((u_char *) auth, "Authorization: Bearer %s%Z", key);
+            llm->headers = curl_slist_append(llm->headers, auth);
+            ngx_explicit_memzero(auth, len);
+            ngx_free(auth);
+        }
+    }
+
+    if (llm->headers == NULL) {
+        return NGX_ERROR;
+    }
+
+    llm->multi = curl_multi_init();
+    if (llm->multi == NULL) {
+        return NGX_ERROR;
+    }
+
+    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_podgen_llm_socket);
+    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
+    curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_podgen_llm_timer);
+    curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
+
+    /* keep-alive connections live in the multi's cache, across calls */
+    curl_multi_setopt(llm->multi, CURLMOPT_MAXCONNECTS,
+                      (long) conf->max_concurrency + 4);
+
+    llm->timer.handler = ngx_http_podgen_llm_timer_handler;
+    llm->timer.data = llm;
+    llm->timer.log = cycle->log;
+    llm->timer.cancelable = 1;
+
+    ngx_http_podgen_llm = llm;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_llm_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
+
+    if (llm == NULL) {
+        return;
+    }
+
+    /* calls still running belong to requests nginx is tearing down; the
+     * multi goes with the process */
+
+    curl_slist_free_all(llm->headers);
+    ngx_http_podgen_llm = NULL;
+}
+
+
+/* ---- curl <-> nginx events ---------------------------------------------- */
+
+
+static int
+ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_http_podgen_llm_t *llm = userp;
+
+    ngx_connection_t  *c = socketp;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, llm->log, 0,
+                   "podgen llm: socket %d what %d conn %p", s, what, c);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c == NULL) {
+            return 0;
+        }
+
+        /* curl closes the socket itself, right after this */
+
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        curl_multi_assign(llm->multi, s, NULL);
+
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, llm->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = llm;
+        c->read->handler = ngx_http_podgen_llm_event_handler;
+        c->write->handler = ngx_http_podgen_llm_event_handler;
+        c->read->log = llm->log;
+        c->write->log = llm->log;
+
+        curl_multi_assign(llm->multi, s, c);
+    }
+
+    /* level-triggered: curl does not promise to read until EAGAIN */
+
+    if ((what & CURL_POLL_IN) && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_IN) && c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if ((what & CURL_POLL_OUT) && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_podgen_llm_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_podgen_llm_t *llm = userp;
+
+    /* ngx_add_timer() ignores changes under 300 ms: delete first, curl's
+     * deadlines are exact */
+
+    if (llm->timer.timer_set) {
+        ngx_del_timer(&llm->timer);
+    }
+
+    if (timeout_ms >= 0) {
+        ngx_add_timer(&llm->timer, (ngx_msec_t) timeout_ms);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_podgen_llm_timer_handler(ngx_event_t *ev)
+{
+    int                     running;
+    ngx_http_podgen_llm_t  *llm = ev->data;
+
+    curl_multi_socket_action(llm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    ngx_http_podgen_llm_check_done(llm);
+}
+
+
+static void
+ngx_http_podgen_llm_event_handler(ngx_event_t *ev)
+{
+    int                     running;
+    ngx_socket_t            fd;
+    ngx_connection_t       *c;
+    ngx_http_podgen_llm_t  *llm;
+
+    c = ev->data;
+    llm = c->data;
+    fd = c->fd;
+
+    /* c may be freed inside: curl can remove its own socket */
+
+    curl_multi_socket_action(llm->multi, fd,
+                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
+                             &running);
+
+    ngx_http_podgen_llm_check_done(llm);
+}
+
+
+static void
+ngx_http_podgen_llm_check_done(ngx_http_podgen_llm_t *llm)
+{
+    int                          left;
+    CURLMsg                     *msg;
+    ngx_http_podgen_llm_call_t  *call;
+
+    while ((msg = curl_multi_info_read(llm->multi, &left))) {
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        call = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
+
+        if (call) {
+            ngx_http_podgen_llm_finish(call, msg->data.result);
+        }
+    }
+
+    ngx_http_podgen_llm_next(llm);
+}
+
+
+/* ---- calls -------------------------------------------------------------- */
+
+
+static size_t
+ngx_http_podgen_llm_write(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    ngx_http_podgen_llm_call_t  *call = data;
+
+    size_t  n;
+
+    n = size * nmemb;
+
+    if (call->reply.len + n > NGX_HTTP_PODGEN_LLM_MAX_REPLY
+        || pg_buf_append(&call->reply, ptr, n) != 0)
+    {
+        return 0;               /* curl aborts the transfer */
+    }
+
+    return n;
+}
+
+
+static size_t
+ngx_http_podgen_llm_header(char *ptr, size_t size, size_t nmemb, void *data)
+{
+    ngx_http_podgen_llm_call_t  *call = data;
+
+    size_t  n;
+
+    n = size * nmemb;
+
+    if (n > sizeof("Retry-After:") - 1
+        && ngx_strncasecmp((u_char *) ptr, (u_char *) "Retry-After:",
+                           sizeof("Retry-After:") - 1) == 0)
+    {
+        call->retry_after = pg_llm_retry_after(
+                                   ptr + sizeof("Retry-After:") - 1,
+                                   n - (sizeof("Retry-After:") - 1),
+                                   NGX_HTTP_PODGEN_LLM_MAX_BACKOFF);
+    }
+
+    return n;
+}
+
+
+ngx_http_podgen_llm_call_t *
+ngx_http_podgen_llm_script(const pg_script_request_t *req,
+    ngx_http_podgen_llm_done_pt done, void *data, ngx_log_t *log,
+    ngx_int_t *rc)
+{
+    ngx_http_podgen_llm_t       *llm = ngx_http_podgen_llm;
+    ngx_http_podgen_llm_call_t  *call;
+
+    *rc = NGX_ERROR;
+
+    if (llm == NULL) {
+        return NULL;
+    }
+
+    if (llm->waiting >= llm->conf->max_queue) {
+        *rc = NGX_BUSY;
+        return NULL;
+    }
+
+    /* the call outlives a request that goes away while curl has it */
+
+    call = ngx_calloc(sizeof(ngx_http_podgen_llm_call_t), log);
+    if (call == NULL) {
+        return NULL;
+    }
+
+    call->req = req;
+    call->done = done;
+    call->data = data;
+    call->log = log;
+
+    call->retry.handler = ngx_http_podgen_llm_retry_handler;
+    call->retry.data = call;
+    call->retry.log = log;
+
+    if (pg_llm_build_request(req, llm->model, &call->body) != 0) {
+        ngx_http_podgen_llm_release(call);
+        return NULL;
+    }
+
+    /* never calls done() before the caller has the call */
+
+    if (llm->active < llm->conf->max_concurrency
+        && ngx_queue_empty(&llm->queue))
+    {
+        if (ngx_http_podgen_llm_launch(call) != NGX_OK) {
+            ngx_http_podgen_llm_release(call);
+            return NULL;
+        }
+
+    } else {
+        ngx_queue_insert_tail(&llm->queue, &call->queue);
+        call->queued = 1;
+        llm->waiting++;
+    }
+
+    *rc = NGX_OK;
+
+    return call;
+}
+
+
+/* Starts waiting calls while there are free slots. */
+
+static void
+ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm)
+{
+    ngx_queue_t                 *q;
+    pg_error_t                   err;
+    ngx_http_podgen_llm_call_t  *call;
+
+    while (llm->active < llm->conf->max_concurrency
+           && !ngx_queue_empty(&llm->queue))
+    {
+        q = ngx_queue_head(&llm->queue);
+        call = ngx_queue_data(q, ngx_http_podgen_llm_call_t, queue);
+
+        ngx_queue_remove(q);
+        call->queued = 0;
+        llm->waiting--;
+
+        if (ngx_http_podgen_llm_launch(call) != NGX_OK) {
+            pg_error_set(&err, 502, NULL, "llm_error",
+                         "could not start the LLM request");
+            err.type = "server_error";
+            call->done(call->data, NGX_ERROR, NULL, &err);
+            ngx_http_podgen_llm_release(call);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call)
+{
+    CURL                   *easy;
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        return NGX_ERROR;
+    }
+
+    call->easy = easy;
+    call->reply.len = 0;
+    call->retry_after = 0;
+    call->error[0] = '\0';
+    call->attempts++;
+    call->started = ngx_current_msec;
+
+    curl_easy_setopt(easy, CURLOPT_URL, llm->endpoint);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, llm->headers);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) call->body.len);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, ngx_http_podgen_llm_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
+                     ngx_http_podgen_llm_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->error);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) llm->conf->timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) ngx_min(llm->conf->timeout, 10000));
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "podgen/" "0.1");
+    /* "Expect: 100-continue" would cost a round trip on every call */
+    curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+
+    if (curl_multi_add_handle(llm->multi, easy) != CURLM_OK) {
+        curl_easy_cleanup(easy);
+        call->easy = NULL;
+        return NGX_ERROR;
+    }
+
+    call->active = 1;
+    llm->active++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                   "podgen llm: call %p attempt %ui", call, call->attempts);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_llm_detach_easy(ngx_http_podgen_llm_call_t *call)
+{
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
+
+    if (call->easy) {
+        curl_multi_remove_handle(llm->multi, call->easy);
+        curl_easy_cleanup(call->easy);
+        call->easy = NULL;
+    }
+
+    if (call->active) {
+        call->active = 0;
+        llm->active--;
+    }
+}
+
+
+static void
+ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
+{
+    long                    status;
+    double                  seconds;
+    ngx_uint_t              retry, result;
+    ngx_msec_t              delay;
+    pg_error_t              err;
+    pg_script_t             script;
+    pg_llm_reply_t          reply;
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
+
+    status = 0;
+    curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    ngx_http_podgen_llm_detach_easy(call);
+
+    seconds = (double) (ngx_current_msec - call->started) / 1000;
+    retry = 0;
+
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        result = PG_LLM_TIMEOUT;
+        call->timeouts++;
+        retry = 1;
+        pg_error_set(&err, 504, NULL, "llm_timeout",
+                     "the LLM did not answer within %M ms",
+                     llm->conf->timeout);
+
+    } else if (code != CURLE_OK) {
+        result = PG_LLM_ERROR;
+        retry = 1;
+        pg_error_set(&err, 502, NULL, "llm_error", "LLM request failed: %s",
+                     call->error[0] ? call->error
+                                    : curl_easy_strerror(code));
+
+    } else if (status != 200) {
+        result = PG_LLM_ERROR;
+        retry = (status == 429 || status >= 500);
+        pg_error_set(&err, 502, NULL, "llm_error",
+                     "the LLM answered HTTP %ld", status);
+
+    } else if (pg_llm_parse_reply((char *) call->reply.data, call->reply.len,
+                                  &reply, &err)
+               != 0)
+    {
+        result = PG_LLM_INVALID;
+        retry = 1;
+
+    } else {
+        if (pg_script_from_llm_json(reply.content, reply.content_len,
+                                    call->req, &script, &err)
+            == 0)
+        {
+            ngx_http_podgen_metrics_llm(PG_LLM_OK, seconds,
+                                        reply.prompt_tokens,
+                                        reply.completion_tokens);
+            pg_llm_reply_free(&reply);
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                           "podgen llm: call %p done, %uz segments",
+                           call, script.nsegments);
+
+            call->done(call->data, NGX_OK, &script, NULL);
+            ngx_http_podgen_llm_release(call);
+            return;
+        }
+
+        ngx_http_podgen_metrics_llm(PG_LLM_INVALID, seconds,
+                                    reply.prompt_tokens,
+                                    reply.completion_tokens);
+        pg_llm_reply_free(&reply);
+
+        ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                      "podgen: LLM reply rejected: %s", err.message);
+
+        goto failed;
+    }
+
+    ngx_http_podgen_metrics_llm(result, seconds, 0, 0);
+
+    ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                  "podgen: LLM attempt %ui failed: %s",
+                  call->attempts, err.message);
+
+failed:
+
+    err.type = "server_error";
+
+    if (retry && call->attempts <= llm->conf->retries) {
+
+        /* exponential backoff with jitter, or what the server asked for */
+
+        delay = NGX_HTTP_PODGEN_LLM_BACKOFF << (call->attempts - 1);
+        delay += ngx_random() % (delay / 2 + 1);
+        delay = ngx_min(delay, NGX_HTTP_PODGEN_LLM_MAX_BACKOFF);
+
+        if (call->retry_after) {
+            delay = call->retry_after;
+        }
+
+        ngx_http_podgen_metrics_llm_retry();
+        ngx_add_timer(&call->retry, delay);
+        return;
+    }
+
+    /* every attempt timed out: that is a gateway timeout */
+    if (call->timeouts == call->attempts) {
+        err.status = 504;
+        err.code = "llm_timeout";
+    }
+
+    call->done(call->data, NGX_ERROR, NULL, &err);
+    ngx_http_podgen_llm_release(call);
+}
+
+
+static void
+ngx_http_podgen_llm_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_llm_call_t  *call = ev->data;
+    ngx_http_podgen_llm_t       *llm = ngx_http_podgen_llm;
+
+    ngx_queue_insert_tail(&llm->queue, &call->queue);
+    call->queued = 1;
+    llm->waiting++;
+
+    ngx_http_podgen_llm_next(llm);
+}
+
+
+void
+ngx_http_podgen_llm_cancel(ngx_http_podgen_llm_call_t *call)
+{
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                   "podgen llm: call %p canceled", call);
+
+    if (call->queued) {
+        ngx_queue_remove(&call->queue);
+        call->queued = 0;
+        llm->waiting--;
+    }
+
+    if (call->retry.timer_set) {
+        ngx_del_timer(&call->retry);
+    }
+
+    ngx_http_podgen_llm_detach_easy(call);
+    ngx_http_podgen_llm_release(call);
+
+    /* a slot may have opened */
+    ngx_http_podgen_llm_next(llm);
+}
+
+
+static void
+ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call)
+{
+    pg_buf_free(&call->body);
+    pg_buf_free(&call->reply);
+    ngx_free(call);
+}

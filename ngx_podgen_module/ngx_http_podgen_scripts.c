@@ -1,0 +1,506 @@
+/*
+ * podgen: POST /v1/scripts — a podcast script from a topic or a text.
+ *
+ * The built-in engine runs on the thread pool (it reads up to megabytes of
+ * source); the LLM engine goes through the curl-multi client, with the
+ * built-in engine as fallback when the LLM fails (podgen_llm_fallback).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "pg_key.h"
+#include "pg_script.h"
+#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+#define NGX_HTTP_PODGEN_SCRIPT_VERSION  "builtin-1"
+
+
+/*
+ * Lives outside the request pool: the pool thread or the LLM call may
+ * still hold it when the client goes away.
+ */
+typedef struct {
+    ngx_http_request_t            *request;
+    pg_script_request_t            req;
+    pg_script_t                    script;
+    ngx_http_podgen_llm_call_t    *call;
+    ngx_http_podgen_offload_t     *offload;
+    ngx_msec_t                     start;
+    const char                    *engine;
+    const char                    *fallback;
+    char                           key[PG_KEY_LEN + 1];
+    int                            gen_rc;
+    unsigned                       have_script:1;
+} ngx_http_podgen_scripts_t;
+
+
+static void ngx_http_podgen_scripts_body(ngx_http_request_t *r);
+static void ngx_http_podgen_scripts_cleanup(void *data);
+static void ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s);
+static ngx_int_t ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s);
+static void ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
+    pg_script_t *script, pg_error_t *err);
+static void ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s);
+static void ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s,
+    pg_error_t *err);
+
+
+/* voices given to hosts that name none, in turn */
+static char  *ngx_http_podgen_host_voices[] = {
+    "alloy", "echo", "fable", "nova", "onyx", "shimmer"
+};
+
+
+ngx_int_t
+ngx_http_podgen_scripts_handler(ngx_http_request_t *r)
+{
+    ngx_int_t   rc;
+    pg_error_t  err;
+
+    if (ngx_http_podgen_begin(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST", &err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_check_json_body(r, &err);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_podgen_scripts_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_podgen_scripts_hosts(ngx_http_podgen_main_conf_t *pmcf,
+    pg_script_request_t *req, pg_error_t *err)
+{
+    size_t   i;
+    char    *voice;
+    static char  param[32];
+
+    for (i = 0; i < req->nhosts; i++) {
+
+        if (req->hosts[i].voice == NULL) {
+            voice = strdup(ngx_http_podgen_host_voices[
+                               i % (sizeof(ngx_http_podgen_host_voices)
+                                    / sizeof(char *))]);
+            if (voice == NULL) {
+                return NGX_ERROR;
+            }
+
+            req->hosts[i].voice = voice;
+            continue;
+        }
+
+        if (ngx_http_podgen_find_voice(pmcf, req->hosts[i].voice) == NULL) {
+            ngx_sprintf((u_char *) param, "hosts[%uz].voice%Z", i);
+            pg_error_set(err, 400, param, "invalid_value",
+                         "unknown voice '%.64s'; GET /v1/voices lists them",
+                         req->hosts[i].voice);
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_scripts_body(ngx_http_request_t *r)
+{
+    u_char                       *body;
+    size_t                        len;
+    yajl_val                      tree;
+    ngx_int_t                     rc;
+    pg_buf_t                      canon;
+    pg_error_t                    err;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_podgen_scripts_t    *s;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (ngx_http_podgen_body_bytes(r, &body, &len) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    tree = pg_json_parse_object((char *) body, len, PG_JSON_MAX_DEPTH, &err);
+    if (tree == NULL) {
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    s = ngx_calloc(sizeof(ngx_http_podgen_scripts_t), r->connection->log);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (s == NULL || cln == NULL) {
+        yajl_tree_free(tree);
+        ngx_free(s);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = pg_script_request_from_json(tree, pmcf->max_source, &s->req, &err);
+    yajl_tree_free(tree);
+
+    if (rc != 0) {
+        ngx_free(s);
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    s->request = r;
+    s->start = ngx_current_msec;
+
+    cln->handler = ngx_http_podgen_scripts_cleanup;
+    cln->data = s;
+
+    rc = ngx_http_podgen_scripts_hosts(pmcf, &s->req, &err);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (s->req.engine == PG_ENGINE_LLM && !pmcf->llm_enabled) {
+        pg_error_set(&err, 400, "engine", "invalid_value",
+                     "no LLM is configured on this server; use "
+                     "\"engine\": \"builtin\"");
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    if (s->req.engine == PG_ENGINE_DEFAULT) {
+        s->req.engine = pmcf->llm_enabled ? PG_ENGINE_LLM : PG_ENGINE_BUILTIN;
+    }
+
+    s->engine = (s->req.engine == PG_ENGINE_LLM) ? "llm" : "builtin";
+
+    /* the key: the canonical request, the engine and its version */
+
+    ngx_memzero(&canon, sizeof(pg_buf_t));
+
+    if (pg_script_request_canonical(&s->req, &canon) != 0
+        || pg_buf_append_str(&canon, "|engine=") != 0
+        || pg_buf_append_str(&canon, s->req.engine == PG_ENGINE_LLM
+                                     ? (char *) pmcf->llm.model.data
+                                     : NGX_HTTP_PODGEN_SCRIPT_VERSION) != 0
+        || pg_key_sha256(canon.data, canon.len, s->key) != 0)
+    {
+        pg_buf_free(&canon);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    pg_buf_free(&canon);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (s->req.engine == PG_ENGINE_BUILTIN) {
+        if (ngx_http_podgen_scripts_builtin(s) != NGX_OK) {
+            goto busy;
+        }
+
+        return;
+    }
+
+    s->call = ngx_http_podgen_llm_script(&s->req,
+                                         ngx_http_podgen_scripts_llm_done, s,
+                                         r->connection->log, &rc);
+    if (s->call) {
+        return;
+    }
+
+    if (pmcf->llm.fallback) {
+        s->fallback = (rc == NGX_BUSY) ? "llm_busy" : "llm_error";
+        ngx_http_podgen_metrics_llm_fallback();
+
+        if (ngx_http_podgen_scripts_builtin(s) == NGX_OK) {
+            return;
+        }
+    }
+
+busy:
+
+    ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+
+    pg_error_set(&err, 503, NULL, "server_busy",
+                 "too many scripts are being written; retry shortly");
+    err.type = "server_error";
+
+    ngx_http_podgen_scripts_fail(s, &err);
+}
+
+
+/* ---- the built-in engine on the pool ------------------------------------ */
+
+
+static void
+ngx_http_podgen_scripts_generate(void *data)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    s->gen_rc = pg_script_generate(&s->req, &s->script);
+
+    /* set here: release() frees the script even if nobody waits */
+    s->have_script = (s->gen_rc == 0);
+}
+
+
+static void
+ngx_http_podgen_scripts_generated(void *data)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    pg_error_t  err;
+
+    s->offload = NULL;
+
+    if (s->gen_rc != 0) {
+        pg_error_set(&err, 500, NULL, "server_error",
+                     "the script could not be written");
+        err.type = "server_error";
+        ngx_http_podgen_scripts_fail(s, &err);
+        return;
+    }
+
+    s->engine = "builtin";
+
+    ngx_http_podgen_scripts_send(s);
+}
+
+
+static void
+ngx_http_podgen_scripts_release(void *data)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    s->offload = NULL;
+
+    if (s->request == NULL) {
+        ngx_http_podgen_scripts_free(s);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s)
+{
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(s->request, ngx_http_podgen_module);
+
+    s->offload = ngx_http_podgen_offload(pmcf->thread_pool,
+                                         ngx_http_podgen_scripts_generate,
+                                         ngx_http_podgen_scripts_generated,
+                                         ngx_http_podgen_scripts_release,
+                                         s, s->request->connection->log);
+
+    return s->offload ? NGX_OK : NGX_ERROR;
+}
+
+
+/* ---- the LLM engine ----------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
+    pg_script_t *script, pg_error_t *err)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    pg_error_t                    busy;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    s->call = NULL;
+
+    if (rc == NGX_OK) {
+        s->script = *script;
+        s->have_script = 1;
+        ngx_http_podgen_scripts_send(s);
+        return;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(s->request, ngx_http_podgen_module);
+
+    if (!pmcf->llm.fallback) {
+        ngx_http_podgen_scripts_fail(s, err);
+        return;
+    }
+
+    /* a malformed or missing LLM script never reaches the listener: the
+     * built-in engine writes one from the same request */
+
+    s->fallback = (err->status == 504) ? "llm_timeout" : "llm_error";
+    s->req.engine = PG_ENGINE_BUILTIN;
+    ngx_http_podgen_metrics_llm_fallback();
+
+    if (ngx_http_podgen_scripts_builtin(s) != NGX_OK) {
+        pg_error_set(&busy, 503, NULL, "server_busy",
+                     "too many scripts are being written; retry shortly");
+        busy.type = "server_error";
+        ngx_http_podgen_scripts_fail(s, &busy);
+    }
+}
+
+
+/* ---- replies ------------------------------------------------------------ */
+
+
+static void
+ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s, pg_error_t *err)
+{
+    ngx_str_t            value;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+
+    if (err->status == 503) {
+        ngx_str_set(&value, "1");
+        (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
+    }
+
+    ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, err));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s)
+{
+    u_char              *p, *json;
+    size_t               len;
+    pg_buf_t             out;
+    ngx_str_t            value;
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+
+    ngx_memzero(&out, sizeof(pg_buf_t));
+
+    if (pg_script_to_json(&s->script, &out) != 0 || out.len < 2
+        || out.data[0] != '{')
+    {
+        pg_buf_free(&out);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    /* {"id":..,"key":..,"engine":..,"cached":false, + the script's fields */
+
+    len = sizeof("{\"id\":\"scr_\",\"key\":\"\",\"engine\":\"\","
+                 "\"cached\":false,") + 24 + PG_KEY_LEN + 16 + out.len;
+
+    json = ngx_pnalloc(r->pool, len);
+    if (json == NULL) {
+        pg_buf_free(&out);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    p = ngx_sprintf(json, "{\"id\":\"scr_%*s\",\"key\":\"%s\",\"engine\":"
+                    "\"%s\",\"cached\":false,", (size_t) 24, s->key, s->key,
+                    s->engine);
+    p = ngx_cpymem(p, out.data + 1, out.len - 1);
+
+    pg_buf_free(&out);
+
+    ngx_str_set(&value, "MISS");
+    (void) ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value);
+
+    value.data = (u_char *) s->engine;
+    value.len = ngx_strlen(s->engine);
+    (void) ngx_http_podgen_add_header(r, "X-Podgen-Engine", &value);
+
+    if (s->fallback) {
+        value.data = (u_char *) s->fallback;
+        value.len = ngx_strlen(s->fallback);
+        (void) ngx_http_podgen_add_header(r, "X-Podgen-Fallback", &value);
+    }
+
+    value.data = ngx_pnalloc(r->pool, sizeof("script;dur=") + NGX_INT_T_LEN);
+    if (value.data) {
+        value.len = ngx_sprintf(value.data, "script;dur=%M",
+                                (ngx_msec_t) (ngx_current_msec - s->start))
+                    - value.data;
+        (void) ngx_http_podgen_add_header(r, "Server-Timing", &value);
+    }
+
+    rc = ngx_http_podgen_send_json(r, NGX_HTTP_OK, json, p - json);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_scripts_cleanup(void *data)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    s->request = NULL;
+
+    if (s->call) {
+        ngx_http_podgen_llm_cancel(s->call);
+        s->call = NULL;
+    }
+
+    if (s->offload) {
+        /* the pool thread still has it: release() frees it */
+        ngx_http_podgen_offload_detach(s->offload);
+        return;
+    }
+
+    ngx_http_podgen_scripts_free(s);
+}
+
+
+static void
+ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s)
+{
+    if (s->have_script) {
+        pg_script_free(&s->script);
+    }
+
+    pg_script_request_free(&s->req);
+    ngx_free(s);
+}
