@@ -331,7 +331,7 @@ pg_llm_parse_reply(const char *body, size_t len, pg_llm_reply_t *reply,
         goto failed;
     }
 
-    reply->content = strdup(YAJL_GET_STRING(v));
+    reply->content = strdup(v->u.string);
     if (reply->content == NULL) {
         goto nomem;
     }
@@ -340,7 +340,7 @@ pg_llm_parse_reply(const char *body, size_t len, pg_llm_reply_t *reply,
 
     v = yajl_tree_get(msg, path_finish, yajl_t_string);
     if (v) {
-        reply->finish_reason = strdup(YAJL_GET_STRING(v));
+        reply->finish_reason = strdup(v->u.string);
         if (reply->finish_reason == NULL) {
             goto nomem;
         }

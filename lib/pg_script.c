@@ -40,6 +40,7 @@
 #define PG_SCRIPT_UNIT_WORDS     50     /* words of one content turn */
 #define PG_SCRIPT_SECTION        3      /* content turns of a section */
 #define PG_SCRIPT_ROUNDS         6      /* attempts at the word budget */
+#define PG_SCRIPT_DUP_WORK       20000000  /* terms compared in a selection */
 
 #define PG_LLM_REPLY_MAX         (4 * 1024 * 1024)
 #define PG_LLM_TEXT_MAX          2000
@@ -50,6 +51,9 @@
 #define PG_WORDS_PER_MINUTE      150.0
 
 #define PG_NELEMS(a)             (sizeof(a) / sizeof((a)[0]))
+#define PG_ALPHA(c)              (((c) >= 'a' && (c) <= 'z')                 \
+                                  || ((c) >= 'A' && (c) <= 'Z'))
+#define PG_ALNUM(c)              (PG_ALPHA(c) || ((c) >= '0' && (c) <= '9'))
 #define PG_NOBODY                ((size_t) -1)
 
 
@@ -128,6 +132,7 @@ typedef struct {
     uint32_t                   *picked;     /* sentence indexes, in order */
     size_t                      npicked;
     size_t                      picked_words;
+    size_t                      dup_work;   /* terms compared */
     pg_unit_t                  *units;
     size_t                      nunits;
 
@@ -173,14 +178,15 @@ static int pg_script_speakable(const char *s);
 static int pg_script_has_control(const char *s, size_t len);
 static int pg_script_same_name(const char *a, const char *b);
 static void pg_script_oom(pg_error_t *err);
+static int pg_script_utf8_cut(const char *s, size_t max);
 static size_t pg_script_count_words(const char *s, size_t len);
 static int pg_script_copy_hosts(pg_script_t *script, const pg_host_t *hosts,
     size_t nhosts);
 static int pg_script_short_text(const char *s, size_t len, size_t max,
     char **out);
 static void pg_script_title_case(char *s);
-static int pg_json_gen_string(yajl_gen g, const char *s);
-static int pg_json_gen_buf(yajl_gen g, pg_buf_t *out);
+static int pg_script_gen_string(yajl_gen g, const char *s);
+static int pg_script_gen_buf(yajl_gen g, pg_buf_t *out);
 
 static int pg_gen_analyze(pg_gen_t *g);
 static int pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span);
@@ -189,6 +195,7 @@ static size_t pg_gen_token(const char *s, size_t len, size_t *pos,
 static size_t pg_gen_key(const char *tok, size_t n, char *key);
 static int pg_gen_stop_word(const char *key);
 static int pg_gen_anaphora(const char *tok, size_t n);
+static uint32_t pg_gen_hash(const char *s, size_t n, uint32_t h);
 static int pg_gen_cmp_id(const void *a, const void *b);
 static int pg_gen_cmp_stop(const void *a, const void *b);
 static int pg_gen_cmp_rank(const void *a, const void *b);
@@ -450,7 +457,7 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
     pg_script_request_t *req, pg_error_t *err)
 {
     size_t       i;
-    int          topic_given, source_given;
+    int          topic_given, source_given, focus_given;
     const char  *style, *engine;
 
     memset(req, 0, sizeof(pg_script_request_t));
@@ -496,7 +503,7 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
     }
 
     if (pg_script_get_text(obj, "focus", PG_SCRIPT_TEXT_MAX, 0,
-                           &req->focus, &topic_given, err) != 0)
+                           &req->focus, &focus_given, err) != 0)
     {
         goto failed;
     }
@@ -514,8 +521,9 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
 
         if (i == PG_NELEMS(pg_script_styles)) {
             pg_error_set(err, 400, "style", "invalid_value",
-                         "unknown style '%.32s'; use deep-dive, brief, "
-                         "debate, interview or critique", style);
+                         "unknown style '%.*s'; use deep-dive, brief, "
+                         "debate, interview or critique",
+                         pg_script_utf8_cut(style, 32), style);
             goto failed;
         }
 
@@ -541,8 +549,8 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
 
         } else {
             pg_error_set(err, 400, "engine", "invalid_value",
-                         "unknown engine '%.32s'; use builtin or llm",
-                         engine);
+                         "unknown engine '%.*s'; use builtin or llm",
+                         pg_script_utf8_cut(engine, 32), engine);
             goto failed;
         }
     }
@@ -697,8 +705,8 @@ pg_script_parse_length(yajl_val obj, pg_script_request_t *req,
 
         } else {
             pg_error_set(err, 400, "length", "invalid_value",
-                         "unknown length '%.32s'; use short, medium or long",
-                         length);
+                         "unknown length '%.*s'; use short, medium or "
+                         "long", pg_script_utf8_cut(length, 32), length);
             return -1;
         }
     }
@@ -898,7 +906,7 @@ pg_script_parse_host(yajl_val h, size_t i, pg_script_request_t *req,
     for (j = 0; j < i; j++) {
         if (pg_script_same_name(req->hosts[j].name, host->name)) {
             pg_error_set(err, 400, param, "invalid_value",
-                         "host names must be unique; '%.64s' is used twice",
+                         "host names must be unique; '%s' is used twice",
                          host->name);
             return -1;
         }
@@ -1080,6 +1088,29 @@ pg_script_same_name(const char *a, const char *b)
 }
 
 
+/*
+ * How much of s to quote in a message, at most max bytes, not cutting a
+ * UTF-8 sequence: messages end up in JSON.
+ */
+static int
+pg_script_utf8_cut(const char *s, size_t max)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    if (n <= max) {
+        return (int) n;
+    }
+
+    for (n = max; n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80; n--) {
+        /* void */
+    }
+
+    return (int) n;
+}
+
+
 static void
 pg_script_oom(pg_error_t *err)
 {
@@ -1102,23 +1133,23 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 
     n = req->nhosts < PG_SCRIPT_MAX_HOSTS ? req->nhosts : PG_SCRIPT_MAX_HOSTS;
 
-#define PG_KEY(k)  pg_json_gen_string(g, k)
+#define PG_KEY(k)  pg_script_gen_string(g, k)
 
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-         || PG_KEY("topic") || pg_json_gen_string(g, req->topic)
-         || PG_KEY("source_text") || pg_json_gen_string(g, req->source_text)
-         || PG_KEY("focus") || pg_json_gen_string(g, req->focus)
+         || PG_KEY("topic") || pg_script_gen_string(g, req->topic)
+         || PG_KEY("source_text") || pg_script_gen_string(g, req->source_text)
+         || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
-         || pg_json_gen_string(g, req->language ? req->language : "en")
+         || pg_script_gen_string(g, req->language ? req->language : "en")
          || PG_KEY("style")
-         || pg_json_gen_string(g, pg_script_styles[req->style
+         || pg_script_gen_string(g, pg_script_styles[req->style
                                    < PG_NELEMS(pg_script_styles)
                                    ? req->style : 0])
          || PG_KEY("target_words")
          || yajl_gen_integer(g, (long long) req->target_words)
             != yajl_gen_status_ok
          || PG_KEY("engine")
-         || pg_json_gen_string(g, pg_script_engines[req->engine
+         || pg_script_gen_string(g, pg_script_engines[req->engine
                                    < PG_NELEMS(pg_script_engines)
                                    ? req->engine : 0])
          || PG_KEY("hosts")
@@ -1126,9 +1157,9 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 
     for (i = 0; i < n && !rc; i++) {
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-             || PG_KEY("name") || pg_json_gen_string(g, req->hosts[i].name)
-             || PG_KEY("voice") || pg_json_gen_string(g, req->hosts[i].voice)
-             || PG_KEY("role") || pg_json_gen_string(g, req->hosts[i].role)
+             || PG_KEY("name") || pg_script_gen_string(g, req->hosts[i].name)
+             || PG_KEY("voice") || pg_script_gen_string(g, req->hosts[i].voice)
+             || PG_KEY("role") || pg_script_gen_string(g, req->hosts[i].role)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
@@ -1137,7 +1168,7 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = rc
          || yajl_gen_array_close(g) != yajl_gen_status_ok
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_json_gen_buf(g, out) != 0;
+         || pg_script_gen_buf(g, out) != 0;
 
     yajl_gen_free(g);
 
@@ -1147,7 +1178,7 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 
 /* A string, or null for NULL; 0 or 1 on failure (to chain with ||). */
 static int
-pg_json_gen_string(yajl_gen g, const char *s)
+pg_script_gen_string(yajl_gen g, const char *s)
 {
     if (s == NULL) {
         return yajl_gen_null(g) != yajl_gen_status_ok;
@@ -1159,7 +1190,7 @@ pg_json_gen_string(yajl_gen g, const char *s)
 
 
 static int
-pg_json_gen_buf(yajl_gen g, pg_buf_t *out)
+pg_script_gen_buf(yajl_gen g, pg_buf_t *out)
 {
     size_t                len;
     const unsigned char  *buf;
@@ -1374,9 +1405,6 @@ static size_t
 pg_gen_token(const char *s, size_t len, size_t *pos, size_t *start)
 {
     size_t  i, b;
-
-#define PG_ALPHA(c)  (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
-#define PG_ALNUM(c)  (PG_ALPHA(c) || ((c) >= '0' && (c) <= '9'))
 
     for (i = *pos; i < len && !PG_ALNUM(s[i]); i++) {
         /* void */
@@ -2012,7 +2040,8 @@ pg_gen_describe(pg_gen_t *g)
         b.data = NULL;
 
     } else {
-        g->subject = strdup("the text we were given");
+        g->subject = strdup(g->req->source_text ? "the text we were given"
+                                                : "our topic");
     }
 
     if (g->subject == NULL) {
@@ -2023,24 +2052,28 @@ pg_gen_describe(pg_gen_t *g)
     /* the title */
 
     if (g->nranks == 0) {
-        t = topic ? topic : (n ? g->subject + 13 : "Our subject");
-        len = strlen(t);
+        t = topic ? topic
+                  : (n ? g->subject + sizeof("a text about ") - 1
+                       : "Our topic");
 
-        if (len > PG_SCRIPT_SHORT_MAX - 12) {
-            len = PG_SCRIPT_SHORT_MAX - 12;
-
-            while (len > 1 && t[len] != ' ') {
-                len--;
-            }
+        if (pg_script_short_text(t, strlen(t),
+                                 PG_SCRIPT_SHORT_MAX - sizeof(": an outline")
+                                 + 1, &p) != 0)
+        {
+            free(topic);
+            return -1;
         }
 
-        p = malloc(len + sizeof(": an outline"));
-        if (p) {
-            memcpy(p, t, len);
-            memcpy(p + len, ": an outline", sizeof(": an outline"));
-        }
+        len = p ? strlen(p) : 0;
 
-        g->title = p;
+        g->title = p ? realloc(p, len + sizeof(": an outline")) : NULL;
+
+        if (g->title) {
+            memcpy(g->title + len, ": an outline", sizeof(": an outline"));
+
+        } else {
+            free(p);
+        }
 
     } else if (topic) {
         g->title = strdup(topic);
@@ -2108,6 +2141,8 @@ pg_gen_near_duplicate(pg_gen_t *g, const pg_sentence_t *a,
         }
     }
 
+    g->dup_work += i + j;
+
     if (common * 10 >= (a->nterms + b->nterms - common) * 7) {
         return 1;
     }
@@ -2130,6 +2165,7 @@ pg_gen_select(pg_gen_t *g, size_t budget)
     pg_sentence_t  *s;
 
     g->npicked = 0;
+    g->dup_work = 0;
     words = 0;
     slack = budget / 20 + 5;
 
@@ -2140,13 +2176,24 @@ pg_gen_select(pg_gen_t *g, size_t budget)
             continue;
         }
 
-        for (j = 0; j < g->npicked; j++) {
-            if (pg_gen_near_duplicate(g, s, &g->sents[g->picked[j]])) {
+        /*
+         * Near duplicates score alike, so a sentence is most likely a
+         * copy of a recent pick: those are compared first.  A source made
+         * of variations on a few sentences could still make this
+         * quadratic; past a bound, what was picked is enough.
+         */
+
+        if (g->dup_work > PG_SCRIPT_DUP_WORK) {
+            break;
+        }
+
+        for (j = g->npicked; j > 0; j--) {
+            if (pg_gen_near_duplicate(g, s, &g->sents[g->picked[j - 1]])) {
                 break;
             }
         }
 
-        if (j < g->npicked) {
+        if (j > 0) {
             continue;
         }
 
@@ -2268,10 +2315,16 @@ again:
             break;
         }
 
-        budget += (long) g->target - (long) words;
+        /*
+         * The framing grows with the content (a line per turn), so the
+         * miss is corrected by the share of content in the script.
+         */
+
+        budget += (long) (((double) g->target - (double) words)
+                          * g->picked_words / (words ? words : 1));
     }
 
-    /* too long with the least content: the framing must be shorter */
+    /* still too long: the framing alone is too much for the target */
 
     if (!g->compact && script->word_count > g->target + g->target / 10) {
         g->compact = 1;
@@ -3182,11 +3235,11 @@ pg_script_duration(const pg_script_t *script)
 int
 pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
 {
-    int          rc, n;
-    char         num[64];
-    size_t       i;
-    yajl_gen     g;
-    pg_host_t   *h;
+    int               rc, n;
+    char              num[64];
+    size_t            i;
+    yajl_gen          g;
+    const pg_host_t  *h;
 
     g = yajl_gen_alloc(NULL);
     if (g == NULL) {
@@ -3196,20 +3249,20 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
     /* never emit what is not UTF-8, whatever got into the script */
     yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
-#define PG_KEY(k)  pg_json_gen_string(g, k)
+#define PG_KEY(k)  pg_script_gen_string(g, k)
 
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-         || PG_KEY("title") || pg_json_gen_string(g, script->title)
+         || PG_KEY("title") || pg_script_gen_string(g, script->title)
          || PG_KEY("hosts")
          || yajl_gen_array_open(g) != yajl_gen_status_ok;
 
     for (i = 0; i < script->nhosts && !rc; i++) {
-        h = (pg_host_t *) &script->hosts[i];
+        h = &script->hosts[i];
 
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-             || PG_KEY("name") || pg_json_gen_string(g, h->name)
-             || PG_KEY("voice") || pg_json_gen_string(g, h->voice)
-             || PG_KEY("role") || pg_json_gen_string(g, h->role)
+             || PG_KEY("name") || pg_script_gen_string(g, h->name)
+             || PG_KEY("voice") || pg_script_gen_string(g, h->voice)
+             || PG_KEY("role") || pg_script_gen_string(g, h->role)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
@@ -3226,10 +3279,10 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
 
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
              || PG_KEY("speaker")
-             || pg_json_gen_string(g,
+             || pg_script_gen_string(g,
                     script->hosts[script->segments[i].speaker].name)
              || PG_KEY("text")
-             || pg_json_gen_string(g, script->segments[i].text)
+             || pg_script_gen_string(g, script->segments[i].text)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
@@ -3245,7 +3298,7 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
          || PG_KEY("estimated_duration_s")
          || yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_json_gen_buf(g, out) != 0;
+         || pg_script_gen_buf(g, out) != 0;
 
 #undef PG_KEY
 
@@ -3319,15 +3372,21 @@ pg_script_copy_hosts(pg_script_t *script, const pg_host_t *hosts,
 
 
 /*
- * Text for a title or for the framing: normalized, on one line, at most
- * max bytes cut at a word, without trailing punctuation that would read
- * badly mid-sentence.  *out is NULL when nothing is left.  -1: no memory.
+ * Text for a title or for the framing, from what a user wrote: on one
+ * line (whitespace and control characters become single spaces), valid
+ * UTF-8 (stray bytes are dropped), at most max bytes cut at a space when
+ * there is one, without trailing punctuation that reads badly
+ * mid-sentence.  It is not normalized: accents and other scripts stay for
+ * display, and the voice normalizes the text later.  *out is NULL when
+ * nothing is left.  Returns -1 when out of memory.
  */
 static int
 pg_script_short_text(const char *s, size_t len, size_t max, char **out)
 {
-    char    *p;
-    size_t   i, n;
+    int            space, full;
+    char          *p;
+    size_t         i, k, n, cut;
+    unsigned char  c;
 
     *out = NULL;
 
@@ -3335,23 +3394,49 @@ pg_script_short_text(const char *s, size_t len, size_t max, char **out)
         return 0;
     }
 
-    p = pg_text_normalize(s, len, &n);
+    p = malloc(max + 1);
     if (p == NULL) {
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            p[i] = ' ';
+    n = 0;
+    cut = 0;
+    space = 0;
+    full = 0;
+
+    for (i = 0; i < len; i += k) {
+        c = (unsigned char) s[i];
+        k = c < 0x80 ? 1 : (c >= 0xf0 ? 4 : (c >= 0xe0 ? 3 : 2));
+
+        if (k > len - i || !pg_utf8_valid(s + i, k)) {
+            k = 1;
+            continue;
         }
+
+        if (c <= ' ' || c == 0x7f
+            || (c == 0xc2 && (unsigned char) s[i + 1] < 0xa0))
+        {
+            space = (n > 0);
+            continue;
+        }
+
+        if (n + space + k > max) {
+            full = 1;
+            break;
+        }
+
+        if (space) {
+            cut = n;
+            p[n++] = ' ';
+            space = 0;
+        }
+
+        memcpy(p + n, s + i, k);
+        n += k;
     }
 
-    if (n > max) {
-        for (i = max; i > 0 && p[i] != ' '; i--) {
-            /* void */
-        }
-
-        n = i ? i : max;
+    if (full && cut) {
+        n = cut;
     }
 
     while (n && (p[n - 1] == ' ' || p[n - 1] == ',' || p[n - 1] == ';'
@@ -3541,13 +3626,14 @@ pg_script_from_llm_json(const char *json, size_t len,
             }
         }
 
-        free(name);
-
         if (name == NULL || h == nhosts) {
-            pg_llm_error(err, "dialogue[%zu]: the speaker '%.64s' is not "
-                         "one of the hosts", i, t);
+            free(name);
+            pg_llm_error(err, "dialogue[%zu]: the speaker '%.*s' is not "
+                         "one of the hosts", i, pg_script_utf8_cut(t, 64), t);
             goto failed;
         }
+
+        free(name);
 
         t = YAJL_GET_STRING(tx);
 

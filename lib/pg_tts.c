@@ -271,11 +271,42 @@ pg_tts_probe_rate(cst_voice *voice)
 }
 
 
+/*
+ * flite reports a bad voice file through cst_error(), which exits the
+ * process: look at the file's header before flite does.
+ */
+
+int
+pg_tts_voice_file_check(const char *path, char *err, size_t errlen)
+{
+    char         head[32];
+    FILE        *f;
+    size_t       n;
+    const char  *magic = "CMU_FLITE_CG_VOXDATA-v2.0";
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot open voice file \"%s\"", path);
+        return -1;
+    }
+
+    n = fread(head, 1, strlen(magic), f);
+    fclose(f);
+
+    if (n != strlen(magic) || memcmp(head, magic, n) != 0) {
+        snprintf(err, errlen, "\"%s\" is not a flite clustergen voice "
+                 "(.flitevox) file", path);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 pg_tts_voice_load(pg_voice_t *v, const char *source, char *err,
     size_t errlen)
 {
-    FILE              *f;
     cst_voice         *voice;
     pg_tts_builtin_t  *b;
 
@@ -301,13 +332,9 @@ pg_tts_voice_load(pg_voice_t *v, const char *source, char *err,
         /* flite_voice_load() on a missing file reports through flite's
          * error path; check first to give a clear message */
 
-        f = fopen(source, "rb");
-        if (f == NULL) {
-            snprintf(err, errlen, "cannot open voice file \"%s\"", source);
+        if (pg_tts_voice_file_check(source, err, errlen) != 0) {
             return -1;
         }
-
-        fclose(f);
 
         voice = flite_voice_load(source);
         v->builtin = 0;

@@ -48,6 +48,9 @@ int pg_tts_init(void);
 int pg_tts_voice_load(pg_voice_t *v, const char *source, char *err,
     size_t errlen);
 
+/* Checks that a file is a .flitevox voice, without flite.  0 or -1. */
+int pg_tts_voice_file_check(const char *path, char *err, size_t errlen);
+
 /*
  * Synthesizes normalized text (see pg_text_normalize) at a speed
  * 0.25..4.0 into *pcm.  Thread-safe for a shared voice.  0 or -1.

@@ -589,8 +589,8 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
         call->timeouts++;
         retry = 1;
         pg_error_set(&err, 504, NULL, "llm_timeout",
-                     "the LLM did not answer within %M ms",
-                     llm->conf->timeout);
+                     "the LLM did not answer within %lu ms",
+                     (unsigned long) llm->conf->timeout);
 
     } else if (code != CURLE_OK) {
         result = PG_LLM_ERROR;

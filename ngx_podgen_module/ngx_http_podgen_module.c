@@ -339,6 +339,7 @@ ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_podgen_main_conf_t *pmcf = conf;
 
+    char                      err[256];
     u_char                   *p, *last, *comma;
     ngx_str_t                *value, name, source, alias;
     ngx_uint_t                i;
@@ -386,10 +387,11 @@ ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         /* the voice itself is loaded by every worker; check the file now
          * so that "nginx -t" catches a wrong path */
 
-        if (access((char *) source.data, R_OK) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "podgen_voice \"%V\": cannot read voice "
-                               "file \"%V\"", &name, &source);
+        if (pg_tts_voice_file_check((char *) source.data, err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "podgen_voice \"%V\": %s",
+                               &name, err);
             return NGX_CONF_ERROR;
         }
     }

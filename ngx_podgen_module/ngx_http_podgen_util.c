@@ -428,7 +428,8 @@ ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body, size_t *len)
 
             p += n;
 
-        } else {
+        } else if (b->last > b->pos) {
+            /* an empty buffer (end of a chunked body) may have no memory */
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }

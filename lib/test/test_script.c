@@ -685,8 +685,9 @@ test_request(void)
            "a control character in a name");
     expect("{\"topic\":\"x\",\"hosts\":[{\"name\":\"a\\u0085b\"}]}",
            "invalid_value", "hosts[0].name", "a C1 control in a name");
-    expect("{\"topic\":\"x\",\"hosts\":[{\"name\":\"Sam\"},{\"name\":\"sAM\"}]}",
-           "invalid_value", "hosts[1].name", "names are unique, any case");
+    expect("{\"topic\":\"x\",\"hosts\":[{\"name\":\"Sam\"},"
+           "{\"name\":\"sAM\"}]}", "invalid_value", "hosts[1].name",
+           "names are unique, any case");
     expect("{\"topic\":\"x\",\"hosts\":[{\"name\":\"Jos\xc3\xa9\"},"
            "{\"name\":\"Dr. Lee\"}]}", "ok", NULL, "names in UTF-8");
     expect("{\"topic\":\"x\",\"hosts\":[{\"name\":"
@@ -707,6 +708,18 @@ test_request(void)
            "\"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcde"
            "\"}]}", "string_above_max_length", "hosts[0].role",
            "a role of 65 bytes");
+
+    /* a value quoted in a message is cut between characters */
+
+    n = (size_t) sprintf(big, "{\"topic\":\"x\",\"style\":\"x");
+    for (i = 0; i < 40; i++) {
+        n += (size_t) sprintf(big + n, "\xc3\xa9");
+    }
+    sprintf(big + n, "\"}");
+    is_str(parse(big, 1000, &req, &err), "invalid_value",
+           "a long UTF-8 style");
+    ok(pg_utf8_valid(err.message, strlen(err.message)),
+       "the message is UTF-8: %s", err.message);
 
     /* a body that is not an object never gets here, but be safe */
 
@@ -745,7 +758,8 @@ test_canonical(void)
         "\"nova\",\"role\":\"host\"},{\"name\":\"Sam\",\"voice\":\"echo\","
         "\"role\":\"expert\"}]}",
         "{\"topic\":\"Coffee\",\"hosts\":[{\"name\":\"Alex\",\"voice\":"
-        "\"alloy\"},{\"name\":\"Sam\",\"voice\":\"echo\",\"role\":\"expert\"}]}",
+        "\"alloy\"},{\"name\":\"Sam\",\"voice\":\"echo\","
+        "\"role\":\"expert\"}]}",
         "{\"topic\":\"Coffee\",\"hosts\":[{\"name\":\"Alexa\",\"voice\":"
         "\"alloy\",\"role\":\"host\"},{\"name\":\"Sam\",\"voice\":\"echo\","
         "\"role\":\"expert\"}]}",
@@ -1105,7 +1119,7 @@ static void
 test_outline(void)
 {
     size_t                k, n;
-    char                  body[256];
+    char                  body[256], *body_cjk;
     pg_script_t           s;
     pg_script_request_t   req;
 
@@ -1141,6 +1155,38 @@ test_outline(void)
         pg_script_free(&s);
         pg_script_request_free(&req);
     }
+
+    /* a topic is shown as written, on one line, without controls */
+
+    ok(generate("{\"topic\":\"Caf\xc3\xa9\\nculture \\u0007\\t at "
+                "\xe6\x97\xa5\xe6\x9c\xac\"}", &req, &s) == 0,
+       "a non-ASCII topic: generated");
+    is_str(s.title, "Caf\xc3\xa9 culture at \xe6\x97\xa5\xe6\x9c\xac: an "
+           "outline", "a non-ASCII topic: the title");
+    ok(find_segment(&s, "What is Caf\xc3\xa9 culture at") > 0,
+       "a non-ASCII topic: in the questions");
+    is_int(check_script(&s, 2, "non-ASCII topic"), 0,
+           "a non-ASCII topic: valid");
+    pg_script_free(&s);
+    pg_script_request_free(&req);
+
+    /* a long topic without spaces is cut between characters */
+
+    body_cjk = malloc(1024);
+    n = (size_t) sprintf(body_cjk, "{\"topic\":\"");
+    for (k = 0; k < 60; k++) {
+        n += (size_t) sprintf(body_cjk + n, "\xe6\x97\xa5");
+    }
+    sprintf(body_cjk + n, "\",\"style\":\"brief\"}");
+
+    ok(generate(body_cjk, &req, &s) == 0, "a long CJK topic: generated");
+    is_int(check_script(&s, 2, "long CJK topic"), 0,
+           "a long CJK topic: valid UTF-8 everywhere");
+    ok(strlen(s.title) <= 80, "a long CJK topic: a short title (%zu bytes)",
+       strlen(s.title));
+    pg_script_free(&s);
+    pg_script_request_free(&req);
+    free(body_cjk);
 
     /* a long topic is cut for the title */
 
