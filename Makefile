@@ -92,9 +92,13 @@ test: deps build unit
 
 ASAN_RT := $(shell $(CC) -print-file-name=libasan.so):$(shell $(CC) -print-file-name=libubsan.so)
 
-test-asan: deps objs-asan/ngx_podgen_module.so unit-asan
+$(BUILD)/no_dlclose.so: t/asan/no_dlclose.c
+	mkdir -p $(BUILD)
+	$(CC) -shared -fPIC -o $@ $<
+
+test-asan: deps objs-asan/ngx_podgen_module.so unit-asan $(BUILD)/no_dlclose.so
 	PODGEN_MODULE=$(CURDIR)/objs-asan/ngx_podgen_module.so \
-	PODGEN_PRELOAD="$(ASAN_RT)" \
+	PODGEN_PRELOAD="$(ASAN_RT):$(CURDIR)/$(BUILD)/no_dlclose.so" \
 	    prove -r t/
 
 bench: deps build

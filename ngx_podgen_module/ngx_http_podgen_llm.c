@@ -639,6 +639,9 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
         ngx_log_error(NGX_LOG_WARN, call->log, 0,
                       "podgen: LLM reply rejected: %s", err.message);
 
+        /* a model may well write a valid script on the next try */
+        retry = 1;
+
         goto failed;
     }
 

@@ -44,7 +44,7 @@ sub start_mock {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>&', $w or POSIX::_exit(126);
         open STDERR, '>', $log or POSIX::_exit(126);
-        exec $BIN, @args;
+        { exec $BIN, @args; }
         POSIX::_exit(127);
     }
     close $w;

@@ -250,6 +250,7 @@ sub new {
         http_config => $a{http_config} // '',
         main_config => $a{main_config} // '',
         workers     => $a{workers} // 1,
+        worker_connections => $a{worker_connections} // 1024,
         env         => $a{env} // {},
         port        => $a{port} // Podgen::Test::free_port(),
         prefix      => $prefix,
@@ -287,7 +288,7 @@ pid $p/logs/nginx.pid;
 $self->{main_config}
 
 events {
-    worker_connections 1024;
+    worker_connections $self->{worker_connections};
 }
 
 http {
