@@ -93,6 +93,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       NULL },
 
+    { ngx_string("podgen_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_podgen_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, cache),
+      NULL },
+
     { ngx_string("podgen_max_input"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -468,6 +475,14 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
 
     pmcf->thread_pool = ngx_thread_pool_add(cf, &pmcf->thread_pool_name);
     if (pmcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* with podgen in use and no podgen_cache_zone, an implicit zone */
+
+    if (ngx_http_podgen_used
+        && ngx_http_podgen_cache_default(cf, &pmcf->cache) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

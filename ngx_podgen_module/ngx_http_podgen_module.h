@@ -13,6 +13,7 @@
 #include "pg_json.h"
 #include "pg_tts.h"
 #include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_cache.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
@@ -44,6 +45,7 @@ typedef struct {
     size_t                max_source;
     ngx_http_podgen_llm_conf_t  llm;
     ngx_flag_t            llm_enabled;
+    ngx_http_podgen_cache_conf_t  cache;
     ngx_uint_t            parallelism;
     size_t                chunk_max;
     size_t                first_chunk_max;

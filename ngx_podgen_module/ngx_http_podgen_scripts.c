@@ -16,6 +16,7 @@
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_metrics.h"
+#include "ngx_http_podgen_cache.h"
 
 
 #define NGX_HTTP_PODGEN_SCRIPT_VERSION  "builtin-1"
@@ -44,9 +45,14 @@ static void ngx_http_podgen_scripts_body(ngx_http_request_t *r);
 static void ngx_http_podgen_scripts_cleanup(void *data);
 static void ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s);
 static ngx_int_t ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s);
+static ngx_int_t ngx_http_podgen_scripts_cached(ngx_http_request_t *r,
+    ngx_http_podgen_scripts_t *s);
 static void ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
     pg_script_t *script, pg_error_t *err);
 static void ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s);
+static ngx_int_t ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
+    const char *key, const char *engine, const char *fallback,
+    u_char *script, size_t len, ngx_uint_t cached, ngx_msec_t start);
 static void ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s,
     pg_error_t *err);
 
@@ -223,6 +229,10 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
 
     pg_buf_free(&canon);
 
+    if (ngx_http_podgen_scripts_cached(r, s) == NGX_OK) {
+        return;
+    }
+
     r->read_event_handler = ngx_http_test_reading;
 
     if (s->req.engine == PG_ENGINE_BUILTIN) {
@@ -258,6 +268,55 @@ busy:
     err.type = "server_error";
 
     ngx_http_podgen_scripts_fail(s, &err);
+}
+
+
+/*
+ * An entry is "<engine>\n<script JSON>"; scripts written by the fallback
+ * engine are not stored, so that the LLM is asked again next time.
+ */
+
+static ngx_int_t
+ngx_http_podgen_scripts_cached(ngx_http_request_t *r,
+    ngx_http_podgen_scripts_t *s)
+{
+    u_char                       *data, *nl, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_uint_t                    tag;
+    ngx_connection_t             *c;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (pmcf->cache.shm_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_podgen_cache_key(key, s->key);
+
+    if (ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_SCRIPT, r->pool,
+                                  &data, &len, &tag)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    nl = ngx_strlchr(data, data + len, '\n');
+    if (nl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *nl = '\0';
+
+    c = r->connection;
+
+    rc = ngx_http_podgen_scripts_reply(r, s->key, (char *) data, NULL, nl + 1,
+                                       data + len - (nl + 1), 1, s->start);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+
+    return NGX_OK;
 }
 
 
@@ -399,18 +458,19 @@ ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s, pg_error_t *err)
 static void
 ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s)
 {
-    u_char              *p, *json;
-    size_t               len;
-    pg_buf_t             out;
-    ngx_str_t            value;
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    u_char                        key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    pg_buf_t                      out, entry;
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_podgen_main_conf_t  *pmcf;
 
     r = s->request;
     c = r->connection;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
 
     ngx_memzero(&out, sizeof(pg_buf_t));
+    ngx_memzero(&entry, sizeof(pg_buf_t));
 
     if (pg_script_to_json(&s->script, &out) != 0 || out.len < 2
         || out.data[0] != '{')
@@ -421,51 +481,79 @@ ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s)
         return;
     }
 
-    /* {"id":..,"key":..,"engine":..,"cached":false, + the script's fields */
+    if (pmcf->cache.shm_zone && s->fallback == NULL
+        && pg_buf_append_str(&entry, s->engine) == 0
+        && pg_buf_append(&entry, "\n", 1) == 0
+        && pg_buf_append(&entry, out.data, out.len) == 0)
+    {
+        ngx_http_podgen_cache_key(key, s->key);
+        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
+                                         entry.data, entry.len, 0, c->log);
+    }
 
-    len = sizeof("{\"id\":\"scr_\",\"key\":\"\",\"engine\":\"\","
-                 "\"cached\":false,") + 24 + PG_KEY_LEN + 16 + out.len;
+    pg_buf_free(&entry);
 
-    json = ngx_pnalloc(r->pool, len);
+    rc = ngx_http_podgen_scripts_reply(r, s->key, s->engine, s->fallback,
+                                       out.data, out.len, 0, s->start);
+    pg_buf_free(&out);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_scripts_reply(ngx_http_request_t *r, const char *key,
+    const char *engine, const char *fallback, u_char *script, size_t len,
+    ngx_uint_t cached, ngx_msec_t start)
+{
+    u_char     *p, *json;
+    size_t      size;
+    ngx_str_t   value;
+
+    /* {"id":..,"key":..,"engine":..,"cached":..., + the script's fields */
+
+    size = sizeof("{\"id\":\"scr_\",\"key\":\"\",\"engine\":\"\","
+                  "\"cached\":false,") + 24 + PG_KEY_LEN + 16 + len;
+
+    json = ngx_pnalloc(r->pool, size);
     if (json == NULL) {
-        pg_buf_free(&out);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_sprintf(json, "{\"id\":\"scr_%*s\",\"key\":\"%s\",\"engine\":"
-                    "\"%s\",\"cached\":false,", (size_t) 24, s->key, s->key,
-                    s->engine);
-    p = ngx_cpymem(p, out.data + 1, out.len - 1);
+                    "\"%s\",\"cached\":%s,", (size_t) 24, key, key, engine,
+                    cached ? "true" : "false");
+    p = ngx_cpymem(p, script + 1, len - 1);
 
-    pg_buf_free(&out);
+    if (cached) {
+        ngx_str_set(&value, "HIT-L1");
 
-    ngx_str_set(&value, "MISS");
+    } else {
+        ngx_str_set(&value, "MISS");
+    }
+
     (void) ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value);
 
-    value.data = (u_char *) s->engine;
-    value.len = ngx_strlen(s->engine);
+    value.data = (u_char *) engine;
+    value.len = ngx_strlen(engine);
     (void) ngx_http_podgen_add_header(r, "X-Podgen-Engine", &value);
 
-    if (s->fallback) {
-        value.data = (u_char *) s->fallback;
-        value.len = ngx_strlen(s->fallback);
+    if (fallback) {
+        value.data = (u_char *) fallback;
+        value.len = ngx_strlen(fallback);
         (void) ngx_http_podgen_add_header(r, "X-Podgen-Fallback", &value);
     }
 
     value.data = ngx_pnalloc(r->pool, sizeof("script;dur=") + NGX_INT_T_LEN);
     if (value.data) {
         value.len = ngx_sprintf(value.data, "script;dur=%M",
-                                (ngx_msec_t) (ngx_current_msec - s->start))
+                                (ngx_msec_t) (ngx_current_msec - start))
                     - value.data;
         (void) ngx_http_podgen_add_header(r, "Server-Timing", &value);
     }
 
-    rc = ngx_http_podgen_send_json(r, NGX_HTTP_OK, json, p - json);
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    return ngx_http_podgen_send_json(r, NGX_HTTP_OK, json, p - json);
 }
 
 

@@ -10,10 +10,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pg_key.h"
 #include "pg_speech_request.h"
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
+#include "ngx_http_podgen_cache.h"
 
 
 typedef struct {
@@ -23,6 +25,10 @@ typedef struct {
     ngx_chain_t                *busy;
     ngx_uint_t                  input_tokens;
     pg_format_t                 format;
+    pg_buf_t                    full;       /* the whole audio, for L1 */
+    ngx_http_podgen_cache_conf_t  *cache;
+    u_char                      key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    char                        key_hex[PG_KEY_LEN + 1];
     unsigned                    sse:1;
     unsigned                    header_sent:1;
     unsigned                    done:1;
@@ -31,6 +37,10 @@ typedef struct {
 
 static void ngx_http_podgen_speech_body(ngx_http_request_t *r);
 static void ngx_http_podgen_speech_cleanup(void *data);
+static ngx_int_t ngx_http_podgen_speech_key(pg_speech_request_t *req,
+    ngx_http_podgen_voice_t *voice, char *hex);
+static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
+    pg_speech_request_t *req, char *hex);
 static void ngx_http_podgen_speech_output(void *data, u_char *audio,
     size_t len, ngx_uint_t last, ngx_int_t rc);
 static ngx_int_t ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
@@ -99,6 +109,7 @@ ngx_http_podgen_voice_exists(void *data, const char *name)
 static void
 ngx_http_podgen_speech_body(ngx_http_request_t *r)
 {
+    char                          hex[PG_KEY_LEN + 1];
     u_char                       *body;
     size_t                        len;
     ngx_int_t                     rc;
@@ -133,6 +144,21 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
 
     voice = ngx_http_podgen_find_voice(pmcf, req.voice);
 
+    /* the key: what determines the bytes; the alias is resolved, so
+     * "alloy" and "slt" share entries */
+
+    rc = ngx_http_podgen_speech_key(&req, voice, hex);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_speech_cached(r, &req, hex);
+
+        if (rc != NGX_DECLINED) {
+            pg_speech_request_free(&req);
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
     s = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_speech_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
@@ -144,6 +170,9 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
 
     s->request = r;
     s->format = req.format;
+    s->cache = &pmcf->cache;
+    ngx_memcpy(s->key_hex, hex, sizeof(hex));
+    ngx_http_podgen_cache_key(s->key, hex);
     s->sse = req.sse;
     s->input_tokens = (req.text_len + 3) / 4;
 
@@ -203,10 +232,172 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
 }
 
 
+static ngx_int_t
+ngx_http_podgen_speech_key(pg_speech_request_t *req,
+    ngx_http_podgen_voice_t *voice, char *hex)
+{
+    ngx_int_t  rc;
+    pg_buf_t   canon;
+    char       head[160];
+
+    ngx_memzero(&canon, sizeof(pg_buf_t));
+
+    ngx_snprintf((u_char *) head, sizeof(head),
+                 "speech|v1|flite-%s|det=%d|%V|%s|%.3f|%Z",
+                 pg_tts_version(), pg_tts_deterministic(), &voice->name,
+                 pg_format_name(req->format), req->speed);
+
+    rc = NGX_ERROR;
+
+    if (pg_buf_append_str(&canon, head) == 0
+        && pg_buf_append(&canon, req->text, req->text_len) == 0
+        && pg_key_sha256(canon.data, canon.len, hex) == 0)
+    {
+        rc = NGX_OK;
+    }
+
+    pg_buf_free(&canon);
+
+    return rc;
+}
+
+
+/*
+ * A hit is served whole: Content-Length, ETag (If-None-Match gives 304 in
+ * nginx's not_modified filter) and Range (nginx's range filter).
+ */
+
+static ngx_int_t
+ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
+    char *hex)
+{
+    u_char                       *data, *p, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    size_t                        len, size;
+    ngx_int_t                     rc;
+    ngx_buf_t                    *b;
+    ngx_str_t                     value, src, dst;
+    ngx_uint_t                    tag;
+    ngx_chain_t                   out;
+    ngx_table_elt_t              *etag;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (pmcf->cache.shm_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_podgen_cache_key(key, hex);
+
+    rc = ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_AUDIO, r->pool,
+                                   &data, &len, &tag);
+    if (rc != NGX_OK) {
+        return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                                 : NGX_DECLINED;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (req->sse) {
+        size = sizeof(ngx_http_podgen_sse_delta_start) - 1
+               + ngx_base64_encoded_length(len)
+               + sizeof(ngx_http_podgen_sse_delta_end) - 1 + 160;
+
+        p = ngx_pnalloc(r->pool, size);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->pos = p;
+        p = ngx_cpymem(p, ngx_http_podgen_sse_delta_start,
+                       sizeof(ngx_http_podgen_sse_delta_start) - 1);
+        src.data = data;
+        src.len = len;
+        dst.data = p;
+        ngx_encode_base64(&dst, &src);
+        p += dst.len;
+        p = ngx_cpymem(p, ngx_http_podgen_sse_delta_end,
+                       sizeof(ngx_http_podgen_sse_delta_end) - 1);
+        p = ngx_sprintf(p, "data: {\"type\":\"speech.audio.done\","
+                        "\"usage\":{\"input_tokens\":%uz,"
+                        "\"output_tokens\":0,\"total_tokens\":%uz}}\n\n",
+                        (req->text_len + 3) / 4, (req->text_len + 3) / 4);
+        b->last = p;
+
+        ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+
+    } else {
+        b->pos = data;
+        b->last = data + len;
+
+        r->headers_out.content_type.data =
+                                        (u_char *) pg_format_mime(req->format);
+        r->headers_out.content_type.len =
+                                        ngx_strlen(r->headers_out.content_type.data);
+
+        /* a strong validator: the key names the exact bytes */
+
+        etag = ngx_list_push(&r->headers_out.headers);
+        if (etag == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        etag->hash = 1;
+        ngx_str_set(&etag->key, "ETag");
+        etag->value.data = ngx_pnalloc(r->pool, 34);
+        if (etag->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        etag->value.len = ngx_sprintf(etag->value.data, "\"%*s\"",
+                                      (size_t) 32, hex)
+                          - etag->value.data;
+        r->headers_out.etag = etag;
+
+        r->allow_ranges = 1;
+    }
+
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_str_set(&value, "HIT-L1");
+
+    if (ngx_http_podgen_add_common_headers(r) != NGX_OK
+        || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) tag;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
 static void
 ngx_http_podgen_speech_cleanup(void *data)
 {
     ngx_http_podgen_speech_t  *s = data;
+
+    pg_buf_free(&s->full);
 
     if (s->job) {
         if (!s->done) {
@@ -262,6 +453,26 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
             ngx_http_run_posted_requests(c);
             return;
         }
+    }
+
+    /* keep the whole stream for the cache; a cache that cannot grow only
+     * means no entry */
+
+    if (s->cache->shm_zone && len && s->full.len + len <= s->cache->max_entry
+        && pg_buf_append(&s->full, audio, len) != 0)
+    {
+        pg_buf_free(&s->full);
+    }
+
+    if (last && s->full.len) {
+        if (s->format == PG_FMT_WAV) {
+            (void) pg_wav_fix_sizes(s->full.data, s->full.len);
+        }
+
+        (void) ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
+                                         s->full.data, s->full.len,
+                                         s->format, c->log);
+        pg_buf_free(&s->full);
     }
 
     rc = ngx_http_podgen_speech_send(r, s, audio, len, last);

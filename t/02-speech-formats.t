@@ -175,7 +175,10 @@ sub parse_sse {
 }
 
 for my $fmt (qw(mp3 wav pcm)) {
-    my $r = speech(response_format => $fmt, stream_format => 'sse');
+    # a text of its own: a cold request streams, a cached one comes whole
+    my $input = "Server sent events, in $fmt. $TEXT";
+    my $r = speech(response_format => $fmt, stream_format => 'sse',
+                   input => $input);
     is($r->{status}, 200, "sse $fmt: 200") or diag show($r);
     like($r->{headers}{'content-type'} // '', qr{^text/event-stream\b},
          "sse $fmt: text/event-stream");
@@ -205,7 +208,23 @@ for my $fmt (qw(mp3 wav pcm)) {
         if $magic{$fmt};
     my ($d, $err) = audio_duration($audio, $fmt);
     ok(defined $d, "sse $fmt: decodes") or diag $err;
-    within($d, $dur{wav}, 0.10, "sse $fmt: duration within 10% of the WAV's");
+    my $w = speech(response_format => 'wav', input => $input);
+    within($d, scalar(audio_duration($w->{body}, "wav")), 0.10,
+           "sse $fmt: duration within 10% of the WAV's");
+
+    # the same request again comes from the cache, whole, same audio
+    my $h = speech(response_format => $fmt, stream_format => 'sse',
+                   input => $input);
+    is($h->{headers}{'x-podgen-cache'}, 'HIT-L1', "sse $fmt: cached the 2nd time");
+    my (undef, @hev) = parse_sse($h->{body});
+    my @hj = map { scalar eval { $JSON->decode($_) } } @hev;
+    is($hj[-1]{type}, 'speech.audio.done', "sse $fmt: cached, done last");
+    my $haudio = join '', map { decode_base64($_->{audio} // '') }
+                          @hj[0 .. $#hj - 1];
+    my $same = $fmt eq 'wav' ? substr($haudio, 44) eq substr($audio, 44)
+                             : $haudio eq $audio;
+    ok($same, "sse $fmt: cached audio is the streamed audio"
+              . ($fmt eq 'wav' ? ' (sizes in the header fixed)' : ''));
 }
 
 $ng->stop;

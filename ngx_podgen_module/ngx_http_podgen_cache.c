@@ -1,0 +1,475 @@
+/*
+ * podgen: the L1 shared-memory cache (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+typedef struct {
+    u_char                color;
+    u_char                kind;
+    u_char                tag;
+    u_char                pad;
+    u_char                key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    ngx_queue_t           queue;
+    time_t                expires;
+    size_t                len;
+    u_char                data[1];
+} ngx_http_podgen_cache_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t          rbtree;
+    ngx_rbtree_node_t     sentinel;
+    ngx_queue_t           queue;            /* most recent first */
+} ngx_http_podgen_cache_sh_t;
+
+
+typedef struct {
+    ngx_http_podgen_cache_sh_t  *sh;
+    ngx_slab_pool_t             *shpool;
+} ngx_http_podgen_cache_ctx_t;
+
+
+static ngx_int_t ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+static ngx_rbtree_key_t
+ngx_http_podgen_cache_hash(u_char *key)
+{
+    ngx_rbtree_key_t  h;
+
+    /* a SHA-256 is uniform: its first bytes are a fine tree key */
+    ngx_memcpy(&h, key, sizeof(ngx_rbtree_key_t));
+
+    return h;
+}
+
+
+static void
+ngx_http_podgen_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t             **p;
+    ngx_http_podgen_cache_node_t   *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            cn = (ngx_http_podgen_cache_node_t *) &node->color;
+            cnt = (ngx_http_podgen_cache_node_t *) &temp->color;
+
+            p = (ngx_memcmp(cn->key, cnt->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN)
+                 < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static char *
+ngx_http_podgen_cache_add_zone(ngx_conf_t *cf,
+    ngx_http_podgen_cache_conf_t *cache, ngx_str_t *name, ssize_t size)
+{
+    ngx_http_podgen_cache_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_podgen_cache_ctx_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cache->shm_zone = ngx_shared_memory_add(cf, name, size,
+                                            &ngx_http_podgen_module);
+    if (cache->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cache->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    cache->shm_zone->init = ngx_http_podgen_cache_init_zone;
+    cache->shm_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_podgen_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_podgen_cache_conf_t  *cache;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    cache = (ngx_http_podgen_cache_conf_t *) ((char *) conf + cmd->offset);
+
+    if (cache->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+    if (p == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "podgen_cache_zone \"%V\": use name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (name.len == 0 || size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "podgen_cache_zone \"%V\": invalid name or size "
+                           "(at least %uz bytes)", &value[1],
+                           8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    cache->ttl = 3600;
+    cache->max_entry = 8 * 1024 * 1024;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            n = ngx_parse_time(&s, 1);
+            if (n == NGX_ERROR || n <= 0) {
+                goto invalid;
+            }
+
+            cache->ttl = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_entry=", 10) == 0) {
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+
+            n = ngx_parse_size(&s);
+            if (n == NGX_ERROR || n <= 0) {
+                goto invalid;
+            }
+
+            cache->max_entry = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return ngx_http_podgen_cache_add_zone(cf, cache, &name, size);
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "podgen_cache_zone: invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_podgen_cache_default(ngx_conf_t *cf,
+    ngx_http_podgen_cache_conf_t *cache)
+{
+    ngx_str_t  name = ngx_string("podgen_cache");
+
+    if (cache->shm_zone) {
+        return NGX_OK;
+    }
+
+    cache->ttl = 3600;
+    cache->max_entry = 8 * 1024 * 1024;
+
+    if (ngx_http_podgen_cache_add_zone(cf, cache, &name, 64 * 1024 * 1024)
+        != NGX_CONF_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_podgen_cache_ctx_t  *octx = data;
+
+    size_t                        len;
+    ngx_http_podgen_cache_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* a reload: keep what is cached */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_podgen_cache_sh_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_podgen_cache_rbtree_insert);
+    ngx_queue_init(&ctx->sh->queue);
+
+    len = sizeof(" in podgen cache zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in podgen cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is normal for a cache: eviction handles it */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_cache_key(u_char *raw, const char *hex)
+{
+    ngx_uint_t  i;
+    ngx_int_t   hi, lo;
+
+    for (i = 0; i < NGX_HTTP_PODGEN_CACHE_KEY_LEN; i++) {
+        hi = ngx_hextoi((u_char *) hex + 2 * i, 1);
+        lo = ngx_hextoi((u_char *) hex + 2 * i + 1, 1);
+        raw[i] = (u_char) ((hi << 4) | lo);
+    }
+}
+
+
+static ngx_http_podgen_cache_node_t *
+ngx_http_podgen_cache_find(ngx_http_podgen_cache_ctx_t *ctx, u_char *key)
+{
+    ngx_int_t                      rc;
+    ngx_rbtree_key_t               hash;
+    ngx_rbtree_node_t             *node, *sentinel;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    hash = ngx_http_podgen_cache_hash(key);
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        cn = (ngx_http_podgen_cache_node_t *) &node->color;
+
+        rc = ngx_memcmp(key, cn->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
+    ngx_http_podgen_cache_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, node);
+
+    ngx_http_podgen_metrics_cache_usage(0, -(ngx_int_t) cn->len, -1);
+
+    ngx_slab_free_locked(ctx->shpool, node);
+}
+
+
+ngx_int_t
+ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
+    ngx_uint_t kind, ngx_pool_t *pool, u_char **data, size_t *len,
+    ngx_uint_t *tag)
+{
+    u_char                        *p;
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+
+    if (cn && cn->expires <= ngx_time()) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+        cn = NULL;
+    }
+
+    if (cn == NULL || cn->kind != kind) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_podgen_metrics_cache(0, kind, 0);
+        return NGX_DECLINED;
+    }
+
+    /* copied under the lock: an eviction may free the node right after */
+
+    p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, cn->data, cn->len);
+    *data = p;
+    *len = cn->len;
+    *tag = cn->tag;
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ngx_http_podgen_metrics_cache(0, kind, 1);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
+    ngx_uint_t kind, u_char *data, size_t len, ngx_uint_t tag, ngx_log_t *log)
+{
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *q;
+    ngx_rbtree_node_t             *node;
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    if (len > cache->max_entry) {
+        return NGX_DECLINED;
+    }
+
+    ctx = cache->shm_zone->data;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_podgen_cache_node_t, data) + len;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+    if (cn) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+    }
+
+    /* no room: evict from the LRU end, a bounded number of times */
+
+    for (i = 0; /* void */; i++) {
+
+        node = ngx_slab_alloc_locked(ctx->shpool, size);
+        if (node) {
+            break;
+        }
+
+        if (i == 64 || ngx_queue_empty(&ctx->sh->queue)) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "podgen: %uz bytes do not fit in the cache", len);
+            return NGX_DECLINED;
+        }
+
+        q = ngx_queue_last(&ctx->sh->queue);
+        ngx_http_podgen_cache_delete(ctx,
+                   ngx_queue_data(q, ngx_http_podgen_cache_node_t, queue));
+        ngx_http_podgen_metrics_cache_eviction();
+    }
+
+    cn = (ngx_http_podgen_cache_node_t *) &node->color;
+
+    node->key = ngx_http_podgen_cache_hash(key);
+    ngx_memcpy(cn->key, key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+    cn->kind = (u_char) kind;
+    cn->tag = (u_char) tag;
+    cn->len = len;
+    cn->expires = ngx_time() + cache->ttl;
+    ngx_memcpy(cn->data, data, len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ngx_http_podgen_metrics_cache_usage(0, (ngx_int_t) len, 1);
+
+    return NGX_OK;
+}
