@@ -15,10 +15,11 @@ typedef struct {
     u_char                color;
     u_char                kind;
     u_char                tag;
-    u_char                pad;
+    u_char                pending;          /* a marker: work in flight */
     u_char                key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     ngx_queue_t           queue;
-    time_t                expires;
+    time_t                expires;          /* pending: the deadline */
+    ngx_uint_t            waiters;
     size_t                len;
     u_char                data[1];
 } ngx_http_podgen_cache_node_t;
@@ -349,7 +350,9 @@ ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, node);
 
-    ngx_http_podgen_metrics_cache_usage(0, -(ngx_int_t) cn->len, -1);
+    if (!cn->pending) {
+        ngx_http_podgen_metrics_cache_usage(0, -(ngx_int_t) cn->len, -1);
+    }
 
     ngx_slab_free_locked(ctx->shpool, node);
 }
@@ -375,7 +378,7 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
         cn = NULL;
     }
 
-    if (cn == NULL || cn->kind != kind) {
+    if (cn == NULL || cn->kind != kind || cn->pending) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         ngx_http_podgen_metrics_cache(0, kind, 0);
         return NGX_DECLINED;
@@ -460,6 +463,8 @@ ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_memcpy(cn->key, key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
     cn->kind = (u_char) kind;
     cn->tag = (u_char) tag;
+    cn->pending = 0;
+    cn->waiters = 0;
     cn->len = len;
     cn->expires = ngx_time() + cache->ttl;
     ngx_memcpy(cn->data, data, len);
@@ -472,4 +477,174 @@ ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_http_podgen_metrics_cache_usage(0, (ngx_int_t) len, 1);
 
     return NGX_OK;
+}
+
+
+/* ---- single flight ------------------------------------------------------ */
+
+
+/*
+ * One lookup that also decides who does the work:
+ *   NGX_OK        a hit, copied as by ..._get();
+ *   NGX_AGAIN     another request (any worker) is making it: wait and call
+ *                 again (the first time, the caller is counted as a waiter);
+ *   NGX_DECLINED  nothing there: a marker now says the caller makes it, and
+ *                 ..._put() or ..._release() must follow.
+ * A marker older than `deadline` seconds is taken over: its owner is gone.
+ */
+
+ngx_int_t
+ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag, ngx_uint_t *waiting, time_t deadline)
+{
+    u_char                        *p;
+    ngx_rbtree_node_t             *node;
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+
+    if (cn && cn->expires <= ngx_time()) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+        cn = NULL;
+    }
+
+    if (cn && cn->kind == kind && !cn->pending) {
+        p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
+        if (p == NULL) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, cn->data, cn->len);
+        *data = p;
+        *len = cn->len;
+        *tag = cn->tag;
+
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        if (*waiting) {
+            *waiting = 0;
+            ngx_http_podgen_metrics_coalesced(kind);
+
+        } else {
+            ngx_http_podgen_metrics_cache(0, kind, 1);
+        }
+
+        return NGX_OK;
+    }
+
+    if (cn && cn->pending) {
+        if (!*waiting) {
+            cn->waiters++;
+            *waiting = 1;
+        }
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_AGAIN;
+    }
+
+    if (cn) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+    }
+
+    /* the caller makes it; a marker tells the others */
+
+    node = ngx_slab_alloc_locked(ctx->shpool,
+                                 offsetof(ngx_rbtree_node_t, color)
+                                 + sizeof(ngx_http_podgen_cache_node_t));
+    if (node) {
+        cn = (ngx_http_podgen_cache_node_t *) &node->color;
+
+        node->key = ngx_http_podgen_cache_hash(key);
+        ngx_memcpy(cn->key, key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+        cn->kind = (u_char) kind;
+        cn->tag = 0;
+        cn->pending = 1;
+        cn->waiters = 0;
+        cn->len = 0;
+        cn->expires = ngx_time() + deadline;
+
+        ngx_rbtree_insert(&ctx->sh->rbtree, node);
+        ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    *waiting = 0;
+    ngx_http_podgen_metrics_cache(0, kind, 0);
+
+    return NGX_DECLINED;
+}
+
+
+/* The owner gives up: waiters will see no marker and make it themselves. */
+
+void
+ngx_http_podgen_cache_release(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key)
+{
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+    if (cn && cn->pending) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* A waiter gives up. */
+
+void
+ngx_http_podgen_cache_leave(ngx_http_podgen_cache_conf_t *cache, u_char *key)
+{
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+    if (cn && cn->pending && cn->waiters) {
+        cn->waiters--;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_podgen_cache_waiters(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key)
+{
+    ngx_uint_t                     n;
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+    n = (cn && cn->pending) ? cn->waiters : 0;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return n;
 }

@@ -53,4 +53,18 @@ ngx_int_t ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, u_char *data, size_t len, ngx_uint_t tag,
     ngx_log_t *log);
 
+/*
+ * Single flight across the workers of a node (see the .c file):
+ * NGX_OK hit, NGX_AGAIN wait and retry, NGX_DECLINED make it.
+ */
+ngx_int_t ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag, ngx_uint_t *waiting, time_t deadline);
+void ngx_http_podgen_cache_release(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key);
+void ngx_http_podgen_cache_leave(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key);
+ngx_uint_t ngx_http_podgen_cache_waiters(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key);
+
 #endif /* NGX_HTTP_PODGEN_CACHE_H */

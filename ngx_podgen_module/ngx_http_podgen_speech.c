@@ -19,8 +19,24 @@
 
 
 typedef struct {
+    ngx_http_podgen_cache_conf_t  *cache;
+    u_char                      key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    pg_format_t                 format;
+    pg_buf_t                    full;
+    ngx_uint_t                  overflow;
+} ngx_http_podgen_speech_orphan_t;
+
+
+typedef struct {
     ngx_http_request_t         *request;
     ngx_http_podgen_tts_job_t  *job;
+    ngx_http_podgen_voice_t    *voice;
+    char                       *text;
+    size_t                      text_len;
+    double                      speed;
+    ngx_event_t                 wait;       /* single flight: poll */
+    ngx_uint_t                  waiting;    /* counted as a waiter */
+    ngx_uint_t                  overflow;   /* too big for an entry */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
     ngx_uint_t                  input_tokens;
@@ -32,6 +48,7 @@ typedef struct {
     unsigned                    sse:1;
     unsigned                    header_sent:1;
     unsigned                    done:1;
+    unsigned                    owner:1;    /* holds the cache marker */
 } ngx_http_podgen_speech_t;
 
 
@@ -40,7 +57,12 @@ static void ngx_http_podgen_speech_cleanup(void *data);
 static ngx_int_t ngx_http_podgen_speech_key(pg_speech_request_t *req,
     ngx_http_podgen_voice_t *voice, char *hex);
 static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
-    pg_speech_request_t *req, char *hex);
+    ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
+static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
+static void ngx_http_podgen_speech_wait_handler(ngx_event_t *ev);
+static void ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s);
+static void ngx_http_podgen_speech_orphan_output(void *data, u_char *audio,
+    size_t len, ngx_uint_t last, ngx_int_t rc);
 static void ngx_http_podgen_speech_output(void *data, u_char *audio,
     size_t len, ngx_uint_t last, ngx_int_t rc);
 static ngx_int_t ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
@@ -112,15 +134,12 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
     char                          hex[PG_KEY_LEN + 1];
     u_char                       *body;
     size_t                        len;
-    ngx_int_t                     rc;
     pg_error_t                    err;
-    ngx_table_elt_t              *h;
     ngx_pool_cleanup_t           *cln;
     pg_speech_request_t           req;
     ngx_http_podgen_ctx_t        *ctx;
     ngx_http_podgen_voice_t      *voice;
     ngx_http_podgen_speech_t     *s;
-    ngx_http_podgen_tts_conf_t    conf;
     ngx_http_podgen_main_conf_t  *pmcf;
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
@@ -144,91 +163,189 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
 
     voice = ngx_http_podgen_find_voice(pmcf, req.voice);
 
-    /* the key: what determines the bytes; the alias is resolved, so
-     * "alloy" and "slt" share entries */
-
-    rc = ngx_http_podgen_speech_key(&req, voice, hex);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_podgen_speech_cached(r, &req, hex);
-
-        if (rc != NGX_DECLINED) {
-            pg_speech_request_free(&req);
-            ngx_http_finalize_request(r, rc);
-            return;
-        }
-    }
-
     s = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_speech_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (s == NULL || cln == NULL) {
+    if (s == NULL || cln == NULL
+        || ngx_http_podgen_speech_key(&req, voice, hex) != NGX_OK)
+    {
         pg_speech_request_free(&req);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    /* what the work needs, kept in the request: it may start later, when
+     * another request making the same audio gives up */
+
+    s->text = ngx_pnalloc(r->pool, req.text_len + 1);
+    if (s->text == NULL) {
+        pg_speech_request_free(&req);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(s->text, req.text, req.text_len + 1);
+    s->text_len = req.text_len;
+
     s->request = r;
+    s->voice = voice;
     s->format = req.format;
-    s->cache = &pmcf->cache;
-    ngx_memcpy(s->key_hex, hex, sizeof(hex));
-    ngx_http_podgen_cache_key(s->key, hex);
+    s->speed = req.speed;
     s->sse = req.sse;
     s->input_tokens = (req.text_len + 3) / 4;
-
-    conf.thread_pool = pmcf->thread_pool;
-    conf.voice = &voice->voice;
-    conf.format = req.format;
-    conf.speed = req.speed;
-    conf.parallelism = pmcf->parallelism;
-    conf.chunk_max = pmcf->chunk_max;
-    conf.first_chunk_max = pmcf->first_chunk_max;
-    conf.output = ngx_http_podgen_speech_output;
-    conf.data = s;
-    conf.log = r->connection->log;
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "podgen speech: voice %s, format %s, speed %.2f, "
-                   "%uz chars", req.voice, pg_format_name(req.format),
-                   req.speed, req.text_len);
-
-    s->job = ngx_http_podgen_tts_start(&conf, req.text, req.text_len, &rc);
+    s->cache = pmcf->cache.shm_zone ? &pmcf->cache : NULL;
+    ngx_memcpy(s->key_hex, hex, sizeof(hex));
+    ngx_http_podgen_cache_key(s->key, hex);
 
     pg_speech_request_free(&req);
 
-    if (s->job == NULL) {
-        if (rc == NGX_BUSY) {
-            h = ngx_list_push(&r->headers_out.headers);
-            if (h) {
-                h->hash = 1;
-                ngx_str_set(&h->key, "Retry-After");
-                ngx_str_set(&h->value, "1");
-                        }
-
-            ngx_http_podgen_metrics_error(PG_ERR_BUSY);
-
-            pg_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
-                         "server_busy",
-                         "the speech queue is full; retry shortly");
-            err.type = "server_error";
-
-        } else {
-            pg_error_set(&err, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
-                         "server_error", "could not start synthesis");
-            err.type = "server_error";
-        }
-
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        return;
-    }
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "podgen speech: voice %V, format %s, speed %.2f, "
+                   "%uz chars", &voice->name, pg_format_name(s->format),
+                   s->speed, s->text_len);
 
     ctx->speech = s;
 
     cln->handler = ngx_http_podgen_speech_cleanup;
     cln->data = s;
 
-    /* notice a client that goes away while we synthesize */
+    s->wait.handler = ngx_http_podgen_speech_wait_handler;
+    s->wait.data = s;
+    s->wait.log = r->connection->log;
+
+    /* notice a client that goes away while we work or wait */
     r->read_event_handler = ngx_http_test_reading;
+
+    ngx_http_podgen_speech_try(s);
+}
+
+
+/*
+ * The cache decides: a hit is served, work in flight elsewhere is waited
+ * for (single flight), else this request makes the audio.
+ */
+
+static void
+ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
+{
+    u_char              *data;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_uint_t           tag, waited;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = s->request;
+    c = r->connection;
+
+    if (s->cache) {
+        waited = s->waiting;
+
+        rc = ngx_http_podgen_cache_acquire(s->cache, s->key, PG_KIND_AUDIO,
+                                           r->pool, &data, &len, &tag,
+                                           &s->waiting, 300);
+        switch (rc) {
+
+        case NGX_OK:
+            s->done = 1;
+            rc = ngx_http_podgen_speech_cached(r, s, data, len,
+                                               waited ? "COALESCED"
+                                                      : "HIT-L1");
+            ngx_http_finalize_request(r, rc);
+            ngx_http_run_posted_requests(c);
+            return;
+
+        case NGX_AGAIN:
+            ngx_add_timer(&s->wait, 20);
+            return;
+
+        case NGX_DECLINED:
+            s->owner = 1;
+            break;
+
+        default:
+            s->done = 1;
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+    }
+
+    ngx_http_podgen_speech_start(s);
+}
+
+
+static void
+ngx_http_podgen_speech_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_speech_t  *s = ev->data;
+
+    ngx_http_podgen_speech_try(s);
+}
+
+
+static void
+ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
+{
+    ngx_int_t                     rc;
+    pg_error_t                    err;
+    ngx_table_elt_t              *h;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_podgen_tts_conf_t    conf;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    r = s->request;
+    c = r->connection;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    conf.thread_pool = pmcf->thread_pool;
+    conf.voice = &s->voice->voice;
+    conf.format = s->format;
+    conf.speed = s->speed;
+    conf.parallelism = pmcf->parallelism;
+    conf.chunk_max = pmcf->chunk_max;
+    conf.first_chunk_max = pmcf->first_chunk_max;
+    conf.output = ngx_http_podgen_speech_output;
+    conf.data = s;
+    conf.log = c->log;
+
+    s->job = ngx_http_podgen_tts_start(&conf, s->text, s->text_len, &rc);
+
+    if (s->job) {
+        return;
+    }
+
+    if (s->owner) {
+        ngx_http_podgen_cache_release(s->cache, s->key);
+        s->owner = 0;
+    }
+
+    s->done = 1;
+
+    if (rc == NGX_BUSY) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h) {
+            h->hash = 1;
+            ngx_str_set(&h->key, "Retry-After");
+            ngx_str_set(&h->value, "1");
+        }
+
+        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+
+        pg_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE, NULL,
+                     "server_busy",
+                     "the speech queue is full; retry shortly");
+        err.type = "server_error";
+
+    } else {
+        pg_error_set(&err, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
+                     "server_error", "could not start synthesis");
+        err.type = "server_error";
+    }
+
+    ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -268,40 +385,23 @@ ngx_http_podgen_speech_key(pg_speech_request_t *req,
  */
 
 static ngx_int_t
-ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
-    char *hex)
+ngx_http_podgen_speech_cached(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how)
 {
-    u_char                       *data, *p, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    size_t                        len, size;
-    ngx_int_t                     rc;
-    ngx_buf_t                    *b;
-    ngx_str_t                     value, src, dst;
-    ngx_uint_t                    tag;
-    ngx_chain_t                   out;
-    ngx_table_elt_t              *etag;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
-
-    if (pmcf->cache.shm_zone == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_http_podgen_cache_key(key, hex);
-
-    rc = ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_AUDIO, r->pool,
-                                   &data, &len, &tag);
-    if (rc != NGX_OK) {
-        return (rc == NGX_ERROR) ? NGX_HTTP_INTERNAL_SERVER_ERROR
-                                 : NGX_DECLINED;
-    }
+    u_char           *p;
+    size_t            size;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         value, src, dst;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *etag;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (req->sse) {
+    if (s->sse) {
         size = sizeof(ngx_http_podgen_sse_delta_start) - 1
                + ngx_base64_encoded_length(len)
                + sizeof(ngx_http_podgen_sse_delta_end) - 1 + 160;
@@ -322,9 +422,9 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
         p = ngx_cpymem(p, ngx_http_podgen_sse_delta_end,
                        sizeof(ngx_http_podgen_sse_delta_end) - 1);
         p = ngx_sprintf(p, "data: {\"type\":\"speech.audio.done\","
-                        "\"usage\":{\"input_tokens\":%uz,"
-                        "\"output_tokens\":0,\"total_tokens\":%uz}}\n\n",
-                        (req->text_len + 3) / 4, (req->text_len + 3) / 4);
+                        "\"usage\":{\"input_tokens\":%ui,"
+                        "\"output_tokens\":0,\"total_tokens\":%ui}}\n\n",
+                        s->input_tokens, s->input_tokens);
         b->last = p;
 
         ngx_str_set(&r->headers_out.content_type, "text/event-stream");
@@ -333,10 +433,9 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
         b->pos = data;
         b->last = data + len;
 
-        r->headers_out.content_type.data =
-                                        (u_char *) pg_format_mime(req->format);
+        r->headers_out.content_type.data = (u_char *) pg_format_mime(s->format);
         r->headers_out.content_type.len =
-                                        ngx_strlen(r->headers_out.content_type.data);
+                                  ngx_strlen(r->headers_out.content_type.data);
 
         /* a strong validator: the key names the exact bytes */
 
@@ -353,7 +452,7 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
         }
 
         etag->value.len = ngx_sprintf(etag->value.data, "\"%*s\"",
-                                      (size_t) 32, hex)
+                                      (size_t) 32, s->key_hex)
                           - etag->value.data;
         r->headers_out.etag = etag;
 
@@ -369,15 +468,14 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    ngx_str_set(&value, "HIT-L1");
+    value.data = (u_char *) how;
+    value.len = ngx_strlen(how);
 
     if (ngx_http_podgen_add_common_headers(r) != NGX_OK
         || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    (void) tag;
 
     rc = ngx_http_send_header(r);
 
@@ -392,22 +490,137 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r, pg_speech_request_t *req,
 }
 
 
+/*
+ * The request goes away.  A waiter stops waiting.  An owner whose audio
+ * others wait for hands its job to an orphan that finishes it into the
+ * cache; with nobody waiting, the work stops.
+ */
+
 static void
 ngx_http_podgen_speech_cleanup(void *data)
 {
     ngx_http_podgen_speech_t  *s = data;
 
-    pg_buf_free(&s->full);
+    ngx_http_podgen_speech_orphan_t  *o;
 
-    if (s->job) {
-        if (!s->done) {
-            /* the client went away before the end of the audio */
-            ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+    if (s->wait.timer_set) {
+        ngx_del_timer(&s->wait);
+    }
+
+    if (s->waiting) {
+        ngx_http_podgen_cache_leave(s->cache, s->key);
+        s->waiting = 0;
+    }
+
+    if (s->job == NULL) {
+        pg_buf_free(&s->full);
+        return;
+    }
+
+    if (!s->done) {
+        ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+
+        if (s->owner && ngx_http_podgen_cache_waiters(s->cache, s->key)) {
+            o = ngx_calloc(sizeof(ngx_http_podgen_speech_orphan_t),
+                           ngx_cycle->log);
+            if (o) {
+                o->cache = s->cache;
+                ngx_memcpy(o->key, s->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+                o->format = s->format;
+                o->full = s->full;
+                ngx_memzero(&s->full, sizeof(pg_buf_t));
+
+                ngx_http_podgen_tts_rebind(s->job,
+                                           ngx_http_podgen_speech_orphan_output,
+                                           o);
+                s->job = NULL;
+                return;
+            }
         }
 
-        ngx_http_podgen_tts_detach(s->job);
-        s->job = NULL;
+        if (s->owner) {
+            ngx_http_podgen_cache_release(s->cache, s->key);
+        }
     }
+
+    pg_buf_free(&s->full);
+
+    ngx_http_podgen_tts_detach(s->job);
+    s->job = NULL;
+}
+
+
+/* Stores the finished audio; releases the marker if it cannot. */
+
+static void
+ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, pg_format_t format, pg_buf_t *full, ngx_uint_t complete,
+    ngx_log_t *log)
+{
+    if (!complete || full->len == 0) {
+        ngx_http_podgen_cache_release(cache, key);
+        pg_buf_free(full);
+        return;
+    }
+
+    if (format == PG_FMT_WAV) {
+        (void) pg_wav_fix_sizes(full->data, full->len);
+    }
+
+    if (ngx_http_podgen_cache_put(cache, key, PG_KIND_AUDIO, full->data,
+                                  full->len, format, log)
+        != NGX_OK)
+    {
+        ngx_http_podgen_cache_release(cache, key);
+    }
+
+    pg_buf_free(full);
+}
+
+
+/* Keeps the whole stream for the cache, while it fits an entry. */
+
+static void
+ngx_http_podgen_speech_keep(ngx_http_podgen_cache_conf_t *cache,
+    pg_buf_t *full, ngx_uint_t *overflow, u_char *audio, size_t len)
+{
+    if (*overflow || len == 0) {
+        return;
+    }
+
+    if (full->len + len > cache->max_entry
+        || pg_buf_append(full, audio, len) != 0)
+    {
+        *overflow = 1;
+        pg_buf_free(full);
+    }
+}
+
+
+static void
+ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
+    ngx_uint_t last, ngx_int_t rc)
+{
+    ngx_http_podgen_speech_orphan_t  *o = data;
+
+    if (rc == NGX_OK) {
+        ngx_http_podgen_speech_keep(o->cache, &o->full, &o->overflow, audio,
+                                    len);
+    }
+
+    if (!last && rc == NGX_OK) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "podgen speech: orphan done, rc %i", rc);
+
+    ngx_http_podgen_speech_store(o->cache, o->key, o->format, &o->full,
+                                 rc == NGX_OK && !o->overflow,
+                                 ngx_cycle->log);
+
+    /* the job calls nobody after its last output */
+    ngx_free(o);
 }
 
 
@@ -426,6 +639,12 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
 
     if (rc != NGX_OK) {
         s->done = 1;
+
+        if (s->owner) {
+            ngx_http_podgen_speech_store(s->cache, s->key, s->format,
+                                         &s->full, 0, c->log);
+            s->owner = 0;
+        }
 
         if (!s->header_sent) {
             pg_error_set(&err, NGX_HTTP_INTERNAL_SERVER_ERROR, NULL,
@@ -455,24 +674,15 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         }
     }
 
-    /* keep the whole stream for the cache; a cache that cannot grow only
-     * means no entry */
+    if (s->owner) {
+        ngx_http_podgen_speech_keep(s->cache, &s->full, &s->overflow, audio,
+                                    len);
 
-    if (s->cache->shm_zone && len && s->full.len + len <= s->cache->max_entry
-        && pg_buf_append(&s->full, audio, len) != 0)
-    {
-        pg_buf_free(&s->full);
-    }
-
-    if (last && s->full.len) {
-        if (s->format == PG_FMT_WAV) {
-            (void) pg_wav_fix_sizes(s->full.data, s->full.len);
+        if (last) {
+            ngx_http_podgen_speech_store(s->cache, s->key, s->format,
+                                         &s->full, !s->overflow, c->log);
+            s->owner = 0;
         }
-
-        (void) ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
-                                         s->full.data, s->full.len,
-                                         s->format, c->log);
-        pg_buf_free(&s->full);
     }
 
     rc = ngx_http_podgen_speech_send(r, s, audio, len, last);

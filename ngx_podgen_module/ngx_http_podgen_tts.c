@@ -163,14 +163,10 @@ ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
 }
 
 
-void
-ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job)
+static void
+ngx_http_podgen_tts_use_cycle_log(ngx_http_podgen_tts_job_t *job)
 {
     ngx_uint_t  i;
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
-                   "podgen tts: job %p detached, %ui in flight, encoding %d",
-                   job, job->in_flight, (int) job->encoding);
 
     /* the request's log goes away with its connection; tasks still on
      * the pool complete under the cycle's log */
@@ -181,6 +177,28 @@ ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job)
     for (i = 0; i < job->nchunks; i++) {
         job->chunks[i].task.event.log = ngx_cycle->log;
     }
+}
+
+
+void
+ngx_http_podgen_tts_rebind(ngx_http_podgen_tts_job_t *job,
+    ngx_http_podgen_tts_output_pt output, void *data)
+{
+    ngx_http_podgen_tts_use_cycle_log(job);
+
+    job->conf.output = output;
+    job->conf.data = data;
+}
+
+
+void
+ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job)
+{
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, job->conf.log, 0,
+                   "podgen tts: job %p detached, %ui in flight, encoding %d",
+                   job, job->in_flight, (int) job->encoding);
+
+    ngx_http_podgen_tts_use_cycle_log(job);
 
     job->attached = 0;
     ngx_http_podgen_tts_release(job);

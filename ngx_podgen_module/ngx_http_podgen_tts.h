@@ -57,6 +57,13 @@ ngx_http_podgen_tts_job_t *ngx_http_podgen_tts_start(
     ngx_http_podgen_tts_conf_t *conf, const char *text, size_t len,
     ngx_int_t *rc);
 
+/*
+ * Another consumer takes over (the request went away but someone else
+ * waits for the result): the job goes on and calls output(data, ...).
+ */
+void ngx_http_podgen_tts_rebind(ngx_http_podgen_tts_job_t *job,
+    ngx_http_podgen_tts_output_pt output, void *data);
+
 /* The consumer goes away; no output callback is called after this. */
 void ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job);
 
