@@ -100,6 +100,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       offsetof(ngx_http_podgen_main_conf_t, cache),
       NULL },
 
+    { ngx_string("podgen_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, redis),
+      NULL },
+
     { ngx_string("podgen_max_input"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -718,6 +725,12 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (pmcf->redis.addr_text.len
+        && ngx_http_podgen_redis_init_process(cycle, &pmcf->redis) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -727,6 +740,7 @@ ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
+    ngx_http_podgen_redis_exit_process(cycle);
 }
 
 

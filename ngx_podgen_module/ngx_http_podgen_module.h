@@ -14,6 +14,7 @@
 #include "pg_tts.h"
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_redis.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
@@ -46,6 +47,7 @@ typedef struct {
     ngx_http_podgen_llm_conf_t  llm;
     ngx_flag_t            llm_enabled;
     ngx_http_podgen_cache_conf_t  cache;
+    ngx_http_podgen_redis_conf_t  redis;
     ngx_uint_t            parallelism;
     size_t                chunk_max;
     size_t                first_chunk_max;

@@ -16,11 +16,13 @@
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_redis.h"
 
 
 typedef struct {
     ngx_http_podgen_cache_conf_t  *cache;
     u_char                      key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    char                        key_hex[PG_KEY_LEN + 1];
     pg_format_t                 format;
     pg_buf_t                    full;
     ngx_uint_t                  overflow;
@@ -35,6 +37,7 @@ typedef struct {
     size_t                      text_len;
     double                      speed;
     ngx_event_t                 wait;       /* single flight: poll */
+    ngx_http_podgen_redis_op_t *l2;         /* a GET in flight */
     ngx_uint_t                  waiting;    /* counted as a waiter */
     ngx_uint_t                  overflow;   /* too big for an entry */
     ngx_chain_t                *free;
@@ -60,6 +63,8 @@ static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
 static void ngx_http_podgen_speech_wait_handler(ngx_event_t *ev);
+static void ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc,
+    u_char *value, size_t len);
 static void ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s);
 static void ngx_http_podgen_speech_orphan_output(void *data, u_char *audio,
     size_t len, ngx_uint_t last, ngx_int_t rc);
@@ -261,6 +266,15 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
 
         case NGX_DECLINED:
             s->owner = 1;
+
+            /* this node makes it, unless another node has */
+            s->l2 = ngx_http_podgen_redis_get("audio", s->key_hex,
+                                              ngx_http_podgen_speech_l2_done,
+                                              s);
+            if (s->l2) {
+                return;
+            }
+
             break;
 
         default:
@@ -272,6 +286,55 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
     }
 
     ngx_http_podgen_speech_start(s);
+}
+
+
+static void
+ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
+    size_t len)
+{
+    ngx_http_podgen_speech_t  *s = data;
+
+    u_char              *copy;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    s->l2 = NULL;
+    r = s->request;
+    c = r->connection;
+
+    if (rc != NGX_OK || len < 2 || value[0] != (u_char) s->format) {
+        if (s->cache) {
+            ngx_http_podgen_metrics_cache(1, PG_KIND_AUDIO, 0);
+        }
+
+        ngx_http_podgen_speech_start(s);
+        return;
+    }
+
+    ngx_http_podgen_metrics_cache(1, PG_KIND_AUDIO, 1);
+
+    /* an L2 hit fills L1 (and frees the waiters of this node) */
+
+    (void) ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
+                                     value + 1, len - 1, s->format, c->log);
+    s->owner = 0;
+
+    copy = ngx_pnalloc(r->pool, len - 1);
+    if (copy == NULL) {
+        s->done = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ngx_memcpy(copy, value + 1, len - 1);
+
+    s->done = 1;
+    ngx_http_finalize_request(r, ngx_http_podgen_speech_cached(r, s, copy,
+                                                               len - 1,
+                                                               "HIT-L2"));
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -512,7 +575,17 @@ ngx_http_podgen_speech_cleanup(void *data)
         s->waiting = 0;
     }
 
+    if (s->l2) {
+        ngx_http_podgen_redis_cancel(s->l2);
+        s->l2 = NULL;
+    }
+
     if (s->job == NULL) {
+        if (s->owner) {
+            ngx_http_podgen_cache_release(s->cache, s->key);
+            s->owner = 0;
+        }
+
         pg_buf_free(&s->full);
         return;
     }
@@ -526,6 +599,7 @@ ngx_http_podgen_speech_cleanup(void *data)
             if (o) {
                 o->cache = s->cache;
                 ngx_memcpy(o->key, s->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+                ngx_memcpy(o->key_hex, s->key_hex, sizeof(s->key_hex));
                 o->format = s->format;
                 o->full = s->full;
                 ngx_memzero(&s->full, sizeof(pg_buf_t));
@@ -554,9 +628,11 @@ ngx_http_podgen_speech_cleanup(void *data)
 
 static void
 ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
-    u_char *key, pg_format_t format, pg_buf_t *full, ngx_uint_t complete,
-    ngx_log_t *log)
+    u_char *key, char *hex, pg_format_t format, pg_buf_t *full,
+    ngx_uint_t complete, ngx_log_t *log)
 {
+    u_char  *v;
+
     if (!complete || full->len == 0) {
         ngx_http_podgen_cache_release(cache, key);
         pg_buf_free(full);
@@ -572,6 +648,18 @@ ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
         != NGX_OK)
     {
         ngx_http_podgen_cache_release(cache, key);
+    }
+
+    /* L2: the format byte, then the audio */
+
+    if (ngx_http_podgen_redis_up()) {
+        v = ngx_alloc(full->len + 1, log);
+        if (v) {
+            v[0] = (u_char) format;
+            ngx_memcpy(v + 1, full->data, full->len);
+            ngx_http_podgen_redis_set("audio", hex, v, full->len + 1);
+            ngx_free(v);
+        }
     }
 
     pg_buf_free(full);
@@ -615,7 +703,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "podgen speech: orphan done, rc %i", rc);
 
-    ngx_http_podgen_speech_store(o->cache, o->key, o->format, &o->full,
+    ngx_http_podgen_speech_store(o->cache, o->key, o->key_hex, o->format,
+                                 &o->full,
                                  rc == NGX_OK && !o->overflow,
                                  ngx_cycle->log);
 
@@ -641,7 +730,7 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         s->done = 1;
 
         if (s->owner) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->format,
+            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
                                          &s->full, 0, c->log);
             s->owner = 0;
         }
@@ -679,7 +768,7 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
                                     len);
 
         if (last) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->format,
+            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
                                          &s->full, !s->overflow, c->log);
             s->owner = 0;
         }

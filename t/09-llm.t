@@ -15,6 +15,7 @@ use Podgen::Test;
 use Test::More;
 use HTTP::Tiny;
 use IO::Socket::IP;
+use IO::Select;
 use IO::Poll qw(POLLIN POLLOUT POLLERR POLLHUP);
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Errno qw(EAGAIN EWOULDBLOCK EINTR EINPROGRESS);
@@ -493,6 +494,14 @@ sub concurrent {
     ok($st->{requests} <= 12, "the mock got $st->{requests} requests for 12 clients");
     my $mt = metrics($ng);
     is($mt->{'podgen_inflight_requests{endpoint="scripts"}'}, 0, 'no script in flight');
+    is($mt->{'podgen_requests_total{endpoint="scripts",code="499"}'}, 12,
+       'podgen_requests_total{endpoint="scripts",code="499"} 12');
+    TODO: {
+        local $TODO = 'module bug: podgen_errors_total{type="client_gone"} counts '
+                    . 'speech clients that go away, not script clients';
+        is($mt->{'podgen_errors_total{type="client_gone"}'}, 12,
+           'podgen_errors_total{type="client_gone"} 12');
+    }
 
     # the worker still works: a new call starts at once and succeeds
     my ($res, $j) = script($ng, { topic => topic('after the crowd left') });
@@ -507,6 +516,61 @@ sub concurrent {
     log_clean($ng, 'client disconnects');
     $ng->stop;
     like($ng->error_log, qr/\bexit\b|exiting/, 'nginx quits cleanly after');
+}
+
+# --- known module bugs (TODO until fixed) -------------------------------------
+
+{
+    # nginx's graceful shutdown of a worker (HUP reload, QUIT) waits for
+    # non-cancelable timers only; a script request waiting for the LLM has
+    # none (curl's timer is cancelable), so the old worker exits at once:
+    # the client's connection is closed without a response and nginx logs
+    # "[alert] open socket #N left in connection N" and "aborting"
+    my $ng = llm_nginx(llm => 'model=mock-slow-1500 timeout=10s', fallback => 'off');
+    mock_reset();
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $ng->port)
+        or die "connect: $@";
+    my $b = $JSON->encode({ topic => topic('reload in flight') });
+    print $s "POST /v1/scripts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           . "Content-Type: application/json\r\nContent-Length: " . length($b) . "\r\n\r\n$b";
+    my $deadline = time + 5;
+    sleep 0.05 while mock_stats()->{requests} < 1 && time < $deadline;
+    ok(eval { $ng->reload; 1 }, 'HUP while an LLM call is in flight') or diag $@;
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    $deadline = time + 10;
+    while (time < $deadline && $sel->can_read($deadline - time)) {
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+    close $s;
+    my ($res) = parse_responses($buf);
+    TODO: {
+        local $TODO = 'module bug: a HUP reload (or QUIT) drops script requests '
+                    . 'waiting for the LLM';
+        is($res && $res->{status}, 200, '... the request in flight is answered 200');
+        is($res && $res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
+        log_clean($ng, 'HUP during an LLM call');
+    }
+    $ng->mark_error_log;
+    my ($r2) = script($ng, { topic => topic('after the reload') });
+    is($r2->{status}, 200, 'after the HUP: a new request works');
+    log_clean($ng, 'after the HUP');
+    $ng->stop;
+}
+
+{
+    # max_queue=0 is accepted by nginx -t, but the queue check comes before
+    # the free-slot check: every call is turned away, even with no call
+    # in flight
+    my $ng = llm_nginx(llm => 'model=mock-ok max_queue=0', fallback => 'off');
+    my ($res, $j) = script($ng, { topic => topic('max_queue=0') });
+    TODO: {
+        local $TODO = 'module bug: max_queue=0 turns away every LLM call';
+        is($res->{status}, 200, 'max_queue=0, no call in flight: 200');
+        is($res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
+    }
+    $ng->stop;
 }
 
 done_testing;

@@ -1,0 +1,640 @@
+/*
+ * podgen: the L2 cache in Redis (see the header).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+#define NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN  100
+#define NGX_HTTP_PODGEN_REDIS_BACKOFF_MAX  5000
+
+
+typedef struct {
+    ngx_http_podgen_redis_conf_t  *conf;
+    redisAsyncContext             *ac;
+    ngx_connection_t              *c;
+    ngx_event_t                    reconnect;
+    ngx_msec_t                     backoff;
+    ngx_log_t                     *log;
+    ngx_uint_t                     up;
+    ngx_uint_t                     exiting;
+} ngx_http_podgen_redis_t;
+
+
+struct ngx_http_podgen_redis_op_s {
+    ngx_http_podgen_redis_get_pt   handler;
+    void                          *data;
+    ngx_event_t                    timer;
+    unsigned                       canceled:1;  /* nobody to call */
+    unsigned                       answered:1;  /* handler was called */
+};
+
+
+static ngx_http_podgen_redis_t  *ngx_http_podgen_redis;
+
+
+static void ngx_http_podgen_redis_connect(ngx_http_podgen_redis_t *rd);
+static void ngx_http_podgen_redis_schedule(ngx_http_podgen_redis_t *rd);
+
+
+/* podgen_redis host:port|unix:/path [db=N] [password=P] [prefix=S]
+ *     [ttl=TIME] [timeout=TIME] */
+
+char *
+ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_podgen_redis_conf_t  *rc;
+
+    u_char      *p;
+    ngx_url_t    u;
+    ngx_str_t   *value, s;
+    ngx_int_t    n;
+    ngx_uint_t   i;
+
+    rc = (ngx_http_podgen_redis_conf_t *) ((char *) conf + cmd->offset);
+
+    if (rc->addr_text.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    rc->addr_text = value[1];
+
+    ngx_str_set(&rc->prefix, "podgen:");
+    rc->ttl = 86400;
+    rc->timeout = 200;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        rc->unix_path.len = value[1].len - 5;
+        rc->unix_path.data = ngx_pnalloc(cf->pool, rc->unix_path.len + 1);
+        if (rc->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(rc->unix_path.data, value[1].data + 5,
+                    rc->unix_path.len + 1);
+
+    } else {
+        /* resolved here, once, like nginx's own upstreams: a worker
+         * never waits for DNS */
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url = value[1];
+        u.default_port = 6379;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "podgen_redis: %s in \"%V\"",
+                               u.err ? u.err : "no address", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                          NGX_SOCKADDR_STRLEN, 0);
+        p[n] = '\0';
+        rc->host.data = p;
+        rc->host.len = n;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            rc->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (rc->db == NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            rc->password.data = value[i].data + 9;
+            rc->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            rc->prefix.data = value[i].data + 7;
+            rc->prefix.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+            rc->ttl = ngx_parse_time(&s, 1);
+            if (rc->ttl == (time_t) NGX_ERROR || rc->ttl == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+            rc->timeout = ngx_parse_time(&s, 0);
+            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "podgen_redis: invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* ---- hiredis <-> nginx events ------------------------------------------- */
+
+
+static void
+ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t         *c = ev->data;
+    ngx_http_podgen_redis_t  *rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t         *c = ev->data;
+    ngx_http_podgen_redis_t  *rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleWrite(rd->ac);
+    }
+}
+
+
+/* level-triggered, as hiredis reads one buffer per call */
+
+static void
+ngx_http_podgen_redis_add_read(void *privdata)
+{
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    if (rd->c && !rd->c->read->active) {
+        (void) ngx_add_event(rd->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_del_read(void *privdata)
+{
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    if (rd->c && rd->c->read->active) {
+        (void) ngx_del_event(rd->c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_add_write(void *privdata)
+{
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    if (rd->c && !rd->c->write->active) {
+        (void) ngx_add_event(rd->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_del_write(void *privdata)
+{
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    if (rd->c && rd->c->write->active) {
+        (void) ngx_del_event(rd->c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+/* hiredis closes the socket itself, after this */
+
+static void
+ngx_http_podgen_redis_cleanup(void *privdata)
+{
+    ngx_connection_t         *c;
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    c = rd->c;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    rd->c = NULL;
+}
+
+
+static void
+ngx_http_podgen_redis_set_up(ngx_http_podgen_redis_t *rd, ngx_uint_t up)
+{
+    ngx_uint_t  level;
+
+    if (rd->up != up) {
+        level = up ? NGX_LOG_NOTICE : NGX_LOG_WARN;
+        ngx_log_error(level, rd->log, 0,
+                      "podgen: redis %V is %s", &rd->conf->addr_text,
+                      up ? "up" : "down");
+    }
+
+    rd->up = up;
+    ngx_http_podgen_metrics_redis_up(up);
+}
+
+
+static void
+ngx_http_podgen_redis_pong(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply               *reply = r;
+    ngx_http_podgen_redis_t  *rd = privdata;
+
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
+        rd->backoff = NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN;
+        ngx_http_podgen_redis_set_up(rd, 1);
+        return;
+    }
+
+    if (reply) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0, "podgen: redis: %*s",
+                      (size_t) reply->len, reply->str);
+        ngx_http_podgen_metrics_redis_error();
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_podgen_redis_t  *rd = ac->data;
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "podgen: redis %V: connect failed: %s",
+                      &rd->conf->addr_text, ac->errstr);
+
+        /* hiredis frees the context after this callback */
+        rd->ac = NULL;
+        ngx_http_podgen_redis_set_up(rd, 0);
+        ngx_http_podgen_redis_schedule(rd);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_podgen_redis_t  *rd = ac->data;
+
+    rd->ac = NULL;
+    ngx_http_podgen_redis_set_up(rd, 0);
+
+    if (!rd->exiting) {
+        ngx_http_podgen_redis_schedule(rd);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_connect(ngx_http_podgen_redis_t *rd)
+{
+    redisAsyncContext  *ac;
+
+    if (rd->conf->unix_path.len) {
+        ac = redisAsyncConnectUnix((char *) rd->conf->unix_path.data);
+
+    } else {
+        ac = redisAsyncConnect((char *) rd->conf->host.data, rd->conf->port);
+    }
+
+    if (ac == NULL) {
+        ngx_http_podgen_redis_schedule(rd);
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "podgen: redis %V: %s", &rd->conf->addr_text,
+                      ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_podgen_redis_schedule(rd);
+        return;
+    }
+
+    rd->c = ngx_get_connection(ac->c.fd, rd->log);
+    if (rd->c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_podgen_redis_schedule(rd);
+        return;
+    }
+
+    rd->c->data = rd;
+    rd->c->read->handler = ngx_http_podgen_redis_read_handler;
+    rd->c->write->handler = ngx_http_podgen_redis_write_handler;
+    rd->c->read->log = rd->log;
+    rd->c->write->log = rd->log;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_podgen_redis_add_read;
+    ac->ev.delRead = ngx_http_podgen_redis_del_read;
+    ac->ev.addWrite = ngx_http_podgen_redis_add_write;
+    ac->ev.delWrite = ngx_http_podgen_redis_del_write;
+    ac->ev.cleanup = ngx_http_podgen_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_podgen_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_podgen_redis_on_disconnect);
+
+    rd->ac = ac;
+
+    /* the first command starts the (non-blocking) connect */
+
+    if (rd->conf->password.len) {
+        redisAsyncCommand(ac, ngx_http_podgen_redis_pong, rd, "AUTH %b",
+                          rd->conf->password.data, rd->conf->password.len);
+    }
+
+    if (rd->conf->db) {
+        redisAsyncCommand(ac, ngx_http_podgen_redis_pong, rd, "SELECT %d",
+                          (int) rd->conf->db);
+    }
+
+    redisAsyncCommand(ac, ngx_http_podgen_redis_pong, rd, "PING");
+}
+
+
+static void
+ngx_http_podgen_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_redis_t  *rd = ev->data;
+
+    if (rd->ac == NULL && !rd->exiting) {
+        ngx_http_podgen_redis_connect(rd);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_schedule(ngx_http_podgen_redis_t *rd)
+{
+    if (rd->reconnect.timer_set || rd->exiting) {
+        return;
+    }
+
+    ngx_add_timer(&rd->reconnect, rd->backoff);
+
+    rd->backoff = ngx_min(rd->backoff * 2, NGX_HTTP_PODGEN_REDIS_BACKOFF_MAX);
+}
+
+
+ngx_int_t
+ngx_http_podgen_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_podgen_redis_conf_t *conf)
+{
+    ngx_http_podgen_redis_t  *rd;
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_podgen_redis_t));
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd->conf = conf;
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN;
+
+    rd->reconnect.handler = ngx_http_podgen_redis_reconnect_handler;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = cycle->log;
+    rd->reconnect.cancelable = 1;
+
+    ngx_http_podgen_redis = rd;
+
+    ngx_http_podgen_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_podgen_redis_t  *rd = ngx_http_podgen_redis;
+
+    if (rd == NULL) {
+        return;
+    }
+
+    /* the connection goes with the process; freeing it here would call
+     * back into requests nginx is tearing down */
+
+    rd->exiting = 1;
+    ngx_http_podgen_redis = NULL;
+}
+
+
+ngx_uint_t
+ngx_http_podgen_redis_up(void)
+{
+    return ngx_http_podgen_redis && ngx_http_podgen_redis->up
+           && ngx_http_podgen_redis->ac;
+}
+
+
+/* ---- commands ----------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_redis_answer(ngx_http_podgen_redis_op_t *op, ngx_int_t rc,
+    u_char *value, size_t len)
+{
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+
+    if (!op->answered && !op->canceled) {
+        op->answered = 1;
+        op->handler(op->data, rc, value, len);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_get_done(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply                  *reply = r;
+    ngx_http_podgen_redis_op_t  *op = privdata;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_podgen_metrics_redis_error();
+        ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
+
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        ngx_http_podgen_redis_answer(op, NGX_OK, (u_char *) reply->str,
+                                     reply->len);
+
+    } else {
+        ngx_http_podgen_redis_answer(op, NGX_DECLINED, NULL, 0);
+    }
+
+    /* hiredis has the op until here, whatever happened to its caller */
+    ngx_free(op);
+}
+
+
+/*
+ * A command that takes too long: the caller gets an error now (and goes
+ * on without the cache); a connection this slow is dropped and made anew.
+ */
+
+static void
+ngx_http_podgen_redis_timeout(ngx_event_t *ev)
+{
+    ngx_http_podgen_redis_op_t  *op = ev->data;
+    ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
+
+    redisAsyncContext  *ac;
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0, "podgen: redis timed out");
+    ngx_http_podgen_metrics_redis_error();
+
+    ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
+
+    if (rd && rd->ac) {
+        /* pending callbacks run with NULL replies (this op is freed
+         * there); a disconnect would wait for the replies */
+        ac = rd->ac;
+        rd->ac = NULL;
+        redisAsyncFree(ac);
+        ngx_http_podgen_redis_set_up(rd, 0);
+        ngx_http_podgen_redis_schedule(rd);
+    }
+}
+
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_get(const char *kind, const char *hex,
+    ngx_http_podgen_redis_get_pt handler, void *data)
+{
+    ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
+    ngx_http_podgen_redis_op_t  *op;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return NULL;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_podgen_redis_op_t), rd->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+    op->timer.handler = ngx_http_podgen_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = rd->log;
+
+    if (redisAsyncCommand(rd->ac, ngx_http_podgen_redis_get_done, op,
+                          "GET %b%s:%s", rd->conf->prefix.data,
+                          rd->conf->prefix.len, kind, hex)
+        != REDIS_OK)
+    {
+        ngx_free(op);
+        return NULL;
+    }
+
+    ngx_add_timer(&op->timer, rd->conf->timeout);
+
+    return op;
+}
+
+
+void
+ngx_http_podgen_redis_cancel(ngx_http_podgen_redis_op_t *op)
+{
+    op->canceled = 1;
+
+    if (op->timer.timer_set) {
+        ngx_del_timer(&op->timer);
+    }
+}
+
+
+static void
+ngx_http_podgen_redis_set_done(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply  *reply = r;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_podgen_metrics_redis_error();
+    }
+}
+
+
+void
+ngx_http_podgen_redis_set(const char *kind, const char *hex, u_char *value,
+    size_t len)
+{
+    ngx_http_podgen_redis_t  *rd = ngx_http_podgen_redis;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return;
+    }
+
+    (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
+                             "SET %b%s:%s %b EX %d", rd->conf->prefix.data,
+                             rd->conf->prefix.len, kind, hex, value, len,
+                             (int) rd->conf->ttl);
+}

@@ -1,0 +1,61 @@
+/*
+ * podgen: the L2 cache in Redis, shared by nodes — hiredis async on nginx
+ * events: one pipelined connection per worker, its socket an nginx
+ * connection, reconnect with backoff, a timeout on every command.  When
+ * Redis is down or slow, lookups answer "miss" at once and stores are
+ * dropped: the cache never causes an error.
+ */
+
+#ifndef NGX_HTTP_PODGEN_REDIS_H
+#define NGX_HTTP_PODGEN_REDIS_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+
+typedef struct {
+    ngx_str_t      addr_text;       /* as configured */
+    ngx_str_t      host;            /* numeric, resolved by nginx -t */
+    in_port_t      port;
+    ngx_str_t      unix_path;
+    ngx_int_t      db;
+    ngx_str_t      password;
+    ngx_str_t      prefix;
+    time_t         ttl;
+    ngx_msec_t     timeout;
+} ngx_http_podgen_redis_conf_t;
+
+
+typedef struct ngx_http_podgen_redis_op_s  ngx_http_podgen_redis_op_t;
+
+/*
+ * rc NGX_OK: a value (valid during the call); NGX_DECLINED: none;
+ * NGX_ERROR: Redis failed or timed out.
+ */
+typedef void (*ngx_http_podgen_redis_get_pt)(void *data, ngx_int_t rc,
+    u_char *value, size_t len);
+
+
+char *ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_int_t ngx_http_podgen_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_podgen_redis_conf_t *conf);
+void ngx_http_podgen_redis_exit_process(ngx_cycle_t *cycle);
+
+/* 1 when connected. */
+ngx_uint_t ngx_http_podgen_redis_up(void);
+
+/* GET {prefix}{kind}:{hex}.  NULL: Redis is not up (a miss, now). */
+ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_get(const char *kind,
+    const char *hex, ngx_http_podgen_redis_get_pt handler, void *data);
+
+/* The caller goes away: its handler will not be called. */
+void ngx_http_podgen_redis_cancel(ngx_http_podgen_redis_op_t *op);
+
+/* SET {prefix}{kind}:{hex} value PX ttl, fire and forget. */
+void ngx_http_podgen_redis_set(const char *kind, const char *hex,
+    u_char *value, size_t len);
+
+#endif /* NGX_HTTP_PODGEN_REDIS_H */
