@@ -32,6 +32,7 @@ typedef struct {
     pg_script_t                    script;
     ngx_http_podgen_llm_call_t    *call;
     ngx_http_podgen_offload_t     *offload;
+    ngx_http_podgen_redis_op_t    *l2;
     ngx_msec_t                     start;
     const char                    *engine;
     const char                    *fallback;
@@ -47,6 +48,9 @@ static void ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s);
 static ngx_int_t ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s);
 static ngx_int_t ngx_http_podgen_scripts_cached(ngx_http_request_t *r,
     ngx_http_podgen_scripts_t *s);
+static void ngx_http_podgen_scripts_l2_done(void *data, ngx_int_t rc,
+    u_char *value, size_t len);
+static void ngx_http_podgen_scripts_write(ngx_http_podgen_scripts_t *s);
 static void ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
     pg_script_t *script, pg_error_t *err);
 static void ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s);
@@ -234,6 +238,81 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     }
 
     r->read_event_handler = ngx_http_test_reading;
+
+    /* another node may have written it */
+
+    s->l2 = ngx_http_podgen_redis_get("script", s->key,
+                                      ngx_http_podgen_scripts_l2_done, s);
+    if (s->l2) {
+        return;
+    }
+
+    ngx_http_podgen_scripts_write(s);
+}
+
+
+static void
+ngx_http_podgen_scripts_l2_done(void *data, ngx_int_t rc, u_char *value,
+    size_t len)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    u_char                       *copy, *nl, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    s->l2 = NULL;
+    r = s->request;
+    c = r->connection;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    nl = (rc == NGX_OK) ? ngx_strlchr(value, value + len, '\n') : NULL;
+
+    if (nl == NULL) {
+        ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 0);
+        ngx_http_podgen_scripts_write(s);
+        return;
+    }
+
+    ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 1);
+
+    if (pmcf->cache.shm_zone) {
+        ngx_http_podgen_cache_key(key, s->key);
+        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
+                                         value, len, 0, c->log);
+    }
+
+    copy = ngx_pnalloc(r->pool, len + 1);
+    if (copy == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ngx_memcpy(copy, value, len);
+    nl = copy + (nl - value);
+    *nl = '\0';
+
+    rc = ngx_http_podgen_scripts_reply(r, s->key, (char *) copy, NULL, nl + 1,
+                                       copy + len - (nl + 1), 2, s->start);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* No cache has it: the engine writes it. */
+
+static void
+ngx_http_podgen_scripts_write(ngx_http_podgen_scripts_t *s)
+{
+    ngx_int_t                     rc;
+    pg_error_t                    err;
+    ngx_http_request_t           *r;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    r = s->request;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
 
     if (s->req.engine == PG_ENGINE_BUILTIN) {
         if (ngx_http_podgen_scripts_builtin(s) != NGX_OK) {
@@ -489,6 +568,7 @@ ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s)
         ngx_http_podgen_cache_key(key, s->key);
         (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
                                          entry.data, entry.len, 0, c->log);
+        ngx_http_podgen_redis_set("script", s->key, entry.data, entry.len);
     }
 
     pg_buf_free(&entry);
@@ -526,7 +606,10 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r, const char *key,
                     cached ? "true" : "false");
     p = ngx_cpymem(p, script + 1, len - 1);
 
-    if (cached) {
+    if (cached == 2) {
+        ngx_str_set(&value, "HIT-L2");
+
+    } else if (cached) {
         ngx_str_set(&value, "HIT-L1");
 
     } else {
@@ -566,6 +649,11 @@ ngx_http_podgen_scripts_cleanup(void *data)
     ngx_http_podgen_scripts_t  *s = data;
 
     s->request = NULL;
+
+    if (s->l2) {
+        ngx_http_podgen_redis_cancel(s->l2);
+        s->l2 = NULL;
+    }
 
     if (s->call) {
         ngx_http_podgen_llm_cancel(s->call);
