@@ -181,8 +181,15 @@ ngx_http_podgen_llm_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* calls still running belong to requests nginx is tearing down; the
-     * multi goes with the process */
+    /* closes the keep-alive connections (through the socket callback):
+     * nginx wants no socket left open at exit */
+
+    curl_multi_cleanup(llm->multi);
+    llm->multi = NULL;
+
+    if (llm->timer.timer_set) {
+        ngx_del_timer(&llm->timer);
+    }
 
     curl_slist_free_all(llm->headers);
     ngx_http_podgen_llm = NULL;

@@ -473,14 +473,23 @@ ngx_http_podgen_redis_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_podgen_redis_t  *rd = ngx_http_podgen_redis;
 
+    redisAsyncContext  *ac;
+
     if (rd == NULL) {
         return;
     }
 
-    /* the connection goes with the process; freeing it here would call
-     * back into requests nginx is tearing down */
+    /* requests are over when a worker exits gracefully: what is pending
+     * belongs to nobody.  nginx wants no socket left open. */
 
     rd->exiting = 1;
+
+    if (rd->ac) {
+        ac = rd->ac;
+        rd->ac = NULL;
+        redisAsyncFree(ac);
+    }
+
     ngx_http_podgen_redis = NULL;
 }
 

@@ -1,0 +1,130 @@
+# The L2 cache in Redis: two nginx nodes on one real redis-server share
+# artifacts byte for byte; Redis going down, or stalling, never fails a
+# request, shows in podgen_redis_up, and the nodes reconnect by themselves.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Podgen::Test;
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+
+my $JSON = JSON::PP->new->canonical;
+
+my $redis = start_redis();
+my $rport = $redis->port;
+
+sub node {
+    my $n = Podgen::Test::Nginx->new(
+        workers => 2,
+        http_config => "podgen_redis 127.0.0.1:$rport timeout=300ms "
+                       . "prefix=t12:;",
+        config => 'location = /v1/audio/speech { podgen_speech; }
+                   location = /v1/scripts { podgen_scripts; }
+                   location = /metrics { podgen_metrics; }');
+    $n->start;
+    return $n;
+}
+
+sub speech {
+    my ($ng, %f) = @_;
+    return request($ng, 'POST', '/v1/audio/speech',
+                   body => $JSON->encode({ model => 'tts-1', voice => 'echo',
+                                           response_format => 'mp3', %f }),
+                   headers => { 'Content-Type' => 'application/json' },
+                   timeout => 30);
+}
+
+sub metric {
+    my ($ng, $re) = @_;
+    my $m = request($ng, 'GET', '/metrics')->{body};
+    return $m =~ /^$re (\S+)$/m ? $1 : undef;
+}
+
+sub redis_cli { system('redis-cli', '-p', $rport, @_) == 0 }
+
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $what->(); sleep 0.1 }
+    return 0;
+}
+
+my $a = node();
+my $b = node();
+
+ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1
+                  && (metric($b, 'podgen_redis_up') // 0) == 1 }, 5),
+   'both nodes connect: podgen_redis_up 1');
+
+# ---- shared artifacts ------------------------------------------------------
+
+my $ra = speech($a, input => 'Made on node A, heard on node B.');
+is($ra->{headers}{'x-podgen-cache'}, 'MISS', 'node A: MISS');
+ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:audio:*'` =~ /\S/ },
+            3), 'the audio is in Redis under the prefix');
+
+my $rb = speech($b, input => 'Made on node A, heard on node B.');
+is($rb->{headers}{'x-podgen-cache'}, 'HIT-L2', 'node B: HIT-L2');
+is($rb->{body}, $ra->{body}, 'node B serves the bytes node A made');
+is(speech($b, input => 'Made on node A, heard on node B.')
+       ->{headers}{'x-podgen-cache'}, 'HIT-L1', 'and then from its own L1');
+is(metric($b, 'podgen_cache_requests_total\{tier="l2",kind="audio",result="hit"\}'),
+   1, 'L2 hit counted');
+
+my $sb = $JSON->encode({ topic => 'Shared scripts', engine => 'builtin' });
+my $sa = request($a, 'POST', '/v1/scripts', body => $sb,
+                 headers => { 'Content-Type' => 'application/json' });
+ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:script:*'` =~ /\S/ },
+            3), 'the script is in Redis');
+my $s2 = request($b, 'POST', '/v1/scripts', body => $sb,
+                 headers => { 'Content-Type' => 'application/json' });
+is($s2->{headers}{'x-podgen-cache'}, 'HIT-L2', 'script: HIT-L2 on node B');
+is($JSON->decode($s2->{body})->{cached}, JSON::PP::true, 'script: cached true');
+is_deeply($JSON->decode($s2->{body})->{segments},
+          $JSON->decode($sa->{body})->{segments}, 'script: same segments');
+
+# ---- Redis stalls ----------------------------------------------------------
+
+my $err0 = metric($a, 'podgen_redis_errors_total');
+redis_cli('client', 'pause', '2000', 'ALL');
+my $t0 = time;
+my $slow = speech($a, input => 'Redis is stalled right now.');
+my $took = time - $t0;
+is($slow->{status}, 200, 'Redis stalled: still 200');
+cmp_ok($took, '<', 1.5, sprintf('answered without waiting for Redis (%.2f s)',
+                                $took));
+cmp_ok(metric($a, 'podgen_redis_errors_total'), '>', $err0,
+       'podgen_redis_errors_total counts the timeout');
+sleep 2.2;
+ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1 }, 8),
+   'node A reconnects after the stall');
+
+# ---- Redis goes away -------------------------------------------------------
+
+$redis->stop;
+ok(wait_for(sub { my $r = speech($a, input => 'Redis is gone.');
+                  $r->{status} == 200 }, 3), 'Redis down: speech still 200');
+my $gone = speech($a, input => 'Redis is gone, again.');
+is($gone->{status}, 200, 'Redis down: another 200');
+is($gone->{headers}{'x-podgen-cache'}, 'MISS', 'made locally');
+ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 1) == 0 }, 3),
+   'podgen_redis_up 0');
+
+$redis = start_redis(port => $rport);
+ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1
+                  && (metric($b, 'podgen_redis_up') // 0) == 1 }, 10),
+   'both nodes reconnect when Redis is back');
+my $back = speech($a, input => 'Redis is back.');
+is($back->{status}, 200, 'after the return: 200');
+ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:audio:*'` =~ /\S/ },
+            3), 'and artifacts go to Redis again');
+
+for my $n ($a, $b) {
+    $n->stop;
+    my @bad = $n->check_error_log;
+    ok(!@bad, 'error log clean') or diag join "\n", @bad;
+}
+
+done_testing;
