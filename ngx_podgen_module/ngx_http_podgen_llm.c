@@ -53,6 +53,8 @@ typedef struct {
     ngx_uint_t                    waiting;
     ngx_queue_t                   queue;
     ngx_log_t                    *log;
+    ngx_connection_t            **fds;          /* by descriptor */
+    ngx_uint_t                    nfds;
 } ngx_http_podgen_llm_t;
 
 
@@ -80,6 +82,7 @@ ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
 {
     char                   *key, *auth;
     size_t                  len;
+    struct rlimit           rlmt;
     ngx_http_podgen_llm_t  *llm;
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -96,6 +99,16 @@ ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
     llm->conf = conf;
     llm->log = cycle->log;
     ngx_queue_init(&llm->queue);
+
+    if (getrlimit(RLIMIT_NOFILE, &rlmt) == -1 || rlmt.rlim_cur > 1048576) {
+        rlmt.rlim_cur = 65536;
+    }
+
+    llm->nfds = (ngx_uint_t) rlmt.rlim_cur;
+    llm->fds = ngx_pcalloc(cycle->pool, llm->nfds * sizeof(ngx_connection_t *));
+    if (llm->fds == NULL) {
+        return NGX_ERROR;
+    }
 
     len = conf->url.len + sizeof("/chat/completions");
     llm->endpoint = ngx_pnalloc(cycle->pool, len);
@@ -199,47 +212,96 @@ ngx_http_podgen_llm_exit_process(ngx_cycle_t *cycle)
 /* ---- curl <-> nginx events ---------------------------------------------- */
 
 
+/*
+ * curl's sockets as nginx connections, found by descriptor: curl may
+ * close a socket before it says CURL_POLL_REMOVE (in its connect phase),
+ * so the close callback below takes the socket out of epoll while it is
+ * still open, and a later REMOVE finds nothing to do.
+ */
+
+static ngx_connection_t *
+ngx_http_podgen_llm_conn(ngx_http_podgen_llm_t *llm, curl_socket_t s)
+{
+    if (s < 0 || (ngx_uint_t) s >= llm->nfds) {
+        return NULL;
+    }
+
+    return llm->fds[s];
+}
+
+
+static void
+ngx_http_podgen_llm_forget(ngx_http_podgen_llm_t *llm, curl_socket_t s)
+{
+    ngx_connection_t  *c;
+
+    ngx_uint_t         flags;
+
+    c = ngx_http_podgen_llm_conn(llm, s);
+    if (c == NULL) {
+        return;
+    }
+
+    /* a socket that failed to connect is closed by curl without the close
+     * callback, before REMOVE: the kernel has dropped it from epoll then */
+
+    flags = (fcntl(s, F_GETFD) == -1) ? NGX_CLOSE_EVENT : 0;
+
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, flags);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+
+    llm->fds[s] = NULL;
+}
+
+
+static int
+ngx_http_podgen_llm_close(void *clientp, curl_socket_t s)
+{
+    ngx_http_podgen_llm_t  *llm = clientp;
+
+    ngx_http_podgen_llm_forget(llm, s);
+
+    return close(s);
+}
+
+
 static int
 ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp)
 {
     ngx_http_podgen_llm_t *llm = userp;
 
-    ngx_connection_t  *c = socketp;
+    ngx_connection_t  *c;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, llm->log, 0,
-                   "podgen llm: socket %d what %d conn %p", s, what, c);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, llm->log, 0,
+                   "podgen llm: socket %d what %d", s, what);
 
     if (what == CURL_POLL_REMOVE) {
-        if (c == NULL) {
-            return 0;
-        }
-
-        /* curl closes the socket itself, right after this */
-
-        if (c->read->active) {
-            ngx_del_event(c->read, NGX_READ_EVENT, 0);
-        }
-
-        if (c->write->active) {
-            ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-        }
-
-        if (c->read->posted) {
-            ngx_delete_posted_event(c->read);
-        }
-
-        if (c->write->posted) {
-            ngx_delete_posted_event(c->write);
-        }
-
-        curl_multi_assign(llm->multi, s, NULL);
-
-        c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(c);
-
+        ngx_http_podgen_llm_forget(llm, s);
         return 0;
     }
+
+    if (s < 0 || (ngx_uint_t) s >= llm->nfds) {
+        return -1;
+    }
+
+    c = llm->fds[s];
 
     if (c == NULL) {
         c = ngx_get_connection(s, llm->log);
@@ -253,7 +315,7 @@ ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
         c->read->log = llm->log;
         c->write->log = llm->log;
 
-        curl_multi_assign(llm->multi, s, c);
+        llm->fds[s] = c;
     }
 
     /* level-triggered: curl does not promise to read until EAGAIN */
@@ -297,6 +359,9 @@ ngx_http_podgen_llm_timer(CURLM *multi, long timeout_ms, void *userp)
     }
 
     if (timeout_ms >= 0) {
+        /* a graceful shutdown (reload) waits for calls in flight, not for
+         * an idle multi */
+        llm->timer.cancelable = (llm->active == 0);
         ngx_add_timer(&llm->timer, (ngx_msec_t) timeout_ms);
     }
 
@@ -421,7 +486,9 @@ ngx_http_podgen_llm_script(const pg_script_request_t *req,
         return NULL;
     }
 
-    if (llm->waiting >= llm->conf->max_queue) {
+    if (llm->active >= llm->conf->max_concurrency
+        && llm->waiting >= llm->conf->max_queue)
+    {
         *rc = NGX_BUSY;
         return NULL;
     }
@@ -536,6 +603,9 @@ ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call)
     /* "Expect: 100-continue" would cost a round trip on every call */
     curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
+                     ngx_http_podgen_llm_close);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, llm);
 
     if (curl_multi_add_handle(llm->multi, easy) != CURLM_OK) {
         curl_easy_cleanup(easy);

@@ -650,6 +650,11 @@ ngx_http_podgen_scripts_cleanup(void *data)
 
     s->request = NULL;
 
+    if (s->l2 || s->call || s->offload) {
+        /* the client went away before the script */
+        ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+    }
+
     if (s->l2) {
         ngx_http_podgen_redis_cancel(s->l2);
         s->l2 = NULL;
