@@ -32,6 +32,13 @@ static ngx_command_t  ngx_http_podgen_metrics_commands[] = {
       0,
       NULL },
 
+    { ngx_string("podgen_metrics_record"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_metrics_main_conf_t, record),
+      NULL },
+
     { ngx_string("podgen_metrics_buckets"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_podgen_metrics_buckets,
@@ -107,6 +114,8 @@ ngx_http_podgen_metrics_create_main_conf(ngx_conf_t *cf)
      *     mmcf->nbuckets = 0;
      */
 
+    mmcf->record = NGX_CONF_UNSET;
+
     return mmcf;
 }
 
@@ -119,6 +128,16 @@ ngx_http_podgen_metrics_init_main_conf(ngx_conf_t *cf, void *conf)
     size_t       size;
     ngx_uint_t   i;
     ngx_str_t    name = ngx_string("podgen_metrics");
+
+    ngx_conf_init_value(mmcf->record, 1);
+
+    /* "podgen_metrics_record off": no zone, every recording call is a
+     * test of one pointer (to measure what metrics cost) */
+
+    if (!mmcf->record) {
+        ngx_http_podgen_metrics_shm = NULL;
+        return NGX_CONF_OK;
+    }
 
     if (mmcf->nbuckets == 0) {
         mmcf->nbuckets = sizeof(ngx_http_podgen_metrics_default_buckets)

@@ -58,6 +58,7 @@ typedef struct {
 
 
 typedef struct {
+    ngx_flag_t         record;
     ngx_uint_t         nbuckets;
     double             buckets[PG_METRICS_MAX_BUCKETS];
     ngx_shm_zone_t    *shm_zone;

@@ -65,6 +65,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       (void *) NGX_HTTP_PODGEN_SCRIPTS },
 
+    { ngx_string("podgen_audio"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_AUDIO },
+
     { ngx_string("podgen_llm"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_podgen_llm,
@@ -620,6 +627,10 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf->handler = ngx_http_podgen_scripts_handler;
         break;
 
+    case NGX_HTTP_PODGEN_AUDIO:
+        clcf->handler = ngx_http_podgen_audio_handler;
+        break;
+
     default: /* NGX_HTTP_PODGEN_VOICES */
         clcf->handler = ngx_http_podgen_voices_handler;
         break;
@@ -932,6 +943,9 @@ ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
 
     case NGX_HTTP_PODGEN_SCRIPTS:
         return PG_EP_SCRIPTS;
+
+    case NGX_HTTP_PODGEN_AUDIO:
+        return PG_EP_AUDIO;
 
     default:
         return PG_EP_N;

@@ -60,7 +60,8 @@ typedef enum {
     NGX_HTTP_PODGEN_NONE = 0,
     NGX_HTTP_PODGEN_SPEECH,
     NGX_HTTP_PODGEN_VOICES,
-    NGX_HTTP_PODGEN_SCRIPTS
+    NGX_HTTP_PODGEN_SCRIPTS,
+    NGX_HTTP_PODGEN_AUDIO
 } ngx_http_podgen_endpoint_e;
 
 
@@ -112,6 +113,7 @@ ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
 ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_scripts_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_audio_handler(ngx_http_request_t *r);
 
 
 #endif /* NGX_HTTP_PODGEN_MODULE_H */

@@ -57,6 +57,8 @@ typedef struct {
 
 static void ngx_http_podgen_speech_body(ngx_http_request_t *r);
 static void ngx_http_podgen_speech_cleanup(void *data);
+static ngx_int_t ngx_http_podgen_speech_url(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s);
 static ngx_int_t ngx_http_podgen_speech_key(pg_speech_request_t *req,
     ngx_http_podgen_voice_t *voice, char *hex);
 static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
@@ -412,6 +414,30 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
 }
 
 
+/* where the finished audio stays, content-addressed (GET /v1/audio/) */
+
+static ngx_int_t
+ngx_http_podgen_speech_url(ngx_http_request_t *r, ngx_http_podgen_speech_t *s)
+{
+    ngx_str_t  value;
+
+    if (s->cache == NULL) {
+        return NGX_OK;
+    }
+
+    value.data = ngx_pnalloc(r->pool, sizeof("/v1/audio/.flac") + PG_KEY_LEN);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.len = ngx_sprintf(value.data, "/v1/audio/%s.%s", s->key_hex,
+                            pg_format_name(s->format))
+                - value.data;
+
+    return ngx_http_podgen_add_header(r, "X-Podgen-Audio-Url", &value);
+}
+
+
 static ngx_int_t
 ngx_http_podgen_speech_key(pg_speech_request_t *req,
     ngx_http_podgen_voice_t *voice, char *hex)
@@ -535,7 +561,8 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     value.len = ngx_strlen(how);
 
     if (ngx_http_podgen_add_common_headers(r) != NGX_OK
-        || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
+        || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK
+        || ngx_http_podgen_speech_url(r, s) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -826,6 +853,10 @@ ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
     if (ngx_http_podgen_add_common_headers(r) != NGX_OK
         || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_podgen_speech_url(r, s) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -87,27 +87,11 @@ sub metrics {
     return \%m;
 }
 
-# When curl gives up a connection in its connect phase (connect timeout,
-# or the call is canceled because the client went away), it closes the
-# socket before it tells podgen to stop watching it: podgen's
-# epoll_ctl(DEL) then fails with EBADF (see "known module bugs" below,
-# which shows it deterministically).  Where the timing of a test can hit
-# it, that alert is reported as a TODO failure, anything else fails.
-our $EBADF_ALERT = qr/\[alert\].*epoll_ctl\(2, \d+\) failed \(9: Bad file descriptor\)/;
-
 sub log_clean {
-    my ($ng, $name, %o) = @_;
+    my ($ng, $name) = @_;
     my @bad = $ng->check_error_log(1);
-    my @known = $o{known} ? grep { $_ =~ $o{known} } @bad : ();
-    @bad = grep { !$o{known} || $_ !~ $o{known} } @bad;
     ok(!@bad, "$name: no alert/crit/emerg/sanitizer reports")
         or diag join "\n", @bad;
-    if ($o{known}) {
-        TODO: {
-            local $TODO = 'module bug: epoll_ctl(DEL) on a socket curl already closed';
-            ok(!@known, "$name: no epoll_ctl EBADF alert") or diag join "\n", @known;
-        }
-    }
 }
 
 sub speakers_ok {
@@ -512,12 +496,8 @@ sub concurrent {
     is($mt->{'podgen_inflight_requests{endpoint="scripts"}'}, 0, 'no script in flight');
     is($mt->{'podgen_requests_total{endpoint="scripts",code="499"}'}, 12,
        'podgen_requests_total{endpoint="scripts",code="499"} 12');
-    TODO: {
-        local $TODO = 'module bug: podgen_errors_total{type="client_gone"} counts '
-                    . 'speech clients that go away, not script clients';
-        is($mt->{'podgen_errors_total{type="client_gone"}'}, 12,
-           'podgen_errors_total{type="client_gone"} 12');
-    }
+    is($mt->{'podgen_errors_total{type="client_gone"}'}, 12,
+       'podgen_errors_total{type="client_gone"} 12');
 
     # the worker still works: a new call starts at once and succeeds
     my ($res, $j) = script($ng, { topic => topic('after the crowd left') });
@@ -529,19 +509,19 @@ sub concurrent {
     $st = mock_stats();
     ok($st->{requests} <= 13, "no canceled call was retried ($st->{requests} requests)");
     ok($st->{open} <= $MC + 4 + 1, "open connections still $st->{open}");
-    log_clean($ng, 'client disconnects', known => $EBADF_ALERT);
+    log_clean($ng, 'client disconnects');
     $ng->stop;
     like($ng->error_log, qr/\bexit\b|exiting/, 'nginx quits cleanly after');
 }
 
-# --- known module bugs (TODO until fixed) -------------------------------------
+# --- regressions: bugs these tests found -----------------------------------------
 
 {
-    # nginx's graceful shutdown of a worker (HUP reload, QUIT) waits for
-    # non-cancelable timers only; a script request waiting for the LLM has
-    # none (curl's timer is cancelable), so the old worker exits at once:
-    # the client's connection is closed without a response and nginx logs
-    # "[alert] open socket #N left in connection N" and "aborting"
+    # a graceful shutdown of a worker (HUP reload, QUIT) waits for calls in
+    # flight.  The bug: nginx waits for non-cancelable timers only, curl's
+    # timer was cancelable, so the old worker exited at once, closed the
+    # client's connection without a response and logged "[alert] open
+    # socket #N left in connection N" and "aborting"
     my $ng = llm_nginx(llm => 'model=mock-slow-1500 timeout=10s', fallback => 'off');
     mock_reset();
     my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $ng->port)
@@ -561,14 +541,9 @@ sub concurrent {
     }
     close $s;
     my ($res) = parse_responses($buf);
-    TODO: {
-        local $TODO = 'module bug: a HUP reload (or QUIT) drops script requests '
-                    . 'waiting for the LLM';
-        is($res && $res->{status}, 200, '... the request in flight is answered 200');
-        is($res && $res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
-        log_clean($ng, 'HUP during an LLM call');
-    }
-    $ng->mark_error_log;
+    is($res && $res->{status}, 200, '... the request in flight is answered 200');
+    is($res && $res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
+    log_clean($ng, 'HUP during an LLM call');
     my ($r2) = script($ng, { topic => topic('after the reload') });
     is($r2->{status}, 200, 'after the HUP: a new request works');
     log_clean($ng, 'after the HUP');
@@ -576,9 +551,12 @@ sub concurrent {
 }
 
 {
-    # a client that goes away while its call is still connecting: an LLM
-    # that does not accept (a listener whose accept queue is full leaves
-    # connect() pending), so the cancel happens in curl's connect phase
+    # curl gives up a socket in its connect phase (connect timeout, or the
+    # call is canceled because the client went away).  The bug: curl
+    # closed the socket before its CURL_POLL_REMOVE, podgen's
+    # epoll_ctl(DEL) failed: "[alert] epoll_ctl(2, N) failed (9: Bad file
+    # descriptor)".  An LLM that never accepts (a listener whose accept
+    # queue is full) keeps connect() pending.
     my $l = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 1)
         or die "listen: $@";
     my @fill = map { IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $l->sockport,
@@ -588,8 +566,7 @@ sub concurrent {
     my ($res, $j) = script($ng, { topic => topic('black hole') });
     error_ok($res, $j, 504, 'llm_timeout', 'an LLM that never accepts: connect timeout');
     ok($res->{time} >= 0.9 && $res->{time} < 2.5, sprintf '... after 1 s (%.2f s)', $res->{time});
-    log_clean($ng, 'connect timeout', known => $EBADF_ALERT);
-    $ng->mark_error_log;
+    log_clean($ng, 'connect timeout');
 
     my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $ng->port)
         or die "connect: $@";
@@ -599,29 +576,23 @@ sub concurrent {
     sleep 0.3;
     close $s;
     sleep 0.3;
-    my @alerts = grep { /\[(?:alert|crit|emerg)\]/ } split /\n/, $ng->error_log_since_mark;
-    TODO: {
-        local $TODO = 'module bug: canceling a call in curl\'s connect phase logs '
-                    . '"[alert] epoll_ctl(2, N) failed (9: Bad file descriptor)"';
-        ok(!@alerts, 'a client gone while its LLM call connects: no alert in the log')
-            or diag join "\n", @alerts;
-    }
+    log_clean($ng, 'a client gone while its LLM call connects');
+    my $mt = metrics($ng);
+    is($mt->{'podgen_inflight_requests{endpoint="scripts"}'}, 0, '... nothing in flight');
     $ng->stop;
     close $_ for grep { defined } @fill;
     close $l;
 }
 
 {
-    # max_queue=0 is accepted by nginx -t, but the queue check comes before
-    # the free-slot check: every call is turned away, even with no call
-    # in flight
+    # max_queue=0: no queue, but the free slots are used.  The bug: the
+    # queue check came before the free-slot check, every call was turned
+    # away (503 server_busy, or the fallback with llm_busy)
     my $ng = llm_nginx(llm => 'model=mock-ok max_queue=0', fallback => 'off');
     my ($res, $j) = script($ng, { topic => topic('max_queue=0') });
-    TODO: {
-        local $TODO = 'module bug: max_queue=0 turns away every LLM call';
-        is($res->{status}, 200, 'max_queue=0, no call in flight: 200');
-        is($res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
-    }
+    is($res->{status}, 200, 'max_queue=0, no call in flight: 200') or diag $res->{body};
+    is($res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
+    log_clean($ng, 'max_queue=0');
     $ng->stop;
 }
 
