@@ -647,3 +647,88 @@ ngx_http_podgen_redis_set(const char *kind, const char *hex, u_char *value,
                              rd->conf->prefix.len, kind, hex, value, len,
                              (int) rd->conf->ttl);
 }
+
+
+/* ---- the cross-node lock of single flight ------------------------------- */
+
+
+static void
+ngx_http_podgen_redis_lock_done(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                  *reply = r;
+    ngx_http_podgen_redis_op_t  *op = privdata;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_podgen_metrics_redis_error();
+        ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
+
+    } else if (reply->type == REDIS_REPLY_STATUS) {
+        ngx_http_podgen_redis_answer(op, NGX_OK, NULL, 0);
+
+    } else {
+        /* nil: another node holds it */
+        ngx_http_podgen_redis_answer(op, NGX_DECLINED, NULL, 0);
+    }
+
+    ngx_free(op);
+}
+
+
+/*
+ * SET {prefix}lock:{kind}:{hex} 1 NX PX ttl: NGX_OK this node makes it,
+ * NGX_DECLINED another node does, NGX_ERROR Redis failed.  A holder that
+ * dies is survived through the lock's TTL.
+ */
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_lock(const char *kind, const char *hex,
+    ngx_msec_t ttl, ngx_http_podgen_redis_get_pt handler, void *data)
+{
+    ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
+    ngx_http_podgen_redis_op_t  *op;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return NULL;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_podgen_redis_op_t), rd->log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+    op->timer.handler = ngx_http_podgen_redis_timeout;
+    op->timer.data = op;
+    op->timer.log = rd->log;
+
+    if (redisAsyncCommand(rd->ac, ngx_http_podgen_redis_lock_done, op,
+                          "SET %block:%s:%s %d NX PX %d",
+                          rd->conf->prefix.data, rd->conf->prefix.len, kind,
+                          hex, (int) ngx_pid, (int) ttl)
+        != REDIS_OK)
+    {
+        ngx_free(op);
+        return NULL;
+    }
+
+    ngx_add_timer(&op->timer, rd->conf->timeout);
+
+    return op;
+}
+
+
+void
+ngx_http_podgen_redis_unlock(const char *kind, const char *hex)
+{
+    ngx_http_podgen_redis_t  *rd = ngx_http_podgen_redis;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return;
+    }
+
+    (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
+                             "DEL %block:%s:%s", rd->conf->prefix.data,
+                             rd->conf->prefix.len, kind, hex);
+}

@@ -58,4 +58,14 @@ void ngx_http_podgen_redis_cancel(ngx_http_podgen_redis_op_t *op);
 void ngx_http_podgen_redis_set(const char *kind, const char *hex,
     u_char *value, size_t len);
 
+/*
+ * Single flight across nodes: SET {prefix}lock:{kind}:{hex} NX PX ttl.
+ * The handler gets NGX_OK (this node makes it), NGX_DECLINED (another
+ * node does) or NGX_ERROR.  NULL: Redis is not up.
+ */
+ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_lock(const char *kind,
+    const char *hex, ngx_msec_t ttl, ngx_http_podgen_redis_get_pt handler,
+    void *data);
+void ngx_http_podgen_redis_unlock(const char *kind, const char *hex);
+
 #endif /* NGX_HTTP_PODGEN_REDIS_H */

@@ -52,6 +52,8 @@ typedef struct {
     unsigned                    header_sent:1;
     unsigned                    done:1;
     unsigned                    owner:1;    /* holds the cache marker */
+    unsigned                    remote_lock:1;  /* holds the Redis lock */
+    unsigned                    remote_wait:1;  /* another node makes it */
 } ngx_http_podgen_speech_t;
 
 
@@ -65,6 +67,8 @@ static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
 static void ngx_http_podgen_speech_wait_handler(ngx_event_t *ev);
+static void ngx_http_podgen_speech_locked(void *data, ngx_int_t rc,
+    u_char *value, size_t len);
 static void ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc,
     u_char *value, size_t len);
 static void ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s);
@@ -306,11 +310,23 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
     c = r->connection;
 
     if (rc != NGX_OK || len < 2 || value[0] != (u_char) s->format) {
-        if (s->cache) {
+        if (!s->remote_wait) {
             ngx_http_podgen_metrics_cache(1, PG_KIND_AUDIO, 0);
         }
 
-        ngx_http_podgen_speech_start(s);
+        if (rc == NGX_ERROR) {
+            /* Redis failed: make it here */
+            ngx_http_podgen_speech_start(s);
+            return;
+        }
+
+        /* is another node making it? */
+        s->l2 = ngx_http_podgen_redis_lock("audio", s->key_hex, 60000,
+                                           ngx_http_podgen_speech_locked, s);
+        if (s->l2 == NULL) {
+            ngx_http_podgen_speech_start(s);
+        }
+
         return;
     }
 
@@ -332,11 +348,44 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     ngx_memcpy(copy, value + 1, len - 1);
 
+    if (s->remote_wait) {
+        ngx_http_podgen_metrics_coalesced(PG_KIND_AUDIO);
+    }
+
     s->done = 1;
     ngx_http_finalize_request(r, ngx_http_podgen_speech_cached(r, s, copy,
                                                                len - 1,
-                                                               "HIT-L2"));
+                                                               s->remote_wait
+                                                               ? "COALESCED"
+                                                               : "HIT-L2"));
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_podgen_speech_locked(void *data, ngx_int_t rc, u_char *value,
+    size_t len)
+{
+    ngx_http_podgen_speech_t  *s = data;
+
+    s->l2 = NULL;
+
+    if (rc == NGX_OK) {
+        s->remote_lock = 1;
+        ngx_http_podgen_speech_start(s);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_podgen_speech_start(s);
+        return;
+    }
+
+    /* another node makes it: look for the result now and then (this
+     * request keeps its node's marker, so local requests wait here) */
+
+    s->remote_wait = 1;
+    ngx_add_timer(&s->wait, 50);
 }
 
 
@@ -345,7 +394,17 @@ ngx_http_podgen_speech_wait_handler(ngx_event_t *ev)
 {
     ngx_http_podgen_speech_t  *s = ev->data;
 
-    ngx_http_podgen_speech_try(s);
+    if (!s->remote_wait) {
+        ngx_http_podgen_speech_try(s);
+        return;
+    }
+
+    s->l2 = ngx_http_podgen_redis_get("audio", s->key_hex,
+                                      ngx_http_podgen_speech_l2_done, s);
+    if (s->l2 == NULL) {
+        /* Redis went away: make it here */
+        ngx_http_podgen_speech_start(s);
+    }
 }
 
 
@@ -642,6 +701,10 @@ ngx_http_podgen_speech_cleanup(void *data)
         if (s->owner) {
             ngx_http_podgen_cache_release(s->cache, s->key);
         }
+
+        if (s->remote_lock) {
+            ngx_http_podgen_redis_unlock("audio", s->key_hex);
+        }
     }
 
     pg_buf_free(&s->full);
@@ -662,6 +725,7 @@ ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
 
     if (!complete || full->len == 0) {
         ngx_http_podgen_cache_release(cache, key);
+        ngx_http_podgen_redis_unlock("audio", hex);
         pg_buf_free(full);
         return;
     }
@@ -687,6 +751,9 @@ ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
             ngx_http_podgen_redis_set("audio", hex, v, full->len + 1);
             ngx_free(v);
         }
+
+        /* after the value: a node polling sees it before the lock goes */
+        ngx_http_podgen_redis_unlock("audio", hex);
     }
 
     pg_buf_free(full);

@@ -9,6 +9,8 @@ use Podgen::Test;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
+use File::Temp ();
+use POSIX ();
 
 my $JSON = JSON::PP->new->canonical;
 
@@ -84,6 +86,48 @@ is($s2->{headers}{'x-podgen-cache'}, 'HIT-L2', 'script: HIT-L2 on node B');
 is($JSON->decode($s2->{body})->{cached}, JSON::PP::true, 'script: cached true');
 is_deeply($JSON->decode($s2->{body})->{segments},
           $JSON->decode($sa->{body})->{segments}, 'script: same segments');
+
+# ---- single flight across nodes -------------------------------------------
+
+{
+    my $text = join ' ', map { "Both nodes want sentence $_ at once." } 1 .. 12;
+    my $audio0 = (metric($a, 'podgen_tts_audio_seconds_total') // 0)
+               + (metric($b, 'podgen_tts_audio_seconds_total') // 0);
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my @kids;
+    for my $i (1 .. 16) {
+        my $node = $i % 2 ? $a : $b;
+        my $pid = fork // die;
+        if (!$pid) {
+            my $r = speech($node, input => $text);
+            if (open my $fh, '>', "$dir/$i") {
+                print $fh join(' ', $r->{status},
+                               $r->{headers}{'x-podgen-cache'} // '-',
+                               length $r->{body}), "\n";
+                close $fh;
+            }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid $_, 0 for @kids;
+    my @res = map { open my $fh, '<', "$dir/$_" or next; [split ' ', <$fh>] }
+              1 .. 16;
+    is(scalar(grep { $_->[0] == 200 } @res), 16, 'two nodes, 16 at once: 200s');
+    is(scalar(grep { $_->[1] eq 'MISS' } @res), 1,
+       'one request in the fleet made the audio');
+    is(scalar(grep { $_->[1] eq 'COALESCED' } @res), 15,
+       'the 15 others, on both nodes, waited for it');
+    my $audio1 = (metric($a, 'podgen_tts_audio_seconds_total') // 0)
+               + (metric($b, 'podgen_tts_audio_seconds_total') // 0);
+    my $one = speech($a, input => $text);
+    my $d = audio_duration($one->{body}, 'mp3');
+    ok(abs(($audio1 - $audio0) - $d) < 0.15 * $d,
+       sprintf('synthesized once in the fleet: %.1f s for %.1f s of audio',
+               $audio1 - $audio0, $d));
+    ok(!`redis-cli -p $rport --scan --pattern 't12:lock:*'`,
+       'the Redis lock is gone afterwards');
+}
 
 # ---- Redis stalls ----------------------------------------------------------
 
