@@ -211,24 +211,13 @@ static ngx_int_t
 ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_audio_t *a,
     u_char *data, size_t len, char *how)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
     ngx_str_t         value;
-    ngx_chain_t       out;
     ngx_table_elt_t  *etag;
 
-    b = ngx_calloc_buf(r->pool);
     etag = ngx_list_push(&r->headers_out.headers);
-
-    if (b == NULL || etag == NULL) {
+    if (etag == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    b->pos = data;
-    b->last = data + len;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
     etag->hash = 1;
     ngx_str_set(&etag->key, "ETag");
@@ -243,7 +232,6 @@ ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_audio_t *a,
     r->headers_out.etag = etag;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = len;
     r->headers_out.content_type.data = (u_char *) pg_format_mime(a->format);
     r->headers_out.content_type.len = ngx_strlen(pg_format_mime(a->format));
     r->headers_out.content_type_len = r->headers_out.content_type.len;
@@ -264,18 +252,5 @@ ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_audio_t *a,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_podgen_send_memory(r, data, len);
 }

@@ -358,12 +358,40 @@ ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
 }
 
 
+/*
+ * Copies an entry out, under the lock (an eviction may free the node right
+ * after), and makes it the most recently used.
+ */
+
+static ngx_int_t
+ngx_http_podgen_cache_copy(ngx_http_podgen_cache_ctx_t *ctx,
+    ngx_http_podgen_cache_node_t *cn, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, cn->data, cn->len);
+    *data = p;
+    *len = cn->len;
+    *tag = cn->tag;
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_uint_t kind, ngx_pool_t *pool, u_char **data, size_t *len,
     ngx_uint_t *tag)
 {
-    u_char                        *p;
     ngx_http_podgen_cache_ctx_t   *ctx;
     ngx_http_podgen_cache_node_t  *cn;
 
@@ -384,21 +412,10 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
         return NGX_DECLINED;
     }
 
-    /* copied under the lock: an eviction may free the node right after */
-
-    p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
-    if (p == NULL) {
+    if (ngx_http_podgen_cache_copy(ctx, cn, pool, data, len, tag) != NGX_OK) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_ERROR;
     }
-
-    ngx_memcpy(p, cn->data, cn->len);
-    *data = p;
-    *len = cn->len;
-    *tag = cn->tag;
-
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -498,7 +515,6 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
     size_t *len, ngx_uint_t *tag, ngx_uint_t *waiting, time_t deadline)
 {
-    u_char                        *p;
     ngx_rbtree_node_t             *node;
     ngx_http_podgen_cache_ctx_t   *ctx;
     ngx_http_podgen_cache_node_t  *cn;
@@ -515,19 +531,12 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
     }
 
     if (cn && cn->kind == kind && !cn->pending) {
-        p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
-        if (p == NULL) {
+        if (ngx_http_podgen_cache_copy(ctx, cn, pool, data, len, tag)
+            != NGX_OK)
+        {
             ngx_shmtx_unlock(&ctx->shpool->mutex);
             return NGX_ERROR;
         }
-
-        ngx_memcpy(p, cn->data, cn->len);
-        *data = p;
-        *len = cn->len;
-        *tag = cn->tag;
-
-        ngx_queue_remove(&cn->queue);
-        ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
 

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "pg_llm.h"
+#include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_metrics.h"
 
@@ -247,24 +248,7 @@ ngx_http_podgen_llm_forget(ngx_http_podgen_llm_t *llm, curl_socket_t s)
 
     flags = (fcntl(s, F_GETFD) == -1) ? NGX_CLOSE_EVENT : 0;
 
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, flags);
-    }
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    ngx_http_podgen_free_foreign_connection(c, flags);
 
     llm->fds[s] = NULL;
 }

@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_metrics.h"
 
@@ -257,24 +258,7 @@ ngx_http_podgen_redis_cleanup(void *privdata)
         return;
     }
 
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
+    ngx_http_podgen_free_foreign_connection(c, 0);
     rd->c = NULL;
 }
 

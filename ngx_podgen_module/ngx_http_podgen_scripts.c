@@ -70,36 +70,7 @@ static char  *ngx_http_podgen_host_voices[] = {
 ngx_int_t
 ngx_http_podgen_scripts_handler(ngx_http_request_t *r)
 {
-    ngx_int_t   rc;
-    pg_error_t  err;
-
-    if (ngx_http_podgen_begin(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST", &err);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_podgen_check_json_body(r, &err);
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_podgen_send_error(r, &err);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_podgen_scripts_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_podgen_read_json_request(r, ngx_http_podgen_scripts_body);
 }
 
 

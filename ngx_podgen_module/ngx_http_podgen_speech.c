@@ -94,41 +94,7 @@ static u_char  ngx_http_podgen_sse_delta_end[] = "\"}\n\n";
 ngx_int_t
 ngx_http_podgen_speech_handler(ngx_http_request_t *r)
 {
-    ngx_int_t   rc;
-    pg_error_t  err;
-
-    if (ngx_http_podgen_begin(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST", &err);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_podgen_check_json_body(r, &err);
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_podgen_send_error(r, &err);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_podgen_get_ctx(r) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->request_body_in_single_buf = 1;
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_podgen_speech_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        /* 413 and friends: the header filter makes them JSON */
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_podgen_read_json_request(r, ngx_http_podgen_speech_body);
 }
 
 
@@ -536,18 +502,10 @@ static ngx_int_t
 ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how)
 {
-    u_char           *p;
+    u_char           *p, *body;
     size_t            size;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
     ngx_str_t         value, src, dst;
-    ngx_chain_t       out;
     ngx_table_elt_t  *etag;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     if (s->sse) {
         size = sizeof(ngx_http_podgen_sse_delta_start) - 1
@@ -559,7 +517,7 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        b->pos = p;
+        body = p;
         p = ngx_cpymem(p, ngx_http_podgen_sse_delta_start,
                        sizeof(ngx_http_podgen_sse_delta_start) - 1);
         src.data = data;
@@ -573,13 +531,12 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
                         "\"usage\":{\"input_tokens\":%ui,"
                         "\"output_tokens\":0,\"total_tokens\":%ui}}\n\n",
                         s->input_tokens, s->input_tokens);
-        b->last = p;
+        len = p - body;
 
         ngx_str_set(&r->headers_out.content_type, "text/event-stream");
 
     } else {
-        b->pos = data;
-        b->last = data + len;
+        body = data;
 
         r->headers_out.content_type.data = (u_char *) pg_format_mime(s->format);
         r->headers_out.content_type.len =
@@ -607,12 +564,7 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
         r->allow_ranges = 1;
     }
 
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -626,16 +578,7 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_podgen_send_memory(r, body, len);
 }
 
 

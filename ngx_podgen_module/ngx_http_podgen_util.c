@@ -213,12 +213,7 @@ ngx_int_t
 ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *json, size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
     r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
     r->headers_out.content_type_len = sizeof("application/json") - 1;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_lowcase = NULL;
@@ -227,31 +222,7 @@ ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->method == NGX_HTTP_HEAD) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = json;
-    b->last = json + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_podgen_send_memory(r, json, len);
 }
 
 
@@ -435,4 +406,116 @@ ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body, size_t *len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Gives back an nginx connection that wrapped a socket owned by a library
+ * (curl, hiredis): the library closes the socket itself.  flags:
+ * NGX_CLOSE_EVENT when the socket is already closed (no epoll_ctl then).
+ */
+
+void
+ngx_http_podgen_free_foreign_connection(ngx_connection_t *c, ngx_uint_t flags)
+{
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+}
+
+
+/* Sends a whole in-memory body with the headers already set. */
+
+ngx_int_t
+ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.content_length_n = len;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * The start of the POST endpoints: method, Content-Type, then the body is
+ * read and post_handler runs.
+ */
+
+ngx_int_t
+ngx_http_podgen_read_json_request(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt post_handler)
+{
+    ngx_int_t   rc;
+    pg_error_t  err;
+
+    if (ngx_http_podgen_begin(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_podgen_check_method(r, NGX_HTTP_POST, "POST", &err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_check_json_body(r, &err);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, post_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* 413 and friends: the header filter makes them JSON */
+        return rc;
+    }
+
+    return NGX_DONE;
 }

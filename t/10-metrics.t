@@ -96,6 +96,21 @@ sub get_metrics {
     return ($r, parse_prom($r->{body}));
 }
 
+# nginx counts a request when it logs it, after the response: an error
+# reply is followed by a lingering close (shutdown(SHUT_WR), then nginx
+# reads what the client still sends), so the client can see EOF a moment
+# before the request is counted and leaves the in-flight gauge.  Poll
+# until $cond holds (at most 3 s).
+sub settled_metrics {
+    my ($ng, $cond) = @_;
+    my $deadline = time + 3;
+    while (1) {
+        my ($r, $p) = get_metrics($ng);
+        return ($r, $p) if $cond->($p) || time > $deadline;
+        sleep 0.05;
+    }
+}
+
 sub val {
     my ($p, $key) = @_;
     return $p->{value}{$key} // 0;
@@ -305,7 +320,9 @@ promtool_ok(request($ng, 'GET', '/metrics')->{body}, 'fresh');
         body => '{"model":"tts-1","input":')->{status};
     is("@st", '200 200 200 400 400', '3 speech requests and 2 bad ones');
 
-    my ($r, $p) = get_metrics($ng);
+    my ($r, $p) = settled_metrics($ng, sub {
+        val($_[0], 'podgen_request_duration_seconds_count{endpoint="speech"}') >= 5
+        && val($_[0], 'podgen_inflight_requests{endpoint="speech"}') == 0 });
     is(val($p, 'podgen_requests_total{endpoint="speech",code="200"}'), 3,
        'podgen_requests_total{endpoint="speech",code="200"} 3');
     is(val($p, 'podgen_requests_total{endpoint="speech",code="400"}'), 2,
@@ -357,7 +374,9 @@ my @WORKERS = $ng->worker_pids;
     is(scalar(grep { $_ == 200 } @st[0 .. 149, 200 .. 249]), 200,
        '200 voices requests on separate connections');
     is(scalar(grep { $_ == 400 } @st[150 .. 199]), 50, '50 bad speech requests');
-    my ($r, $p) = get_metrics($ng);
+    my ($r, $p) = settled_metrics($ng, sub {
+        val($_[0], 'podgen_request_duration_seconds_count{endpoint="speech"}') >= 55
+        && val($_[0], 'podgen_inflight_requests{endpoint="speech"}') == 0 });
     is(val($p, 'podgen_requests_total{endpoint="voices",code="200"}'), 200,
        'podgen_requests_total voices 200: exactly 200');
     is(val($p, 'podgen_requests_total{endpoint="speech",code="400"}'), 52,
