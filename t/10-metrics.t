@@ -10,6 +10,7 @@ use lib 't/lib';
 use Podgen::Test;
 use Test::More;
 use IO::Socket::IP;
+use Socket ();
 use IO::Poll qw(POLLIN POLLHUP POLLERR);
 use Errno qw(EAGAIN EINTR);
 use Time::HiRes qw(time sleep);
@@ -448,9 +449,11 @@ my @WORKERS = $ng->worker_pids;
 
     # a speech request whose client does not read: in flight
     my $long = join ' ', ('The keeper climbed the stairs and lit the lamp again.') x 60;
+    # (slow 24 kHz pcm: megabytes, more than the socket buffers hold)
     my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $ng->port)
         or die "connect: $@";
-    my $b = speech_body(input => $long);
+    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 8192);
+    my $b = speech_body(input => $long, response_format => 'pcm', speed => 0.5);
     print $s "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
            . "Content-Length: " . length($b) . "\r\n\r\n$b";
     sleep 0.5;
