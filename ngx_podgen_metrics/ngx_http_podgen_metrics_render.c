@@ -493,9 +493,14 @@ ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* with podgen_metrics_record off, every figure is zero */
+
     m = ngx_http_podgen_metrics_shm;
     if (m == NULL) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        m = ngx_pcalloc(r->pool, sizeof(pg_metrics_shm_t));
+        if (m == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
 
     json = 0;

@@ -300,8 +300,14 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     /* an L2 hit fills L1 (and frees the waiters of this node) */
 
-    (void) ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
-                                     value + 1, len - 1, s->format, c->log);
+    if (ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
+                                  value + 1, len - 1, s->format, c->log)
+        != NGX_OK)
+    {
+        /* not stored here: local waiters must not wait for nothing */
+        ngx_http_podgen_cache_release(s->cache, s->key);
+    }
+
     s->owner = 0;
 
     copy = ngx_pnalloc(r->pool, len - 1);
