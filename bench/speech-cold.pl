@@ -54,7 +54,9 @@ for my $name (sort keys %variants) {
     my $v = $variants{$name};
     my $n = Podgen::Test::Nginx->new(
         main_config => $v->{main},
-        http_config => "$v->{http} client_body_buffer_size 64k;",
+        # cold work every time: a cache that stores nothing
+        http_config => "$v->{http} client_body_buffer_size 64k; "
+                       . "podgen_cache_zone nostore:1m max_entry=1;",
         config => 'location = /v1/audio/speech { podgen_speech; }',
         workers => 1);
     $n->start;
