@@ -212,24 +212,10 @@ ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_audio_t *a,
     u_char *data, size_t len, char *how)
 {
     ngx_str_t         value;
-    ngx_table_elt_t  *etag;
 
-    etag = ngx_list_push(&r->headers_out.headers);
-    if (etag == NULL) {
+    if (ngx_http_podgen_set_etag(r, a->hex) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    etag->hash = 1;
-    ngx_str_set(&etag->key, "ETag");
-    etag->value.data = ngx_pnalloc(r->pool, 34);
-    if (etag->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    etag->value.len = ngx_sprintf(etag->value.data, "\"%*s\"", (size_t) 32,
-                                  a->hex)
-                      - etag->value.data;
-    r->headers_out.etag = etag;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_type.data = (u_char *) pg_format_mime(a->format);

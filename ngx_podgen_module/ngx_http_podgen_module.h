@@ -105,6 +105,7 @@ ngx_int_t ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body,
     size_t *len);
 void ngx_http_podgen_free_foreign_connection(ngx_connection_t *c,
     ngx_uint_t flags);
+ngx_int_t ngx_http_podgen_set_etag(ngx_http_request_t *r, const char *hex);
 ngx_int_t ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data,
     size_t len);
 ngx_int_t ngx_http_podgen_read_json_request(ngx_http_request_t *r,

@@ -511,7 +511,6 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     u_char           *p, *body;
     size_t            size;
     ngx_str_t         value, src, dst;
-    ngx_table_elt_t  *etag;
 
     if (s->sse) {
         size = sizeof(ngx_http_podgen_sse_delta_start) - 1
@@ -550,22 +549,9 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
 
         /* a strong validator: the key names the exact bytes */
 
-        etag = ngx_list_push(&r->headers_out.headers);
-        if (etag == NULL) {
+        if (ngx_http_podgen_set_etag(r, s->key_hex) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        etag->hash = 1;
-        ngx_str_set(&etag->key, "ETag");
-        etag->value.data = ngx_pnalloc(r->pool, 34);
-        if (etag->value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        etag->value.len = ngx_sprintf(etag->value.data, "\"%*s\"",
-                                      (size_t) 32, s->key_hex)
-                          - etag->value.data;
-        r->headers_out.etag = etag;
 
         r->allow_ranges = 1;
     }
