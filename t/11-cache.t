@@ -148,18 +148,18 @@ is(metric($ng, 'podgen_coalesced_requests_total\{kind="audio"\}'), 19,
    'podgen_coalesced_requests_total counts them');
 
 # the maker leaves; the others still get the whole audio
-my $lb = body(input => "The first client leaves. $TEXT $TEXT",
+my $lb = body(input => "The first client leaves. $TEXT $TEXT $TEXT $TEXT",
               response_format => 'wav');
 my $quitter = fork // die;
 if (!$quitter) {
     # leaves after its first chunk, once the others are surely waiting
     stream_request($ng, 'POST', '/v1/audio/speech', $lb,
                    { 'Content-Type' => 'application/json' },
-                   on_chunk => sub { sleep 0.5 },
+                   on_chunk => sub { sleep 0.6 },
                    abort_after_chunks => 1, timeout => 30);
     POSIX::_exit(0);
 }
-sleep 0.1;
+sleep 0.2;
 mkdir "$dir/l";
 my @left = concurrent(3, $lb, dir => "$dir/l");
 waitpid $quitter, 0;
