@@ -358,6 +358,24 @@ ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
 }
 
 
+/* A lookup under the lock that drops an expired entry on the way. */
+
+static ngx_http_podgen_cache_node_t *
+ngx_http_podgen_cache_find_live(ngx_http_podgen_cache_ctx_t *ctx, u_char *key)
+{
+    ngx_http_podgen_cache_node_t  *cn;
+
+    cn = ngx_http_podgen_cache_find(ctx, key);
+
+    if (cn && cn->expires <= ngx_time()) {
+        ngx_http_podgen_cache_delete(ctx, cn);
+        return NULL;
+    }
+
+    return cn;
+}
+
+
 /*
  * Copies an entry out, under the lock (an eviction may free the node right
  * after), and makes it the most recently used.
@@ -399,12 +417,7 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_http_podgen_cache_find(ctx, key);
-
-    if (cn && cn->expires <= ngx_time()) {
-        ngx_http_podgen_cache_delete(ctx, cn);
-        cn = NULL;
-    }
+    cn = ngx_http_podgen_cache_find_live(ctx, key);
 
     if (cn == NULL || cn->kind != kind || cn->pending) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -523,12 +536,7 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    cn = ngx_http_podgen_cache_find(ctx, key);
-
-    if (cn && cn->expires <= ngx_time()) {
-        ngx_http_podgen_cache_delete(ctx, cn);
-        cn = NULL;
-    }
+    cn = ngx_http_podgen_cache_find_live(ctx, key);
 
     if (cn && cn->kind == kind && !cn->pending) {
         if (ngx_http_podgen_cache_copy(ctx, cn, pool, data, len, tag)

@@ -557,9 +557,11 @@ ngx_http_podgen_redis_timeout(ngx_event_t *ev)
 }
 
 
-ngx_http_podgen_redis_op_t *
-ngx_http_podgen_redis_get(const char *kind, const char *hex,
-    ngx_http_podgen_redis_get_pt handler, void *data)
+/* An operation with its timeout; NULL when Redis is not up. */
+
+static ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_op_new(ngx_http_podgen_redis_get_pt handler,
+    void *data)
 {
     ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
     ngx_http_podgen_redis_op_t  *op;
@@ -578,6 +580,22 @@ ngx_http_podgen_redis_get(const char *kind, const char *hex,
     op->timer.handler = ngx_http_podgen_redis_timeout;
     op->timer.data = op;
     op->timer.log = rd->log;
+
+    return op;
+}
+
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_get(const char *kind, const char *hex,
+    ngx_http_podgen_redis_get_pt handler, void *data)
+{
+    ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
+    ngx_http_podgen_redis_op_t  *op;
+
+    op = ngx_http_podgen_redis_op_new(handler, data);
+    if (op == NULL) {
+        return NULL;
+    }
 
     if (redisAsyncCommand(rd->ac, ngx_http_podgen_redis_get_done, op,
                           "GET %b%s:%s", rd->conf->prefix.data,
@@ -672,20 +690,10 @@ ngx_http_podgen_redis_lock(const char *kind, const char *hex,
     ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
     ngx_http_podgen_redis_op_t  *op;
 
-    if (!ngx_http_podgen_redis_up()) {
-        return NULL;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_podgen_redis_op_t), rd->log);
+    op = ngx_http_podgen_redis_op_new(handler, data);
     if (op == NULL) {
         return NULL;
     }
-
-    op->handler = handler;
-    op->data = data;
-    op->timer.handler = ngx_http_podgen_redis_timeout;
-    op->timer.data = op;
-    op->timer.log = rd->log;
 
     if (redisAsyncCommand(rd->ac, ngx_http_podgen_redis_lock_done, op,
                           "SET %block:%s:%s %d NX PX %d",
