@@ -56,12 +56,12 @@ typedef enum {
 } pg_metrics_error_e;
 
 typedef enum {
-    PG_JOB_QUEUED = 0,
-    PG_JOB_RUNNING,
-    PG_JOB_COMPLETED,
-    PG_JOB_FAILED,
-    PG_JOB_N
-} pg_metrics_job_e;
+    PG_MJOB_QUEUED = 0,
+    PG_MJOB_RUNNING,
+    PG_MJOB_COMPLETED,
+    PG_MJOB_FAILED,
+    PG_MJOB_N
+} pg_metrics_job_e;          /* the same order as pg_job_status_t */
 
 
 void ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,

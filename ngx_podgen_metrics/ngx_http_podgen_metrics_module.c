@@ -458,7 +458,7 @@ ngx_http_podgen_metrics_job(ngx_uint_t status, ngx_int_t delta)
 {
     pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
 
-    if (m && status < PG_JOB_N) {
+    if (m && status < PG_MJOB_N) {
         pg_add(m->jobs[status], delta);
     }
 }

@@ -34,7 +34,7 @@ static const char  *pg_error_names[PG_ERR_N] = {
     "client", "server", "tts", "encoder", "busy", "client_gone"
 };
 
-static const char  *pg_job_names[PG_JOB_N] = {
+static const char  *pg_job_names[PG_MJOB_N] = {
     "queued", "running", "completed", "failed"
 };
 
@@ -319,7 +319,7 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
 
     pg_family(o, "podgen_jobs", "gauge", "Jobs by status.");
 
-    for (k = 0; k < PG_JOB_N; k++) {
+    for (k = 0; k < PG_MJOB_N; k++) {
         pg_printf(o, "podgen_jobs{status=\"%s\"} %A\n", pg_job_names[k],
                   pg_gauge(&m->jobs[k]));
     }
@@ -457,7 +457,7 @@ pg_render_json(pg_out_t *o, pg_metrics_shm_t *m)
     pg_printf(o, "\"retries\":%uA,\"fallbacks\":%uA},\"jobs\":{",
               m->llm_retries, m->llm_fallbacks);
 
-    for (k = 0; k < PG_JOB_N; k++) {
+    for (k = 0; k < PG_MJOB_N; k++) {
         pg_printf(o, "%s\"%s\":%A", k ? "," : "", pg_job_names[k],
                   pg_gauge(&m->jobs[k]));
     }

@@ -51,7 +51,7 @@ typedef struct {
 
     ngx_atomic_t       errors[PG_ERR_N];
     ngx_atomic_t       thread_queue;
-    ngx_atomic_t       jobs[PG_JOB_N];
+    ngx_atomic_t       jobs[PG_MJOB_N];
     ngx_atomic_t       redis_up;
     ngx_atomic_t       redis_errors;
 } pg_metrics_shm_t;

@@ -1,9 +1,12 @@
 /*
- * podgen: POST /v1/scripts — a podcast script from a topic or a text.
+ * podgen: scripts — POST /v1/scripts, and the script maker that podcasts
+ * and batches use too.
  *
- * The built-in engine runs on the thread pool (it reads up to megabytes of
- * source); the LLM engine goes through the curl-multi client, with the
- * built-in engine as fallback when the LLM fails (podgen_llm_fallback).
+ * The maker looks in L1, then L2, then writes the script: the built-in
+ * engine runs on the thread pool (it reads up to megabytes of source); the
+ * LLM engine goes through the curl-multi client, with the built-in engine
+ * as fallback when the LLM fails (podgen_llm_fallback).  Finished scripts
+ * go to both cache tiers.
  */
 
 #include <ngx_config.h>
@@ -23,42 +26,62 @@
 
 
 /*
- * Lives outside the request pool: the pool thread or the LLM call may
- * still hold it when the client goes away.
+ * Lives outside any request pool: the pool thread or the LLM call may
+ * still hold it when its caller goes away.
  */
-typedef struct {
-    ngx_http_request_t            *request;
+struct ngx_http_podgen_script_make_s {
+    ngx_http_podgen_main_conf_t   *pmcf;
+    ngx_http_podgen_script_done_pt done;
+    void                          *data;    /* NULL: canceled */
+    ngx_log_t                     *log;
     pg_script_request_t            req;
     pg_script_t                    script;
     ngx_http_podgen_llm_call_t    *call;
     ngx_http_podgen_offload_t     *offload;
     ngx_http_podgen_redis_op_t    *l2;
-    ngx_msec_t                     start;
     const char                    *engine;
     const char                    *fallback;
     char                           key[PG_KEY_LEN + 1];
+    pg_error_t                     err;     /* a failure inside make() */
     int                            gen_rc;
     unsigned                       have_script:1;
+    unsigned                       in_make:1;
+    unsigned                       in_pool:1;   /* release() still due */
+    unsigned                       ended:1;
+    unsigned                       failed:1;
+};
+
+
+/* POST /v1/scripts */
+typedef struct {
+    ngx_http_request_t              *request;
+    ngx_http_podgen_script_make_t   *make;
+    ngx_msec_t                       start;
 } ngx_http_podgen_scripts_t;
 
 
 static void ngx_http_podgen_scripts_body(ngx_http_request_t *r);
+static void ngx_http_podgen_scripts_done(void *data, ngx_int_t rc,
+    ngx_http_podgen_script_t *script, pg_error_t *err);
 static void ngx_http_podgen_scripts_cleanup(void *data);
-static void ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s);
-static ngx_int_t ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s);
-static ngx_int_t ngx_http_podgen_scripts_cached(ngx_http_request_t *r,
-    ngx_http_podgen_scripts_t *s);
-static void ngx_http_podgen_scripts_l2_done(void *data, ngx_int_t rc,
-    u_char *value, size_t len);
-static void ngx_http_podgen_scripts_write(ngx_http_podgen_scripts_t *s);
-static void ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
-    pg_script_t *script, pg_error_t *err);
-static void ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s);
 static ngx_int_t ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
-    const char *key, const char *engine, const char *fallback,
-    u_char *script, size_t len, ngx_uint_t cached, ngx_msec_t start);
-static void ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s,
+    ngx_http_podgen_script_t *script, ngx_msec_t start);
+static ngx_int_t ngx_http_podgen_scripts_fail(ngx_http_request_t *r,
     pg_error_t *err);
+
+static void ngx_http_podgen_script_free(ngx_http_podgen_script_make_t *m);
+static void ngx_http_podgen_script_end(ngx_http_podgen_script_make_t *m);
+static ngx_int_t ngx_http_podgen_script_builtin(
+    ngx_http_podgen_script_make_t *m);
+static void ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc,
+    u_char *value, size_t len);
+static void ngx_http_podgen_script_write(ngx_http_podgen_script_make_t *m);
+static void ngx_http_podgen_script_llm_done(void *data, ngx_int_t rc,
+    pg_script_t *script, pg_error_t *err);
+static void ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m);
+static void ngx_http_podgen_script_fail(ngx_http_podgen_script_make_t *m,
+    pg_error_t *err);
+static void ngx_http_podgen_script_busy(pg_error_t *err);
 
 
 /* voices given to hosts that name none, in turn */
@@ -74,8 +97,8 @@ ngx_http_podgen_scripts_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_podgen_scripts_hosts(ngx_http_podgen_main_conf_t *pmcf,
+ngx_int_t
+ngx_http_podgen_script_hosts(ngx_http_podgen_main_conf_t *pmcf,
     pg_script_request_t *req, pg_error_t *err)
 {
     size_t   i;
@@ -109,6 +132,9 @@ ngx_http_podgen_scripts_hosts(ngx_http_podgen_main_conf_t *pmcf,
 }
 
 
+/* ---- POST /v1/scripts --------------------------------------------------- */
+
+
 static void
 ngx_http_podgen_scripts_body(ngx_http_request_t *r)
 {
@@ -116,12 +142,15 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     size_t                        len;
     yajl_val                      tree;
     ngx_int_t                     rc;
-    pg_buf_t                      canon;
     pg_error_t                    err;
+    ngx_connection_t             *c;
+    pg_script_request_t           req;
     ngx_pool_cleanup_t           *cln;
+    ngx_http_podgen_script_t      hit;
     ngx_http_podgen_scripts_t    *s;
     ngx_http_podgen_main_conf_t  *pmcf;
 
+    c = r->connection;
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
 
     if (ngx_http_podgen_body_bytes(r, &body, &len) != NGX_OK) {
@@ -135,22 +164,20 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
         return;
     }
 
-    s = ngx_calloc(sizeof(ngx_http_podgen_scripts_t), r->connection->log);
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (s == NULL || cln == NULL) {
-        yajl_tree_free(tree);
-        ngx_free(s);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = pg_script_request_from_json(tree, pmcf->max_source, &s->req, &err);
+    rc = pg_script_request_from_json(tree, pmcf->max_source, &req, &err);
     yajl_tree_free(tree);
 
     if (rc != 0) {
-        ngx_free(s);
         ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    s = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_scripts_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (s == NULL || cln == NULL) {
+        pg_script_request_free(&req);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -160,427 +187,127 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     cln->handler = ngx_http_podgen_scripts_cleanup;
     cln->data = s;
 
-    rc = ngx_http_podgen_scripts_hosts(pmcf, &s->req, &err);
+    rc = ngx_http_podgen_script_make(pmcf, &req, r->pool,
+                                     ngx_http_podgen_scripts_done, s, c->log,
+                                     &hit, &s->make, &err);
 
-    if (rc == NGX_DECLINED) {
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+    switch (rc) {
+
+    case NGX_OK:
+        rc = ngx_http_podgen_scripts_reply(r, &hit, s->start);
+        break;
+
+    case NGX_AGAIN:
+        r->read_event_handler = ngx_http_test_reading;
         return;
+
+    case NGX_DECLINED:
+        rc = ngx_http_podgen_scripts_fail(r, &err);
+        break;
+
+    default:
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (s->req.engine == PG_ENGINE_LLM && !pmcf->llm_enabled) {
-        pg_error_set(&err, 400, "engine", "invalid_value",
-                     "no LLM is configured on this server; use "
-                     "\"engine\": \"builtin\"");
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        return;
-    }
-
-    if (s->req.engine == PG_ENGINE_DEFAULT) {
-        s->req.engine = pmcf->llm_enabled ? PG_ENGINE_LLM : PG_ENGINE_BUILTIN;
-    }
-
-    s->engine = (s->req.engine == PG_ENGINE_LLM) ? "llm" : "builtin";
-
-    /* the key: the canonical request, the engine and its version */
-
-    ngx_memzero(&canon, sizeof(pg_buf_t));
-
-    if (pg_script_request_canonical(&s->req, &canon) != 0
-        || pg_buf_append_str(&canon, "|engine=") != 0
-        || pg_buf_append_str(&canon, s->req.engine == PG_ENGINE_LLM
-                                     ? (char *) pmcf->llm.model.data
-                                     : NGX_HTTP_PODGEN_SCRIPT_VERSION) != 0
-        || pg_key_sha256(canon.data, canon.len, s->key) != 0)
-    {
-        pg_buf_free(&canon);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    pg_buf_free(&canon);
-
-    if (ngx_http_podgen_scripts_cached(r, s) == NGX_OK) {
-        return;
-    }
-
-    r->read_event_handler = ngx_http_test_reading;
-
-    /* another node may have written it */
-
-    s->l2 = ngx_http_podgen_redis_get("script", s->key,
-                                      ngx_http_podgen_scripts_l2_done, s);
-    if (s->l2) {
-        return;
-    }
-
-    ngx_http_podgen_scripts_write(s);
-}
-
-
-static void
-ngx_http_podgen_scripts_l2_done(void *data, ngx_int_t rc, u_char *value,
-    size_t len)
-{
-    ngx_http_podgen_scripts_t  *s = data;
-
-    u_char                       *copy, *nl, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    s->l2 = NULL;
-    r = s->request;
-    c = r->connection;
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
-
-    nl = (rc == NGX_OK) ? ngx_strlchr(value, value + len, '\n') : NULL;
-
-    if (nl == NULL) {
-        ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 0);
-        ngx_http_podgen_scripts_write(s);
-        return;
-    }
-
-    ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 1);
-
-    if (pmcf->cache.shm_zone) {
-        ngx_http_podgen_cache_key(key, s->key);
-        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
-                                         value, len, 0, c->log);
-    }
-
-    copy = ngx_pnalloc(r->pool, len + 1);
-    if (copy == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    ngx_memcpy(copy, value, len);
-    nl = copy + (nl - value);
-    *nl = '\0';
-
-    rc = ngx_http_podgen_scripts_reply(r, s->key, (char *) copy, NULL, nl + 1,
-                                       copy + len - (nl + 1), 2, s->start);
     ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
-
-
-/* No cache has it: the engine writes it. */
-
-static void
-ngx_http_podgen_scripts_write(ngx_http_podgen_scripts_t *s)
-{
-    ngx_int_t                     rc;
-    pg_error_t                    err;
-    ngx_http_request_t           *r;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    r = s->request;
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
-
-    if (s->req.engine == PG_ENGINE_BUILTIN) {
-        if (ngx_http_podgen_scripts_builtin(s) != NGX_OK) {
-            goto busy;
-        }
-
-        return;
-    }
-
-    s->call = ngx_http_podgen_llm_script(&s->req,
-                                         ngx_http_podgen_scripts_llm_done, s,
-                                         r->connection->log, &rc);
-    if (s->call) {
-        return;
-    }
-
-    if (pmcf->llm.fallback) {
-        s->fallback = (rc == NGX_BUSY) ? "llm_busy" : "llm_error";
-        ngx_http_podgen_metrics_llm_fallback();
-
-        if (ngx_http_podgen_scripts_builtin(s) == NGX_OK) {
-            return;
-        }
-    }
-
-busy:
-
-    ngx_http_podgen_metrics_error(PG_ERR_BUSY);
-
-    pg_error_set(&err, 503, NULL, "server_busy",
-                 "too many scripts are being written; retry shortly");
-    err.type = "server_error";
-
-    ngx_http_podgen_scripts_fail(s, &err);
-}
-
-
-/*
- * An entry is "<engine>\n<script JSON>"; scripts written by the fallback
- * engine are not stored, so that the LLM is asked again next time.
- */
-
-static ngx_int_t
-ngx_http_podgen_scripts_cached(ngx_http_request_t *r,
-    ngx_http_podgen_scripts_t *s)
-{
-    u_char                       *data, *nl, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    size_t                        len;
-    ngx_int_t                     rc;
-    ngx_uint_t                    tag;
-    ngx_connection_t             *c;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
-
-    if (pmcf->cache.shm_zone == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_http_podgen_cache_key(key, s->key);
-
-    if (ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_SCRIPT, r->pool,
-                                  &data, &len, &tag)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    nl = ngx_strlchr(data, data + len, '\n');
-    if (nl == NULL) {
-        return NGX_DECLINED;
-    }
-
-    *nl = '\0';
-
-    c = r->connection;
-
-    rc = ngx_http_podgen_scripts_reply(r, s->key, (char *) data, NULL, nl + 1,
-                                       data + len - (nl + 1), 1, s->start);
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-
-    return NGX_OK;
-}
-
-
-/* ---- the built-in engine on the pool ------------------------------------ */
 
 
 static void
-ngx_http_podgen_scripts_generate(void *data)
+ngx_http_podgen_scripts_done(void *data, ngx_int_t rc,
+    ngx_http_podgen_script_t *script, pg_error_t *err)
 {
     ngx_http_podgen_scripts_t  *s = data;
 
-    s->gen_rc = pg_script_generate(&s->req, &s->script);
-
-    /* set here: release() frees the script even if nobody waits */
-    s->have_script = (s->gen_rc == 0);
-}
-
-
-static void
-ngx_http_podgen_scripts_generated(void *data)
-{
-    ngx_http_podgen_scripts_t  *s = data;
-
-    pg_error_t  err;
-
-    s->offload = NULL;
-
-    if (s->gen_rc != 0) {
-        pg_error_set(&err, 500, NULL, "server_error",
-                     "the script could not be written");
-        err.type = "server_error";
-        ngx_http_podgen_scripts_fail(s, &err);
-        return;
-    }
-
-    s->engine = "builtin";
-
-    ngx_http_podgen_scripts_send(s);
-}
-
-
-static void
-ngx_http_podgen_scripts_release(void *data)
-{
-    ngx_http_podgen_scripts_t  *s = data;
-
-    s->offload = NULL;
-
-    if (s->request == NULL) {
-        ngx_http_podgen_scripts_free(s);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_podgen_scripts_builtin(ngx_http_podgen_scripts_t *s)
-{
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(s->request, ngx_http_podgen_module);
-
-    s->offload = ngx_http_podgen_offload(pmcf->thread_pool,
-                                         ngx_http_podgen_scripts_generate,
-                                         ngx_http_podgen_scripts_generated,
-                                         ngx_http_podgen_scripts_release,
-                                         s, s->request->connection->log);
-
-    return s->offload ? NGX_OK : NGX_ERROR;
-}
-
-
-/* ---- the LLM engine ----------------------------------------------------- */
-
-
-static void
-ngx_http_podgen_scripts_llm_done(void *data, ngx_int_t rc,
-    pg_script_t *script, pg_error_t *err)
-{
-    ngx_http_podgen_scripts_t  *s = data;
-
-    pg_error_t                    busy;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    s->call = NULL;
-
-    if (rc == NGX_OK) {
-        s->script = *script;
-        s->have_script = 1;
-        ngx_http_podgen_scripts_send(s);
-        return;
-    }
-
-    pmcf = ngx_http_get_module_main_conf(s->request, ngx_http_podgen_module);
-
-    if (!pmcf->llm.fallback) {
-        ngx_http_podgen_scripts_fail(s, err);
-        return;
-    }
-
-    /* a malformed or missing LLM script never reaches the listener: the
-     * built-in engine writes one from the same request */
-
-    s->fallback = (err->status == 504) ? "llm_timeout" : "llm_error";
-    s->req.engine = PG_ENGINE_BUILTIN;
-    ngx_http_podgen_metrics_llm_fallback();
-
-    if (ngx_http_podgen_scripts_builtin(s) != NGX_OK) {
-        pg_error_set(&busy, 503, NULL, "server_busy",
-                     "too many scripts are being written; retry shortly");
-        busy.type = "server_error";
-        ngx_http_podgen_scripts_fail(s, &busy);
-    }
-}
-
-
-/* ---- replies ------------------------------------------------------------ */
-
-
-static void
-ngx_http_podgen_scripts_fail(ngx_http_podgen_scripts_t *s, pg_error_t *err)
-{
-    ngx_str_t            value;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
+    s->make = NULL;
     r = s->request;
     c = r->connection;
+
+    rc = (rc == NGX_OK) ? ngx_http_podgen_scripts_reply(r, script, s->start)
+                        : ngx_http_podgen_scripts_fail(r, err);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_podgen_scripts_cleanup(void *data)
+{
+    ngx_http_podgen_scripts_t  *s = data;
+
+    if (s->make) {
+        /* the client went away before the script */
+        ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+        ngx_http_podgen_script_cancel(s->make);
+        s->make = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_podgen_scripts_fail(ngx_http_request_t *r, pg_error_t *err)
+{
+    ngx_str_t  value;
 
     if (err->status == 503) {
         ngx_str_set(&value, "1");
         (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
     }
 
-    ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, err));
-    ngx_http_run_posted_requests(c);
+    return ngx_http_podgen_send_error(r, err);
 }
 
 
-static void
-ngx_http_podgen_scripts_send(ngx_http_podgen_scripts_t *s)
+/* {"id":..,"key":..,"engine":..,"cached":..., + the script's fields} */
+
+u_char *
+ngx_http_podgen_script_reply_json(ngx_pool_t *pool,
+    ngx_http_podgen_script_t *script, size_t *len)
 {
-    u_char                        key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    pg_buf_t                      out, entry;
-    ngx_int_t                     rc;
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_podgen_main_conf_t  *pmcf;
+    u_char  *p, *json;
+    size_t   size;
 
-    r = s->request;
-    c = r->connection;
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+    size = sizeof("{\"id\":\"scr_\",\"key\":\"\",\"engine\":\"\","
+                  "\"cached\":false,") + 24 + PG_KEY_LEN + 16 + script->len;
 
-    ngx_memzero(&out, sizeof(pg_buf_t));
-    ngx_memzero(&entry, sizeof(pg_buf_t));
-
-    if (pg_script_to_json(&s->script, &out) != 0 || out.len < 2
-        || out.data[0] != '{')
-    {
-        pg_buf_free(&out);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
+    json = ngx_pnalloc(pool, size);
+    if (json == NULL) {
+        return NULL;
     }
 
-    if (pmcf->cache.shm_zone && s->fallback == NULL
-        && pg_buf_append_str(&entry, s->engine) == 0
-        && pg_buf_append(&entry, "\n", 1) == 0
-        && pg_buf_append(&entry, out.data, out.len) == 0)
-    {
-        ngx_http_podgen_cache_key(key, s->key);
-        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
-                                         entry.data, entry.len, 0, c->log);
-        ngx_http_podgen_redis_set("script", s->key, entry.data, entry.len);
-    }
+    p = ngx_sprintf(json, "{\"id\":\"scr_%*s\",\"key\":\"%s\",\"engine\":"
+                    "\"%s\",\"cached\":%s,", (size_t) 24, script->key,
+                    script->key, script->engine,
+                    script->cached ? "true" : "false");
+    p = ngx_cpymem(p, script->json + 1, script->len - 1);
 
-    pg_buf_free(&entry);
+    *len = p - json;
 
-    rc = ngx_http_podgen_scripts_reply(r, s->key, s->engine, s->fallback,
-                                       out.data, out.len, 0, s->start);
-    pg_buf_free(&out);
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    return json;
 }
 
 
 static ngx_int_t
-ngx_http_podgen_scripts_reply(ngx_http_request_t *r, const char *key,
-    const char *engine, const char *fallback, u_char *script, size_t len,
-    ngx_uint_t cached, ngx_msec_t start)
+ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
+    ngx_http_podgen_script_t *script, ngx_msec_t start)
 {
-    u_char     *p, *json;
-    size_t      size;
+    u_char     *json;
+    size_t      len;
     ngx_str_t   value;
 
-    /* {"id":..,"key":..,"engine":..,"cached":..., + the script's fields */
-
-    size = sizeof("{\"id\":\"scr_\",\"key\":\"\",\"engine\":\"\","
-                  "\"cached\":false,") + 24 + PG_KEY_LEN + 16 + len;
-
-    json = ngx_pnalloc(r->pool, size);
+    json = ngx_http_podgen_script_reply_json(r->pool, script, &len);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(json, "{\"id\":\"scr_%*s\",\"key\":\"%s\",\"engine\":"
-                    "\"%s\",\"cached\":%s,", (size_t) 24, key, key, engine,
-                    cached ? "true" : "false");
-    p = ngx_cpymem(p, script + 1, len - 1);
-
-    if (cached == 2) {
+    if (script->cached == 2) {
         ngx_str_set(&value, "HIT-L2");
 
-    } else if (cached) {
+    } else if (script->cached) {
         ngx_str_set(&value, "HIT-L1");
 
     } else {
@@ -589,13 +316,13 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r, const char *key,
 
     (void) ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value);
 
-    value.data = (u_char *) engine;
-    value.len = ngx_strlen(engine);
+    value.data = (u_char *) script->engine;
+    value.len = ngx_strlen(script->engine);
     (void) ngx_http_podgen_add_header(r, "X-Podgen-Engine", &value);
 
-    if (fallback) {
-        value.data = (u_char *) fallback;
-        value.len = ngx_strlen(fallback);
+    if (script->fallback) {
+        value.data = (u_char *) script->fallback;
+        value.len = ngx_strlen(script->fallback);
         (void) ngx_http_podgen_add_header(r, "X-Podgen-Fallback", &value);
     }
 
@@ -607,52 +334,497 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r, const char *key,
         (void) ngx_http_podgen_add_header(r, "Server-Timing", &value);
     }
 
-    return ngx_http_podgen_send_json(r, NGX_HTTP_OK, json, p - json);
+    return ngx_http_podgen_send_json(r, NGX_HTTP_OK, json, len);
 }
 
 
-/* ---- lifetime ----------------------------------------------------------- */
+/* ---- the maker ---------------------------------------------------------- */
 
 
-static void
-ngx_http_podgen_scripts_cleanup(void *data)
+/*
+ * An entry is "<engine>\n<script JSON>"; scripts written by the fallback
+ * engine are not stored, so that the LLM is asked again next time.
+ */
+
+static ngx_int_t
+ngx_http_podgen_script_entry(u_char *data, size_t len,
+    ngx_http_podgen_script_t *script)
 {
-    ngx_http_podgen_scripts_t  *s = data;
+    u_char  *nl;
 
-    s->request = NULL;
-
-    if (s->l2 || s->call || s->offload) {
-        /* the client went away before the script */
-        ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+    nl = ngx_strlchr(data, data + len, '\n');
+    if (nl == NULL || nl + 2 > data + len || nl[1] != '{') {
+        return NGX_DECLINED;
     }
 
-    if (s->l2) {
-        ngx_http_podgen_redis_cancel(s->l2);
-        s->l2 = NULL;
+    *nl = '\0';
+
+    script->engine = (char *) data;
+    script->json = nl + 1;
+    script->len = data + len - (nl + 1);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
+    pg_script_request_t *req, ngx_pool_t *pool,
+    ngx_http_podgen_script_done_pt done, void *data, ngx_log_t *log,
+    ngx_http_podgen_script_t *hit, ngx_http_podgen_script_make_t **mp,
+    pg_error_t *err)
+{
+    u_char                         *entry, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    size_t                          len;
+    ngx_int_t                       rc;
+    pg_buf_t                        canon;
+    ngx_uint_t                      tag;
+    ngx_http_podgen_script_make_t  *m;
+
+    *mp = NULL;
+
+    m = ngx_calloc(sizeof(ngx_http_podgen_script_make_t), log);
+    if (m == NULL) {
+        pg_script_request_free(req);
+        return NGX_ERROR;
     }
 
-    if (s->call) {
-        ngx_http_podgen_llm_cancel(s->call);
-        s->call = NULL;
+    /* the maker owns the request from here on */
+
+    m->req = *req;
+    ngx_memzero(req, sizeof(pg_script_request_t));
+
+    m->pmcf = pmcf;
+    m->done = done;
+    m->data = data;
+    m->log = log;
+
+    rc = ngx_http_podgen_script_hosts(pmcf, &m->req, err);
+    if (rc != NGX_OK) {
+        goto failed;
     }
 
-    if (s->offload) {
+    if (m->req.engine == PG_ENGINE_LLM && !pmcf->llm_enabled) {
+        pg_error_set(err, 400, "engine", "invalid_value",
+                     "no LLM is configured on this server; use "
+                     "\"engine\": \"builtin\"");
+        rc = NGX_DECLINED;
+        goto failed;
+    }
+
+    if (m->req.engine == PG_ENGINE_DEFAULT) {
+        m->req.engine = pmcf->llm_enabled ? PG_ENGINE_LLM : PG_ENGINE_BUILTIN;
+    }
+
+    m->engine = (m->req.engine == PG_ENGINE_LLM) ? "llm" : "builtin";
+
+    /* the key: the canonical request, the engine and its version */
+
+    ngx_memzero(&canon, sizeof(pg_buf_t));
+
+    if (pg_script_request_canonical(&m->req, &canon) != 0
+        || pg_buf_append_str(&canon, "|engine=") != 0
+        || pg_buf_append_str(&canon, m->req.engine == PG_ENGINE_LLM
+                                     ? (char *) pmcf->llm.model.data
+                                     : NGX_HTTP_PODGEN_SCRIPT_VERSION) != 0
+        || pg_key_sha256(canon.data, canon.len, m->key) != 0)
+    {
+        pg_buf_free(&canon);
+        rc = NGX_ERROR;
+        goto failed;
+    }
+
+    pg_buf_free(&canon);
+
+    if (pmcf->cache.shm_zone) {
+        ngx_http_podgen_cache_key(key, m->key);
+
+        if (ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_SCRIPT, pool,
+                                      &entry, &len, &tag)
+            == NGX_OK
+            && ngx_http_podgen_script_entry(entry, len, hit) == NGX_OK)
+        {
+            hit->key = ngx_pnalloc(pool, PG_KEY_LEN + 1);
+            if (hit->key == NULL) {
+                rc = NGX_ERROR;
+                goto failed;
+            }
+
+            ngx_memcpy(hit->key, m->key, PG_KEY_LEN + 1);
+            hit->fallback = NULL;
+            hit->cached = 1;
+
+            ngx_http_podgen_script_free(m);
+            return NGX_OK;
+        }
+    }
+
+    /* another node may have written it */
+
+    m->l2 = ngx_http_podgen_redis_get("script", m->key,
+                                      ngx_http_podgen_script_l2_done, m);
+    if (m->l2) {
+        *mp = m;
+        return NGX_AGAIN;
+    }
+
+    m->in_make = 1;
+    ngx_http_podgen_script_write(m);
+    m->in_make = 0;
+
+    if (m->failed) {
+        /* failed at once: done() was not called */
+        *err = m->err;
+        rc = NGX_DECLINED;
+        goto failed;
+    }
+
+    *mp = m;
+    return NGX_AGAIN;
+
+failed:
+
+    ngx_http_podgen_script_free(m);
+    return rc;
+}
+
+
+void
+ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m)
+{
+    m->data = NULL;
+    m->done = NULL;
+
+    if (m->l2) {
+        ngx_http_podgen_redis_cancel(m->l2);
+        m->l2 = NULL;
+    }
+
+    if (m->call) {
+        ngx_http_podgen_llm_cancel(m->call);
+        m->call = NULL;
+    }
+
+    if (m->in_pool) {
         /* the pool thread still has it: release() frees it */
-        ngx_http_podgen_offload_detach(s->offload);
+        if (m->offload) {
+            ngx_http_podgen_offload_detach(m->offload);
+        }
+
         return;
     }
 
-    ngx_http_podgen_scripts_free(s);
+    ngx_http_podgen_script_free(m);
 }
 
 
 static void
-ngx_http_podgen_scripts_free(ngx_http_podgen_scripts_t *s)
+ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc, u_char *value,
+    size_t len)
 {
-    if (s->have_script) {
-        pg_script_free(&s->script);
+    ngx_http_podgen_script_make_t  *m = data;
+
+    u_char                    *copy, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    ngx_http_podgen_script_t   script;
+
+    m->l2 = NULL;
+
+    copy = NULL;
+
+    if (rc == NGX_OK) {
+        copy = ngx_alloc(len + 1, m->log);
+        if (copy) {
+            ngx_memcpy(copy, value, len);
+
+            if (ngx_http_podgen_script_entry(copy, len, &script)
+                != NGX_OK)
+            {
+                ngx_free(copy);
+                copy = NULL;
+            }
+        }
     }
 
-    pg_script_request_free(&s->req);
-    ngx_free(s);
+    if (copy == NULL) {
+        ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 0);
+        ngx_http_podgen_script_write(m);
+        return;
+    }
+
+    ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 1);
+
+    if (m->pmcf->cache.shm_zone) {
+        ngx_http_podgen_cache_key(key, m->key);
+        (void) ngx_http_podgen_cache_put(&m->pmcf->cache, key, PG_KIND_SCRIPT,
+                                         value, len, 0, m->log);
+    }
+
+    script.key = m->key;
+    script.fallback = NULL;
+    script.cached = 2;
+
+    m->done(m->data, NGX_OK, &script, NULL);
+
+    ngx_free(copy);
+    ngx_http_podgen_script_end(m);
+}
+
+
+/*
+ * No cache has it: the engine writes it.  A failure to start ends the
+ * maker: done() is called unless the maker is still in make(), which
+ * then returns NGX_DECLINED itself.
+ */
+
+static void
+ngx_http_podgen_script_write(ngx_http_podgen_script_make_t *m)
+{
+    ngx_int_t   rc;
+    pg_error_t  err;
+
+    if (m->req.engine == PG_ENGINE_BUILTIN) {
+        if (ngx_http_podgen_script_builtin(m) != NGX_OK) {
+            goto busy;
+        }
+
+        return;
+    }
+
+    m->call = ngx_http_podgen_llm_script(&m->req,
+                                         ngx_http_podgen_script_llm_done, m,
+                                         m->log, &rc);
+    if (m->call) {
+        return;
+    }
+
+    if (m->pmcf->llm.fallback) {
+        m->fallback = (rc == NGX_BUSY) ? "llm_busy" : "llm_error";
+        ngx_http_podgen_metrics_llm_fallback();
+
+        if (ngx_http_podgen_script_builtin(m) == NGX_OK) {
+            return;
+        }
+    }
+
+busy:
+
+    ngx_http_podgen_script_busy(&err);
+    ngx_http_podgen_script_fail(m, &err);
+}
+
+
+static void
+ngx_http_podgen_script_busy(pg_error_t *err)
+{
+    ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+
+    pg_error_set(err, 503, NULL, "server_busy",
+                 "too many scripts are being written; retry shortly");
+    err->type = "server_error";
+}
+
+
+/* ---- the built-in engine on the pool ------------------------------------ */
+
+
+static void
+ngx_http_podgen_script_generate(void *data)
+{
+    ngx_http_podgen_script_make_t  *m = data;
+
+    m->gen_rc = pg_script_generate(&m->req, &m->script);
+
+    /* set here: release() frees the script even if nobody waits */
+    m->have_script = (m->gen_rc == 0);
+}
+
+
+static void
+ngx_http_podgen_script_generated(void *data)
+{
+    ngx_http_podgen_script_make_t  *m = data;
+
+    pg_error_t  err;
+
+    m->offload = NULL;
+
+    if (m->gen_rc != 0) {
+        pg_error_set(&err, 500, NULL, "server_error",
+                     "the script could not be written");
+        err.type = "server_error";
+        ngx_http_podgen_script_fail(m, &err);
+        return;
+    }
+
+    m->engine = "builtin";
+
+    ngx_http_podgen_script_finish(m);
+}
+
+
+static void
+ngx_http_podgen_script_release(void *data)
+{
+    ngx_http_podgen_script_make_t  *m = data;
+
+    m->offload = NULL;
+    m->in_pool = 0;
+
+    if (m->ended || m->done == NULL) {
+        ngx_http_podgen_script_free(m);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_podgen_script_builtin(ngx_http_podgen_script_make_t *m)
+{
+    m->offload = ngx_http_podgen_offload(m->pmcf->thread_pool,
+                                         ngx_http_podgen_script_generate,
+                                         ngx_http_podgen_script_generated,
+                                         ngx_http_podgen_script_release,
+                                         m, m->log);
+    if (m->offload == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->in_pool = 1;
+
+    return NGX_OK;
+}
+
+
+/* ---- the LLM engine ----------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_script_llm_done(void *data, ngx_int_t rc,
+    pg_script_t *script, pg_error_t *err)
+{
+    ngx_http_podgen_script_make_t  *m = data;
+
+    pg_error_t  busy;
+
+    m->call = NULL;
+
+    if (rc == NGX_OK) {
+        m->script = *script;
+        m->have_script = 1;
+        ngx_http_podgen_script_finish(m);
+        return;
+    }
+
+    if (!m->pmcf->llm.fallback) {
+        ngx_http_podgen_script_fail(m, err);
+        return;
+    }
+
+    /* a malformed or missing LLM script never reaches the listener: the
+     * built-in engine writes one from the same request */
+
+    m->fallback = (err->status == 504) ? "llm_timeout" : "llm_error";
+    m->req.engine = PG_ENGINE_BUILTIN;
+    ngx_http_podgen_metrics_llm_fallback();
+
+    if (ngx_http_podgen_script_builtin(m) != NGX_OK) {
+        ngx_http_podgen_script_busy(&busy);
+        ngx_http_podgen_script_fail(m, &busy);
+    }
+}
+
+
+/* ---- results ------------------------------------------------------------ */
+
+
+static void
+ngx_http_podgen_script_fail(ngx_http_podgen_script_make_t *m, pg_error_t *err)
+{
+    if (m->in_make) {
+        /* make() reports the error itself */
+        m->err = *err;
+        m->failed = 1;
+        return;
+    }
+
+    m->done(m->data, NGX_ERROR, NULL, err);
+    ngx_http_podgen_script_end(m);
+}
+
+
+static void
+ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
+{
+    u_char                        key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    pg_buf_t                      out, entry;
+    pg_error_t                    err;
+    ngx_http_podgen_script_t      script;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = m->pmcf;
+
+    ngx_memzero(&out, sizeof(pg_buf_t));
+    ngx_memzero(&entry, sizeof(pg_buf_t));
+
+    if (pg_script_to_json(&m->script, &out) != 0 || out.len < 2
+        || out.data[0] != '{')
+    {
+        pg_buf_free(&out);
+        pg_error_set(&err, 500, NULL, "server_error",
+                     "the script could not be written");
+        err.type = "server_error";
+        ngx_http_podgen_script_fail(m, &err);
+        return;
+    }
+
+    if (pmcf->cache.shm_zone && m->fallback == NULL
+        && pg_buf_append_str(&entry, m->engine) == 0
+        && pg_buf_append(&entry, "\n", 1) == 0
+        && pg_buf_append(&entry, out.data, out.len) == 0)
+    {
+        ngx_http_podgen_cache_key(key, m->key);
+        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
+                                         entry.data, entry.len, 0, m->log);
+        ngx_http_podgen_redis_set("script", m->key, entry.data, entry.len);
+    }
+
+    pg_buf_free(&entry);
+
+    script.key = m->key;
+    script.engine = m->engine;
+    script.fallback = m->fallback;
+    script.json = out.data;
+    script.len = out.len;
+    script.cached = 0;
+
+    m->done(m->data, NGX_OK, &script, NULL);
+
+    pg_buf_free(&out);
+    ngx_http_podgen_script_end(m);
+}
+
+
+/* The caller has its result; after() of the pool task may still be on
+ * the stack, so release() frees the maker then. */
+
+static void
+ngx_http_podgen_script_end(ngx_http_podgen_script_make_t *m)
+{
+    if (m->in_pool) {
+        m->ended = 1;
+        return;
+    }
+
+    ngx_http_podgen_script_free(m);
+}
+
+
+static void
+ngx_http_podgen_script_free(ngx_http_podgen_script_make_t *m)
+{
+    if (m->have_script) {
+        pg_script_free(&m->script);
+    }
+
+    pg_script_request_free(&m->req);
+    ngx_free(m);
 }
