@@ -3756,3 +3756,335 @@ pg_llm_error(pg_error_t *err, const char *fmt, ...)
     vsnprintf(err->message, sizeof(err->message), fmt, args);
     va_end(args);
 }
+
+
+/* ---- scripts given whole ------------------------------------------------ */
+
+
+/*
+ * An edited script in a podcast request: "segments" (1..400 objects
+ * {speaker, text}) with the hosts of "hosts" (speakers must be among
+ * them), or, without "hosts", hosts made of the distinct speakers in order
+ * of appearance (at most 6), each taking the "voice" of its first segment
+ * that names one.  "title": 1..200 bytes, one line.
+ */
+
+int
+pg_script_from_segments(yajl_val obj, size_t max_text, pg_script_t *script,
+    pg_error_t *err)
+{
+    char                 param[48];
+    size_t               i, h, n, len;
+    yajl_val             v, seg, sp, tx, vo;
+    const char          *t;
+    pg_script_request_t  req;
+
+    memset(script, 0, sizeof(pg_script_t));
+    memset(&req, 0, sizeof(pg_script_request_t));
+
+    v = pg_json_get(obj, "segments");
+
+    if (v == NULL || !YAJL_IS_ARRAY(v)) {
+        pg_error_set(err, 400, "segments", "invalid_type",
+                     "'segments' must be an array of {speaker, text}");
+        return -1;
+    }
+
+    n = v->u.array.len;
+
+    if (n == 0 || n > PG_LLM_TURNS_MAX) {
+        pg_error_set(err, 400, "segments", "invalid_value",
+                     "'segments' must have 1 to %d entries; it has %zu",
+                     PG_LLM_TURNS_MAX, n);
+        return -1;
+    }
+
+    if (pg_json_get(obj, "hosts") != NULL) {
+        if (pg_script_parse_hosts(obj, &req, err) != 0) {
+            goto failed;
+        }
+
+        if (pg_script_copy_hosts(script, req.hosts, req.nhosts) != 0) {
+            goto oom;
+        }
+    }
+
+    script->segments = calloc(n, sizeof(pg_segment_t));
+    if (script->segments == NULL) {
+        goto oom;
+    }
+
+    for (i = 0; i < n; i++) {
+        seg = v->u.array.values[i];
+
+        if (!YAJL_IS_OBJECT(seg)) {
+            snprintf(param, sizeof(param), "segments[%zu]", i);
+            pg_error_set(err, 400, NULL, "invalid_type",
+                         "'%s' must be an object {speaker, text}", param);
+            goto failed_param;
+        }
+
+        sp = pg_json_get(seg, "speaker");
+        tx = pg_json_get(seg, "text");
+        vo = pg_json_get(seg, "voice");
+
+        if (sp == NULL || !YAJL_IS_STRING(sp)) {
+            snprintf(param, sizeof(param), "segments[%zu].speaker", i);
+            pg_error_set(err, 400, NULL, sp ? "invalid_type"
+                                            : "missing_required_parameter",
+                         "'%s' must be a string", param);
+            goto failed_param;
+        }
+
+        if (tx == NULL || !YAJL_IS_STRING(tx)) {
+            snprintf(param, sizeof(param), "segments[%zu].text", i);
+            pg_error_set(err, 400, NULL, tx ? "invalid_type"
+                                            : "missing_required_parameter",
+                         "'%s' must be a string", param);
+            goto failed_param;
+        }
+
+        if (vo != NULL && !YAJL_IS_STRING(vo)) {
+            snprintf(param, sizeof(param), "segments[%zu].voice", i);
+            pg_error_set(err, 400, NULL, "invalid_type",
+                         "'%s' must be a string", param);
+            goto failed_param;
+        }
+
+        t = YAJL_GET_STRING(sp);
+        len = strlen(t);
+
+        if (len == 0 || len > PG_SCRIPT_NAME_MAX
+            || pg_script_has_control(t, len))
+        {
+            snprintf(param, sizeof(param), "segments[%zu].speaker", i);
+            pg_error_set(err, 400, NULL, "invalid_value",
+                         "'%s' must be a name of 1 to %d bytes without "
+                         "control characters", param, PG_SCRIPT_NAME_MAX);
+            goto failed_param;
+        }
+
+        for (h = 0; h < script->nhosts; h++) {
+            if (pg_script_same_name(script->hosts[h].name, t)) {
+                break;
+            }
+        }
+
+        if (h == script->nhosts) {
+
+            if (req.nhosts) {
+                snprintf(param, sizeof(param), "segments[%zu].speaker", i);
+                pg_error_set(err, 400, NULL, "invalid_value",
+                             "'%s' is '%.*s', who is not one of 'hosts'",
+                             param, pg_script_utf8_cut(t, 64), t);
+                goto failed_param;
+            }
+
+            if (h == PG_SCRIPT_MAX_HOSTS) {
+                snprintf(param, sizeof(param), "segments[%zu].speaker", i);
+                pg_error_set(err, 400, NULL, "invalid_value",
+                             "'segments' name more than %d speakers",
+                             PG_SCRIPT_MAX_HOSTS);
+                goto failed_param;
+            }
+
+            script->hosts[h].name = strdup(t);
+            script->nhosts = h + 1;
+
+            if (script->hosts[h].name == NULL) {
+                goto oom;
+            }
+        }
+
+        if (vo && script->hosts[h].voice == NULL && req.nhosts == 0) {
+            script->hosts[h].voice = strdup(vo->u.string);
+            if (script->hosts[h].voice == NULL) {
+                goto oom;
+            }
+        }
+
+        t = YAJL_GET_STRING(tx);
+        len = strlen(t);
+
+        if (len > max_text) {
+            snprintf(param, sizeof(param), "segments[%zu].text", i);
+            pg_error_set(err, 400, NULL, "string_above_max_length",
+                         "'%s' is longer than %zu bytes", param, max_text);
+            goto failed_param;
+        }
+
+        if (!pg_script_speakable(t)) {
+            snprintf(param, sizeof(param), "segments[%zu].text", i);
+            pg_error_set(err, 400, NULL, "invalid_value",
+                         "'%s' has nothing that can be spoken", param);
+            goto failed_param;
+        }
+
+        script->segments[i].speaker = h;
+        script->segments[i].text = strdup(t);
+        script->nsegments = i + 1;
+
+        if (script->segments[i].text == NULL) {
+            goto oom;
+        }
+
+        script->word_count += pg_script_count_words(t, len);
+    }
+
+    pg_script_request_free(&req);
+
+    return 0;
+
+failed_param:
+
+    /* err->param must outlive this call */
+    {
+        static __thread char  saved[48];
+
+        memcpy(saved, param, sizeof(saved));
+        err->param = saved;
+    }
+
+    goto failed;
+
+oom:
+
+    pg_script_oom(err);
+
+failed:
+
+    pg_script_request_free(&req);
+    pg_script_free(script);
+
+    return -1;
+}
+
+
+/*
+ * A script in the form pg_script_to_json() wrote it (from a cache): the
+ * hosts with their voices, and segments naming their speaker.  0 or -1.
+ */
+
+int
+pg_script_from_json(const char *json, size_t len, pg_script_t *script)
+{
+    size_t       i, h, n;
+    yajl_val     tree, v, item, f;
+    pg_error_t   err;
+    const char  *name;
+
+    memset(script, 0, sizeof(pg_script_t));
+
+    tree = pg_json_parse_object(json, len, PG_JSON_MAX_DEPTH, &err);
+    if (tree == NULL) {
+        return -1;
+    }
+
+    v = pg_json_get(tree, "title");
+    if (v == NULL || !YAJL_IS_STRING(v)) {
+        goto failed;
+    }
+
+    script->title = strdup(v->u.string);
+    if (script->title == NULL) {
+        goto failed;
+    }
+
+    v = pg_json_get(tree, "hosts");
+    if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len == 0
+        || v->u.array.len > PG_SCRIPT_MAX_HOSTS)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < v->u.array.len; i++) {
+        item = v->u.array.values[i];
+        f = pg_json_get(item, "name");
+
+        if (!YAJL_IS_OBJECT(item) || f == NULL || !YAJL_IS_STRING(f)) {
+            goto failed;
+        }
+
+        script->nhosts = i + 1;
+        script->hosts[i].name = strdup(f->u.string);
+        if (script->hosts[i].name == NULL) {
+            goto failed;
+        }
+
+        f = pg_json_get(item, "voice");
+        if (f && YAJL_IS_STRING(f)) {
+            script->hosts[i].voice = strdup(f->u.string);
+            if (script->hosts[i].voice == NULL) {
+                goto failed;
+            }
+        }
+
+        f = pg_json_get(item, "role");
+        if (f && YAJL_IS_STRING(f)) {
+            script->hosts[i].role = strdup(f->u.string);
+            if (script->hosts[i].role == NULL) {
+                goto failed;
+            }
+        }
+    }
+
+    v = pg_json_get(tree, "segments");
+    if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
+        goto failed;
+    }
+
+    n = v->u.array.len;
+
+    script->segments = calloc(n, sizeof(pg_segment_t));
+    if (script->segments == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        item = v->u.array.values[i];
+
+        if (!YAJL_IS_OBJECT(item)) {
+            goto failed;
+        }
+
+        f = pg_json_get(item, "speaker");
+        if (f == NULL || !YAJL_IS_STRING(f)) {
+            goto failed;
+        }
+
+        name = YAJL_GET_STRING(f);
+
+        for (h = 0; h < script->nhosts; h++) {
+            if (strcmp(script->hosts[h].name, name) == 0) {
+                break;
+            }
+        }
+
+        f = pg_json_get(item, "text");
+
+        if (h == script->nhosts || f == NULL || !YAJL_IS_STRING(f)) {
+            goto failed;
+        }
+
+        script->segments[i].speaker = h;
+        script->segments[i].text = strdup(f->u.string);
+        script->nsegments = i + 1;
+
+        if (script->segments[i].text == NULL) {
+            goto failed;
+        }
+
+        script->word_count += pg_script_count_words(
+                                  script->segments[i].text,
+                                  strlen(script->segments[i].text));
+    }
+
+    yajl_tree_free(tree);
+    return 0;
+
+failed:
+
+    yajl_tree_free(tree);
+    pg_script_free(script);
+    return -1;
+}

@@ -134,4 +134,15 @@ int pg_script_to_json(const pg_script_t *script, pg_buf_t *out);
 int pg_script_from_llm_json(const char *json, size_t len,
     const pg_script_request_t *req, pg_script_t *script, pg_error_t *err);
 
+/*
+ * An edited script given whole (POST /v1/podcasts "segments", with
+ * optional "hosts"); texts at most max_text bytes.  0, or -1 with err
+ * naming the field ("segments[3].speaker").
+ */
+int pg_script_from_segments(yajl_val obj, size_t max_text,
+    pg_script_t *script, pg_error_t *err);
+
+/* A script as pg_script_to_json() wrote it.  0 or -1. */
+int pg_script_from_json(const char *json, size_t len, pg_script_t *script);
+
 #endif /* PG_SCRIPT_H */

@@ -24,11 +24,11 @@ typedef struct {
     pg_format_t                  format;
     char                         hex[PG_KEY_LEN + 1];
     u_char                       key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-} ngx_http_podgen_audio_t;
+} ngx_http_podgen_artifact_req_t;
 
 
 static ngx_int_t ngx_http_podgen_audio_send(ngx_http_request_t *r,
-    ngx_http_podgen_audio_t *a, u_char *data, size_t len, char *how);
+    ngx_http_podgen_artifact_req_t *a, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc,
     u_char *value, size_t len);
 static void ngx_http_podgen_audio_cleanup(void *data);
@@ -37,7 +37,7 @@ static void ngx_http_podgen_audio_cleanup(void *data);
 /* "<64 lowercase hex>.<ext>" as the last path segment */
 
 static ngx_int_t
-ngx_http_podgen_audio_parse(ngx_http_request_t *r, ngx_http_podgen_audio_t *a)
+ngx_http_podgen_audio_parse(ngx_http_request_t *r, ngx_http_podgen_artifact_req_t *a)
 {
     u_char      *p, *last, *name;
     ngx_uint_t   i;
@@ -86,7 +86,7 @@ ngx_http_podgen_audio_handler(ngx_http_request_t *r)
     ngx_uint_t                    tag;
     pg_error_t                    err;
     ngx_pool_cleanup_t           *cln;
-    ngx_http_podgen_audio_t      *a;
+    ngx_http_podgen_artifact_req_t      *a;
     ngx_http_podgen_main_conf_t  *pmcf;
 
     if (ngx_http_podgen_begin(r) != NGX_OK) {
@@ -103,7 +103,7 @@ ngx_http_podgen_audio_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    a = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_audio_t));
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_artifact_req_t));
     if (a == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -153,7 +153,7 @@ static void
 ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc, u_char *value,
     size_t len)
 {
-    ngx_http_podgen_audio_t  *a = data;
+    ngx_http_podgen_artifact_req_t  *a = data;
 
     u_char                       *copy;
     pg_error_t                    err;
@@ -198,7 +198,7 @@ ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc, u_char *value,
 static void
 ngx_http_podgen_audio_cleanup(void *data)
 {
-    ngx_http_podgen_audio_t  *a = data;
+    ngx_http_podgen_artifact_req_t  *a = data;
 
     if (a->l2) {
         ngx_http_podgen_redis_cancel(a->l2);
@@ -208,7 +208,7 @@ ngx_http_podgen_audio_cleanup(void *data)
 
 
 static ngx_int_t
-ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_audio_t *a,
+ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_artifact_req_t *a,
     u_char *data, size_t len, char *how)
 {
     ngx_str_t         value;

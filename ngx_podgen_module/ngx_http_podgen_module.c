@@ -42,6 +42,15 @@ static ngx_conf_num_bounds_t  ngx_http_podgen_parallelism_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_podgen_jobs_bounds = {
+    ngx_conf_check_num_bounds, 1, 64
+};
+
+static ngx_conf_num_bounds_t  ngx_http_podgen_batch_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+
 static ngx_command_t  ngx_http_podgen_commands[] = {
 
     { ngx_string("podgen_speech"),
@@ -71,6 +80,41 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) NGX_HTTP_PODGEN_AUDIO },
+
+    { ngx_string("podgen_podcasts"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_PODCASTS },
+
+    { ngx_string("podgen_batch"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_BATCH },
+
+    { ngx_string("podgen_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, jobs.store),
+      NULL },
+
+    { ngx_string("podgen_jobs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, jobs.concurrency),
+      &ngx_http_podgen_jobs_bounds },
+
+    { ngx_string("podgen_batch_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, jobs.batch_max),
+      &ngx_http_podgen_batch_bounds },
 
     { ngx_string("podgen_llm"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -194,6 +238,7 @@ static struct {
 
 
 static ngx_uint_t  ngx_http_podgen_used;
+static ngx_uint_t  ngx_http_podgen_jobs_used;
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
@@ -232,8 +277,11 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
     pmcf->chunk_max = NGX_CONF_UNSET_SIZE;
     pmcf->first_chunk_max = NGX_CONF_UNSET_SIZE;
+    pmcf->jobs.concurrency = NGX_CONF_UNSET_UINT;
+    pmcf->jobs.batch_max = NGX_CONF_UNSET_UINT;
 
     ngx_http_podgen_used = 0;
+    ngx_http_podgen_jobs_used = 0;
 
     return pmcf;
 }
@@ -500,6 +548,12 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    pmcf->jobs.used = ngx_http_podgen_jobs_used;
+
+    if (ngx_http_podgen_jobs_init_conf(cf, &pmcf->jobs) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     /* the built-in voices are always there under their own names */
 
     for (i = 0; pg_tts_builtin_names[i]; i++) {
@@ -631,6 +685,16 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf->handler = ngx_http_podgen_audio_handler;
         break;
 
+    case NGX_HTTP_PODGEN_PODCASTS:
+        clcf->handler = ngx_http_podgen_podcasts_handler;
+        ngx_http_podgen_jobs_used = 1;
+        break;
+
+    case NGX_HTTP_PODGEN_BATCH:
+        clcf->handler = ngx_http_podgen_batch_handler;
+        ngx_http_podgen_jobs_used = 1;
+        break;
+
     default: /* NGX_HTTP_PODGEN_VOICES */
         clcf->handler = ngx_http_podgen_voices_handler;
         break;
@@ -742,13 +806,14 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_http_podgen_jobs_init_process(cycle);
 }
 
 
 static void
 ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_podgen_jobs_exit_process(cycle);
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
     ngx_http_podgen_redis_exit_process(cycle);
@@ -946,6 +1011,12 @@ ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
 
     case NGX_HTTP_PODGEN_AUDIO:
         return PG_EP_AUDIO;
+
+    case NGX_HTTP_PODGEN_PODCASTS:
+        return PG_EP_PODCASTS;
+
+    case NGX_HTTP_PODGEN_BATCH:
+        return PG_EP_BATCH;
 
     default:
         return PG_EP_N;

@@ -13,9 +13,12 @@
 #include "pg_json.h"
 #include "pg_tts.h"
 #include "pg_script.h"
+#include "pg_audio.h"
+#include "pg_key.h"
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_jobs.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
@@ -49,6 +52,7 @@ typedef struct {
     ngx_flag_t            llm_enabled;
     ngx_http_podgen_cache_conf_t  cache;
     ngx_http_podgen_redis_conf_t  redis;
+    ngx_http_podgen_jobs_conf_t   jobs;
     ngx_uint_t            parallelism;
     size_t                chunk_max;
     size_t                first_chunk_max;
@@ -62,7 +66,9 @@ typedef enum {
     NGX_HTTP_PODGEN_SPEECH,
     NGX_HTTP_PODGEN_VOICES,
     NGX_HTTP_PODGEN_SCRIPTS,
-    NGX_HTTP_PODGEN_AUDIO
+    NGX_HTTP_PODGEN_AUDIO,
+    NGX_HTTP_PODGEN_PODCASTS,
+    NGX_HTTP_PODGEN_BATCH
 } ngx_http_podgen_endpoint_e;
 
 
@@ -150,11 +156,45 @@ ngx_int_t ngx_http_podgen_script_hosts(ngx_http_podgen_main_conf_t *pmcf,
 u_char *ngx_http_podgen_script_reply_json(ngx_pool_t *pool,
     ngx_http_podgen_script_t *script, size_t *len);
 
+/* ngx_http_podgen_speech.c */
+ngx_int_t ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice,
+    pg_format_t format, double speed, const char *text, size_t len,
+    char *hex);
+
+/* ngx_http_podgen_artifact.c: speech audio made whole */
+
+typedef struct {
+    char                  key[PG_KEY_LEN + 1];
+    u_char               *audio;
+    size_t                len;
+    ngx_uint_t            cached;       /* 0 made now, 1 L1, 2 L2 */
+} ngx_http_podgen_audio_t;
+
+typedef struct ngx_http_podgen_audio_make_s  ngx_http_podgen_audio_make_t;
+
+/* The audio is valid during the call; rc NGX_ERROR: err says why. */
+typedef void (*ngx_http_podgen_audio_done_pt)(void *data, ngx_int_t rc,
+    ngx_http_podgen_audio_t *audio, pg_error_t *err);
+
+/*
+ * text: normalized (pg_text_normalize).  NGX_OK: an L1 hit in *hit
+ * (memory from pool); NGX_AGAIN: done() is called later, exactly once,
+ * unless canceled (hit->key is set either way); NGX_ERROR.
+ */
+ngx_int_t ngx_http_podgen_audio_make(ngx_http_podgen_main_conf_t *pmcf,
+    ngx_http_podgen_voice_t *voice, pg_format_t format, double speed,
+    const char *text, size_t len, ngx_pool_t *pool,
+    ngx_http_podgen_audio_done_pt done, void *data, ngx_log_t *log,
+    ngx_http_podgen_audio_t *hit, ngx_http_podgen_audio_make_t **mp);
+void ngx_http_podgen_audio_cancel(ngx_http_podgen_audio_make_t *m);
+
 /* endpoint handlers */
 ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_scripts_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_audio_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_podcasts_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_podgen_batch_handler(ngx_http_request_t *r);
 
 
 #endif /* NGX_HTTP_PODGEN_MODULE_H */

@@ -61,8 +61,6 @@ static void ngx_http_podgen_speech_body(ngx_http_request_t *r);
 static void ngx_http_podgen_speech_cleanup(void *data);
 static ngx_int_t ngx_http_podgen_speech_url(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s);
-static ngx_int_t ngx_http_podgen_speech_key(pg_speech_request_t *req,
-    ngx_http_podgen_voice_t *voice, char *hex);
 static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
@@ -144,7 +142,8 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
     if (s == NULL || cln == NULL
-        || ngx_http_podgen_speech_key(&req, voice, hex) != NGX_OK)
+        || ngx_http_podgen_speech_key(voice, req.format, req.speed, req.text,
+                                      req.text_len, hex) != NGX_OK)
     {
         pg_speech_request_free(&req);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -469,9 +468,14 @@ ngx_http_podgen_speech_url(ngx_http_request_t *r, ngx_http_podgen_speech_t *s)
 }
 
 
-static ngx_int_t
-ngx_http_podgen_speech_key(pg_speech_request_t *req,
-    ngx_http_podgen_voice_t *voice, char *hex)
+/*
+ * The key of speech audio: what flite says (normalized text), the voice,
+ * the format, the speed, and flite's version.
+ */
+
+ngx_int_t
+ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice, pg_format_t format,
+    double speed, const char *text, size_t len, char *hex)
 {
     ngx_int_t  rc;
     pg_buf_t   canon;
@@ -482,12 +486,12 @@ ngx_http_podgen_speech_key(pg_speech_request_t *req,
     ngx_snprintf((u_char *) head, sizeof(head),
                  "speech|v1|flite-%s|det=%d|%V|%s|%.3f|%Z",
                  pg_tts_version(), pg_tts_deterministic(), &voice->name,
-                 pg_format_name(req->format), req->speed);
+                 pg_format_name(format), speed);
 
     rc = NGX_ERROR;
 
     if (pg_buf_append_str(&canon, head) == 0
-        && pg_buf_append(&canon, req->text, req->text_len) == 0
+        && pg_buf_append(&canon, text, len) == 0
         && pg_key_sha256(canon.data, canon.len, hex) == 0)
     {
         rc = NGX_OK;

@@ -1,0 +1,1299 @@
+/*
+ * podgen: /v1/podcasts — create podcast jobs, follow them, and the
+ * library: list, audio, transcripts, delete, and the RSS feed.
+ *
+ *   POST   {base}                         a job: 202 + Location
+ *   GET    {base}?limit=&cursor=          newest first
+ *   GET    {base}/feed.xml                RSS 2.0 + iTunes
+ *   GET    {base}/{id}[?wait=N]           status; ETag; long poll
+ *   DELETE {base}/{id}                    204
+ *   GET    {base}/{id}/audio              the episode (Range)
+ *   GET    {base}/{id}/transcript.vtt     WebVTT
+ *   GET    {base}/{id}/transcript.json
+ *
+ * {base} is the location's name.  Reading the store (list, feed) and
+ * deleting run on the thread pool; a status is read from L1, else from
+ * its small record file.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <dirent.h>
+
+#include "pg_podcast.h"
+#include "pg_feed.h"
+#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_jobs.h"
+#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+#define NGX_HTTP_PODGEN_WAIT_MAX     60         /* s of a long poll */
+#define NGX_HTTP_PODGEN_WAIT_TICK    100        /* ms between looks */
+#define NGX_HTTP_PODGEN_LIST_MAX     100
+#define NGX_HTTP_PODGEN_FEED_ITEMS   100
+
+
+typedef struct ngx_http_podgen_podcasts_s {
+    ngx_http_request_t        *request;
+    ngx_http_podgen_job_t     *job;         /* being accepted */
+    ngx_http_podgen_offload_t *offload;
+    ngx_event_t                wait;
+    ngx_msec_t                 deadline;
+    uint64_t                   version;
+    ngx_str_t                  base;
+    ngx_str_t                  host;
+    char                       id[PG_JOB_ID_LEN + 1];
+    char                       cursor[PG_JOB_ID_LEN + 1];
+    ngx_uint_t                 limit;
+    ngx_uint_t                 feed;
+    pg_buf_t                   out;
+    ngx_int_t                  status;      /* of the pool work */
+    struct ngx_http_podgen_podcasts_s  *copy;  /* working on the pool */
+    struct ngx_http_podgen_podcasts_s  *peer;  /* the request's context */
+    unsigned                   answered:1;
+} ngx_http_podgen_podcasts_t;
+
+
+static ngx_int_t ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_str_t *rest);
+static void ngx_http_podgen_podcasts_create(ngx_http_request_t *r);
+static void ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc,
+    pg_job_t *rec);
+static ngx_int_t ngx_http_podgen_podcasts_status(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p);
+static ngx_int_t ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, pg_job_t *rec, ngx_uint_t status);
+static void ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_uint_t feed);
+static ngx_int_t ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p);
+static ngx_int_t ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_str_t *what);
+static void ngx_http_podgen_podcasts_cleanup(void *data);
+static ngx_int_t ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r);
+
+
+static ngx_http_podgen_podcasts_t *
+ngx_http_podgen_podcasts_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_podgen_podcasts_t  *p;
+
+    p = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_podcasts_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (p == NULL || cln == NULL) {
+        return NULL;
+    }
+
+    p->request = r;
+
+    cln->handler = ngx_http_podgen_podcasts_cleanup;
+    cln->data = p;
+
+    /* links are made of the location's name */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p->base = clcf->name;
+
+    while (p->base.len > 1 && p->base.data[p->base.len - 1] == '/') {
+        p->base.len--;
+    }
+
+    p->wait.handler = ngx_http_podgen_podcasts_wait_handler;
+    p->wait.data = p;
+    p->wait.log = r->connection->log;
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_http_podgen_podcasts_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                    rest;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_podgen_podcasts_t  *p;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    rest = r->uri;
+
+    if (rest.len >= clcf->name.len
+        && ngx_strncmp(rest.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        rest.data += clcf->name.len;
+        rest.len -= clcf->name.len;
+    }
+
+    while (rest.len && rest.data[0] == '/') {
+        rest.data++;
+        rest.len--;
+    }
+
+    if (rest.len == 0 && r->method == NGX_HTTP_POST) {
+        return ngx_http_podgen_read_json_request(r,
+                                              ngx_http_podgen_podcasts_create);
+    }
+
+    if (ngx_http_podgen_begin(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_podgen_podcasts_ctx(r);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_podgen_podcasts_route(r, p, &rest);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_str_t *rest)
+{
+    u_char      *slash;
+    ngx_int_t    rc;
+    ngx_str_t    id, sub;
+    pg_error_t   err;
+
+    if (rest->len == 0 || (rest->len == 8
+                           && ngx_strncmp(rest->data, "feed.xml", 8) == 0))
+    {
+        rc = ngx_http_podgen_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
+                                          rest->len ? "GET, HEAD"
+                                                    : "GET, HEAD, POST",
+                                          &err);
+        if (rc == NGX_DECLINED) {
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_podgen_podcasts_list(r, p, rest->len != 0);
+    }
+
+    slash = ngx_strlchr(rest->data, rest->data + rest->len, '/');
+
+    id.data = rest->data;
+    id.len = slash ? (size_t) (slash - rest->data) : rest->len;
+    sub.data = slash ? slash + 1 : rest->data + rest->len;
+    sub.len = rest->data + rest->len - sub.data;
+
+    /* only ids name files: nothing else reaches the store */
+
+    if (!pg_job_id_valid((char *) id.data, id.len)
+        || id.data[0] != 'p')
+    {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    ngx_memcpy(p->id, id.data, PG_JOB_ID_LEN);
+    p->id[PG_JOB_ID_LEN] = '\0';
+
+    if (sub.len == 0 && !slash) {
+        rc = ngx_http_podgen_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD
+                                             |NGX_HTTP_DELETE,
+                                          "GET, HEAD, DELETE", &err);
+        if (rc == NGX_DECLINED) {
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (r->method == NGX_HTTP_DELETE) {
+            return ngx_http_podgen_podcasts_delete(r, p);
+        }
+
+        return ngx_http_podgen_podcasts_status(r, p);
+    }
+
+    if ((sub.len == 5 && ngx_strncmp(sub.data, "audio", 5) == 0)
+        || (sub.len == 14 && ngx_strncmp(sub.data, "transcript.vtt", 14) == 0)
+        || (sub.len == 15
+            && ngx_strncmp(sub.data, "transcript.json", 15) == 0))
+    {
+        rc = ngx_http_podgen_check_method(r, NGX_HTTP_GET|NGX_HTTP_HEAD,
+                                          "GET, HEAD", &err);
+        if (rc == NGX_DECLINED) {
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_podgen_podcasts_file(r, p, &sub);
+    }
+
+    return ngx_http_podgen_podcasts_not_found(r);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r)
+{
+    pg_error_t  err;
+
+    pg_error_set(&err, NGX_HTTP_NOT_FOUND, NULL, "not_found",
+                 "no such podcast");
+
+    return ngx_http_podgen_send_error(r, &err);
+}
+
+
+/* ---- POST: a new job ---------------------------------------------------- */
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_check(ngx_http_podgen_main_conf_t *pmcf,
+    pg_podcast_request_t *req, pg_error_t *err)
+{
+    size_t      i;
+    ngx_int_t   rc;
+    static char param[32];
+
+    if (req->edited) {
+        for (i = 0; i < req->script.nhosts; i++) {
+            if (req->script.hosts[i].voice
+                && ngx_http_podgen_find_voice(pmcf, req->script.hosts[i].voice)
+                   == NULL)
+            {
+                ngx_sprintf((u_char *) param, "hosts[%uz].voice%Z", i);
+                pg_error_set(err, 400, param, "invalid_value",
+                             "unknown voice '%.64s'; GET /v1/voices lists "
+                             "them", req->script.hosts[i].voice);
+                return NGX_DECLINED;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    rc = ngx_http_podgen_script_hosts(pmcf, &req->script_req, err);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (req->script_req.engine == PG_ENGINE_LLM && !pmcf->llm_enabled) {
+        pg_error_set(err, 400, "engine", "invalid_value",
+                     "no LLM is configured on this server; use "
+                     "\"engine\": \"builtin\"");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
+{
+    u_char                       *body;
+    size_t                        len;
+    ngx_int_t                     rc;
+    pg_job_t                      rec;
+    pg_error_t                    err;
+    ngx_time_t                   *tp;
+    pg_podcast_request_t          req;
+    ngx_http_podgen_podcasts_t   *p;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (ngx_http_podgen_body_bytes(r, &body, &len) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (pg_podcast_request_parse((char *) body, len, pmcf->max_source,
+                                 pmcf->max_input, &req, &err)
+        != 0)
+    {
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    rc = ngx_http_podgen_podcasts_check(pmcf, &req, &err);
+
+    if (rc != NGX_OK) {
+        pg_podcast_request_free(&req);
+        ngx_http_finalize_request(r, rc == NGX_DECLINED
+                                     ? ngx_http_podgen_send_error(r, &err)
+                                     : NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_http_podgen_podcasts_ctx(r);
+    if (p == NULL) {
+        pg_podcast_request_free(&req);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the record keeps the request as it came: the runner reads it again */
+
+    ngx_memzero(&rec, sizeof(pg_job_t));
+
+    tp = ngx_timeofday();
+
+    rec.kind = PG_JOB_PODCAST;
+    rec.status = PG_JOB_QUEUED;
+    rec.created_ms = (int64_t) tp->sec * 1000 + tp->msec;
+    rec.updated_ms = rec.created_ms;
+    rec.speed = req.speed;
+    rec.request = malloc(len + 1);
+    rec.format = strdup(pg_format_name(req.format));
+    rec.title = req.title ? strdup(req.title) : NULL;
+
+    pg_job_id_make(rec.id, PG_JOB_PODCAST, rec.created_ms,
+                   (uint32_t) ngx_random() ^ ((uint32_t) ngx_pid << 16));
+
+    pg_podcast_request_free(&req);
+
+    if (rec.request == NULL || rec.format == NULL
+        || (req.title && rec.title == NULL))
+    {
+        pg_job_free(&rec);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(rec.request, body, len);
+    rec.request[len] = '\0';
+    ngx_memcpy(p->id, rec.id, sizeof(p->id));
+
+    rc = ngx_http_podgen_job_submit(&rec, ngx_http_podgen_podcasts_accepted,
+                                    p, &p->job);
+
+    if (rc != NGX_OK) {
+        pg_job_free(&rec);
+
+        if (rc == NGX_BUSY) {
+            ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+            pg_error_set(&err, 503, NULL, "server_busy",
+                         "the job queue is full; retry shortly");
+            err.type = "server_error";
+            ngx_str_set(&r->headers_out.content_type, "application/json");
+            (void) ngx_http_podgen_add_header(r, "Retry-After",
+                                              &(ngx_str_t) ngx_string("1"));
+            ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+            return;
+        }
+
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+}
+
+
+static void
+ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    ngx_str_t            location;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    p->job = NULL;
+    r = p->request;
+    c = r->connection;
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    location.data = ngx_pnalloc(r->pool, p->base.len + 1 + PG_JOB_ID_LEN);
+    if (location.data == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    location.len = ngx_sprintf(location.data, "%V/%s", &p->base, rec->id)
+                   - location.data;
+
+    r->headers_out.location = ngx_list_push(&r->headers_out.headers);
+    if (r->headers_out.location == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    r->headers_out.location->hash = 1;
+    ngx_str_set(&r->headers_out.location->key, "Location");
+    r->headers_out.location->value = location;
+
+    ngx_http_finalize_request(r, ngx_http_podgen_podcasts_reply(r, p, rec,
+                                                        NGX_HTTP_ACCEPTED));
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* ---- GET {id}: the status ----------------------------------------------- */
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, pg_job_t *rec, ngx_uint_t status)
+{
+    u_char           *json;
+    size_t            len;
+    pg_buf_t          out;
+    ngx_str_t         value;
+    ngx_table_elt_t  *etag;
+    char              base[256];
+
+    ngx_memzero(&out, sizeof(pg_buf_t));
+    ngx_snprintf((u_char *) base, sizeof(base), "%V%Z", &p->base);
+
+    if (pg_job_public_json(rec, base, &out) != 0) {
+        pg_buf_free(&out);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = out.len;
+    json = ngx_pnalloc(r->pool, len);
+
+    if (json) {
+        ngx_memcpy(json, out.data, len);
+    }
+
+    pg_buf_free(&out);
+
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the record's version names the state: If-None-Match gives 304 */
+
+    etag = ngx_list_push(&r->headers_out.headers);
+    if (etag == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    etag->hash = 1;
+    ngx_str_set(&etag->key, "ETag");
+    etag->value.data = ngx_pnalloc(r->pool, PG_JOB_ID_LEN + NGX_INT64_LEN + 4);
+    if (etag->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    etag->value.len = ngx_sprintf(etag->value.data, "\"%s-%uL\"", rec->id,
+                                  rec->version)
+                      - etag->value.data;
+    r->headers_out.etag = etag;
+
+    if (rec->status == PG_JOB_QUEUED || rec->status == PG_JOB_RUNNING) {
+        ngx_str_set(&value, "2");
+        (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
+    }
+
+    ngx_str_set(&value, "no-cache");
+    (void) ngx_http_podgen_add_header(r, "Cache-Control", &value);
+
+    return ngx_http_podgen_send_json(r, status, json, len);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_status(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p)
+{
+    ngx_int_t   rc, wait;
+    ngx_str_t   arg;
+    pg_job_t    rec;
+    pg_error_t  err;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    wait = 0;
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &arg) == NGX_OK) {
+        wait = ngx_atoi(arg.data, arg.len);
+
+        if (wait == NGX_ERROR) {
+            pg_error_set(&err, 400, "wait", "invalid_value",
+                         "'wait' must be a number of seconds, 0 to %d",
+                         NGX_HTTP_PODGEN_WAIT_MAX);
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        if (wait > NGX_HTTP_PODGEN_WAIT_MAX) {
+            wait = NGX_HTTP_PODGEN_WAIT_MAX;
+        }
+    }
+
+    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (wait == 0 || rec.status == PG_JOB_COMPLETED
+        || rec.status == PG_JOB_FAILED)
+    {
+        rc = ngx_http_podgen_podcasts_reply(r, p, &rec, NGX_HTTP_OK);
+        pg_job_free(&rec);
+        return rc;
+    }
+
+    /* a long poll: looked at now and again on a timer, until the record
+     * changes or the time is up */
+
+    p->version = rec.version;
+    p->deadline = ngx_current_msec + (ngx_msec_t) wait * 1000;
+    pg_job_free(&rec);
+
+    ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
+
+    r->main->count++;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_podcasts_t  *p = ev->data;
+
+    ngx_int_t            rc;
+    pg_job_t             rec;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = p->request;
+    c = r->connection;
+
+    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, c->log);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_podgen_podcasts_not_found(r);
+
+    } else if (rc != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else if (rec.version == p->version
+               && (ngx_msec_int_t) (p->deadline - ngx_current_msec) > 0)
+    {
+        pg_job_free(&rec);
+        ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
+        return;
+
+    } else {
+        rc = ngx_http_podgen_podcasts_reply(r, p, &rec, NGX_HTTP_OK);
+        pg_job_free(&rec);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* ---- the list and the feed, read on the pool ---------------------------- */
+
+
+static int
+ngx_http_podgen_podcasts_cmp(const void *a, const void *b)
+{
+    /* newest first: ids sort by time */
+    return -ngx_strcmp((const char *) a, (const char *) b);
+}
+
+
+static void
+ngx_http_podgen_podcasts_list_thread(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    int             fd;
+    DIR            *dir;
+    char           *ids, *nids;
+    size_t          n, cap, i, taken, len;
+    u_char         *raw;
+    ssize_t         got;
+    pg_job_t      **jobs;
+    pg_error_t      err;
+    struct stat     st;
+    struct dirent  *de;
+    char            path[NGX_MAX_PATH], base[256];
+
+    p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    ngx_http_podgen_job_path(path, "jobs", "", "");
+
+    dir = opendir(path);
+    if (dir == NULL) {
+        return;
+    }
+
+    ids = NULL;
+    n = 0;
+    cap = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        len = ngx_strlen(de->d_name);
+
+        if (len != PG_JOB_ID_LEN + 5
+            || ngx_strcmp(de->d_name + PG_JOB_ID_LEN, ".json") != 0
+            || !pg_job_id_valid(de->d_name, PG_JOB_ID_LEN)
+            || de->d_name[0] != 'p')
+        {
+            continue;
+        }
+
+        if (p->cursor[0]
+            && ngx_strncmp(de->d_name, p->cursor, PG_JOB_ID_LEN) >= 0)
+        {
+            continue;
+        }
+
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            nids = realloc(ids, cap * (PG_JOB_ID_LEN + 1));
+            if (nids == NULL) {
+                free(ids);
+                (void) closedir(dir);
+                return;
+            }
+
+            ids = nids;
+        }
+
+        ngx_memcpy(ids + n * (PG_JOB_ID_LEN + 1), de->d_name, PG_JOB_ID_LEN);
+        ids[n * (PG_JOB_ID_LEN + 1) + PG_JOB_ID_LEN] = '\0';
+        n++;
+    }
+
+    (void) closedir(dir);
+
+    if (n) {
+        qsort(ids, n, PG_JOB_ID_LEN + 1, ngx_http_podgen_podcasts_cmp);
+    }
+
+    jobs = calloc(p->limit + 1, sizeof(pg_job_t *));
+    if (jobs == NULL) {
+        free(ids);
+        return;
+    }
+
+    taken = 0;
+
+    for (i = 0; i < n && taken <= p->limit; i++) {
+        ngx_http_podgen_job_path(path, "jobs", ids + i * (PG_JOB_ID_LEN + 1),
+                                 ".json");
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+
+        raw = NULL;
+        got = -1;
+
+        if (fstat(fd, &st) == 0 && st.st_size < 64 * 1024 * 1024) {
+            raw = malloc(st.st_size + 1);
+            if (raw) {
+                got = read(fd, raw, st.st_size);
+            }
+        }
+
+        (void) close(fd);
+
+        jobs[taken] = calloc(1, sizeof(pg_job_t));
+
+        if (raw == NULL || got != st.st_size || jobs[taken] == NULL
+            || pg_job_from_json((char *) raw, got, jobs[taken], &err) != 0)
+        {
+            free(raw);
+            free(jobs[taken]);
+            jobs[taken] = NULL;
+            continue;
+        }
+
+        free(raw);
+
+        if (p->feed && jobs[taken]->status != PG_JOB_COMPLETED) {
+            pg_job_free(jobs[taken]);
+            free(jobs[taken]);
+            jobs[taken] = NULL;
+            continue;
+        }
+
+        taken++;
+    }
+
+    free(ids);
+
+    ngx_snprintf((u_char *) base, sizeof(base), "%V%Z", &p->base);
+
+    if (p->feed) {
+        pg_rss_channel_t  ch;
+        char              link[300];
+
+        ngx_snprintf((u_char *) link, sizeof(link), "http://%V%Z", &p->host);
+
+        ch.title = "podgen";
+        ch.link = link;
+        ch.description = "Podcasts generated by podgen";
+        ch.author = "podgen";
+        ch.image = NULL;
+
+        if (pg_rss_write(&ch, jobs, taken > p->limit ? p->limit : taken,
+                         &p->out)
+            == 0)
+        {
+            p->status = NGX_HTTP_OK;
+        }
+
+    } else {
+        int  ok;
+
+        ok = pg_buf_append_str(&p->out, "{\"object\":\"list\",\"data\":[") == 0;
+
+        for (i = 0; ok && i < taken && i < p->limit; i++) {
+            ok = (i == 0 || pg_buf_append(&p->out, ",", 1) == 0)
+                 && pg_job_public_json(jobs[i], base, &p->out) == 0;
+        }
+
+        if (ok) {
+            char  tail[128];
+
+            if (taken > p->limit) {
+                ngx_snprintf((u_char *) tail, sizeof(tail),
+                             "],\"has_more\":true,\"next_cursor\":\"%s\"}%Z",
+                             jobs[p->limit - 1]->id);
+
+            } else {
+                ngx_snprintf((u_char *) tail, sizeof(tail),
+                             "],\"has_more\":false,\"next_cursor\":null}%Z");
+            }
+
+            if (pg_buf_append_str(&p->out, tail) == 0) {
+                p->status = NGX_HTTP_OK;
+            }
+        }
+    }
+
+    for (i = 0; i < taken; i++) {
+        pg_job_free(jobs[i]);
+        free(jobs[i]);
+    }
+
+    free(jobs);
+}
+
+
+static void
+ngx_http_podgen_podcasts_list_after(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    u_char              *copy;
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    p->offload = NULL;
+    p->answered = 1;
+    p->peer->copy = NULL;
+    r = p->request;
+    c = r->connection;
+
+    if (p->status != NGX_HTTP_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    copy = ngx_pnalloc(r->pool, p->out.len);
+    if (copy == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(copy, p->out.data, p->out.len);
+
+    if (p->feed) {
+        r->headers_out.status = NGX_HTTP_OK;
+        ngx_str_set(&r->headers_out.content_type,
+                    "application/rss+xml; charset=utf-8");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+        rc = ngx_http_podgen_add_common_headers(r);
+        if (rc == NGX_OK) {
+            rc = ngx_http_podgen_send_memory(r, copy, p->out.len);
+        }
+
+    } else {
+        rc = ngx_http_podgen_send_json(r, NGX_HTTP_OK, copy, p->out.len);
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_podgen_podcasts_list_release(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    pg_buf_free(&p->out);
+    ngx_free(p);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_uint_t feed)
+{
+    ngx_int_t                     n;
+    ngx_str_t                     arg;
+    pg_error_t                    err;
+    ngx_http_podgen_podcasts_t   *q;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p->feed = feed;
+    p->limit = feed ? NGX_HTTP_PODGEN_FEED_ITEMS : 20;
+
+    if (!feed && ngx_http_arg(r, (u_char *) "limit", 5, &arg) == NGX_OK) {
+        n = ngx_atoi(arg.data, arg.len);
+
+        if (n < 1 || n > NGX_HTTP_PODGEN_LIST_MAX) {
+            pg_error_set(&err, 400, "limit", "invalid_value",
+                         "'limit' must be 1 to %d", NGX_HTTP_PODGEN_LIST_MAX);
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        p->limit = n;
+    }
+
+    if (!feed && ngx_http_arg(r, (u_char *) "cursor", 6, &arg) == NGX_OK
+        && arg.len)
+    {
+        if (!pg_job_id_valid((char *) arg.data, arg.len)) {
+            pg_error_set(&err, 400, "cursor", "invalid_value",
+                         "'cursor' must be a next_cursor of a list");
+            return ngx_http_podgen_send_error(r, &err);
+        }
+
+        ngx_memcpy(p->cursor, arg.data, PG_JOB_ID_LEN);
+        p->cursor[PG_JOB_ID_LEN] = '\0';
+    }
+
+    if (feed) {
+        if (r->headers_in.server.len) {
+            p->host = r->headers_in.server;
+
+        } else {
+            ngx_str_set(&p->host, "localhost");
+        }
+
+        if (r->headers_in.host) {
+            p->host = r->headers_in.host->value;
+        }
+
+        if (p->host.len > 200) {
+            p->host.len = 200;
+        }
+    }
+
+    /*
+     * The pool thread needs the context after the client may be gone: a
+     * copy outside the request pool (strings point into the request's
+     * pool only while the request lives, so they are copied too).
+     */
+
+    q = ngx_calloc(sizeof(ngx_http_podgen_podcasts_t) + p->base.len
+                   + p->host.len, r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *q = *p;
+    q->base.data = (u_char *) (q + 1);
+    ngx_memcpy(q->base.data, p->base.data, p->base.len);
+    q->host.data = q->base.data + p->base.len;
+    ngx_memcpy(q->host.data, p->host.data, p->host.len);
+
+    q->offload = ngx_http_podgen_offload(pmcf->thread_pool,
+                                         ngx_http_podgen_podcasts_list_thread,
+                                         ngx_http_podgen_podcasts_list_after,
+                                         ngx_http_podgen_podcasts_list_release,
+                                         q, r->connection->log);
+    if (q->offload == NULL) {
+        ngx_free(q);
+        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+        pg_error_set(&err, 503, NULL, "server_busy",
+                     "the server is busy; retry shortly");
+        err.type = "server_error";
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    p->copy = q;
+    q->peer = p;
+
+    r->main->count++;
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_DONE;
+}
+
+
+/* ---- DELETE ------------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_podcasts_delete_thread(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    ngx_uint_t  f;
+    char        path[NGX_MAX_PATH], ext[8];
+
+    ngx_http_podgen_job_path(path, "jobs", p->id, ".json");
+
+    if (unlink(path) == -1) {
+        p->status = (errno == ENOENT) ? NGX_HTTP_NOT_FOUND
+                                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return;
+    }
+
+    for (f = 0; f < PG_FMT_UNKNOWN; f++) {
+        ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name((pg_format_t) f));
+        ngx_http_podgen_job_path(path, "audio", p->id, ext);
+        (void) unlink(path);
+    }
+
+    ngx_http_podgen_job_path(path, "locks", p->id, "");
+    (void) unlink(path);
+
+    p->status = NGX_HTTP_NO_CONTENT;
+}
+
+
+static void
+ngx_http_podgen_podcasts_delete_after(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    p->offload = NULL;
+    p->answered = 1;
+    p->peer->copy = NULL;
+
+    if (p->status == NGX_HTTP_NO_CONTENT) {
+        ngx_http_podgen_job_forget(p->id);
+        ngx_http_podgen_job_tombstone(p->id);
+    }
+
+    r = p->request;
+    c = r->connection;
+
+    if (p->status == NGX_HTTP_NOT_FOUND) {
+        rc = ngx_http_podgen_podcasts_not_found(r);
+
+    } else if (p->status == NGX_HTTP_NO_CONTENT) {
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->header_only = 1;
+        r->headers_out.content_length_n = 0;
+
+        rc = ngx_http_podgen_add_common_headers(r);
+        if (rc == NGX_OK) {
+            rc = ngx_http_send_header(r);
+        }
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_podgen_podcasts_delete_release(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    if (!p->answered && p->status == NGX_HTTP_NO_CONTENT) {
+        /* the client went away; the files are gone all the same */
+        ngx_http_podgen_job_forget(p->id);
+        ngx_http_podgen_job_tombstone(p->id);
+    }
+
+    ngx_free(p);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p)
+{
+    pg_error_t                    err;
+    ngx_http_podgen_podcasts_t   *q;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_calloc(sizeof(ngx_http_podgen_podcasts_t), r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *q = *p;
+    ngx_str_null(&q->base);
+
+    q->offload = ngx_http_podgen_offload(pmcf->thread_pool,
+                                       ngx_http_podgen_podcasts_delete_thread,
+                                       ngx_http_podgen_podcasts_delete_after,
+                                       ngx_http_podgen_podcasts_delete_release,
+                                       q, r->connection->log);
+    if (q->offload == NULL) {
+        ngx_free(q);
+        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+        pg_error_set(&err, 503, NULL, "server_busy",
+                     "the server is busy; retry shortly");
+        err.type = "server_error";
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    p->copy = q;
+    q->peer = p;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* ---- the episode and its transcripts ------------------------------------ */
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_str_t *what)
+{
+    u_char                    *data;
+    ngx_int_t                  rc;
+    pg_buf_t                   out;
+    pg_job_t                   rec;
+    ngx_str_t                  value;
+    ngx_buf_t                 *b;
+    pg_error_t                 err;
+    ngx_chain_t                cl;
+    pg_format_t                format;
+    ngx_file_info_t            fi;
+    ngx_pool_cleanup_t        *cln;
+    ngx_pool_cleanup_file_t   *clnf;
+    char                       path[NGX_MAX_PATH], ext[8];
+
+    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rec.status != PG_JOB_COMPLETED) {
+        pg_error_set(&err, 409, NULL, "not_ready",
+                     "the podcast is %s; its audio and transcript come "
+                     "when it is completed",
+                     pg_job_status_name(rec.status));
+        pg_job_free(&rec);
+
+        ngx_str_set(&value, "2");
+        (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
+
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    if (what->data[0] == 't') {
+        ngx_memzero(&out, sizeof(pg_buf_t));
+
+        rc = (what->len == 14) ? pg_vtt_write(&rec, &out)
+                               : pg_transcript_json(&rec, &out);
+        pg_job_free(&rec);
+
+        data = (rc == 0) ? ngx_pnalloc(r->pool, out.len ? out.len : 1) : NULL;
+
+        if (data == NULL) {
+            pg_buf_free(&out);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(data, out.data, out.len);
+        value.len = out.len;
+        pg_buf_free(&out);
+
+        if (what->len == 15) {
+            return ngx_http_podgen_send_json(r, NGX_HTTP_OK, data, value.len);
+        }
+
+        r->headers_out.status = NGX_HTTP_OK;
+        ngx_str_set(&r->headers_out.content_type, "text/vtt; charset=utf-8");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+        if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_podgen_send_memory(r, data, value.len);
+    }
+
+    /* the audio: a file, sent like a static one (sendfile, Range) */
+
+    format = pg_format_from_name(rec.format, rec.format
+                                             ? ngx_strlen(rec.format) : 0);
+    pg_job_free(&rec);
+
+    if (format == PG_FMT_UNKNOWN) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name(format));
+    ngx_http_podgen_job_path(path, "audio", p->id, ext);
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
+    b = ngx_calloc_buf(r->pool);
+    if (cln == NULL || b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->file = ngx_pcalloc(r->pool, sizeof(ngx_file_t));
+    if (b->file == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->file->fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (b->file->fd == NGX_INVALID_FILE) {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    cln->handler = ngx_pool_cleanup_file;
+    clnf = cln->data;
+    clnf->fd = b->file->fd;
+    clnf->name = (u_char *) "podgen episode";
+    clnf->log = r->connection->log;
+
+    if (ngx_fd_info(b->file->fd, &fi) == NGX_FILE_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->file->name.data = ngx_pstrdup(r->pool,
+                                     &(ngx_str_t) { ngx_strlen(path),
+                                                    (u_char *) path });
+    b->file->name.len = ngx_strlen(path);
+    b->file->log = r->connection->log;
+    b->file->directio = 0;
+    b->file_pos = 0;
+    b->file_last = ngx_file_size(&fi);
+    b->in_file = b->file_last ? 1 : 0;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    b->sync = b->in_file ? 0 : 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = ngx_file_size(&fi);
+    r->headers_out.last_modified_time = ngx_file_mtime(&fi);
+    r->headers_out.content_type.data = (u_char *) pg_format_mime(format);
+    r->headers_out.content_type.len = ngx_strlen(pg_format_mime(format));
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->allow_ranges = 1;
+
+    if (ngx_http_set_etag(r) != NGX_OK
+        || ngx_http_podgen_add_common_headers(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    cl.buf = b;
+    cl.next = NULL;
+
+    return ngx_http_output_filter(r, &cl);
+}
+
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_podcasts_cleanup(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    ngx_http_podgen_podcasts_t  *q;
+
+    if (p->wait.timer_set) {
+        ngx_del_timer(&p->wait);
+    }
+
+    q = p->copy;
+
+    if (q) {
+        /* the pool still works for us: its release() frees the copy */
+        q->request = NULL;
+        ngx_http_podgen_offload_detach(q->offload);
+        p->copy = NULL;
+    }
+
+    if (p->job) {
+        /* accepted or not, the job goes on */
+        ngx_http_podgen_job_detach(p->job);
+        p->job = NULL;
+    }
+}
