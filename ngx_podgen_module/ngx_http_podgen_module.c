@@ -1153,7 +1153,7 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
         break;
     }
 
-    if (ngx_http_podgen_error_json(r, &err, &json) != NGX_OK) {
+    if (ngx_http_podgen_error_json(r->pool, &err, &json) != NGX_OK) {
         return ngx_http_next_header_filter(r);
     }
 

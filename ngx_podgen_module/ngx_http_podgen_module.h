@@ -98,8 +98,8 @@ ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
     ngx_str_t *value);
-ngx_int_t ngx_http_podgen_error_json(ngx_http_request_t *r,
-    pg_error_t *err, ngx_str_t *out);
+ngx_int_t ngx_http_podgen_error_json(ngx_pool_t *pool, pg_error_t *err,
+    ngx_str_t *out);
 ngx_int_t ngx_http_podgen_send_error(ngx_http_request_t *r,
     pg_error_t *err);
 ngx_int_t ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
@@ -157,6 +157,7 @@ u_char *ngx_http_podgen_script_reply_json(ngx_pool_t *pool,
     ngx_http_podgen_script_t *script, size_t *len);
 
 /* ngx_http_podgen_speech.c */
+int ngx_http_podgen_voice_exists(void *pmcf, const char *name);
 ngx_int_t ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice,
     pg_format_t format, double speed, const char *text, size_t len,
     char *hex);

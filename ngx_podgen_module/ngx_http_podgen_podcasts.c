@@ -192,8 +192,9 @@ ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
     /* only ids name files: nothing else reaches the store */
 
     if (!pg_job_id_valid((char *) id.data, id.len)
-        || id.data[0] != 'p')
+        || (id.data[0] != 'p' && sub.len))
     {
+        /* batch jobs ("bat_") have a status, no episode */
         return ngx_http_podgen_podcasts_not_found(r);
     }
 

@@ -96,7 +96,7 @@ ngx_http_podgen_speech_handler(ngx_http_request_t *r)
 }
 
 
-static int
+int
 ngx_http_podgen_voice_exists(void *data, const char *name)
 {
     return ngx_http_podgen_find_voice(data, name) != NULL;

@@ -152,7 +152,7 @@ ngx_http_podgen_gen_str(yajl_gen g, const char *s)
 
 
 ngx_int_t
-ngx_http_podgen_error_json(ngx_http_request_t *r, pg_error_t *err,
+ngx_http_podgen_error_json(ngx_pool_t *pool, pg_error_t *err,
     ngx_str_t *out)
 {
     size_t                len;
@@ -193,7 +193,7 @@ ngx_http_podgen_error_json(ngx_http_request_t *r, pg_error_t *err,
         return NGX_ERROR;
     }
 
-    out->data = ngx_pnalloc(r->pool, len + 1);
+    out->data = ngx_pnalloc(pool, len + 1);
     if (out->data == NULL) {
         yajl_gen_free(g);
         return NGX_ERROR;
@@ -245,7 +245,7 @@ ngx_http_podgen_send_error(ngx_http_request_t *r, pg_error_t *err)
 
     ctx->error_sent = 1;
 
-    if (ngx_http_podgen_error_json(r, err, &json) != NGX_OK) {
+    if (ngx_http_podgen_error_json(r->pool, err, &json) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
