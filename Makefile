@@ -22,9 +22,13 @@ SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \
                    ngx_podgen_metrics/*.h)
 LIB_SRCS := $(filter %.c,$(wildcard lib/*.c))
 UNIT_TESTS := $(patsubst lib/test/%.c,$(BUILD)/unit/%,$(wildcard lib/test/test_*.c))
+FUZZ_TARGETS := $(patsubst lib/fuzz/fuzz_%.c,%,$(wildcard lib/fuzz/fuzz_*.c))
+REPLAYS := $(patsubst %,$(BUILD)/unit/replay_%,$(FUZZ_TARGETS))
+FUZZ_TIME ?= 30
+FUZZ_CC ?= clang
 
 .PHONY: all build deps run test test-asan unit unit-asan prove clean bench \
-        helgrind
+        helgrind fuzz
 
 all: build
 
@@ -72,8 +76,37 @@ $(BUILD)/unit/%: lib/test/%.c $(LIB_SRCS) $(wildcard lib/*.h) lib/test/unit.h
 	mkdir -p $(BUILD)/unit
 	$(CC) $(LIB_CFLAGS) $(UNIT_CFLAGS) -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
 
-unit: $(UNIT_TESTS)
+# each fuzz target also replays its corpus (t/fuzz/NAME: seeds and every
+# crash ever found) in the unit tests, without libFuzzer
+$(BUILD)/unit/replay_%: lib/fuzz/fuzz_%.c lib/fuzz/replay.c $(LIB_SRCS) \
+        $(wildcard lib/*.h)
+	mkdir -p $(BUILD)/unit
+	$(CC) $(LIB_CFLAGS) $(UNIT_CFLAGS) -Ilib -o $@ $< lib/fuzz/replay.c \
+	    $(LIB_SRCS) $(LIB_LIBS)
+
+unit: $(UNIT_TESTS) $(REPLAYS)
 	@for t in $(UNIT_TESTS); do echo "== $$t"; $$t || exit 1; done
+	@for f in $(FUZZ_TARGETS); do echo "== replay t/fuzz/$$f"; \
+	    $(BUILD)/unit/replay_$$f t/fuzz/$$f || exit 1; done
+
+# libFuzzer (clang): every target for FUZZ_TIME seconds; new inputs go to
+# build/fuzz/corpus/NAME, crashes to build/fuzz/ (copy them to t/fuzz/NAME
+# so that `make unit` replays them from then on)
+$(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h)
+	mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -I/usr/include/opus -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
+
+fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@for f in $(FUZZ_TARGETS); do \
+	    echo "== fuzz_$$f for $(FUZZ_TIME) s"; \
+	    mkdir -p $(BUILD)/fuzz/corpus/$$f; \
+	    dict=; test -f lib/fuzz/fuzz_$$f.dict && \
+	        dict=-dict=lib/fuzz/fuzz_$$f.dict; \
+	    (cd $(BUILD)/fuzz && ./fuzz_$$f $$dict -max_len=8192 \
+	        -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        corpus/$$f $(CURDIR)/t/fuzz/$$f) || exit 1; \
+	done
 
 unit-asan:
 	$(MAKE) unit BUILD=$(BUILD)/asan-unit UNIT_CFLAGS="$(SAN_FLAGS)"

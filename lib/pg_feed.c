@@ -1,0 +1,793 @@
+/*
+ * podgen core: transcripts and the RSS feed.
+ *
+ * Text is walked one UTF-8 character at a time (pg_feed_utf8()), so that
+ * escaping, dropping and cutting never split a character and a byte of
+ * invalid UTF-8 is always replaced, never copied.
+ */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "pg_feed.h"
+#include "pg_text.h"
+
+
+#define PG_FEED_BAD        0xffffffffU      /* not a character */
+#define PG_FEED_FFFD       "\xef\xbf\xbd"   /* U+FFFD in UTF-8 */
+#define PG_FEED_ELLIPSIS   "\xe2\x80\xa6"   /* U+2026 */
+
+#define PG_NELEMS(a)       (sizeof(a) / sizeof((a)[0]))
+
+
+static size_t pg_feed_utf8(const unsigned char *s, size_t len,
+    uint32_t *cp);
+static double pg_feed_time(double t);
+static int pg_vtt_escape(pg_buf_t *out, const char *s);
+static int pg_vtt_time(pg_buf_t *out, double t);
+static int pg_transcript_string(yajl_gen g, const char *s);
+static int pg_transcript_time(yajl_gen g, double t);
+static int pg_rss_element(pg_buf_t *out, const char *name, const char *s);
+static int pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
+    const char *path, const char *id, const char *suffix);
+static int pg_rss_item(pg_buf_t *out, const pg_job_t *job,
+    const char *link, size_t link_len, pg_buf_t *tmp);
+static int pg_rss_date(pg_buf_t *out, int64_t ms);
+static int pg_rss_description(pg_buf_t *out, const pg_job_t *job);
+static const char *pg_rss_mime(const char *format);
+
+
+static const char  *pg_rss_days[] = {
+    "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+};
+
+static const char  *pg_rss_months[] = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+static const struct {
+    const char  *format;
+    const char  *mime;
+} pg_rss_mimes[] = {
+    { "mp3",  "audio/mpeg" },
+    { "opus", "audio/ogg" },
+    { "wav",  "audio/wav" },
+    { "flac", "audio/flac" },
+    { "pcm",  "audio/L16" },
+    { "aac",  "audio/aac" }
+};
+
+
+/*
+ * The character at s[0..len), len > 0: returns its length in bytes and
+ * its code point in *cp; a byte that starts no valid character (overlong,
+ * surrogate, above U+10FFFF, cut short) gives 1 and PG_FEED_BAD.
+ */
+static size_t
+pg_feed_utf8(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    size_t    i, n;
+    uint32_t  c, min;
+
+    c = s[0];
+
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        c &= 0x1f;
+        min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        c &= 0x0f;
+        min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        c &= 0x07;
+        min = 0x10000;
+
+    } else {
+        goto bad;
+    }
+
+    if (len < n) {
+        goto bad;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            goto bad;
+        }
+
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        goto bad;
+    }
+
+    *cp = c;
+
+    return n;
+
+bad:
+
+    *cp = PG_FEED_BAD;
+
+    return 1;
+}
+
+
+/* a time in seconds, made safe to print: NaN and negatives are 0 */
+static double
+pg_feed_time(double t)
+{
+    if (!(t >= 0.0)) {
+        return 0.0;
+    }
+
+    return t < PG_JOB_TIME_MAX ? t : PG_JOB_TIME_MAX;
+}
+
+
+/* ---- WebVTT ------------------------------------------------------------- */
+
+
+int
+pg_vtt_write(const pg_job_t *job, pg_buf_t *out)
+{
+    int                      n;
+    char                     num[32];
+    size_t                   i, cue;
+    double                   start, end;
+    const pg_job_segment_t  *seg;
+
+    if (pg_buf_append_str(out, "WEBVTT\n\n") != 0) {
+        return -1;
+    }
+
+    cue = 0;
+
+    for (i = 0; i < job->nsegments; i++) {
+        seg = &job->segments[i];
+
+        if (!(seg->start >= 0.0)) {
+            continue;                       /* not rendered */
+        }
+
+        start = pg_feed_time(seg->start);
+        end = pg_feed_time(seg->end);
+
+        if (end < start) {
+            end = start;
+        }
+
+        n = snprintf(num, sizeof(num), "%zu\n", ++cue);
+
+        if (pg_buf_append(out, num, (size_t) n) != 0
+            || pg_vtt_time(out, start) != 0
+            || pg_buf_append_str(out, " --> ") != 0
+            || pg_vtt_time(out, end) != 0
+            || pg_buf_append(out, "\n", 1) != 0)
+        {
+            return -1;
+        }
+
+        if (seg->speaker != NULL && seg->speaker[0] != '\0') {
+            if (pg_buf_append_str(out, "<v ") != 0
+                || pg_vtt_escape(out, seg->speaker) != 0)
+            {
+                return -1;
+            }
+
+            /*
+             * "<v Jo-->" would hold a raw "-->", which ends a cue; the
+             * space is trimmed off the name by WebVTT parsers
+             */
+
+            if (out->data[out->len - 1] == '-'
+                && pg_buf_append(out, " ", 1) != 0)
+            {
+                return -1;
+            }
+
+            if (pg_buf_append(out, ">", 1) != 0) {
+                return -1;
+            }
+        }
+
+        if (pg_vtt_escape(out, seg->text) != 0
+            || pg_buf_append_str(out, "\n\n") != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * s escaped for a cue's text: & < > as character references, a run of
+ * control characters (CR, LF, tab, ...) as one space, invalid UTF-8 as
+ * U+FFFD.
+ */
+static int
+pg_vtt_escape(pg_buf_t *out, const char *s)
+{
+    int                   space;
+    size_t                i, k, len, plain;
+    uint32_t              c;
+    const char           *rep;
+    const unsigned char  *p;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    p = (const unsigned char *) s;
+    len = strlen(s);
+    plain = 0;                  /* the start of bytes copied as they are */
+    space = 0;
+
+    for (i = 0; i < len; i += k) {
+        k = pg_feed_utf8(p + i, len - i, &c);
+
+        if (c == '&') {
+            rep = "&amp;";
+
+        } else if (c == '<') {
+            rep = "&lt;";
+
+        } else if (c == '>') {
+            rep = "&gt;";
+
+        } else if (c < 0x20 || c == 0x7f) {
+            rep = space ? "" : " ";
+
+        } else if (c == PG_FEED_BAD) {
+            rep = PG_FEED_FFFD;
+
+        } else {
+            space = 0;
+            continue;
+        }
+
+        space = (c < 0x20 || c == 0x7f);
+
+        if (pg_buf_append(out, p + plain, i - plain) != 0
+            || pg_buf_append_str(out, rep) != 0)
+        {
+            return -1;
+        }
+
+        plain = i + k;
+    }
+
+    return pg_buf_append(out, p + plain, len - plain);
+}
+
+
+static int
+pg_vtt_time(pg_buf_t *out, double t)
+{
+    int        n;
+    char       buf[64];
+    long long  ms;
+
+    ms = llround(t * 1000.0);
+
+    n = snprintf(buf, sizeof(buf), "%02lld:%02d:%02d.%03d",
+                 ms / 3600000, (int) (ms / 60000 % 60),
+                 (int) (ms / 1000 % 60), (int) (ms % 1000));
+
+    return pg_buf_append(out, buf, (size_t) n);
+}
+
+
+/* ---- the JSON transcript ------------------------------------------------ */
+
+
+int
+pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
+{
+    int                      rc;
+    char                     id[PG_JOB_ID_LEN + 1];
+    size_t                   i, len, blen;
+    double                   end;
+    yajl_gen                 g;
+    const unsigned char     *buf;
+    const pg_job_segment_t  *seg;
+
+    len = strnlen(job->id, sizeof(job->id));
+    if (len > PG_JOB_ID_LEN) {
+        len = PG_JOB_ID_LEN;
+    }
+
+    memcpy(id, job->id, len);
+    id[len] = '\0';
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return -1;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+#define PG_KEY(k)  pg_transcript_string(g, k)
+
+    rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+         || PG_KEY("id") || pg_transcript_string(g, id)
+         || PG_KEY("title") || pg_transcript_string(g, job->title)
+         || PG_KEY("duration_s")
+         || pg_transcript_time(g, job->status == PG_JOB_COMPLETED
+                                  ? job->duration_s : -1.0)
+         || PG_KEY("segments")
+         || yajl_gen_array_open(g) != yajl_gen_status_ok;
+
+    for (i = 0; i < job->nsegments && !rc; i++) {
+        seg = &job->segments[i];
+
+        end = -1.0;
+
+        if (seg->start >= 0.0) {
+            end = seg->end >= seg->start ? seg->end : seg->start;
+        }
+
+        rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+             || PG_KEY("index")
+             || yajl_gen_integer(g, (long long) i) != yajl_gen_status_ok
+             || PG_KEY("speaker") || pg_transcript_string(g, seg->speaker)
+             || PG_KEY("voice") || pg_transcript_string(g, seg->voice)
+             || PG_KEY("text") || pg_transcript_string(g, seg->text)
+             || PG_KEY("start") || pg_transcript_time(g, seg->start)
+             || PG_KEY("end") || pg_transcript_time(g, end)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    rc = rc
+         || yajl_gen_array_close(g) != yajl_gen_status_ok
+         || yajl_gen_map_close(g) != yajl_gen_status_ok
+         || yajl_gen_get_buf(g, &buf, &blen) != yajl_gen_status_ok
+         || pg_buf_append(out, buf, blen) != 0;
+
+#undef PG_KEY
+
+    yajl_gen_free(g);
+
+    return rc ? -1 : 0;
+}
+
+
+/* a string, or null for NULL; 1 for text that is not UTF-8 */
+static int
+pg_transcript_string(yajl_gen g, const char *s)
+{
+    size_t  len;
+
+    if (s == NULL) {
+        return yajl_gen_null(g) != yajl_gen_status_ok;
+    }
+
+    len = strlen(s);
+
+    if (!pg_utf8_valid(s, len)) {
+        return 1;
+    }
+
+    return yajl_gen_string(g, (const unsigned char *) s, len)
+           != yajl_gen_status_ok;
+}
+
+
+/* seconds with 3 decimals; null for a negative (unknown) time */
+static int
+pg_transcript_time(yajl_gen g, double t)
+{
+    int   n;
+    char  num[64];
+
+    if (!(t >= 0.0)) {
+        return yajl_gen_null(g) != yajl_gen_status_ok;
+    }
+
+    n = snprintf(num, sizeof(num), "%.3f", pg_feed_time(t));
+
+    return yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok;
+}
+
+
+/* ---- XML ---------------------------------------------------------------- */
+
+
+int
+pg_xml_escape(pg_buf_t *out, const char *s, size_t len)
+{
+    size_t                i, k, plain;
+    uint32_t              c;
+    const char           *rep;
+    const unsigned char  *p;
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    p = (const unsigned char *) s;
+    plain = 0;
+
+    for (i = 0; i < len; i += k) {
+        k = pg_feed_utf8(p + i, len - i, &c);
+
+        switch (c) {
+
+        case '&':
+            rep = "&amp;";
+            break;
+
+        case '<':
+            rep = "&lt;";
+            break;
+
+        case '>':
+            rep = "&gt;";
+            break;
+
+        case '"':
+            rep = "&quot;";
+            break;
+
+        case '\'':
+            rep = "&apos;";
+            break;
+
+        case '\t':
+        case '\n':
+        case '\r':
+            continue;
+
+        case 0xfffe:
+        case 0xffff:
+            rep = "";
+            break;
+
+        case PG_FEED_BAD:
+            rep = PG_FEED_FFFD;
+            break;
+
+        default:
+            if (c >= 0x20) {
+                continue;
+            }
+
+            rep = "";                   /* a control character */
+        }
+
+        if (pg_buf_append(out, p + plain, i - plain) != 0
+            || pg_buf_append_str(out, rep) != 0)
+        {
+            return -1;
+        }
+
+        plain = i + k;
+    }
+
+    return pg_buf_append(out, p + plain, len - plain);
+}
+
+
+/* ---- RSS ---------------------------------------------------------------- */
+
+
+int
+pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
+    pg_buf_t *out)
+{
+    int          rc;
+    size_t       i, link_len;
+    pg_buf_t     tmp;
+    const char  *link;
+
+    link = ch->link ? ch->link : "";
+    link_len = strlen(link);
+
+    while (link_len > 0 && link[link_len - 1] == '/') {
+        link_len--;
+    }
+
+    memset(&tmp, 0, sizeof(pg_buf_t));
+
+    rc = pg_buf_append_str(out,
+             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<rss version=\"2.0\""
+             " xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\""
+             " xmlns:atom=\"http://www.w3.org/2005/Atom\">\n"
+             "<channel>\n") != 0
+         || pg_rss_element(out, "title", ch->title) != 0
+         || pg_rss_element(out, "link", link) != 0
+         || pg_rss_element(out, "description", ch->description) != 0
+         || pg_buf_append_str(out, "<language>en</language>\n") != 0
+         || pg_rss_element(out, "itunes:author", ch->author) != 0
+         || pg_buf_append_str(out,
+                "<itunes:explicit>false</itunes:explicit>\n"
+                "<itunes:category text=\"Technology\"/>\n"
+                "<atom:link href=\"") != 0
+         || pg_rss_url(out, link, link_len, "/v1/podcasts/feed.xml", "", "")
+            != 0
+         || pg_buf_append_str(out,
+                "\" rel=\"self\" type=\"application/rss+xml\"/>\n") != 0;
+
+    if (!rc && ch->image != NULL) {
+        rc = pg_buf_append_str(out, "<itunes:image href=\"") != 0
+             || pg_xml_escape(out, ch->image, strlen(ch->image)) != 0
+             || pg_buf_append_str(out, "\"/>\n<image>\n") != 0
+             || pg_rss_element(out, "url", ch->image) != 0
+             || pg_rss_element(out, "title", ch->title) != 0
+             || pg_rss_element(out, "link", link) != 0
+             || pg_buf_append_str(out, "</image>\n") != 0;
+    }
+
+    for (i = 0; i < n && !rc; i++) {
+        if (jobs[i] == NULL || jobs[i]->kind != PG_JOB_PODCAST
+            || jobs[i]->status != PG_JOB_COMPLETED)
+        {
+            continue;
+        }
+
+        rc = pg_rss_item(out, jobs[i], link, link_len, &tmp) != 0;
+    }
+
+    rc = rc || pg_buf_append_str(out, "</channel>\n</rss>\n") != 0;
+
+    pg_buf_free(&tmp);
+
+    return rc ? -1 : 0;
+}
+
+
+static int
+pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
+    size_t link_len, pg_buf_t *tmp)
+{
+    int        n;
+    char       id[PG_JOB_ID_LEN + 1], num[64];
+    size_t     len;
+    long long  s;
+
+    len = strnlen(job->id, sizeof(job->id));
+    if (len > PG_JOB_ID_LEN) {
+        len = PG_JOB_ID_LEN;
+    }
+
+    memcpy(id, job->id, len);
+    id[len] = '\0';
+
+    pg_buf_reset(tmp);
+
+    if (pg_rss_description(tmp, job) != 0) {
+        return -1;
+    }
+
+    if (pg_buf_append_str(out, "<item>\n") != 0
+        || pg_rss_element(out, "title", job->title ? job->title : id) != 0
+        || pg_buf_append_str(out, "<guid isPermaLink=\"false\">") != 0
+        || pg_xml_escape(out, id, len) != 0
+        || pg_buf_append_str(out, "</guid>\n<pubDate>") != 0
+        || pg_rss_date(out, job->created_ms) != 0
+        || pg_buf_append_str(out, "</pubDate>\n<description>") != 0
+        || pg_xml_escape(out, (const char *) tmp->data, tmp->len) != 0
+        || pg_buf_append_str(out, "</description>\n<enclosure url=\"") != 0
+        || pg_rss_url(out, link, link_len, "/v1/podcasts/", id, "/audio")
+           != 0)
+    {
+        return -1;
+    }
+
+    n = snprintf(num, sizeof(num), "\" length=\"%zu\" type=\"",
+                 job->audio_bytes);
+
+    if (pg_buf_append(out, num, (size_t) n) != 0
+        || pg_buf_append_str(out, pg_rss_mime(job->format)) != 0
+        || pg_buf_append_str(out, "\"/>\n<itunes:duration>") != 0)
+    {
+        return -1;
+    }
+
+    s = llround(pg_feed_time(job->duration_s));
+
+    n = snprintf(num, sizeof(num), "%02lld:%02d:%02d", s / 3600,
+                 (int) (s / 60 % 60), (int) (s % 60));
+
+    if (pg_buf_append(out, num, (size_t) n) != 0
+        || pg_buf_append_str(out,
+               "</itunes:duration>\n"
+               "<itunes:episodeType>full</itunes:episodeType>\n"
+               "</item>\n") != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* "<name>" escaped s "</name>\n"; NULL is empty */
+static int
+pg_rss_element(pg_buf_t *out, const char *name, const char *s)
+{
+    if (s == NULL) {
+        s = "";
+    }
+
+    if (pg_buf_append(out, "<", 1) != 0
+        || pg_buf_append_str(out, name) != 0
+        || pg_buf_append(out, ">", 1) != 0
+        || pg_xml_escape(out, s, strlen(s)) != 0
+        || pg_buf_append(out, "</", 2) != 0
+        || pg_buf_append_str(out, name) != 0
+        || pg_buf_append(out, ">\n", 2) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* link + path + id + suffix, escaped for an attribute */
+static int
+pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
+    const char *path, const char *id, const char *suffix)
+{
+    if (pg_xml_escape(out, link, link_len) != 0
+        || pg_xml_escape(out, path, strlen(path)) != 0
+        || pg_xml_escape(out, id, strlen(id)) != 0
+        || pg_xml_escape(out, suffix, strlen(suffix)) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* RFC 822: "Tue, 25 Nov 2026 10:00:00 GMT" */
+static int
+pg_rss_date(pg_buf_t *out, int64_t ms)
+{
+    int        n;
+    char       buf[64];
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) (ms / 1000 - (ms % 1000 < 0));
+
+    if (gmtime_r(&t, &tm) == NULL
+        || (unsigned) tm.tm_wday >= PG_NELEMS(pg_rss_days)
+        || (unsigned) tm.tm_mon >= PG_NELEMS(pg_rss_months))
+    {
+        t = 0;
+
+        if (gmtime_r(&t, &tm) == NULL) {
+            return -1;
+        }
+    }
+
+    n = snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                 pg_rss_days[tm.tm_wday], tm.tm_mday,
+                 pg_rss_months[tm.tm_mon], tm.tm_year + 1900,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+
+    if (n <= 0 || (size_t) n >= sizeof(buf)) {
+        return -1;
+    }
+
+    return pg_buf_append(out, buf, (size_t) n);
+}
+
+
+/*
+ * The first segments' texts, joined by spaces, at most
+ * PG_FEED_DESCRIPTION_MAX characters: a longer text is cut and ends with
+ * an ellipsis.  Unescaped: the caller escapes.  The title when there is
+ * no text.
+ */
+static int
+pg_rss_description(pg_buf_t *out, const pg_job_t *job)
+{
+    size_t                i, j, k, len, nchars, last;
+    uint32_t              c;
+    const unsigned char  *p;
+
+    nchars = 0;
+    last = 0;                   /* where the last character starts */
+
+    for (i = 0; i < job->nsegments; i++) {
+        if (job->segments[i].text == NULL
+            || job->segments[i].text[0] == '\0')
+        {
+            continue;
+        }
+
+        p = (const unsigned char *) job->segments[i].text;
+        len = strlen(job->segments[i].text);
+
+        if (nchars > 0) {
+            if (nchars == PG_FEED_DESCRIPTION_MAX) {
+                goto cut;
+            }
+
+            last = out->len;
+
+            if (pg_buf_append(out, " ", 1) != 0) {
+                return -1;
+            }
+
+            nchars++;
+        }
+
+        for (j = 0; j < len; j += k) {
+            if (nchars == PG_FEED_DESCRIPTION_MAX) {
+                goto cut;
+            }
+
+            k = pg_feed_utf8(p + j, len - j, &c);
+
+            last = out->len;
+
+            if (pg_buf_append(out, p + j, k) != 0) {
+                return -1;
+            }
+
+            nchars++;
+        }
+    }
+
+    if (nchars == 0 && job->title != NULL) {
+        return pg_buf_append_str(out, job->title);
+    }
+
+    return 0;
+
+cut:
+
+    /* the ellipsis takes the place of the last character */
+
+    out->len = last;
+
+    while (out->len > 0 && out->data[out->len - 1] == ' ') {
+        out->len--;
+    }
+
+    return pg_buf_append_str(out, PG_FEED_ELLIPSIS);
+}
+
+
+static const char *
+pg_rss_mime(const char *format)
+{
+    size_t  i;
+
+    if (format == NULL) {
+        return "audio/mpeg";
+    }
+
+    for (i = 0; i < PG_NELEMS(pg_rss_mimes); i++) {
+        if (strcmp(pg_rss_mimes[i].format, format) == 0) {
+            return pg_rss_mimes[i].mime;
+        }
+    }
+
+    return "application/octet-stream";
+}

@@ -1,0 +1,81 @@
+/*
+ * podgen core: what a finished podcast is published as — its transcripts
+ * (WebVTT and JSON) and the RSS feed of the library (plain C, no nginx).
+ *
+ * Everything that comes from a job (titles, names, texts, ids) is escaped
+ * for the format it is placed in; invalid UTF-8 becomes U+FFFD.
+ */
+
+#ifndef PG_FEED_H
+#define PG_FEED_H
+
+#include <stddef.h>
+
+#include "pg_buf.h"
+#include "pg_job.h"
+
+
+#define PG_FEED_DESCRIPTION_MAX  300    /* characters of an item's
+                                           description */
+
+
+/*
+ * Appends the WebVTT transcript: "WEBVTT\n\n", then for each segment with
+ * start >= 0 a cue
+ *
+ *   "<n>\nHH:MM:SS.mmm --> HH:MM:SS.mmm\n<v Speaker>text\n\n"
+ *
+ * numbered from 1 (hours take more digits past 99; an end before the start
+ * is the start).  Speaker and text are escaped (& -> &amp; < -> &lt;
+ * > -> &gt;), a run of control characters (CR, LF, tab, ...) becomes one
+ * space, so neither "-->" nor a blank line can appear in a cue's text (a
+ * speaker ending with '-' gets a space before the '>' of its tag).  No <v>
+ * tag when the speaker is empty.  Returns 0, or -1 when out of memory.
+ */
+int pg_vtt_write(const pg_job_t *job, pg_buf_t *out);
+
+/*
+ * Appends {"id","title","duration_s","segments":[{"index","speaker",
+ * "voice","text","start","end"}]}: duration_s is null unless the job is
+ * completed, start and end are null for a segment not rendered yet.
+ * Returns 0, or -1 when out of memory or when a string is not UTF-8.
+ */
+int pg_transcript_json(const pg_job_t *job, pg_buf_t *out);
+
+/*
+ * Appends s[0..len) escaped for XML text and attribute values: & < > " '
+ * become entities, control characters other than \t \n \r (and U+FFFE,
+ * U+FFFF) are dropped, as XML 1.0 forbids them; each byte of invalid UTF-8
+ * becomes U+FFFD.  Returns 0, or -1 when out of memory.
+ */
+int pg_xml_escape(pg_buf_t *out, const char *s, size_t len);
+
+
+typedef struct {
+    const char  *title;         /* the channel's */
+    const char  *link;          /* absolute base URL, e.g.
+                                   "http://127.0.0.1:8080" */
+    const char  *description;
+    const char  *author;
+    const char  *image;         /* URL of the artwork; may be NULL */
+} pg_rss_channel_t;
+
+
+/*
+ * Appends an RSS 2.0 feed (xmlns:itunes, xmlns:atom).  The channel has
+ * title, link, description, language "en", itunes:author, itunes:explicit
+ * false, itunes:category Technology, atom:link rel="self" to
+ * <link>/v1/podcasts/feed.xml, and, with an image, itunes:image and
+ * <image>.  Then one <item> per completed podcast of jobs[0..n), in that
+ * order (others are skipped): title (the id when it has none), guid
+ * isPermaLink="false" (the id), pubDate (RFC 822, GMT, from created_ms),
+ * description (the first segments' texts, at most 300 characters),
+ * enclosure (url <link>/v1/podcasts/<id>/audio, length audio_bytes, type
+ * the format's MIME type), itunes:duration HH:MM:SS, itunes:episodeType
+ * full.  A NULL channel field is empty; trailing slashes of link are not
+ * doubled.  Returns 0, or -1 when out of memory.
+ */
+int pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs,
+    size_t n, pg_buf_t *out);
+
+#endif /* PG_FEED_H */
