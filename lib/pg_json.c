@@ -29,6 +29,9 @@ pg_error_set(pg_error_t *err, int status, const char *param,
 }
 
 
+static int pg_json_utf8_tree(yajl_val v, int depth);
+
+
 /*
  * One pass over the raw bytes, aware of strings and escapes, for what yajl
  * would accept but we must not: nesting deeper than max_depth (yajl's own
@@ -156,7 +159,53 @@ pg_json_parse_object(const char *body, size_t len, int max_depth,
         return NULL;
     }
 
+    /* yajl decodes an escaped lone surrogate ("\udc00") into bytes that
+     * are not UTF-8: every decoded string is checked again */
+
+    if (!pg_json_utf8_tree(tree, 0)) {
+        yajl_tree_free(tree);
+        pg_error_set(err, 400, NULL, "invalid_utf8",
+                     "the request body has a string that is not valid "
+                     "UTF-8 (a lone surrogate escape?)");
+        return NULL;
+    }
+
     return tree;
+}
+
+
+static int
+pg_json_utf8_tree(yajl_val v, int depth)
+{
+    size_t  i;
+
+    if (v == NULL || depth > PG_JSON_MAX_DEPTH + 1) {
+        return 1;
+    }
+
+    if (YAJL_IS_STRING(v)) {
+        return pg_utf8_valid(v->u.string, strlen(v->u.string));
+    }
+
+    if (YAJL_IS_OBJECT(v)) {
+        for (i = 0; i < v->u.object.len; i++) {
+            if (!pg_utf8_valid(v->u.object.keys[i],
+                               strlen(v->u.object.keys[i]))
+                || !pg_json_utf8_tree(v->u.object.values[i], depth + 1))
+            {
+                return 0;
+            }
+        }
+
+    } else if (YAJL_IS_ARRAY(v)) {
+        for (i = 0; i < v->u.array.len; i++) {
+            if (!pg_json_utf8_tree(v->u.array.values[i], depth + 1)) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
 }
 
 

@@ -16,6 +16,8 @@
 #include <dirent.h>
 #include <sys/file.h>
 
+#include <hiredis/hiredis.h>
+
 #include "pg_key.h"
 #include "pg_text.h"
 #include "pg_podcast.h"
@@ -29,6 +31,9 @@
 #define NGX_HTTP_PODGEN_JOBS_SCAN      5000     /* ms between store scans */
 #define NGX_HTTP_PODGEN_JOBS_RETRY     200      /* ms: the pool was full */
 #define NGX_HTTP_PODGEN_JOBS_WINDOW    3        /* segments made at once */
+#define NGX_HTTP_PODGEN_JOBS_POLL      250      /* ms: the stream, when idle */
+#define NGX_HTTP_PODGEN_JOBS_BEAT      3000     /* ms: "still working on it" */
+#define NGX_HTTP_PODGEN_JOBS_RECLAIM   "10000"  /* ms idle: the owner is dead */
 
 
 typedef struct {
@@ -64,6 +69,10 @@ struct ngx_http_podgen_job_s {
 
     ngx_event_t                      retry;
 
+    char                             entry[48];     /* stream entry id */
+    u_char                          *episode;       /* for Redis */
+    size_t                           episode_len;
+
     unsigned                         writing:1;
     unsigned                         dirty:1;
     unsigned                         claimed:1;     /* lock held */
@@ -98,6 +107,8 @@ typedef struct {
     double                           duration;
     size_t                           bytes;
     int                              rc;
+    pg_buf_t                         out;       /* kept for Redis */
+    unsigned                         keep:1;
     char                             error[128];
 } ngx_http_podgen_job_render_t;
 
@@ -112,6 +123,8 @@ typedef struct {
 
 
 static void ngx_http_podgen_job_write(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job,
+    pg_buf_t *json, ngx_uint_t xx);
 static void ngx_http_podgen_job_start_next(void);
 static void ngx_http_podgen_job_run(ngx_http_podgen_job_t *job);
 static void ngx_http_podgen_job_script_done(void *data, ngx_int_t rc,
@@ -139,6 +152,17 @@ static ngx_uint_t                    ngx_http_podgen_jobs_scanning;
 static ngx_event_t                   ngx_http_podgen_jobs_scan_ev;
 static ngx_event_t                   ngx_http_podgen_jobs_keep_ev;
 static ngx_connection_t              ngx_http_podgen_jobs_dummy;
+
+/* Redis mode: the job stream */
+static ngx_uint_t                    ngx_http_podgen_jobs_redis;
+static ngx_event_t                   ngx_http_podgen_jobs_stream_ev;
+static ngx_http_podgen_redis_op_t   *ngx_http_podgen_jobs_stream_op;
+static ngx_msec_t                    ngx_http_podgen_jobs_last_beat;
+static ngx_uint_t                    ngx_http_podgen_jobs_group_made;
+static char                          ngx_http_podgen_jobs_consumer[128];
+
+static void ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev);
+static void ngx_http_podgen_job_redis_finish(ngx_http_podgen_job_t *job);
 
 
 /* ---- configuration ------------------------------------------------------ */
@@ -251,6 +275,27 @@ ngx_http_podgen_jobs_init_process(ngx_cycle_t *cycle)
     ngx_http_podgen_jobs_keep_ev.handler = ngx_http_podgen_job_keep_handler;
     ngx_http_podgen_jobs_keep_ev.data = &ngx_http_podgen_jobs_dummy;
     ngx_http_podgen_jobs_keep_ev.log = cycle->log;
+
+    if (pmcf->redis.addr_text.len) {
+        /* jobs are shared by the nodes through a stream in Redis; the
+         * local store is this node's copy */
+
+        ngx_http_podgen_jobs_redis = 1;
+
+        ngx_snprintf((u_char *) ngx_http_podgen_jobs_consumer,
+                     sizeof(ngx_http_podgen_jobs_consumer) - 1, "%V:%P:%M%Z",
+                     &cycle->hostname, ngx_pid, ngx_current_msec);
+
+        ngx_http_podgen_jobs_stream_ev.handler =
+                                          ngx_http_podgen_jobs_stream_handler;
+        ngx_http_podgen_jobs_stream_ev.data = &ngx_http_podgen_jobs_dummy;
+        ngx_http_podgen_jobs_stream_ev.log = cycle->log;
+        ngx_http_podgen_jobs_stream_ev.cancelable = 1;
+
+        ngx_add_timer(&ngx_http_podgen_jobs_stream_ev, 50 + ngx_worker * 50);
+
+        return NGX_OK;
+    }
 
     /* unfinished jobs of a previous run: soon, and then now and again */
 
@@ -441,6 +486,59 @@ ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id, pg_job_t *rec,
 }
 
 
+/* ---- Redis mode: records and episodes shared by the nodes -------------- */
+
+
+/* SET job:{id}; xx: only over a record that is there (not a deleted one) */
+
+static void
+ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
+    ngx_uint_t xx)
+{
+    char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
+    const char *argv[4];
+    size_t      argvlen[4];
+
+    if (!ngx_http_podgen_jobs_redis) {
+        return;
+    }
+
+    ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", job->rec.id);
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = key;
+    argvlen[1] = ngx_strlen(key);
+    argv[2] = (char *) json->data;
+    argvlen[2] = json->len;
+    argv[3] = "XX";
+    argvlen[3] = 2;
+
+    (void) ngx_http_podgen_redis_command(NULL, NULL, xx ? 4 : 3, argv,
+                                         argvlen, 0);
+}
+
+
+static void
+ngx_http_podgen_job_redis_episode(const char *id, pg_buf_t *audio)
+{
+    char        key[sizeof("%Pepisode:") + PG_JOB_ID_LEN];
+    const char *argv[3];
+    size_t      argvlen[3];
+
+    ngx_sprintf((u_char *) key, "%%Pepisode:%s%Z", id);
+
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = (char *) audio->data;
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+    argvlen[2] = audio->len;
+
+    (void) ngx_http_podgen_redis_command(NULL, NULL, 3, argv, argvlen, 0);
+}
+
+
 /* ---- record writes ------------------------------------------------------ */
 
 
@@ -590,6 +688,7 @@ ngx_http_podgen_job_write_after(void *data)
         job->claimed = 1;
 
         ngx_http_podgen_job_l1_put(job->rec.id, w->json.data, w->json.len);
+        ngx_http_podgen_job_redis_put(job, &w->json, 1);
 
         if (job->accepted) {
             job->accepted(job->data, NGX_OK, &job->rec);
@@ -617,6 +716,7 @@ ngx_http_podgen_job_write_after(void *data)
 
     } else {
         ngx_http_podgen_job_l1_put(job->rec.id, w->json.data, w->json.len);
+        ngx_http_podgen_job_redis_put(job, &w->json, 1);
     }
 
     if (job->dirty || (job->finished && !w->final)) {
@@ -737,13 +837,99 @@ ngx_http_podgen_job_new(pg_job_t *rec)
 }
 
 
+static void
+ngx_http_podgen_job_queued(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_job_t  *job = data;
+
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_STRING) {
+        goto local;
+    }
+
+    /* in the stream: a worker of some node takes it from there */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->log, 0,
+                   "podgen: job \"%s\" queued as %*s", job->rec.id,
+                   (size_t) reply->len);
+
+    if (job->accepted) {
+        job->accepted(job->data, NGX_OK, &job->rec);
+        job->accepted = NULL;
+    }
+
+    job->finished = 1;
+    job->final = 1;
+    ngx_http_podgen_job_maybe_free(job);
+    return;
+
+local:
+
+    /* Redis failed: this node runs it from its own store */
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "podgen: job \"%s\" could not be queued in redis, "
+                  "run here", job->rec.id);
+
+    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+        if (job->accepted) {
+            job->accepted(job->data, NGX_ERROR, &job->rec);
+            job->accepted = NULL;
+        }
+
+        job->finished = 1;
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+    }
+}
+
+
+static void
+ngx_http_podgen_job_stored(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_job_t  *job = data;
+
+    char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
+    const char *argv[5];
+    size_t      argvlen[5];
+
+    if (rc == NGX_OK) {
+        ngx_sprintf((u_char *) key, "%%Pjobq%Z");
+
+        argv[0] = "XADD";
+        argv[1] = key;
+        argv[2] = "*";
+        argv[3] = "id";
+        argv[4] = job->rec.id;
+
+        argvlen[0] = 4;
+        argvlen[1] = ngx_strlen(key);
+        argvlen[2] = 1;
+        argvlen[3] = 2;
+        argvlen[4] = PG_JOB_ID_LEN;
+
+        if (ngx_http_podgen_redis_command(ngx_http_podgen_job_queued, job, 5,
+                                          argv, argvlen, 0)
+            != NULL)
+        {
+            return;
+        }
+    }
+
+    ngx_http_podgen_job_queued(job, NGX_ERROR, NULL);
+}
+
+
 ngx_int_t
 ngx_http_podgen_job_submit(pg_job_t *rec,
     ngx_http_podgen_job_accepted_pt accepted, void *data,
     ngx_http_podgen_job_t **jp)
 {
     ngx_int_t               rc;
+    pg_buf_t                json;
+    const char             *argv[3];
+    size_t                  argvlen[3];
     ngx_http_podgen_job_t  *job;
+    char                    key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
 
     job = ngx_http_podgen_job_new(rec);
     if (job == NULL) {
@@ -752,6 +938,37 @@ ngx_http_podgen_job_submit(pg_job_t *rec,
 
     job->accepted = accepted;
     job->data = data;
+
+    if (ngx_http_podgen_jobs_redis && ngx_http_podgen_redis_up()) {
+
+        /* the record, then the stream entry: 202 once both are there */
+
+        job->rec.version = 1;
+        ngx_memzero(&json, sizeof(pg_buf_t));
+
+        if (pg_job_to_json(&job->rec, &json) == 0) {
+            ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", job->rec.id);
+
+            argv[0] = "SET";
+            argv[1] = key;
+            argv[2] = (char *) json.data;
+            argvlen[0] = 3;
+            argvlen[1] = ngx_strlen(key);
+            argvlen[2] = json.len;
+
+            if (ngx_http_podgen_redis_command(ngx_http_podgen_job_stored, job,
+                                              3, argv, argvlen, 0)
+                != NULL)
+            {
+                pg_buf_free(&json);
+                *jp = job;
+                return NGX_OK;
+            }
+        }
+
+        pg_buf_free(&json);
+        job->rec.version = 0;
+    }
 
     rc = ngx_http_podgen_job_post_write(job, 1);
 
@@ -873,6 +1090,12 @@ ngx_http_podgen_job_maybe_free(ngx_http_podgen_job_t *job)
     if (job->lock_fd != -1) {
         (void) close(job->lock_fd);
     }
+
+    if (job->started || job->deleted) {
+        ngx_http_podgen_job_redis_finish(job);
+    }
+
+    ngx_free(job->episode);
 
     for (i = 0; i < job->nsegs; i++) {
         ngx_free(job->segs[i].text);
@@ -1350,6 +1573,12 @@ ngx_http_podgen_job_render_thread(void *data)
 
     rd->bytes = out.len;
     rd->rc = 0;
+
+    if (rd->keep) {
+        rd->out = out;
+        return;
+    }
+
     pg_buf_free(&out);
 }
 
@@ -1385,6 +1614,11 @@ ngx_http_podgen_job_render_after(void *data)
     job->rec.audio_bytes = rd->bytes;
     job->rec.status = PG_JOB_COMPLETED;
 
+    if (rd->keep && rd->out.len) {
+        /* other nodes serve the episode from Redis */
+        ngx_http_podgen_job_redis_episode(job->rec.id, &rd->out);
+    }
+
     for (i = 0; i < job->nsegs; i++) {
         ngx_free(job->segs[i].wav);
         job->segs[i].wav = NULL;
@@ -1402,6 +1636,7 @@ ngx_http_podgen_job_render_release(void *data)
 
     /* after() has run: the task is never detached */
 
+    pg_buf_free(&rd->out);
     ngx_free(rd->parts);
     ngx_free(rd->spans);
     ngx_free(rd);
@@ -1446,6 +1681,7 @@ ngx_http_podgen_job_render(ngx_http_podgen_job_t *job)
     rd->job = job;
     rd->n = job->nsegs;
     rd->format = format;
+    rd->keep = ngx_http_podgen_jobs_redis;
 
     /* the progress record goes out while the episode is made */
     ngx_http_podgen_job_write(job);
@@ -1744,4 +1980,433 @@ ngx_http_podgen_job_scan_handler(ngx_event_t *ev)
     }
 
     ngx_http_podgen_jobs_scanning = 1;
+}
+
+
+/* ---- Redis mode: the job stream ----------------------------------------- */
+
+
+/*
+ * Jobs are entries of the stream {prefix}jobq, read by the consumer group
+ * "podgen": each worker is a consumer (host:pid:start).  A worker that
+ * runs a job claims its entry again every few seconds; entries idle for
+ * longer than NGX_HTTP_PODGEN_JOBS_RECLAIM belong to a dead worker and are
+ * taken over (XAUTOCLAIM).  A finished job's entry is acknowledged and
+ * deleted.
+ */
+
+typedef struct {
+    char   entry[48];
+    char   id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_job_delivery_t;
+
+
+static void
+ngx_http_podgen_job_redis_ack(const char *entry)
+{
+    char        key[16];
+    const char *argv[4];
+    size_t      argvlen[4];
+
+    ngx_sprintf((u_char *) key, "%%Pjobq%Z");
+
+    argv[0] = "XACK";
+    argv[1] = key;
+    argv[2] = "podgen";
+    argv[3] = entry;
+    argvlen[0] = 4;
+    argvlen[1] = ngx_strlen(key);
+    argvlen[2] = 6;
+    argvlen[3] = ngx_strlen(entry);
+
+    (void) ngx_http_podgen_redis_command(NULL, NULL, 4, argv, argvlen, 0);
+
+    argv[0] = "XDEL";
+    argv[2] = entry;
+    argvlen[0] = 4;
+    argvlen[2] = ngx_strlen(entry);
+
+    (void) ngx_http_podgen_redis_command(NULL, NULL, 3, argv, argvlen, 0);
+}
+
+
+static void
+ngx_http_podgen_job_redis_finish(ngx_http_podgen_job_t *job)
+{
+    if (job->entry[0]) {
+        ngx_http_podgen_job_redis_ack(job->entry);
+        job->entry[0] = '\0';
+    }
+}
+
+
+static ngx_http_podgen_job_t *
+ngx_http_podgen_job_find(const char *id)
+{
+    ngx_queue_t            *q;
+    ngx_queue_t            *queues[2];
+    ngx_uint_t              i;
+    ngx_http_podgen_job_t  *job;
+
+    queues[0] = &ngx_http_podgen_jobs_waiting;
+    queues[1] = &ngx_http_podgen_jobs_running;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = ngx_queue_next(q))
+        {
+            job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+            if (ngx_strcmp(job->rec.id, id) == 0) {
+                return job;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* The record of a delivered entry is here: run it. */
+
+static void
+ngx_http_podgen_job_delivered(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_job_delivery_t  *d = data;
+
+    pg_job_t                rec;
+    pg_error_t              err;
+    ngx_http_podgen_job_t  *job;
+
+    if (rc != NGX_OK || ngx_http_podgen_jobs_pmcf == NULL) {
+        /* not now: the entry stays pending and comes back later */
+        ngx_free(d);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING
+        || pg_job_from_json(reply->str, reply->len, &rec, &err) != 0)
+    {
+        /* deleted (or unreadable): nothing to do */
+        ngx_http_podgen_job_redis_ack(d->entry);
+        ngx_free(d);
+        return;
+    }
+
+    if (rec.status == PG_JOB_COMPLETED || rec.status == PG_JOB_FAILED
+        || ngx_http_podgen_job_find(rec.id))
+    {
+        if (rec.status == PG_JOB_COMPLETED || rec.status == PG_JOB_FAILED) {
+            ngx_http_podgen_job_redis_ack(d->entry);
+        }
+
+        pg_job_free(&rec);
+        ngx_free(d);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "podgen: job \"%s\" taken from the stream (%s)", rec.id,
+                  d->entry);
+
+    job = ngx_http_podgen_job_new(&rec);
+    if (job == NULL) {
+        pg_job_free(&rec);
+        ngx_free(d);
+        return;
+    }
+
+    ngx_memcpy(job->entry, d->entry, sizeof(job->entry));
+    ngx_free(d);
+
+    /* this node's copy, then it runs here */
+
+    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+        job->entry[0] = '\0';
+        job->finished = 1;
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+    }
+}
+
+
+/* [[entry-id, [field, value, ...]], ...] */
+
+static void
+ngx_http_podgen_job_entries(redisReply *entries)
+{
+    size_t                           i, f;
+    redisReply                      *e, *fields;
+    const char                      *argv[2];
+    size_t                           argvlen[2];
+    char                             key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
+    ngx_http_podgen_job_delivery_t  *d;
+
+    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+
+    for (i = 0; i < entries->elements; i++) {
+        e = entries->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
+            || e->element[0]->type != REDIS_REPLY_STRING
+            || e->element[0]->len >= 48)
+        {
+            continue;
+        }
+
+        d = ngx_calloc(sizeof(ngx_http_podgen_job_delivery_t),
+                       ngx_cycle->log);
+        if (d == NULL) {
+            return;
+        }
+
+        ngx_memcpy(d->entry, e->element[0]->str, e->element[0]->len);
+
+        fields = e->element[1];
+
+        for (f = 0; fields->type == REDIS_REPLY_ARRAY
+                    && f + 1 < fields->elements; f += 2)
+        {
+            if (fields->element[f]->type == REDIS_REPLY_STRING
+                && fields->element[f]->len == 2
+                && ngx_strncmp(fields->element[f]->str, "id", 2) == 0
+                && fields->element[f + 1]->type == REDIS_REPLY_STRING
+                && pg_job_id_valid(fields->element[f + 1]->str,
+                                   fields->element[f + 1]->len))
+            {
+                ngx_memcpy(d->id, fields->element[f + 1]->str,
+                           PG_JOB_ID_LEN);
+            }
+        }
+
+        if (d->id[0] == '\0') {
+            /* an entry without a job: drop it */
+            ngx_http_podgen_job_redis_ack(d->entry);
+            ngx_free(d);
+            continue;
+        }
+
+        ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", d->id);
+
+        argv[0] = "GET";
+        argv[1] = key;
+        argvlen[0] = 3;
+        argvlen[1] = ngx_strlen(key);
+
+        if (ngx_http_podgen_redis_command(ngx_http_podgen_job_delivered, d,
+                                          2, argv, argvlen, 0)
+            == NULL)
+        {
+            ngx_free(d);
+        }
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, redisReply *reply)
+{
+    size_t       i;
+    ngx_msec_t   next;
+
+    ngx_http_podgen_jobs_stream_op = NULL;
+    next = NGX_HTTP_PODGEN_JOBS_POLL;
+
+    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY) {
+        /* [[stream, entries]] */
+
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_ARRAY
+                && reply->element[i]->elements == 2)
+            {
+                ngx_http_podgen_job_entries(reply->element[i]->element[1]);
+                next = 10;
+            }
+        }
+    }
+
+    if (ngx_http_podgen_jobs_pmcf && !ngx_exiting
+        && !ngx_http_podgen_jobs_stream_ev.timer_set)
+    {
+        ngx_add_timer(&ngx_http_podgen_jobs_stream_ev, next);
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_reclaim_done(void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    /* [next-cursor, entries, deleted-ids] */
+
+    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements >= 2)
+    {
+        ngx_http_podgen_job_entries(reply->element[1]);
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_group_done(void *data, ngx_int_t rc, redisReply *reply)
+{
+    /* made now, or there already (BUSYGROUP): either way it is there */
+    ngx_http_podgen_jobs_group_made = 1;
+}
+
+
+static void
+ngx_http_podgen_jobs_beat(void)
+{
+    int                     argc;
+    char                    key[16];
+    ngx_queue_t            *q;
+    ngx_queue_t            *queues[2];
+    ngx_uint_t              i;
+    const char             *argv[16];
+    size_t                  argvlen[16];
+    ngx_http_podgen_job_t  *job;
+
+    ngx_sprintf((u_char *) key, "%%Pjobq%Z");
+
+    /* XCLAIM jobq podgen me 0 id... JUSTID: "still mine", idle 0 */
+
+    argv[0] = "XCLAIM";
+    argv[1] = key;
+    argv[2] = "podgen";
+    argv[3] = ngx_http_podgen_jobs_consumer;
+    argv[4] = "0";
+    argc = 5;
+
+    queues[0] = &ngx_http_podgen_jobs_waiting;
+    queues[1] = &ngx_http_podgen_jobs_running;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]) && argc < 15;
+             q = ngx_queue_next(q))
+        {
+            job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+            if (job->entry[0]) {
+                argv[argc++] = job->entry;
+            }
+        }
+    }
+
+    if (argc == 5) {
+        return;
+    }
+
+    argv[argc++] = "JUSTID";
+
+    for (i = 0; i < (ngx_uint_t) argc; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    (void) ngx_http_podgen_redis_command(NULL, NULL, argc, argv, argvlen, 0);
+}
+
+
+static void
+ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
+{
+    char                          key[16], count[NGX_INT_T_LEN + 1];
+    const char                   *argv[12];
+    size_t                        argvlen[12];
+    ngx_uint_t                    i, room, beat;
+
+    if (ngx_exiting || ngx_http_podgen_jobs_pmcf == NULL) {
+        return;
+    }
+
+    if (!ngx_http_podgen_redis_up()) {
+        /* the jobs here go on; new ones wait for Redis */
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    ngx_sprintf((u_char *) key, "%%Pjobq%Z");
+
+    if (!ngx_http_podgen_jobs_group_made) {
+        argv[0] = "XGROUP";
+        argv[1] = "CREATE";
+        argv[2] = key;
+        argv[3] = "podgen";
+        argv[4] = "0";
+        argv[5] = "MKSTREAM";
+
+        for (i = 0; i < 6; i++) {
+            argvlen[i] = ngx_strlen(argv[i]);
+        }
+
+        (void) ngx_http_podgen_redis_command(ngx_http_podgen_jobs_group_done,
+                                             NULL, 6, argv, argvlen, 0);
+    }
+
+    beat = (ngx_msec_int_t) (ngx_current_msec
+                             - ngx_http_podgen_jobs_last_beat)
+           >= NGX_HTTP_PODGEN_JOBS_BEAT;
+
+    if (beat) {
+        ngx_http_podgen_jobs_last_beat = ngx_current_msec;
+        ngx_http_podgen_jobs_beat();
+    }
+
+    room = 2 * ngx_http_podgen_jobs_pmcf->jobs.concurrency;
+    room = (ngx_http_podgen_jobs_n >= room) ? 0
+                                            : room - ngx_http_podgen_jobs_n;
+
+    if (room == 0) {
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_POLL);
+        return;
+    }
+
+    ngx_sprintf((u_char *) count, "%ui%Z", room);
+
+    if (beat) {
+        /* entries of workers that stopped beating */
+
+        argv[0] = "XAUTOCLAIM";
+        argv[1] = key;
+        argv[2] = "podgen";
+        argv[3] = ngx_http_podgen_jobs_consumer;
+        argv[4] = NGX_HTTP_PODGEN_JOBS_RECLAIM;
+        argv[5] = "0-0";
+        argv[6] = "COUNT";
+        argv[7] = count;
+
+        for (i = 0; i < 8; i++) {
+            argvlen[i] = ngx_strlen(argv[i]);
+        }
+
+        (void) ngx_http_podgen_redis_command(
+                                         ngx_http_podgen_jobs_reclaim_done,
+                                         NULL, 8, argv, argvlen, 0);
+    }
+
+    argv[0] = "XREADGROUP";
+    argv[1] = "GROUP";
+    argv[2] = "podgen";
+    argv[3] = ngx_http_podgen_jobs_consumer;
+    argv[4] = "COUNT";
+    argv[5] = count;
+    argv[6] = "STREAMS";
+    argv[7] = key;
+    argv[8] = ">";
+
+    for (i = 0; i < 9; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    ngx_http_podgen_jobs_stream_op = ngx_http_podgen_redis_command(
+                                             ngx_http_podgen_jobs_read_done,
+                                             NULL, 9, argv, argvlen, 0);
+
+    if (ngx_http_podgen_jobs_stream_op == NULL) {
+        ngx_add_timer(ev, 1000);
+    }
 }

@@ -33,6 +33,7 @@ typedef struct {
 
 struct ngx_http_podgen_redis_op_s {
     ngx_http_podgen_redis_get_pt   handler;
+    ngx_http_podgen_redis_reply_pt reply;
     void                          *data;
     ngx_event_t                    timer;
     unsigned                       canceled:1;  /* nobody to call */
@@ -499,7 +500,14 @@ ngx_http_podgen_redis_answer(ngx_http_podgen_redis_op_t *op, ngx_int_t rc,
 
     if (!op->answered && !op->canceled) {
         op->answered = 1;
-        op->handler(op->data, rc, value, len);
+
+        if (op->handler) {
+            op->handler(op->data, rc, value, len);
+
+        } else {
+            /* a command: value is the redisReply, or NULL */
+            op->reply(op->data, rc, (redisReply *) value);
+        }
     }
 }
 
@@ -723,4 +731,110 @@ ngx_http_podgen_redis_unlock(const char *kind, const char *hex)
     (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
                              "DEL %block:%s:%s", rd->conf->prefix.data,
                              rd->conf->prefix.len, kind, hex);
+}
+
+
+/* ---- any command (jobs) ------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_redis_command_done(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                  *reply = r;
+    ngx_http_podgen_redis_op_t  *op = privdata;
+
+    if (op == NULL) {
+        /* fire and forget */
+        if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_podgen_metrics_redis_error();
+        }
+
+        return;
+    }
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "podgen: redis: %*s", (size_t) reply->len,
+                          reply->str);
+        }
+
+        ngx_http_podgen_metrics_redis_error();
+        ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
+
+    } else {
+        ngx_http_podgen_redis_answer(op, NGX_OK, (u_char *) reply, 0);
+    }
+
+    ngx_free(op);
+}
+
+
+/*
+ * argv[0] may hold "%P" in any argument: it is replaced by the prefix.
+ * handler NULL: fire and forget.  Returns the op (to cancel), or NULL
+ * when Redis is not up (handler is not called then) or for fire and
+ * forget.
+ */
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_command(ngx_http_podgen_redis_reply_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen,
+    ngx_msec_t timeout)
+{
+    int                          i;
+    u_char                      *p;
+    ngx_http_podgen_redis_t     *rd = ngx_http_podgen_redis;
+    ngx_http_podgen_redis_op_t  *op;
+    const char                  *av[16];
+    size_t                       al[16];
+    u_char                       keys[16][192];
+
+    if (!ngx_http_podgen_redis_up() || argc > 16) {
+        return NULL;
+    }
+
+    /* keys: "%P" + name -> prefix + name */
+
+    for (i = 0; i < argc; i++) {
+        if (argvlen[i] > 2 && argv[i][0] == '%' && argv[i][1] == 'P'
+            && argvlen[i] - 2 + rd->conf->prefix.len < sizeof(keys[0]))
+        {
+            p = ngx_cpymem(keys[i], rd->conf->prefix.data,
+                           rd->conf->prefix.len);
+            p = ngx_cpymem(p, argv[i] + 2, argvlen[i] - 2);
+            av[i] = (char *) keys[i];
+            al[i] = p - keys[i];
+
+        } else {
+            av[i] = argv[i];
+            al[i] = argvlen[i];
+        }
+    }
+
+    op = NULL;
+
+    if (handler) {
+        op = ngx_http_podgen_redis_op_new(NULL, data);
+        if (op == NULL) {
+            return NULL;
+        }
+
+        op->reply = handler;
+    }
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_podgen_redis_command_done, op,
+                              argc, av, al)
+        != REDIS_OK)
+    {
+        ngx_free(op);
+        return NULL;
+    }
+
+    if (op) {
+        ngx_add_timer(&op->timer, timeout ? timeout : rd->conf->timeout);
+    }
+
+    return op;
 }

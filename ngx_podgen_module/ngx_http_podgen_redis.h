@@ -37,6 +37,12 @@ typedef void (*ngx_http_podgen_redis_get_pt)(void *data, ngx_int_t rc,
     u_char *value, size_t len);
 
 
+/* rc NGX_OK: the reply (valid during the call); NGX_ERROR: none. */
+struct redisReply;
+typedef void (*ngx_http_podgen_redis_reply_pt)(void *data, ngx_int_t rc,
+    struct redisReply *reply);
+
+
 char *ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -67,5 +73,14 @@ ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_lock(const char *kind,
     const char *hex, ngx_msec_t ttl, ngx_http_podgen_redis_get_pt handler,
     void *data);
 void ngx_http_podgen_redis_unlock(const char *kind, const char *hex);
+
+/*
+ * Any command, binary-safe; an argument "%Pname" is the key
+ * {prefix}name.  handler NULL: fire and forget.  NULL: Redis is not up
+ * (or fire and forget).  timeout 0: the configured one.
+ */
+ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_command(
+    ngx_http_podgen_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen, ngx_msec_t timeout);
 
 #endif /* NGX_HTTP_PODGEN_REDIS_H */
