@@ -2410,3 +2410,198 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
         ngx_add_timer(ev, 1000);
     }
 }
+
+
+/* ---- reading a job from anywhere ---------------------------------------- */
+
+
+typedef struct {
+    ngx_http_podgen_job_found_pt   found;
+    void                          *data;
+    ngx_uint_t                     episode;
+    char                           id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_job_fetch_t;
+
+
+static void
+ngx_http_podgen_job_fetched(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_job_fetch_t  *f = data;
+
+    pg_job_t    rec;
+    pg_error_t  err;
+
+    ngx_memzero(&rec, sizeof(pg_job_t));
+
+    if (f->found == NULL) {
+        /* canceled */
+
+    } else if (rc != NGX_OK) {
+        f->found(f->data, NGX_ERROR, NULL, NULL, 0);
+
+    } else if (reply->type != REDIS_REPLY_STRING) {
+        f->found(f->data, NGX_DECLINED, NULL, NULL, 0);
+
+    } else if (f->episode) {
+        f->found(f->data, NGX_OK, NULL, (u_char *) reply->str, reply->len);
+
+    } else if (pg_job_from_json(reply->str, reply->len, &rec, &err) != 0
+               || ngx_strcmp(rec.id, f->id) != 0)
+    {
+        pg_job_free(&rec);
+        f->found(f->data, NGX_ERROR, NULL, NULL, 0);
+
+    } else {
+        f->found(f->data, NGX_OK, &rec, NULL, 0);
+        pg_job_free(&rec);
+    }
+
+    ngx_free(f);
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id, pg_job_t *rec,
+    ngx_log_t *log, ngx_uint_t episode, ngx_http_podgen_job_found_pt found,
+    void *data, void **handle)
+{
+    ngx_int_t                     rc;
+    ngx_http_podgen_redis_op_t   *op;
+    const char                   *argv[2];
+    size_t                        argvlen[2];
+    ngx_http_podgen_job_fetch_t  *f;
+    char                          key[sizeof("%Pepisode:") + PG_JOB_ID_LEN];
+
+    *handle = NULL;
+
+    if (!episode) {
+        rc = ngx_http_podgen_job_load(pool, id, rec, log);
+
+        if (rc != NGX_DECLINED || !ngx_http_podgen_jobs_redis) {
+            return rc;
+        }
+
+    } else if (!ngx_http_podgen_jobs_redis) {
+        return NGX_DECLINED;
+    }
+
+    /* another node's job: Redis has it */
+
+    f = ngx_calloc(sizeof(ngx_http_podgen_job_fetch_t), log);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->found = found;
+    f->data = data;
+    f->episode = episode;
+    ngx_memcpy(f->id, id, PG_JOB_ID_LEN);
+
+    ngx_sprintf((u_char *) key, "%%P%s:%s%Z", episode ? "episode" : "job",
+                id);
+
+    argv[0] = "GET";
+    argv[1] = key;
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+
+    op = ngx_http_podgen_redis_command(ngx_http_podgen_job_fetched, f, 2,
+                                       argv, argvlen, 2000);
+    if (op == NULL) {
+        ngx_free(f);
+        return NGX_DECLINED;
+    }
+
+    *handle = f;
+
+    return NGX_AGAIN;
+}
+
+
+/* found() is not called then; Redis's answer frees what is left */
+
+void
+ngx_http_podgen_job_lookup_cancel(void *handle)
+{
+    ngx_http_podgen_job_fetch_t  *f = handle;
+
+    f->found = NULL;
+}
+
+
+/* DELETE in Redis: NGX_OK there was something, NGX_DECLINED not. */
+
+typedef struct {
+    ngx_http_podgen_job_found_pt   found;
+    void                          *data;
+} ngx_http_podgen_job_del_t;
+
+
+static void
+ngx_http_podgen_job_deleted(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_job_del_t  *d = data;
+
+    if (d->found == NULL) {
+        /* canceled */
+
+    } else if (rc != NGX_OK) {
+        d->found(d->data, NGX_ERROR, NULL, NULL, 0);
+
+    } else {
+        d->found(d->data, (reply->type == REDIS_REPLY_INTEGER
+                           && reply->integer > 0) ? NGX_OK : NGX_DECLINED,
+                 NULL, NULL, 0);
+    }
+
+    ngx_free(d);
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_redis_delete(const char *id,
+    ngx_http_podgen_job_found_pt found, void *data, void **handle)
+{
+    const char                 *argv[3];
+    ngx_http_podgen_redis_op_t *op;
+    size_t                      argvlen[3];
+    ngx_http_podgen_job_del_t  *d;
+    char                        k1[sizeof("%Pjob:") + PG_JOB_ID_LEN];
+    char                        k2[sizeof("%Pepisode:") + PG_JOB_ID_LEN];
+
+    *handle = NULL;
+
+    if (!ngx_http_podgen_jobs_redis) {
+        return NGX_DECLINED;
+    }
+
+    d = ngx_calloc(sizeof(ngx_http_podgen_job_del_t), ngx_cycle->log);
+    if (d == NULL) {
+        return NGX_ERROR;
+    }
+
+    d->found = found;
+    d->data = data;
+
+    ngx_sprintf((u_char *) k1, "%%Pjob:%s%Z", id);
+    ngx_sprintf((u_char *) k2, "%%Pepisode:%s%Z", id);
+
+    argv[0] = "DEL";
+    argv[1] = k1;
+    argv[2] = k2;
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(k1);
+    argvlen[2] = ngx_strlen(k2);
+
+    op = ngx_http_podgen_redis_command(ngx_http_podgen_job_deleted, d, 3,
+                                       argv, argvlen, 0);
+    if (op == NULL) {
+        ngx_free(d);
+        return NGX_DECLINED;
+    }
+
+    /* the same first field: lookup_cancel() cancels it too */
+    *handle = d;
+
+    return NGX_AGAIN;
+}

@@ -19,6 +19,7 @@
 #include <ngx_http.h>
 
 #include "pg_job.h"
+#include "ngx_http_podgen_redis.h"
 
 
 #define NGX_HTTP_PODGEN_KIND_JOB     2        /* an L1 kind of its own */
@@ -76,6 +77,25 @@ pg_job_t *ngx_http_podgen_job_record(ngx_http_podgen_job_t *job);
  */
 ngx_int_t ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id,
     pg_job_t *rec, ngx_log_t *log);
+
+/*
+ * As job_load, and in Redis mode from Redis when this node has no copy:
+ * NGX_OK (*rec filled now), NGX_DECLINED, NGX_ERROR, or NGX_AGAIN:
+ * found() is called later with the record (valid during the call; rec
+ * NULL unless rc is NGX_OK) unless *handle is canceled first.  episode: the
+ * episode's audio (audio, len) from Redis instead of the record.
+ */
+typedef void (*ngx_http_podgen_job_found_pt)(void *data, ngx_int_t rc,
+    pg_job_t *rec, u_char *audio, size_t len);
+
+ngx_int_t ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id,
+    pg_job_t *rec, ngx_log_t *log, ngx_uint_t episode,
+    ngx_http_podgen_job_found_pt found, void *data, void **handle);
+void ngx_http_podgen_job_lookup_cancel(void *handle);
+
+/* Redis mode: deletes the record and episode there (found() as above). */
+ngx_int_t ngx_http_podgen_job_redis_delete(const char *id,
+    ngx_http_podgen_job_found_pt found, void *data, void **handle);
 
 /* Stops a job of this worker that was deleted. */
 void ngx_http_podgen_job_forget(const char *id);

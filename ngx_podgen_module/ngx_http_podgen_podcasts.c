@@ -51,6 +51,11 @@ typedef struct ngx_http_podgen_podcasts_s {
     ngx_uint_t                 feed;
     pg_buf_t                   out;
     ngx_int_t                  status;      /* of the pool work */
+    void                      *fetch;       /* a lookup in Redis */
+    ngx_int_t                  wait_s;
+    ngx_str_t                  what;        /* audio, transcript.* */
+    unsigned                   held:1;      /* r->main->count++ */
+    unsigned                   waiting:1;
     struct ngx_http_podgen_podcasts_s  *copy;  /* working on the pool */
     struct ngx_http_podgen_podcasts_s  *peer;  /* the request's context */
     unsigned                   answered:1;
@@ -517,13 +522,144 @@ ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
 }
 
 
+static void
+ngx_http_podgen_podcasts_hold(ngx_http_podgen_podcasts_t *p)
+{
+    if (!p->held) {
+        p->held = 1;
+        p->request->main->count++;
+    }
+}
+
+
+/* The end of an answer that went async: rc is finalized here. */
+
+static void
+ngx_http_podgen_podcasts_finish(ngx_http_podgen_podcasts_t *p, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = p->request;
+    c = r->connection;
+    p->held = 0;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void ngx_http_podgen_podcasts_status_found(void *data, ngx_int_t rc,
+    pg_job_t *rec, u_char *audio, size_t len);
+
+
+/*
+ * A record (or none) is here: answer, or (a long poll) wait for another.
+ * NGX_DONE: waiting.
+ */
+
+static ngx_int_t
+ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
+    pg_job_t *rec)
+{
+    ngx_http_request_t  *r;
+
+    r = p->request;
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!p->waiting) {
+        if (p->wait_s == 0 || rec->status == PG_JOB_COMPLETED
+            || rec->status == PG_JOB_FAILED)
+        {
+            return ngx_http_podgen_podcasts_reply(r, p, rec, NGX_HTTP_OK);
+        }
+
+        /* a long poll: looked at now and again on a timer, until the
+         * record changes or the time is up */
+
+        p->waiting = 1;
+        p->version = rec->version;
+        p->deadline = ngx_current_msec + (ngx_msec_t) p->wait_s * 1000;
+
+        r->read_event_handler = ngx_http_test_reading;
+        ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
+
+        return NGX_DONE;
+    }
+
+    if (rec->version == p->version
+        && (ngx_msec_int_t) (p->deadline - ngx_current_msec) > 0)
+    {
+        ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
+        return NGX_DONE;
+    }
+
+    return ngx_http_podgen_podcasts_reply(r, p, rec, NGX_HTTP_OK);
+}
+
+
+/* Looks the record up; NGX_DONE: the answer comes later. */
+
+static ngx_int_t
+ngx_http_podgen_podcasts_look(ngx_http_podgen_podcasts_t *p)
+{
+    ngx_int_t            rc;
+    pg_job_t             rec;
+    ngx_http_request_t  *r;
+
+    r = p->request;
+
+    ngx_memzero(&rec, sizeof(pg_job_t));
+
+    rc = ngx_http_podgen_job_lookup(r->pool, p->id, &rec, r->connection->log,
+                                    0, ngx_http_podgen_podcasts_status_found,
+                                    p, &p->fetch);
+    if (rc == NGX_AGAIN) {
+        ngx_http_podgen_podcasts_hold(p);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_podgen_podcasts_have(p, rc, &rec);
+
+    pg_job_free(&rec);
+
+    if (rc == NGX_DONE) {
+        ngx_http_podgen_podcasts_hold(p);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_podgen_podcasts_status_found(void *data, ngx_int_t rc,
+    pg_job_t *rec, u_char *audio, size_t len)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    p->fetch = NULL;
+
+    rc = ngx_http_podgen_podcasts_have(p, rc, rec);
+
+    if (rc != NGX_DONE) {
+        ngx_http_podgen_podcasts_finish(p, rc);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_podgen_podcasts_status(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p)
 {
-    ngx_int_t   rc, wait;
+    ngx_int_t   wait;
     ngx_str_t   arg;
-    pg_job_t    rec;
     pg_error_t  err;
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
@@ -547,37 +683,9 @@ ngx_http_podgen_podcasts_status(ngx_http_request_t *r,
         }
     }
 
-    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, r->connection->log);
+    p->wait_s = wait;
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_podgen_podcasts_not_found(r);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (wait == 0 || rec.status == PG_JOB_COMPLETED
-        || rec.status == PG_JOB_FAILED)
-    {
-        rc = ngx_http_podgen_podcasts_reply(r, p, &rec, NGX_HTTP_OK);
-        pg_job_free(&rec);
-        return rc;
-    }
-
-    /* a long poll: looked at now and again on a timer, until the record
-     * changes or the time is up */
-
-    p->version = rec.version;
-    p->deadline = ngx_current_msec + (ngx_msec_t) wait * 1000;
-    pg_job_free(&rec);
-
-    ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
-
-    r->main->count++;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+    return ngx_http_podgen_podcasts_look(p);
 }
 
 
@@ -586,36 +694,13 @@ ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev)
 {
     ngx_http_podgen_podcasts_t  *p = ev->data;
 
-    ngx_int_t            rc;
-    pg_job_t             rec;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_int_t  rc;
 
-    r = p->request;
-    c = r->connection;
+    rc = ngx_http_podgen_podcasts_look(p);
 
-    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, c->log);
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_podgen_podcasts_not_found(r);
-
-    } else if (rc != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else if (rec.version == p->version
-               && (ngx_msec_int_t) (p->deadline - ngx_current_msec) > 0)
-    {
-        pg_job_free(&rec);
-        ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
-        return;
-
-    } else {
-        rc = ngx_http_podgen_podcasts_reply(r, p, &rec, NGX_HTTP_OK);
-        pg_job_free(&rec);
+    if (rc != NGX_DONE) {
+        ngx_http_podgen_podcasts_finish(p, rc);
     }
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1009,46 +1094,88 @@ ngx_http_podgen_podcasts_delete_thread(void *data)
 }
 
 
+static ngx_int_t
+ngx_http_podgen_podcasts_deleted(ngx_http_request_t *r, ngx_int_t status)
+{
+    ngx_int_t  rc;
+
+    if (status == NGX_HTTP_NOT_FOUND) {
+        return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    if (status != NGX_HTTP_NO_CONTENT) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->header_only = 1;
+    r->headers_out.content_length_n = 0;
+
+    rc = ngx_http_podgen_add_common_headers(r);
+    if (rc == NGX_OK) {
+        rc = ngx_http_send_header(r);
+    }
+
+    return rc;
+}
+
+
 static void
-ngx_http_podgen_podcasts_delete_after(void *data)
+ngx_http_podgen_podcasts_redis_deleted(void *data, ngx_int_t rc,
+    pg_job_t *rec, u_char *audio, size_t len)
 {
     ngx_http_podgen_podcasts_t  *p = data;
 
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    p->fetch = NULL;
 
-    p->offload = NULL;
-    p->answered = 1;
-    p->peer->copy = NULL;
-
-    if (p->status == NGX_HTTP_NO_CONTENT) {
-        ngx_http_podgen_job_forget(p->id);
+    if (rc == NGX_OK) {
+        /* a job of another node: gone from Redis (its node stops it
+         * when it next writes its record) */
+        p->status = NGX_HTTP_NO_CONTENT;
         ngx_http_podgen_job_tombstone(p->id);
+
+    } else if (rc == NGX_ERROR && p->status == NGX_HTTP_NOT_FOUND) {
+        p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    r = p->request;
-    c = r->connection;
+    ngx_http_podgen_podcasts_finish(p,
+                       ngx_http_podgen_podcasts_deleted(p->request, p->status));
+}
 
-    if (p->status == NGX_HTTP_NOT_FOUND) {
-        rc = ngx_http_podgen_podcasts_not_found(r);
 
-    } else if (p->status == NGX_HTTP_NO_CONTENT) {
-        r->headers_out.status = NGX_HTTP_NO_CONTENT;
-        r->header_only = 1;
-        r->headers_out.content_length_n = 0;
+static void
+ngx_http_podgen_podcasts_delete_after(void *data)
+{
+    ngx_http_podgen_podcasts_t  *q = data;
 
-        rc = ngx_http_podgen_add_common_headers(r);
-        if (rc == NGX_OK) {
-            rc = ngx_http_send_header(r);
+    ngx_int_t                    rc;
+    ngx_http_podgen_podcasts_t  *p;
+
+    q->offload = NULL;
+    q->answered = 1;
+
+    p = q->peer;
+    p->copy = NULL;
+    p->status = q->status;
+
+    if (q->status == NGX_HTTP_NO_CONTENT) {
+        ngx_http_podgen_job_forget(q->id);
+        ngx_http_podgen_job_tombstone(q->id);
+    }
+
+    /* in Redis mode, the shared record and episode go too */
+
+    if (q->status == NGX_HTTP_NO_CONTENT || q->status == NGX_HTTP_NOT_FOUND) {
+        rc = ngx_http_podgen_job_redis_delete(q->id,
+                                        ngx_http_podgen_podcasts_redis_deleted,
+                                        p, &p->fetch);
+        if (rc == NGX_AGAIN) {
+            return;
         }
-
-    } else {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_podcasts_finish(p,
+                       ngx_http_podgen_podcasts_deleted(p->request, p->status));
 }
 
 
@@ -1106,7 +1233,7 @@ ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
     p->copy = q;
     q->peer = p;
 
-    r->main->count++;
+    ngx_http_podgen_podcasts_hold(p);
 
     return NGX_DONE;
 }
@@ -1115,25 +1242,108 @@ ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
 /* ---- the episode and its transcripts ------------------------------------ */
 
 
+static ngx_int_t ngx_http_podgen_podcasts_file_have(
+    ngx_http_podgen_podcasts_t *p, ngx_int_t rc, pg_job_t *rec);
+
+
+static void
+ngx_http_podgen_podcasts_file_found(void *data, ngx_int_t rc, pg_job_t *rec,
+    u_char *audio, size_t len)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    p->fetch = NULL;
+
+    rc = ngx_http_podgen_podcasts_file_have(p, rc, rec);
+
+    if (rc != NGX_DONE) {
+        ngx_http_podgen_podcasts_finish(p, rc);
+    }
+}
+
+
 static ngx_int_t
 ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p, ngx_str_t *what)
 {
+    ngx_int_t  rc;
+    pg_job_t   rec;
+
+    p->what = *what;
+
+    ngx_memzero(&rec, sizeof(pg_job_t));
+
+    rc = ngx_http_podgen_job_lookup(r->pool, p->id, &rec, r->connection->log,
+                                    0, ngx_http_podgen_podcasts_file_found,
+                                    p, &p->fetch);
+    if (rc == NGX_AGAIN) {
+        ngx_http_podgen_podcasts_hold(p);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_podgen_podcasts_file_have(p, rc, &rec);
+
+    pg_job_free(&rec);
+
+    return rc;
+}
+
+
+/* Another node made the episode: Redis has its bytes. */
+
+static void
+ngx_http_podgen_podcasts_episode_found(void *data, ngx_int_t rc,
+    pg_job_t *rec, u_char *audio, size_t len)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    u_char              *copy;
+    ngx_http_request_t  *r;
+
+    p->fetch = NULL;
+    r = p->request;
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_podgen_podcasts_finish(p,
+                                     ngx_http_podgen_podcasts_not_found(r));
+        return;
+    }
+
+    copy = (rc == NGX_OK) ? ngx_pnalloc(r->pool, len ? len : 1) : NULL;
+
+    if (copy == NULL) {
+        ngx_http_podgen_podcasts_finish(p, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(copy, audio, len);
+
+    r->allow_ranges = 1;
+
+    ngx_http_podgen_podcasts_finish(p,
+                                ngx_http_podgen_send_memory(r, copy, len));
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
+    ngx_int_t rc, pg_job_t *rec)
+{
     u_char                    *data;
-    ngx_int_t                  rc;
     pg_buf_t                   out;
-    pg_job_t                   rec;
-    ngx_str_t                  value;
+    ngx_str_t                  value, *what;
     ngx_buf_t                 *b;
     pg_error_t                 err;
     ngx_chain_t                cl;
     pg_format_t                format;
     ngx_file_info_t            fi;
     ngx_pool_cleanup_t        *cln;
+    ngx_http_request_t        *r;
     ngx_pool_cleanup_file_t   *clnf;
     char                       path[NGX_MAX_PATH], ext[8];
 
-    rc = ngx_http_podgen_job_load(r->pool, p->id, &rec, r->connection->log);
+    r = p->request;
+    what = &p->what;
 
     if (rc == NGX_DECLINED) {
         return ngx_http_podgen_podcasts_not_found(r);
@@ -1143,12 +1353,11 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rec.status != PG_JOB_COMPLETED) {
+    if (rec->status != PG_JOB_COMPLETED) {
         pg_error_set(&err, 409, NULL, "not_ready",
                      "the podcast is %s; its audio and transcript come "
                      "when it is completed",
-                     pg_job_status_name(rec.status));
-        pg_job_free(&rec);
+                     pg_job_status_name(rec->status));
 
         ngx_str_set(&value, "2");
         (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
@@ -1159,9 +1368,8 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
     if (what->data[0] == 't') {
         ngx_memzero(&out, sizeof(pg_buf_t));
 
-        rc = (what->len == 14) ? pg_vtt_write(&rec, &out)
-                               : pg_transcript_json(&rec, &out);
-        pg_job_free(&rec);
+        rc = (what->len == 14) ? pg_vtt_write(rec, &out)
+                               : pg_transcript_json(rec, &out);
 
         data = (rc == 0) ? ngx_pnalloc(r->pool, out.len ? out.len : 1) : NULL;
 
@@ -1191,13 +1399,17 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
 
     /* the audio: a file, sent like a static one (sendfile, Range) */
 
-    format = pg_format_from_name(rec.format, rec.format
-                                             ? ngx_strlen(rec.format) : 0);
-    pg_job_free(&rec);
+    format = pg_format_from_name(rec->format, rec->format
+                                              ? ngx_strlen(rec->format) : 0);
 
     if (format == PG_FMT_UNKNOWN) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type.data = (u_char *) pg_format_mime(format);
+    r->headers_out.content_type.len = ngx_strlen(pg_format_mime(format));
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name(format));
     ngx_http_podgen_job_path(path, "audio", p->id, ext);
@@ -1216,6 +1428,22 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
     b->file->fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
     if (b->file->fd == NGX_INVALID_FILE) {
+
+        /* not made here: another node's, in Redis */
+
+        rc = ngx_http_podgen_job_lookup(r->pool, p->id, NULL,
+                                        r->connection->log, 1,
+                                        ngx_http_podgen_podcasts_episode_found,
+                                        p, &p->fetch);
+        if (rc == NGX_AGAIN) {
+            if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_http_podgen_podcasts_hold(p);
+            return NGX_DONE;
+        }
+
         return ngx_http_podgen_podcasts_not_found(r);
     }
 
@@ -1229,12 +1457,14 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->file->name.data = ngx_pstrdup(r->pool,
-                                     &(ngx_str_t) { ngx_strlen(path),
-                                                    (u_char *) path });
     b->file->name.len = ngx_strlen(path);
+    b->file->name.data = ngx_pnalloc(r->pool, b->file->name.len + 1);
+    if (b->file->name.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(b->file->name.data, path, b->file->name.len + 1);
     b->file->log = r->connection->log;
-    b->file->directio = 0;
     b->file_pos = 0;
     b->file_last = ngx_file_size(&fi);
     b->in_file = b->file_last ? 1 : 0;
@@ -1242,12 +1472,8 @@ ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
     b->last_in_chain = 1;
     b->sync = b->in_file ? 0 : 1;
 
-    r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = ngx_file_size(&fi);
     r->headers_out.last_modified_time = ngx_file_mtime(&fi);
-    r->headers_out.content_type.data = (u_char *) pg_format_mime(format);
-    r->headers_out.content_type.len = ngx_strlen(pg_format_mime(format));
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->allow_ranges = 1;
 
     if (ngx_http_set_etag(r) != NGX_OK
@@ -1281,6 +1507,11 @@ ngx_http_podgen_podcasts_cleanup(void *data)
 
     if (p->wait.timer_set) {
         ngx_del_timer(&p->wait);
+    }
+
+    if (p->fetch) {
+        ngx_http_podgen_job_lookup_cancel(p->fetch);
+        p->fetch = NULL;
     }
 
     q = p->copy;

@@ -755,7 +755,7 @@ ngx_http_podgen_redis_command_done(redisAsyncContext *ac, void *r,
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         if (reply) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+            ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                           "podgen: redis: %*s", (size_t) reply->len,
                           reply->str);
         }
