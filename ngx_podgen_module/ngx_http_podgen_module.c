@@ -8,6 +8,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <openssl/crypto.h>
+
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
@@ -24,6 +26,9 @@ static char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_podgen_llm(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_podgen_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_podgen_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_podgen_init_process(ngx_cycle_t *cycle);
 static void ngx_http_podgen_exit_process(ngx_cycle_t *cycle);
@@ -94,6 +99,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       (void *) NGX_HTTP_PODGEN_BATCH },
+
+    { ngx_string("podgen_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_podgen_api_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("podgen_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -643,6 +655,8 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
      *     plcf->endpoint = NGX_HTTP_PODGEN_NONE;
      */
 
+    plcf->api_key.len = NGX_CONF_UNSET_SIZE;
+
     return plcf;
 }
 
@@ -650,9 +664,139 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
 static char *
 ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    /* endpoints are not inherited: a nested location is its own thing */
+    ngx_http_podgen_loc_conf_t *prev = parent;
+    ngx_http_podgen_loc_conf_t *conf = child;
+
+    /* endpoints are not inherited: a nested location is its own thing;
+     * the API key is */
+
+    if (conf->api_key.len == NGX_CONF_UNSET_SIZE) {
+        if (prev->api_key.len == NGX_CONF_UNSET_SIZE) {
+            ngx_str_set(&conf->api_key, "");
+
+        } else {
+            conf->api_key = prev->api_key;
+        }
+    }
+
+    if (conf->api_key.len
+        && pg_key_sha256(conf->api_key.data, conf->api_key.len,
+                         conf->api_key_hash)
+           != 0)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * podgen_api_key KEY | env:NAME | off: clients must send
+ * "Authorization: Bearer KEY", as to OpenAI.
+ */
+
+static char *
+ngx_http_podgen_api_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_podgen_loc_conf_t *plcf = conf;
+
+    char       *env;
+    ngx_str_t  *value;
+
+    if (plcf->api_key.len != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        ngx_str_set(&plcf->api_key, "");
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len > 4 && ngx_strncmp(value[1].data, "env:", 4) == 0) {
+        env = getenv((char *) value[1].data + 4);
+
+        if (env == NULL || *env == '\0') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "podgen_api_key: the environment variable "
+                               "\"%s\" is not set", value[1].data + 4);
+            return NGX_CONF_ERROR;
+        }
+
+        plcf->api_key.len = ngx_strlen(env);
+        plcf->api_key.data = ngx_pstrdup(cf->pool,
+                                         &(ngx_str_t) { plcf->api_key.len,
+                                                        (u_char *) env });
+        return plcf->api_key.data ? NGX_CONF_OK : NGX_CONF_ERROR;
+    }
+
+    if (value[1].len < 8) {
+        return "is too short: use a key of at least 8 characters";
+    }
+
+    plcf->api_key = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The access phase of podgen locations with a key: a missing or wrong
+ * bearer token gets 401 (as JSON, from the header filter).  The token is
+ * compared by its SHA-256, in constant time.
+ */
+
+static ngx_int_t
+ngx_http_podgen_access_handler(ngx_http_request_t *r)
+{
+    u_char                      *p, *last;
+    ngx_table_elt_t             *h;
+    ngx_http_podgen_loc_conf_t  *plcf;
+    char                         hash[65];
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+
+    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE || plcf->api_key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        p = h->value.data + 7;
+        last = h->value.data + h->value.len;
+
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        while (last > p && last[-1] == ' ') {
+            last--;
+        }
+
+        if (pg_key_sha256(p, last - p, hash) == 0
+            && CRYPTO_memcmp(hash, plcf->api_key_hash, 64) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer");
+
+    (void) ngx_http_podgen_begin(r);
+
+    return NGX_HTTP_UNAUTHORIZED;
 }
 
 
@@ -726,6 +870,13 @@ ngx_http_podgen_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_podgen_log_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_podgen_access_handler;
 
     ngx_http_podgen_metrics_set_build(NGX_HTTP_PODGEN_VERSION,
                                       pg_tts_version());
@@ -1143,6 +1294,17 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
     case NGX_HTTP_BAD_REQUEST:
         pg_error_set(&err, 400, NULL, "invalid_request",
                      "the request is malformed");
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        pg_error_set(&err, 401, NULL, "invalid_api_key",
+                     "incorrect or missing API key: send "
+                     "\"Authorization: Bearer <key>\"");
+        break;
+
+    case NGX_HTTP_FORBIDDEN:
+        pg_error_set(&err, 403, NULL, "forbidden",
+                     "access to this resource is denied");
         break;
 
     default:

@@ -74,6 +74,8 @@ typedef enum {
 
 typedef struct {
     ngx_uint_t            endpoint;         /* ngx_http_podgen_endpoint_e */
+    ngx_str_t             api_key;          /* podgen_api_key; "" = off */
+    char                  api_key_hash[65]; /* its SHA-256, hex */
 } ngx_http_podgen_loc_conf_t;
 
 
