@@ -43,7 +43,12 @@ struct ngx_http_podgen_script_make_s {
     const char                    *fallback;
     char                           key[PG_KEY_LEN + 1];
     pg_error_t                     err;     /* a failure inside make() */
+    ngx_event_t                    wait;    /* single flight: poll */
+    ngx_uint_t                     waiting; /* counted as a waiter */
+    u_char                         raw[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     int                            gen_rc;
+    unsigned                       owner:1;     /* holds the L1 marker */
+    unsigned                       stored:1;
     unsigned                       have_script:1;
     unsigned                       in_make:1;
     unsigned                       in_pool:1;   /* release() still due */
@@ -75,6 +80,7 @@ static ngx_int_t ngx_http_podgen_script_builtin(
     ngx_http_podgen_script_make_t *m);
 static void ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc,
     u_char *value, size_t len);
+static void ngx_http_podgen_script_wait_handler(ngx_event_t *ev);
 static void ngx_http_podgen_script_write(ngx_http_podgen_script_make_t *m);
 static void ngx_http_podgen_script_llm_done(void *data, ngx_int_t rc,
     pg_script_t *script, pg_error_t *err);
@@ -304,7 +310,10 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (script->cached == 2) {
+    if (script->cached == 3) {
+        ngx_str_set(&value, "COALESCED");
+
+    } else if (script->cached == 2) {
         ngx_str_set(&value, "HIT-L2");
 
     } else if (script->cached) {
@@ -374,7 +383,7 @@ ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
     ngx_http_podgen_script_t *hit, ngx_http_podgen_script_make_t **mp,
     pg_error_t *err)
 {
-    u_char                         *entry, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    u_char                         *entry;
     size_t                          len;
     ngx_int_t                       rc;
     pg_buf_t                        canon;
@@ -437,13 +446,22 @@ ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
     pg_buf_free(&canon);
 
     if (pmcf->cache.shm_zone) {
-        ngx_http_podgen_cache_key(key, m->key);
+        ngx_http_podgen_cache_key(m->raw, m->key);
 
-        if (ngx_http_podgen_cache_get(&pmcf->cache, key, PG_KIND_SCRIPT, pool,
-                                      &entry, &len, &tag)
-            == NGX_OK
-            && ngx_http_podgen_script_entry(entry, len, hit) == NGX_OK)
-        {
+        /* single flight: one request of the node writes a script, the
+         * identical ones wait for it */
+
+        rc = ngx_http_podgen_cache_acquire(&pmcf->cache, m->raw,
+                                           PG_KIND_SCRIPT, pool, &entry, &len,
+                                           &tag, &m->waiting, 300);
+        switch (rc) {
+
+        case NGX_OK:
+            if (ngx_http_podgen_script_entry(entry, len, hit) != NGX_OK) {
+                rc = NGX_ERROR;
+                goto failed;
+            }
+
             hit->key = ngx_pnalloc(pool, PG_KEY_LEN + 1);
             if (hit->key == NULL) {
                 rc = NGX_ERROR;
@@ -456,6 +474,22 @@ ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
 
             ngx_http_podgen_script_free(m);
             return NGX_OK;
+
+        case NGX_AGAIN:
+            m->wait.handler = ngx_http_podgen_script_wait_handler;
+            m->wait.data = m;
+            m->wait.log = log;
+            ngx_add_timer(&m->wait, 20);
+
+            *mp = m;
+            return NGX_AGAIN;
+
+        case NGX_DECLINED:
+            m->owner = 1;
+            break;
+
+        default:
+            goto failed;
         }
     }
 
@@ -495,6 +529,10 @@ ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m)
     m->data = NULL;
     m->done = NULL;
 
+    if (m->wait.timer_set) {
+        ngx_del_timer(&m->wait);
+    }
+
     if (m->l2) {
         ngx_http_podgen_redis_cancel(m->l2);
         m->l2 = NULL;
@@ -519,12 +557,81 @@ ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m)
 
 
 static void
+ngx_http_podgen_script_wait_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_script_make_t  *m = ev->data;
+
+    u_char                    *entry;
+    size_t                     len;
+    ngx_int_t                  rc;
+    ngx_uint_t                 tag;
+    ngx_pool_t                *pool;
+    pg_error_t                 err;
+    ngx_http_podgen_script_t   script;
+
+    pool = ngx_create_pool(4096, m->log);
+    if (pool == NULL) {
+        ngx_add_timer(&m->wait, 20);
+        return;
+    }
+
+    rc = ngx_http_podgen_cache_acquire(&m->pmcf->cache, m->raw,
+                                       PG_KIND_SCRIPT, pool, &entry, &len,
+                                       &tag, &m->waiting, 300);
+    switch (rc) {
+
+    case NGX_OK:
+        if (ngx_http_podgen_script_entry(entry, len, &script) != NGX_OK) {
+            pg_error_set(&err, 500, NULL, "server_error",
+                         "a cached script is unreadable");
+            err.type = "server_error";
+            ngx_http_podgen_script_fail(m, &err);
+            break;
+        }
+
+        ngx_http_podgen_metrics_coalesced(PG_KIND_SCRIPT);
+
+        script.key = m->key;
+        script.fallback = NULL;
+        script.cached = 3;
+
+        m->done(m->data, NGX_OK, &script, NULL);
+        ngx_http_podgen_script_end(m);
+        break;
+
+    case NGX_AGAIN:
+        ngx_add_timer(&m->wait, 20);
+        break;
+
+    case NGX_DECLINED:
+        /* the maker gave up: this one makes it */
+        m->owner = 1;
+
+        m->l2 = ngx_http_podgen_redis_get("script", m->key,
+                                          ngx_http_podgen_script_l2_done, m);
+        if (m->l2 == NULL) {
+            ngx_http_podgen_script_write(m);
+        }
+
+        break;
+
+    default:
+        pg_error_set(&err, 500, NULL, "server_error", "the cache failed");
+        err.type = "server_error";
+        ngx_http_podgen_script_fail(m, &err);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+static void
 ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc, u_char *value,
     size_t len)
 {
     ngx_http_podgen_script_make_t  *m = data;
 
-    u_char                    *copy, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    u_char                    *copy;
     ngx_http_podgen_script_t   script;
 
     m->l2 = NULL;
@@ -553,10 +660,12 @@ ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 1);
 
-    if (m->pmcf->cache.shm_zone) {
-        ngx_http_podgen_cache_key(key, m->key);
-        (void) ngx_http_podgen_cache_put(&m->pmcf->cache, key, PG_KIND_SCRIPT,
-                                         value, len, 0, m->log);
+    if (m->pmcf->cache.shm_zone
+        && ngx_http_podgen_cache_put(&m->pmcf->cache, m->raw, PG_KIND_SCRIPT,
+                                     value, len, 0, m->log)
+           == NGX_OK)
+    {
+        m->stored = 1;
     }
 
     script.key = m->key;
@@ -754,7 +863,6 @@ ngx_http_podgen_script_fail(ngx_http_podgen_script_make_t *m, pg_error_t *err)
 static void
 ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
 {
-    u_char                        key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     pg_buf_t                      out, entry;
     pg_error_t                    err;
     ngx_http_podgen_script_t      script;
@@ -781,9 +889,13 @@ ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
         && pg_buf_append(&entry, "\n", 1) == 0
         && pg_buf_append(&entry, out.data, out.len) == 0)
     {
-        ngx_http_podgen_cache_key(key, m->key);
-        (void) ngx_http_podgen_cache_put(&pmcf->cache, key, PG_KIND_SCRIPT,
-                                         entry.data, entry.len, 0, m->log);
+        if (ngx_http_podgen_cache_put(&pmcf->cache, m->raw, PG_KIND_SCRIPT,
+                                      entry.data, entry.len, 0, m->log)
+            == NGX_OK)
+        {
+            m->stored = 1;
+        }
+
         ngx_http_podgen_redis_set("script", m->key, entry.data, entry.len);
     }
 
@@ -821,6 +933,19 @@ ngx_http_podgen_script_end(ngx_http_podgen_script_make_t *m)
 static void
 ngx_http_podgen_script_free(ngx_http_podgen_script_make_t *m)
 {
+    if (m->wait.timer_set) {
+        ngx_del_timer(&m->wait);
+    }
+
+    if (m->waiting) {
+        ngx_http_podgen_cache_leave(&m->pmcf->cache, m->raw);
+    }
+
+    if (m->owner && !m->stored) {
+        /* not written (failed, canceled, a fallback): waiters make it */
+        ngx_http_podgen_cache_release(&m->pmcf->cache, m->raw);
+    }
+
     if (m->have_script) {
         pg_script_free(&m->script);
     }

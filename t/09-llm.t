@@ -457,6 +457,32 @@ sub concurrent {
     $ng->stop;
 }
 
+# --- single flight: identical concurrent script requests -------------------
+
+{
+    my $ng = llm_nginx(llm => 'model=mock-slow-1000 timeout=30s', workers => 2);
+    mock_reset();
+    my $body = { topic => topic('one flight'), length => 'short' };
+    my ($res, $dt) = concurrent($ng, [ map { $body } 1 .. 30 ], 30);
+    my @ok = grep { $_->{status} == 200 && $_->{json} } @$res;
+    is(scalar @ok, 30, '30 identical concurrent script requests: all 200');
+    is(mock_stats()->{requests}, 1, '... the LLM was asked once');
+    my %how;
+    $how{ $_->{headers}{'x-podgen-cache'} // '-' }++ for @$res;
+    is($how{MISS} // 0, 1, '... one MISS') or diag explain \%how;
+    is(($how{COALESCED} // 0) + ($how{'HIT-L1'} // 0), 29,
+       '... the others COALESCED (or HIT-L1 when they came after)');
+    ok(($how{COALESCED} // 0) >= 20, '... most of them waited for it (COALESCED)');
+    my %bodies;
+    $bodies{ $JSON->encode({ %{ $_->{json} }, cached => 0 }) }++ for @ok;
+    is(scalar keys %bodies, 1, '... the same script for everyone');
+    my $mt = metrics($ng);
+    ok(($mt->{'podgen_coalesced_requests_total{kind="script"}'} // 0) >= 20,
+       'podgen_coalesced_requests_total{kind="script"} counts them');
+    log_clean($ng, 'single flight');
+    $ng->stop;
+}
+
 # --- clients that go away while their LLM call is in flight ----------------
 
 {
