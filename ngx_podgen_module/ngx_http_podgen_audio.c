@@ -83,7 +83,6 @@ ngx_http_podgen_audio_handler(ngx_http_request_t *r)
     u_char                       *data;
     size_t                        len;
     ngx_int_t                     rc;
-    ngx_uint_t                    tag;
     pg_error_t                    err;
     ngx_pool_cleanup_t           *cln;
     ngx_http_podgen_artifact_req_t      *a;
@@ -120,10 +119,10 @@ ngx_http_podgen_audio_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
 
     if (pmcf->cache.shm_zone
-        && ngx_http_podgen_cache_get(&pmcf->cache, a->key, PG_KIND_AUDIO,
-                                     r->pool, &data, &len, &tag)
-           == NGX_OK
-        && tag == (ngx_uint_t) a->format)
+        && ngx_http_podgen_cache_get_tagged(&pmcf->cache, a->key,
+                                            PG_KIND_AUDIO, a->format,
+                                            r->pool, &data, &len)
+           == NGX_OK)
     {
         return ngx_http_podgen_audio_send(r, a, data, len, "HIT-L1");
     }

@@ -18,7 +18,7 @@ typedef struct {
     u_char                pending;          /* a marker: work in flight */
     u_char                key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     ngx_queue_t           queue;
-    time_t                expires;          /* pending: the deadline */
+    int64_t               expires;          /* ms; pending: the deadline */
     ngx_uint_t            waiters;
     size_t                len;
     u_char                data[1];
@@ -37,6 +37,19 @@ typedef struct {
     ngx_slab_pool_t             *shpool;
 } ngx_http_podgen_cache_ctx_t;
 
+
+
+/* wall-clock ms: expiry is compared by every worker of the node */
+
+static ngx_inline int64_t
+ngx_http_podgen_cache_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (int64_t) tp->sec * 1000 + tp->msec;
+}
 
 static ngx_int_t ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -367,7 +380,7 @@ ngx_http_podgen_cache_find_live(ngx_http_podgen_cache_ctx_t *ctx, u_char *key)
 
     cn = ngx_http_podgen_cache_find(ctx, key);
 
-    if (cn && cn->expires <= ngx_time()) {
+    if (cn && cn->expires <= ngx_http_podgen_cache_now()) {
         ngx_http_podgen_cache_delete(ctx, cn);
         return NULL;
     }
@@ -405,10 +418,10 @@ ngx_http_podgen_cache_copy(ngx_http_podgen_cache_ctx_t *ctx,
 }
 
 
-ngx_int_t
-ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
-    ngx_uint_t kind, ngx_pool_t *pool, u_char **data, size_t *len,
-    ngx_uint_t *tag)
+static ngx_int_t
+ngx_http_podgen_cache_lookup(ngx_http_podgen_cache_conf_t *cache, u_char *key,
+    ngx_uint_t kind, ngx_uint_t want, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag)
 {
     ngx_http_podgen_cache_ctx_t   *ctx;
     ngx_http_podgen_cache_node_t  *cn;
@@ -419,7 +432,9 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
 
     cn = ngx_http_podgen_cache_find_live(ctx, key);
 
-    if (cn == NULL || cn->kind != kind || cn->pending) {
+    if (cn == NULL || cn->kind != kind || cn->pending
+        || (want != NGX_CONF_UNSET_UINT && cn->tag != want))
+    {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         ngx_http_podgen_metrics_cache(0, kind, 0);
         return NGX_DECLINED;
@@ -435,6 +450,30 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_http_podgen_metrics_cache(0, kind, 1);
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
+    ngx_uint_t kind, ngx_pool_t *pool, u_char **data, size_t *len,
+    ngx_uint_t *tag)
+{
+    return ngx_http_podgen_cache_lookup(cache, key, kind, NGX_CONF_UNSET_UINT,
+                                        pool, data, len, tag);
+}
+
+
+/* Only an entry with this tag (an artifact in this format) is a hit. */
+
+ngx_int_t
+ngx_http_podgen_cache_get_tagged(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_uint_t want, ngx_pool_t *pool,
+    u_char **data, size_t *len)
+{
+    ngx_uint_t  tag;
+
+    return ngx_http_podgen_cache_lookup(cache, key, kind, want, pool, data,
+                                        len, &tag);
 }
 
 
@@ -496,7 +535,7 @@ ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     cn->pending = 0;
     cn->waiters = 0;
     cn->len = len;
-    cn->expires = ngx_time() + cache->ttl;
+    cn->expires = ngx_http_podgen_cache_now() + (int64_t) cache->ttl * 1000;
     ngx_memcpy(cn->data, data, len);
 
     ngx_rbtree_insert(&ctx->sh->rbtree, node);
@@ -588,7 +627,7 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
         cn->pending = 1;
         cn->waiters = 0;
         cn->len = 0;
-        cn->expires = ngx_time() + deadline;
+        cn->expires = ngx_http_podgen_cache_now() + (int64_t) deadline * 1000;
 
         ngx_rbtree_insert(&ctx->sh->rbtree, node);
         ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);

@@ -44,6 +44,10 @@ ngx_int_t ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
     size_t *len, ngx_uint_t *tag);
 
+ngx_int_t ngx_http_podgen_cache_get_tagged(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_uint_t want, ngx_pool_t *pool,
+    u_char **data, size_t *len);
+
 /*
  * Stores a copy; an existing entry of the key is replaced.  Entries over
  * max_entry are not stored (NGX_DECLINED).  tag: a small number kept with
