@@ -908,12 +908,9 @@ ngx_http_podgen_batch_start_script(ngx_http_podgen_batch_item_t *it)
 static void
 ngx_http_podgen_batch_start_podcast(ngx_http_podgen_batch_item_t *it)
 {
-    size_t                   i;
     ngx_int_t                rc;
     pg_job_t                 rec;
-    ngx_time_t              *tp;
     pg_error_t               err;
-    pg_podcast_request_t     req;
     ngx_http_podgen_batch_t *b;
 
     b = it->batch;
@@ -925,85 +922,17 @@ ngx_http_podgen_batch_start_podcast(ngx_http_podgen_batch_item_t *it)
         return;
     }
 
-    if (pg_podcast_request_parse((char *) it->body, it->body_len,
-                                 b->pmcf->max_source, b->pmcf->max_input,
-                                 &req, &err)
-        != 0)
-    {
-        ngx_http_podgen_batch_item_error(it, &err);
-        return;
-    }
-
-    rc = NGX_OK;
-
-    if (req.edited) {
-        for (i = 0; i < req.script.nhosts; i++) {
-            if (req.script.hosts[i].voice
-                && ngx_http_podgen_find_voice(b->pmcf,
-                                              req.script.hosts[i].voice)
-                   == NULL)
-            {
-                pg_error_set(&err, 400, "hosts", "invalid_value",
-                             "unknown voice '%.64s'",
-                             req.script.hosts[i].voice);
-                rc = NGX_DECLINED;
-                break;
-            }
-        }
-
-    } else {
-        rc = ngx_http_podgen_script_hosts(b->pmcf, &req.script_req, &err);
-
-        if (rc == NGX_OK && req.script_req.engine == PG_ENGINE_LLM
-            && !b->pmcf->llm_enabled)
-        {
-            pg_error_set(&err, 400, "engine", "invalid_value",
-                         "no LLM is configured on this server");
-            rc = NGX_DECLINED;
-        }
-    }
-
+    rc = ngx_http_podgen_podcast_record(b->pmcf, it->body, it->body_len,
+                                        it->index, &rec, &err);
     if (rc != NGX_OK) {
-        pg_podcast_request_free(&req);
-
         if (rc != NGX_DECLINED) {
             pg_error_set(&err, 500, NULL, "server_error", "out of memory");
+            err.type = "server_error";
         }
 
         ngx_http_podgen_batch_item_error(it, &err);
         return;
     }
-
-    ngx_memzero(&rec, sizeof(pg_job_t));
-
-    tp = ngx_timeofday();
-
-    rec.kind = PG_JOB_PODCAST;
-    rec.status = PG_JOB_QUEUED;
-    rec.created_ms = (int64_t) tp->sec * 1000 + tp->msec;
-    rec.updated_ms = rec.created_ms;
-    rec.speed = req.speed;
-    rec.request = malloc(it->body_len + 1);
-    rec.format = strdup(pg_format_name(req.format));
-    rec.title = req.title ? strdup(req.title) : NULL;
-
-    pg_job_id_make(rec.id, PG_JOB_PODCAST, rec.created_ms,
-                   (uint32_t) ngx_random() ^ ((uint32_t) ngx_pid << 16)
-                   ^ (uint32_t) it->index);
-
-    if (rec.request == NULL || rec.format == NULL
-        || (req.title && rec.title == NULL))
-    {
-        pg_podcast_request_free(&req);
-        pg_job_free(&rec);
-        pg_error_set(&err, 500, NULL, "server_error", "out of memory");
-        ngx_http_podgen_batch_item_error(it, &err);
-        return;
-    }
-
-    pg_podcast_request_free(&req);
-
-    ngx_memcpy(rec.request, it->body, it->body_len + 1);
 
     rc = ngx_http_podgen_job_submit(&rec,
                                     ngx_http_podgen_batch_podcast_accepted,

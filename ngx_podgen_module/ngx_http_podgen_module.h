@@ -191,6 +191,11 @@ ngx_int_t ngx_http_podgen_audio_make(ngx_http_podgen_main_conf_t *pmcf,
     ngx_http_podgen_audio_t *hit, ngx_http_podgen_audio_make_t **mp);
 void ngx_http_podgen_audio_cancel(ngx_http_podgen_audio_make_t *m);
 
+/* ngx_http_podgen_podcasts.c */
+ngx_int_t ngx_http_podgen_podcast_record(ngx_http_podgen_main_conf_t *pmcf,
+    u_char *body, size_t len, ngx_uint_t salt, pg_job_t *rec,
+    pg_error_t *err);
+
 /* endpoint handlers */
 ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);

@@ -307,6 +307,68 @@ ngx_http_podgen_podcasts_check(ngx_http_podgen_main_conf_t *pmcf,
 }
 
 
+/*
+ * A podcast request checked whole (fields, voices, engine) and the new
+ * queued record that keeps it as it came: the runner reads it again.
+ * NGX_OK, NGX_DECLINED (*err), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_podgen_podcast_record(ngx_http_podgen_main_conf_t *pmcf,
+    u_char *body, size_t len, ngx_uint_t salt, pg_job_t *rec, pg_error_t *err)
+{
+    ngx_int_t             rc;
+    ngx_time_t           *tp;
+    pg_podcast_request_t  req;
+
+    if (pg_podcast_request_parse((char *) body, len, pmcf->max_source,
+                                 pmcf->max_input, &req, err)
+        != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_podgen_podcasts_check(pmcf, &req, err);
+
+    if (rc != NGX_OK) {
+        pg_podcast_request_free(&req);
+        return rc;
+    }
+
+    ngx_memzero(rec, sizeof(pg_job_t));
+
+    tp = ngx_timeofday();
+
+    rec->kind = PG_JOB_PODCAST;
+    rec->status = PG_JOB_QUEUED;
+    rec->created_ms = (int64_t) tp->sec * 1000 + tp->msec;
+    rec->updated_ms = rec->created_ms;
+    rec->speed = req.speed;
+    rec->request = malloc(len + 1);
+    rec->format = strdup(pg_format_name(req.format));
+    rec->title = req.title ? strdup(req.title) : NULL;
+
+    pg_job_id_make(rec->id, PG_JOB_PODCAST, rec->created_ms,
+                   (uint32_t) ngx_random() ^ ((uint32_t) ngx_pid << 16)
+                   ^ (uint32_t) salt);
+
+    rc = (rec->request == NULL || rec->format == NULL
+          || (req.title && rec->title == NULL)) ? NGX_ERROR : NGX_OK;
+
+    pg_podcast_request_free(&req);
+
+    if (rc != NGX_OK) {
+        pg_job_free(rec);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rec->request, body, len);
+    rec->request[len] = '\0';
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
 {
@@ -315,8 +377,6 @@ ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
     ngx_int_t                     rc;
     pg_job_t                      rec;
     pg_error_t                    err;
-    ngx_time_t                   *tp;
-    pg_podcast_request_t          req;
     ngx_http_podgen_podcasts_t   *p;
     ngx_http_podgen_main_conf_t  *pmcf;
 
@@ -327,18 +387,9 @@ ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
         return;
     }
 
-    if (pg_podcast_request_parse((char *) body, len, pmcf->max_source,
-                                 pmcf->max_input, &req, &err)
-        != 0)
-    {
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        return;
-    }
-
-    rc = ngx_http_podgen_podcasts_check(pmcf, &req, &err);
+    rc = ngx_http_podgen_podcast_record(pmcf, body, len, 0, &rec, &err);
 
     if (rc != NGX_OK) {
-        pg_podcast_request_free(&req);
         ngx_http_finalize_request(r, rc == NGX_DECLINED
                                      ? ngx_http_podgen_send_error(r, &err)
                                      : NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -347,41 +398,11 @@ ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
 
     p = ngx_http_podgen_podcasts_ctx(r);
     if (p == NULL) {
-        pg_podcast_request_free(&req);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    /* the record keeps the request as it came: the runner reads it again */
-
-    ngx_memzero(&rec, sizeof(pg_job_t));
-
-    tp = ngx_timeofday();
-
-    rec.kind = PG_JOB_PODCAST;
-    rec.status = PG_JOB_QUEUED;
-    rec.created_ms = (int64_t) tp->sec * 1000 + tp->msec;
-    rec.updated_ms = rec.created_ms;
-    rec.speed = req.speed;
-    rec.request = malloc(len + 1);
-    rec.format = strdup(pg_format_name(req.format));
-    rec.title = req.title ? strdup(req.title) : NULL;
-
-    pg_job_id_make(rec.id, PG_JOB_PODCAST, rec.created_ms,
-                   (uint32_t) ngx_random() ^ ((uint32_t) ngx_pid << 16));
-
-    pg_podcast_request_free(&req);
-
-    if (rec.request == NULL || rec.format == NULL
-        || (req.title && rec.title == NULL))
-    {
         pg_job_free(&rec);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(rec.request, body, len);
-    rec.request[len] = '\0';
     ngx_memcpy(p->id, rec.id, sizeof(p->id));
 
     rc = ngx_http_podgen_job_submit(&rec, ngx_http_podgen_podcasts_accepted,
@@ -704,6 +725,70 @@ ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Store work on the pool for a request.  The pool thread gets a copy of
+ * the context outside the request's pool (the client may go away before
+ * the thread is done); release() frees the copy.  NGX_DONE, or an answer.
+ */
+
+static ngx_int_t
+ngx_http_podgen_podcasts_offload(ngx_http_request_t *r,
+    ngx_http_podgen_podcasts_t *p, ngx_http_podgen_work_pt work,
+    ngx_http_podgen_work_pt after, ngx_http_podgen_work_pt release)
+{
+    pg_error_t                    err;
+    ngx_http_podgen_podcasts_t   *q;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    q = ngx_calloc(sizeof(ngx_http_podgen_podcasts_t) + p->base.len
+                   + p->host.len, r->connection->log);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *q = *p;
+    q->base.data = (u_char *) (q + 1);
+    ngx_memcpy(q->base.data, p->base.data, p->base.len);
+    q->host.data = q->base.data + p->base.len;
+    ngx_memcpy(q->host.data, p->host.data, p->host.len);
+
+    q->offload = ngx_http_podgen_offload(pmcf->thread_pool, work, after,
+                                         release, q, r->connection->log);
+    if (q->offload == NULL) {
+        ngx_free(q);
+        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+        pg_error_set(&err, 503, NULL, "server_busy",
+                     "the server is busy; retry shortly");
+        err.type = "server_error";
+        return ngx_http_podgen_send_error(r, &err);
+    }
+
+    p->copy = q;
+    q->peer = p;
+
+    r->read_event_handler = ngx_http_test_reading;
+    ngx_http_podgen_podcasts_hold(p);
+
+    return NGX_DONE;
+}
+
+
+/* The pool thread is done: the request takes the copy's answer. */
+
+static ngx_http_podgen_podcasts_t *
+ngx_http_podgen_podcasts_back(ngx_http_podgen_podcasts_t *q)
+{
+    q->offload = NULL;
+    q->answered = 1;
+    q->peer->copy = NULL;
+    q->peer->status = q->status;
+
+    return q->peer;
+}
+
+
 /* ---- the list and the feed, read on the pool ---------------------------- */
 
 
@@ -903,16 +988,13 @@ ngx_http_podgen_podcasts_list_after(void *data)
 {
     ngx_http_podgen_podcasts_t  *p = data;
 
-    u_char              *copy;
-    ngx_int_t            rc;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    u_char                      *copy;
+    ngx_int_t                    rc;
+    ngx_http_request_t          *r;
+    ngx_http_podgen_podcasts_t  *peer;
 
-    p->offload = NULL;
-    p->answered = 1;
-    p->peer->copy = NULL;
+    peer = ngx_http_podgen_podcasts_back(p);
     r = p->request;
-    c = r->connection;
 
     if (p->status != NGX_HTTP_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -944,8 +1026,7 @@ ngx_http_podgen_podcasts_list_after(void *data)
 
 done:
 
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_podcasts_finish(peer, rc);
 }
 
 
@@ -963,13 +1044,9 @@ static ngx_int_t
 ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p, ngx_uint_t feed)
 {
-    ngx_int_t                     n;
-    ngx_str_t                     arg;
-    pg_error_t                    err;
-    ngx_http_podgen_podcasts_t   *q;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+    ngx_int_t    n;
+    ngx_str_t    arg;
+    pg_error_t   err;
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1020,45 +1097,10 @@ ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
         }
     }
 
-    /*
-     * The pool thread needs the context after the client may be gone: a
-     * copy outside the request pool (strings point into the request's
-     * pool only while the request lives, so they are copied too).
-     */
-
-    q = ngx_calloc(sizeof(ngx_http_podgen_podcasts_t) + p->base.len
-                   + p->host.len, r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *q = *p;
-    q->base.data = (u_char *) (q + 1);
-    ngx_memcpy(q->base.data, p->base.data, p->base.len);
-    q->host.data = q->base.data + p->base.len;
-    ngx_memcpy(q->host.data, p->host.data, p->host.len);
-
-    q->offload = ngx_http_podgen_offload(pmcf->thread_pool,
+    return ngx_http_podgen_podcasts_offload(r, p,
                                          ngx_http_podgen_podcasts_list_thread,
                                          ngx_http_podgen_podcasts_list_after,
-                                         ngx_http_podgen_podcasts_list_release,
-                                         q, r->connection->log);
-    if (q->offload == NULL) {
-        ngx_free(q);
-        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
-        pg_error_set(&err, 503, NULL, "server_busy",
-                     "the server is busy; retry shortly");
-        err.type = "server_error";
-        return ngx_http_podgen_send_error(r, &err);
-    }
-
-    p->copy = q;
-    q->peer = p;
-
-    r->main->count++;
-    r->read_event_handler = ngx_http_test_reading;
-
-    return NGX_DONE;
+                                         ngx_http_podgen_podcasts_list_release);
 }
 
 
@@ -1151,12 +1193,7 @@ ngx_http_podgen_podcasts_delete_after(void *data)
     ngx_int_t                    rc;
     ngx_http_podgen_podcasts_t  *p;
 
-    q->offload = NULL;
-    q->answered = 1;
-
-    p = q->peer;
-    p->copy = NULL;
-    p->status = q->status;
+    p = ngx_http_podgen_podcasts_back(q);
 
     if (q->status == NGX_HTTP_NO_CONTENT) {
         ngx_http_podgen_job_forget(q->id);
@@ -1198,44 +1235,14 @@ static ngx_int_t
 ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p)
 {
-    pg_error_t                    err;
-    ngx_http_podgen_podcasts_t   *q;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
-
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q = ngx_calloc(sizeof(ngx_http_podgen_podcasts_t), r->connection->log);
-    if (q == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    *q = *p;
-    ngx_str_null(&q->base);
-
-    q->offload = ngx_http_podgen_offload(pmcf->thread_pool,
+    return ngx_http_podgen_podcasts_offload(r, p,
                                        ngx_http_podgen_podcasts_delete_thread,
                                        ngx_http_podgen_podcasts_delete_after,
-                                       ngx_http_podgen_podcasts_delete_release,
-                                       q, r->connection->log);
-    if (q->offload == NULL) {
-        ngx_free(q);
-        ngx_http_podgen_metrics_error(PG_ERR_BUSY);
-        pg_error_set(&err, 503, NULL, "server_busy",
-                     "the server is busy; retry shortly");
-        err.type = "server_error";
-        return ngx_http_podgen_send_error(r, &err);
-    }
-
-    p->copy = q;
-    q->peer = p;
-
-    ngx_http_podgen_podcasts_hold(p);
-
-    return NGX_DONE;
+                                       ngx_http_podgen_podcasts_delete_release);
 }
 
 
