@@ -12,6 +12,10 @@
 #include "pg_text.h"
 
 
+static int pg_json_utf8_tree(yajl_val v, int depth);
+static void pg_error_utf8(char *s);
+
+
 void
 pg_error_set(pg_error_t *err, int status, const char *param,
     const char *code, const char *fmt, ...)
@@ -26,10 +30,39 @@ pg_error_set(pg_error_t *err, int status, const char *param,
     va_start(args, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, args);
     va_end(args);
+
+    pg_error_utf8(err->message);
 }
 
 
-static int pg_json_utf8_tree(yajl_val v, int depth);
+/*
+ * A message quotes what the client sent, cut to a length: a character cut
+ * in two (or bytes that were never UTF-8) become '?', so that the JSON
+ * error stays valid UTF-8.
+ */
+
+static void
+pg_error_utf8(char *s)
+{
+    size_t          i, n, len;
+    unsigned char   c;
+
+    len = strlen(s);
+
+    for (i = 0; i < len; i += n) {
+        c = (unsigned char) s[i];
+
+        n = (c < 0x80) ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2
+            : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+
+        if (n == 0 || i + n > len || !pg_utf8_valid(s + i, n)) {
+            s[i] = '?';
+            n = 1;
+        }
+    }
+}
+
+
 
 
 /*
