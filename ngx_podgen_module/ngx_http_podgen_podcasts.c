@@ -574,6 +574,27 @@ static void ngx_http_podgen_podcasts_status_found(void *data, ngx_int_t rc,
     pg_job_t *rec, u_char *audio, size_t len);
 
 
+/* The client's If-None-Match names an older state: it gets this one now. */
+
+static ngx_uint_t
+ngx_http_podgen_podcasts_stale(ngx_http_request_t *r, pg_job_t *rec)
+{
+    u_char            etag[PG_JOB_ID_LEN + NGX_INT64_LEN + 4], *last;
+    ngx_table_elt_t  *inm;
+
+    inm = r->headers_in.if_none_match;
+
+    if (inm == NULL) {
+        return 0;
+    }
+
+    last = ngx_sprintf(etag, "\"%s-%uL\"", rec->id, rec->version);
+
+    return inm->value.len != (size_t) (last - etag)
+           || ngx_strncmp(inm->value.data, etag, last - etag) != 0;
+}
+
+
 /*
  * A record (or none) is here: answer, or (a long poll) wait for another.
  * NGX_DONE: waiting.
@@ -597,7 +618,8 @@ ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
 
     if (!p->waiting) {
         if (p->wait_s == 0 || rec->status == PG_JOB_COMPLETED
-            || rec->status == PG_JOB_FAILED)
+            || rec->status == PG_JOB_FAILED
+            || ngx_http_podgen_podcasts_stale(r, rec))
         {
             return ngx_http_podgen_podcasts_reply(r, p, rec, NGX_HTTP_OK);
         }
