@@ -60,7 +60,7 @@ static const struct {
     { "opus", "audio/ogg" },
     { "wav",  "audio/wav" },
     { "flac", "audio/flac" },
-    { "pcm",  "audio/L16" },
+    { "pcm",  "audio/pcm" },        /* as pg_format_mime() */
     { "aac",  "audio/aac" }
 };
 

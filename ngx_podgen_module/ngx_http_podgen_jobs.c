@@ -379,6 +379,40 @@ ngx_http_podgen_job_l1_put(const char *id, u_char *data, size_t len)
 }
 
 
+static ngx_uint_t
+ngx_http_podgen_job_l1_deleted(const char *id)
+{
+    u_char                        *data, key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+    size_t                         len;
+    ngx_pool_t                    *pool;
+    ngx_uint_t                     tag, deleted;
+    ngx_http_podgen_main_conf_t   *pmcf;
+
+    pmcf = ngx_http_podgen_jobs_pmcf;
+
+    if (pmcf == NULL || pmcf->cache.shm_zone == NULL) {
+        return 0;
+    }
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return 0;
+    }
+
+    ngx_http_podgen_job_l1_key(id, key);
+
+    deleted = ngx_http_podgen_cache_get(&pmcf->cache, key,
+                                        NGX_HTTP_PODGEN_KIND_JOB, pool, &data,
+                                        &len, &tag)
+              == NGX_OK
+              && len == 1 && data[0] == '-';
+
+    ngx_destroy_pool(pool);
+
+    return deleted;
+}
+
+
 void
 ngx_http_podgen_job_tombstone(const char *id)
 {
@@ -603,7 +637,7 @@ ngx_http_podgen_job_write_thread(void *data)
 {
     ngx_http_podgen_job_write_t  *w = data;
 
-    char  path[NGX_MAX_PATH];
+    char  path[NGX_MAX_PATH], lock[NGX_MAX_PATH];
 
     if (w->claim) {
         /* the lock first: no scan takes the job once its record exists */
@@ -633,8 +667,23 @@ ngx_http_podgen_job_write_thread(void *data)
     }
 
     if (ngx_http_podgen_job_write_file(path, w->json.data, w->json.len)
-        != NGX_OK)
+        == NGX_OK)
     {
+        /*
+         * DELETE removes the lock file first, then the record: a record
+         * renamed in between is removed here, one renamed before is
+         * removed by DELETE.  An unfinished job always has its lock file.
+         */
+
+        ngx_http_podgen_job_path(lock, "locks", w->id, "");
+
+        if (access(lock, F_OK) == -1 && errno == ENOENT) {
+            (void) unlink(path);
+            w->deleted = 1;
+            return;
+        }
+
+    } else {
         w->err = errno;
 
         if (w->claim) {
@@ -713,6 +762,14 @@ ngx_http_podgen_job_write_after(void *data)
         ngx_log_error(NGX_LOG_ERR, job->log, w->err,
                       "podgen: job \"%s\": the record could not be written",
                       job->rec.id);
+
+    } else if (ngx_http_podgen_job_l1_deleted(job->rec.id)) {
+        /* another worker of the node deleted it meanwhile */
+        job->deleted = 1;
+        ngx_http_podgen_job_stop(job);
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+        return;
 
     } else {
         ngx_http_podgen_job_l1_put(job->rec.id, w->json.data, w->json.len);
@@ -1545,7 +1602,7 @@ ngx_http_podgen_job_render_thread(void *data)
     ngx_http_podgen_job_render_t  *rd = data;
 
     pg_buf_t  out;
-    char      path[NGX_MAX_PATH], ext[8];
+    char      path[NGX_MAX_PATH], lock[NGX_MAX_PATH], ext[8];
 
     ngx_memzero(&out, sizeof(pg_buf_t));
 
@@ -1566,6 +1623,18 @@ ngx_http_podgen_job_render_thread(void *data)
         ngx_snprintf((u_char *) rd->error, sizeof(rd->error),
                      "the episode could not be stored: %s%Z",
                      strerror(errno));
+        rd->rc = -1;
+        pg_buf_free(&out);
+        return;
+    }
+
+    /* deleted while it was rendered (DELETE removes the lock file first) */
+
+    ngx_http_podgen_job_path(lock, "locks", rd->job->rec.id, "");
+
+    if (access(lock, F_OK) == -1 && errno == ENOENT) {
+        (void) unlink(path);
+        ngx_snprintf((u_char *) rd->error, sizeof(rd->error), "deleted%Z");
         rd->rc = -1;
         pg_buf_free(&out);
         return;

@@ -1134,12 +1134,21 @@ ngx_http_podgen_podcasts_delete_thread(void *data)
 {
     ngx_http_podgen_podcasts_t  *p = data;
 
-    ngx_uint_t  f;
+    ngx_uint_t  f, running;
     char        path[NGX_MAX_PATH], ext[8];
+
+    /* the lock file first: a record or an episode the job writes after
+     * this sees it gone and removes itself (ngx_http_podgen_jobs.c) */
+
+    ngx_http_podgen_job_path(path, "locks", p->id, "");
+    running = (unlink(path) == 0);
+
+    /* (a running job may remove its record itself, having seen its lock
+     * file gone: the job was there all the same) */
 
     ngx_http_podgen_job_path(path, "jobs", p->id, ".json");
 
-    if (unlink(path) == -1) {
+    if (unlink(path) == -1 && !running) {
         p->status = (errno == ENOENT) ? NGX_HTTP_NOT_FOUND
                                       : NGX_HTTP_INTERNAL_SERVER_ERROR;
         return;
@@ -1150,9 +1159,6 @@ ngx_http_podgen_podcasts_delete_thread(void *data)
         ngx_http_podgen_job_path(path, "audio", p->id, ext);
         (void) unlink(path);
     }
-
-    ngx_http_podgen_job_path(path, "locks", p->id, "");
-    (void) unlink(path);
 
     p->status = NGX_HTTP_NO_CONTENT;
 }
