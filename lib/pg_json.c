@@ -14,6 +14,7 @@
 
 static int pg_json_utf8_tree(yajl_val v, int depth);
 static void pg_error_utf8(char *s);
+static long pg_json_hex4(const char *p);
 
 
 void
@@ -94,6 +95,23 @@ pg_json_prescan(const char *p, size_t len, int max_depth, pg_error_t *err)
                 if (len - i >= 6 && strncmp(p + i, nul, 6) == 0) {
                     pg_error_set(err, 400, NULL, "invalid_json",
                                  "strings must not contain \\u0000");
+                    return -1;
+                }
+
+                /* yajl pairs an escaped high surrogate with whatever
+                 * escape follows: only a low surrogate may */
+
+                if (len - i >= 6 && p[i + 1] == 'u'
+                    && pg_json_hex4(p + i + 2) >= 0xd800
+                    && pg_json_hex4(p + i + 2) <= 0xdbff
+                    && !(len - i >= 12 && p[i + 6] == '\\'
+                         && p[i + 7] == 'u'
+                         && pg_json_hex4(p + i + 8) >= 0xdc00
+                         && pg_json_hex4(p + i + 8) <= 0xdfff))
+                {
+                    pg_error_set(err, 400, NULL, "invalid_utf8",
+                                 "a \\u escape of a high surrogate must be "
+                                 "followed by one of a low surrogate");
                     return -1;
                 }
 
@@ -334,4 +352,34 @@ pg_json_get_number(yajl_val obj, const char *key, double *out,
     *present = 1;
 
     return 0;
+}
+
+
+/* four hex digits -> their value, or -1 */
+
+static long
+pg_json_hex4(const char *p)
+{
+    int   i;
+    long  v;
+    char  c;
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+        v <<= 4;
+
+        if (c >= '0' && c <= '9') {
+            v |= c - '0';
+
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            v |= (c | 0x20) - 'a' + 10;
+
+        } else {
+            return -1;
+        }
+    }
+
+    return v;
 }

@@ -352,6 +352,8 @@ ngx_http_podgen_audio_output(void *data, u_char *audio, size_t len,
     ngx_http_podgen_main_conf_t   *pmcf;
 
     if (rc != NGX_OK) {
+        /* the job is done with us; detached, it frees itself */
+        ngx_http_podgen_tts_detach(m->job);
         m->job = NULL;
         ngx_http_podgen_audio_fail(m, 500, "server_error",
                                    "speech synthesis failed");
@@ -369,7 +371,9 @@ ngx_http_podgen_audio_output(void *data, u_char *audio, size_t len,
         return;
     }
 
-    /* the job calls nobody after its last output */
+    /* the last output: detached, the job frees itself once its task
+     * is done (it holds a reference through this call) */
+    ngx_http_podgen_tts_detach(m->job);
     m->job = NULL;
 
     pmcf = m->pmcf;

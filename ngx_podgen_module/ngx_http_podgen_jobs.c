@@ -78,6 +78,7 @@ struct ngx_http_podgen_job_s {
     unsigned                         claimed:1;     /* lock held */
     unsigned                         started:1;
     unsigned                         rendering:1;
+    unsigned                         render_again:1;
     unsigned                         finished:1;    /* completed / failed */
     unsigned                         final:1;       /* last write done */
     unsigned                         deleted:1;
@@ -1181,12 +1182,19 @@ ngx_http_podgen_job_retry_handler(ngx_event_t *ev)
     if (job->dirty && !job->writing) {
         job->dirty = 0;
         ngx_http_podgen_job_write(job);
+    }
+
+    if (job->finished) {
         return;
     }
 
-    if (!job->finished) {
-        ngx_http_podgen_job_pump(job);
+    if (job->render_again) {
+        job->render_again = 0;
+        ngx_http_podgen_job_render(job);
+        return;
     }
+
+    ngx_http_podgen_job_pump(job);
 }
 
 
@@ -1762,11 +1770,17 @@ ngx_http_podgen_job_render(ngx_http_podgen_job_t *job)
                                 job->log)
         == NULL)
     {
+        /* the pool is full: a little later */
         ngx_free(rd->parts);
         ngx_free(rd->spans);
         ngx_free(rd);
-        ngx_http_podgen_job_fail(job, "server_busy",
-                                 "the thread pool is full");
+
+        job->render_again = 1;
+
+        if (!job->retry.timer_set) {
+            ngx_add_timer(&job->retry, NGX_HTTP_PODGEN_JOBS_RETRY);
+        }
+
         return;
     }
 
@@ -2283,6 +2297,12 @@ ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, redisReply *reply)
 
     ngx_http_podgen_jobs_stream_op = NULL;
     next = NGX_HTTP_PODGEN_JOBS_POLL;
+
+    if (rc != NGX_OK) {
+        /* NOGROUP after Redis lost its data, or any failure: make sure
+         * the group is there on the next look (BUSYGROUP is harmless) */
+        ngx_http_podgen_jobs_group_made = 0;
+    }
 
     if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY) {
         /* [[stream, entries]] */

@@ -26,6 +26,7 @@ typedef struct {
     pg_format_t                 format;
     pg_buf_t                    full;
     ngx_uint_t                  overflow;
+    ngx_http_podgen_tts_job_t  *job;
 } ngx_http_podgen_speech_orphan_t;
 
 
@@ -629,6 +630,7 @@ ngx_http_podgen_speech_cleanup(void *data)
                 o->full = s->full;
                 ngx_memzero(&s->full, sizeof(pg_buf_t));
 
+                o->job = s->job;
                 ngx_http_podgen_tts_rebind(s->job,
                                            ngx_http_podgen_speech_orphan_output,
                                            o);
@@ -741,7 +743,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
                                  rc == NGX_OK && !o->overflow,
                                  ngx_cycle->log);
 
-    /* the job calls nobody after its last output */
+    /* the last output: detached, the job frees itself */
+    ngx_http_podgen_tts_detach(o->job);
     ngx_free(o);
 }
 

@@ -49,10 +49,14 @@ struct ngx_http_podgen_tts_job_s {
     int                           enc_rc;
     uint64_t                      enc_samples;
 
+    /* the pool's queue was full with nothing of ours on it: try again */
+    ngx_event_t                   retry;
+
     unsigned                      attached:1;
     unsigned                      encoding:1;
     unsigned                      failed:1;
     unsigned                      complete:1;
+    unsigned                      retrying:1;
 };
 
 
@@ -69,6 +73,9 @@ static void ngx_http_podgen_tts_encode_thread(void *data, ngx_log_t *log);
 static void ngx_http_podgen_tts_encode_done(ngx_event_t *ev);
 static void ngx_http_podgen_tts_fail(ngx_http_podgen_tts_job_t *job);
 static void ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job);
+static void ngx_http_podgen_tts_retry_handler(ngx_event_t *ev);
+static void ngx_http_podgen_tts_use_cycle_log(ngx_http_podgen_tts_job_t *job);
+static void ngx_http_podgen_tts_retry(ngx_http_podgen_tts_job_t *job);
 
 
 ngx_http_podgen_tts_job_t *
@@ -134,6 +141,10 @@ ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
     job->enc_task.event.data = job;
     job->enc_task.event.log = conf->log;
 
+    job->retry.handler = ngx_http_podgen_tts_retry_handler;
+    job->retry.data = job;
+    job->retry.log = ngx_cycle->log;
+
     job->refs = 1;
     job->attached = 1;
 
@@ -150,6 +161,9 @@ ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
         /* not even the first sentence got on the pool: it is full */
         *rc = NGX_BUSY;
         job->attached = 0;
+
+        /* a retry timer may still hold it, past the request */
+        ngx_http_podgen_tts_use_cycle_log(job);
         ngx_http_podgen_tts_release(job);
         return NULL;
     }
@@ -274,7 +288,13 @@ ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job)
         if (ngx_thread_task_post(job->conf.thread_pool, &chunk->task)
             != NGX_OK)
         {
-            /* the queue is full; what is in flight will call us again */
+            /* the queue is full; what is in flight will call us again,
+             * or, with nothing in flight, a timer */
+
+            if (job->in_flight == 0 && !job->encoding) {
+                ngx_http_podgen_tts_retry(job);
+            }
+
             return;
         }
 
@@ -380,8 +400,8 @@ ngx_http_podgen_tts_try_encode(ngx_http_podgen_tts_job_t *job)
         != NGX_OK)
     {
         if (job->in_flight == 0) {
-            /* nothing else will come back to retry */
-            ngx_http_podgen_tts_fail(job);
+            /* nothing else will come back: a timer will */
+            ngx_http_podgen_tts_retry(job);
         }
 
         return;
@@ -500,6 +520,35 @@ ngx_http_podgen_tts_fail(ngx_http_podgen_tts_job_t *job)
         job->conf.output(job->conf.data, NULL, 0, 1, NGX_ERROR);
         ngx_http_podgen_tts_release(job);
     }
+}
+
+
+static void
+ngx_http_podgen_tts_retry(ngx_http_podgen_tts_job_t *job)
+{
+    if (job->retrying) {
+        return;
+    }
+
+    /* the timer holds a reference */
+
+    job->retrying = 1;
+    job->refs++;
+    ngx_add_timer(&job->retry, 20);
+}
+
+
+static void
+ngx_http_podgen_tts_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_tts_job_t  *job = ev->data;
+
+    job->retrying = 0;
+
+    ngx_http_podgen_tts_post_synth(job);
+    ngx_http_podgen_tts_try_encode(job);
+
+    ngx_http_podgen_tts_release(job);
 }
 
 

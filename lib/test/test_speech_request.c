@@ -109,9 +109,13 @@ main(void)
            "overlong UTF-8");
     expect("{" GOOD ",\"input\":\"a\xed\xa0\x80\"}", "invalid_utf8", NULL,
            "surrogate in UTF-8");
-    /* yajl turns a lone escaped surrogate into '?' */
-    expect("{" GOOD ",\"input\":\"a\\ud800\"}", "ok", NULL,
-           "escaped lone surrogate");
+    /* (yajl would turn it into '?', or pair it with any escape) */
+    expect("{" GOOD ",\"input\":\"a\\ud800\"}", "invalid_utf8", NULL,
+           "escaped lone high surrogate");
+    expect("{" GOOD ",\"input\":\"a\\ud800\\u0041\"}", "invalid_utf8", NULL,
+           "escaped high surrogate before another escape");
+    expect("{" GOOD ",\"input\":\"a\\ud83d\\ude00\"}", "ok", NULL,
+           "an escaped surrogate pair");
     expect("{" GOOD ",\"input\":\"a\\u0000b\"}", "invalid_json", NULL,
            "escaped NUL");
     expect("{" GOOD ",\"input\":\"tab\there\"}", "invalid_json", NULL,

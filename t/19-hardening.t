@@ -1,0 +1,1090 @@
+# Hardening: hostile HTTP and injected faults, beyond SPEC §6.
+#
+# Hostile HTTP, on every POST endpoint (speech, scripts, podcasts, batch):
+# slow bodies against client_body_timeout, 10 MB bodies, a million-element
+# array, nesting 100,000 deep, raw and escaped NUL, overlong and surrogate
+# UTF-8, lone surrogate escapes, control characters, NaN / Infinity /
+# 1e999 / negative / huge numbers; markup and newlines in titles and
+# speaker names, checked in every output that carries them (status and
+# list JSON, transcript.json, WebVTT, RSS); ids with ../, %2e%2e and %00;
+# pipelined keep-alive requests mixing good and bad; HEAD; the bearer key.
+#
+# Faults: a saturated thread pool (503 + Retry-After, recovers by itself),
+# an LLM that hangs (timeout, fallback on and off, for scripts and podcast
+# jobs), Redis stalled (CLIENT PAUSE), killed and restarted, and a store
+# whose disk is full (a 256 KB tmpfs mounted here; root only).
+#
+# What a user sees is asserted: statuses, JSON error objects
+# {"error":{message,type,param,code}}, nginx still serving, and an error
+# log without [alert]/[crit]/[emerg] or sanitizer reports.  Each nginx is
+# also checked, after its work has finished, for speech jobs still held
+# at exit ("podgen: speech job ... still running at exit"), which means
+# their memory was never given back.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Podgen::Test;
+use Test::More;
+use IO::Socket::IP;
+use IO::Select;
+use File::Temp qw(tempdir);
+use POSIX ();
+use Encode ();
+use Time::HiRes qw(time sleep);
+
+$SIG{PIPE} = 'IGNORE';
+
+my %CT = ('Content-Type' => 'application/json');
+my $T0 = time;
+
+my $LOCATIONS = <<'EOF';
+        location = /v1/audio/speech { podgen_speech; }
+        location = /v1/scripts { podgen_scripts; }
+        location /v1/podcasts { podgen_podcasts; }
+        location = /v1/batch { podgen_batch; }
+        location /v1/audio/ { podgen_audio; }
+        location = /v1/voices { podgen_voices; }
+        location = /metrics { podgen_metrics; }
+EOF
+
+# ---------------------------------------------------------------------------
+# helpers
+
+sub post {
+    my ($ng, $path, $body, %o) = @_;
+    $body = $JSON->encode($body) if ref $body;
+    return request($ng, 'POST', $path, body => $body,
+                   headers => { %CT, %{ $o{headers} || {} } },
+                   timeout => $o{timeout} // 30);
+}
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<:raw', $f or return undef;
+    local $/;
+    my $d = <$fh>;
+    close $fh;
+    return $d;
+}
+
+sub jdecode { my $j = eval { $JSON->decode($_[0] // '') }; return $j }
+
+sub show {
+    my ($r) = @_;
+    my $b = substr($r->{body} // '', 0, 400);
+    $b =~ s/([^\x20-\x7e\n])/sprintf '\\x%02x', ord $1/ge;
+    return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
+         . "\n" . ($r->{raw_headers} // '') . "\n\n$b";
+}
+
+# An OpenAI-shaped JSON error with this status and code (a string, or a
+# regex), and the param when one is given.
+sub error_ok {
+    my ($r, $status, $code, $name, $param) = @_;
+    my $j = jdecode($r->{body});
+    my $e = ref $j eq 'HASH' && ref $j->{error} eq 'HASH' ? $j->{error} : undef;
+    my $ok = $r->{status} == $status
+          && ($r->{headers}{'content-type'} // '') =~ m{^application/json}
+          && $e
+          && (grep { exists $e->{$_} } qw(message type param code)) == 4
+          && defined $e->{message} && $e->{message} ne ''
+          && defined $e->{code}
+          && (ref $code ? $e->{code} =~ $code : $e->{code} eq $code)
+          && (!defined $param || (defined $e->{param} && $e->{param} eq $param));
+    ok($ok, "$name: $status " . (ref $code ? "$code" : $code)
+            . (defined $param ? " (param $param)" : ''))
+        or diag show($r);
+    return $ok;
+}
+
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $what->(); sleep 0.1 }
+    return 0;
+}
+
+# Long-polls a job until it is completed or failed; returns its status JSON.
+sub wait_job {
+    my ($ng, $id, $secs) = @_;
+    my $end = time + ($secs // 30);
+    my $j;
+    while (time < $end) {
+        my $left = int($end - time) || 1;
+        my $r = request($ng, 'GET', "/v1/podcasts/$id?wait=" . ($left > 10 ? 10 : $left),
+                        timeout => 15);
+        $j = jdecode($r->{body});
+        return $j if $j && ($j->{status} // '') =~ /^(?:completed|failed)$/;
+        sleep 0.1 if $r->{status} != 200;
+    }
+    return $j;
+}
+
+# Stops an nginx and checks its whole error log; $no_leak also checks that
+# no speech job was still held when the workers exited.
+sub finish {
+    my ($ng, $name, %o) = @_;
+    $ng->stop;
+    my @bad = $ng->check_error_log;
+    ok(!@bad, "$name: error log has no alert/crit/emerg/sanitizer report")
+        or diag join "\n", @bad[0 .. ($#bad > 30 ? 30 : $#bad)];
+    if ($o{no_leak}) {
+        my @held = grep { /speech job \S+ (?:still running at exit|leaked)/ }
+                   split /\n/, $ng->error_log;
+        ok(!@held, "$name: no speech job held at worker exit once all "
+                   . "work is done") or diag scalar(@held)
+            . " speech jobs never released (each keeps its PCM and "
+            . "encoded audio; the podcast/batch artifact maker drops its job "
+            . "after the last output without ngx_http_podgen_tts_detach), e.g.:\n" . join("\n", @held[0 .. ($#held > 2 ? 2 : $#held)]);
+    }
+}
+
+sub metric {
+    my ($ng, $re) = @_;
+    my $m = request($ng, 'GET', '/metrics', timeout => 5)->{body} // '';
+    return $m =~ /^$re (\S+)$/m ? $1 : undef;
+}
+
+# ===========================================================================
+# 1. hostile HTTP
+# ===========================================================================
+
+my $store = tempdir('podgen-t19-store-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0777, $store;
+my $big_port = free_port();
+
+# One worker: a slow client and a busy request share its event loop.  A
+# second server (same locations) accepts 4 MB bodies for the
+# million-element arrays; the main one has client_max_body_size 1m.
+my $ng = Podgen::Test::Nginx->new(
+    workers => 1,
+    main_config => 'thread_pool default threads=4;',
+    http_config => <<"EOF" . "    server {\n        listen 127.0.0.1:$big_port;\n"
+    podgen_store $store/s;
+    client_body_timeout 2s;
+    client_max_body_size 1m;
+EOF
+        . "        client_max_body_size 4m;\n$LOCATIONS    }\n",
+    config => $LOCATIONS);
+$ng->start;
+
+# ---- slow bodies ------------------------------------------------------------
+
+note sprintf '%5.1f s: slow bodies', time - $T0;
+
+{
+    my @slow;
+    for my $i (1 .. 20) {
+        my $path = $i % 2 ? '/v1/audio/speech' : '/v1/podcasts';
+        my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+                                    PeerPort => $ng->port, Proto => 'tcp')
+            or die "connect: $!";
+        binmode $s;
+        $s->autoflush(1);
+        syswrite $s, "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+                   . "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                   . '{"model":"tts-1","voice":"alloy","input":"Half';
+        push @slow, { s => $s, t => time, path => $path };
+    }
+    # meanwhile the same worker serves everybody else at once
+    my $t = time;
+    my $v = request($ng, 'GET', '/v1/voices', timeout => 5);
+    my $sp = post($ng, '/v1/audio/speech',
+                  { model => 'tts-1', voice => 'alloy', input => 'Served while others stall.' });
+    is($v->{status}, 200, 'slow bodies: GET /v1/voices meanwhile: 200');
+    is($sp->{status}, 200, 'slow bodies: a speech request meanwhile: 200');
+    cmp_ok(time - $t, '<', 1.5, 'slow bodies: and both answered without waiting');
+
+    my ($answered, $closed, $bad) = (0, 0, 0);
+    my @late;
+    for my $c (@slow) {
+        my $sel = IO::Select->new($c->{s});
+        my $buf = '';
+        my $deadline = $c->{t} + 8;
+        while (time < $deadline) {
+            last unless $sel->can_read($deadline - time);
+            my $n = sysread $c->{s}, $buf, 65536, length $buf;
+            last if !$n;
+        }
+        my $took = time - $c->{t};
+        push @late, sprintf('%.1f', $took) if $took < 1.5 || $took > 6;
+        close $c->{s};
+        if ($buf eq '') { $closed++; next }
+        my ($r) = parse_responses($buf, methods => ['POST']);
+        my $j = jdecode($r->{body});
+        if ($r->{status} == 408 && $j && ($j->{error}{code} // '') eq 'request_timeout') {
+            $answered++;
+        } else {
+            $bad++;
+            diag "slow body on $c->{path}: " . show($r);
+        }
+    }
+    is($bad, 0, "slow bodies: 20 clients sending half a body get 408 JSON "
+              . "or a closed connection ($answered answered, $closed closed)");
+    is(scalar(@late), 0, 'slow bodies: cut off after client_body_timeout (2 s)')
+        or diag "after @late s";
+    is(request($ng, 'GET', '/v1/voices', timeout => 5)->{status}, 200,
+       'slow bodies: nginx still serves afterwards');
+}
+
+# ---- 10 MB bodies -------------------------------------------------------------
+
+note sprintf '%5.1f s: 10 MB bodies', time - $T0;
+
+{
+    my $ten = '{"model":"tts-1","voice":"alloy","topic":"x","input":"'
+            . ('a' x (10 * 1024 * 1024)) . '"}';
+    for my $p (qw(/v1/audio/speech /v1/scripts /v1/podcasts /v1/batch)) {
+        my $t = time;
+        my $r = post($ng, $p, $ten, timeout => 20);
+        error_ok($r, 413, 'request_too_large', "10 MB body on $p");
+        cmp_ok(time - $t, '<', 5, "10 MB body on $p: answered fast");
+    }
+    # chunked: no Content-Length to refuse up front
+    my $chunked = '';
+    $chunked .= sprintf("%x\r\n", 65536) . ('b' x 65536) . "\r\n" for 1 .. 160;
+    $chunked .= "0\r\n\r\n";
+    my $r = request($ng, 'POST', '/v1/podcasts', body => $chunked,
+                    headers => { %CT, 'Transfer-Encoding' => 'chunked' },
+                    timeout => 20);
+    error_ok($r, 413, 'request_too_large', '10 MB chunked body on /v1/podcasts');
+}
+
+# ---- a million elements; nesting 100,000 deep ---------------------------------
+
+note sprintf '%5.1f s: a million elements; nesting 100,000 deep', time - $T0;
+
+{
+    # under the sanitizers yajl's one-element-at-a-time realloc() is
+    # quadratic (see t/01): a smaller array there
+    my $million = '[' . join(',', (0) x ($ENV{PODGEN_PRELOAD} ? 20_000 : 1_000_000)) . ']';
+    my @cases = (
+        [ '/v1/audio/speech', qq({"model":"tts-1","voice":"alloy","input":$million}),
+          'invalid_type', 'input' ],
+        [ '/v1/scripts', qq({"engine":"builtin","topic":$million}),
+          'invalid_type', 'topic' ],
+        [ '/v1/podcasts', qq({"segments":$million}), 'invalid_value', 'segments' ],
+        [ '/v1/batch', qq({"requests":$million}), qr/^(?:batch_too_large|invalid_value)$/,
+          'requests' ],
+    );
+    for my $c (@cases) {
+        my ($p, $body, $code, $param) = @$c;
+        my $t = time;
+        my $r = post($big_port, $p, $body, timeout => 20);
+        error_ok($r, 400, $code, "a million-element array on $p", $param);
+        cmp_ok(time - $t, '<', 3, sprintf("... answered in %.2f s", time - $t));
+    }
+
+    my $deep_a = '[' x 100_000 . ']' x 100_000;
+    my $deep_o = '{"a":' x 100_000 . '1' . '}' x 100_000;
+    for my $p (qw(/v1/audio/speech /v1/scripts /v1/podcasts /v1/batch)) {
+        for my $d ([ 'arrays', $deep_a ], [ 'objects', $deep_o ]) {
+            my $t = time;
+            my $r = post($ng, $p, qq({"model":"tts-1","voice":"alloy","input":"x","x":$d->[1]}));
+            error_ok($r, 400, 'nesting_too_deep', "$d->[0] 100,000 deep on $p");
+            cmp_ok(time - $t, '<', 2, "... answered fast");
+        }
+    }
+}
+
+# ---- NUL, bad UTF-8, surrogates, control characters ----------------------------
+note sprintf '%5.1f s: NUL, bad UTF-8, surrogates, control characters', time - $T0;
+
+# Every string a client controls, on every endpoint: the value replaces VAL.
+my @FIELDS = (
+    [ 'speech input', '/v1/audio/speech', '{"model":"tts-1","voice":"alloy","input":VAL}' ],
+    [ 'scripts topic', '/v1/scripts', '{"engine":"builtin","length":"short","topic":VAL}' ],
+    [ 'scripts host name', '/v1/scripts',
+      '{"engine":"builtin","topic":"Tea","hosts":[{"name":VAL},{"name":"B"}]}', 'hosts[0].name' ],
+    [ 'podcast title', '/v1/podcasts', '{"title":VAL,"segments":[{"speaker":"A","text":"Hi."}]}' ],
+    [ 'podcast speaker', '/v1/podcasts', '{"segments":[{"speaker":VAL,"text":"Hi."}]}',
+      'segments[0].speaker' ],
+    [ 'podcast segment text', '/v1/podcasts', '{"segments":[{"speaker":"A","text":VAL}]}' ],
+    [ 'batch item input', '/v1/batch',
+      '{"requests":[{"type":"speech","body":{"model":"tts-1","voice":"alloy","input":VAL}}]}' ],
+);
+
+my @BAD_STRINGS = (
+    [ 'a raw NUL byte',                 qq("Hello \x00 there"),        'invalid_json' ],
+    [ 'an escaped NUL',                 '"Hello \u0000 there"',         'invalid_json' ],
+    [ 'a raw control byte',             qq("Hello \x01 there"),        'invalid_json' ],
+    [ 'a raw newline',                  qq("Hello\nthere"),            'invalid_json' ],
+    [ 'overlong UTF-8 (C0 AF)',         qq("Hello \xc0\xaf there"),    'invalid_utf8' ],
+    [ 'overlong NUL (C0 80)',           qq("Hello \xc0\x80 there"),    'invalid_utf8' ],
+    [ 'a UTF-8 surrogate (ED A0 80)',   qq("Hello \xed\xa0\x80 there"), 'invalid_utf8' ],
+    [ 'a lone low surrogate escape',    '"Hello \udc00 there"',         'invalid_utf8' ],
+    [ 'a reversed surrogate pair',      '"Hello \udc00\ud800 there"',   'invalid_utf8' ],
+    [ 'a code point above U+10FFFF',    qq("Hello \xf4\x90\x80\x80 there"), 'invalid_utf8' ],
+);
+
+for my $f (@FIELDS) {
+    my ($fname, $path, $tmpl) = @$f;
+    for my $b (@BAD_STRINGS) {
+        (my $body = $tmpl) =~ s/VAL/$b->[1]/;
+        error_ok(post($ng, $path, $body), 400, $b->[2], "$fname with $b->[0]");
+    }
+}
+
+# escaped control characters are valid JSON: text fields take them (they are
+# spacing to the normalizer), names refuse them by name
+for my $f (@FIELDS) {
+    my ($fname, $path, $tmpl, $param) = @$f;
+    (my $body = $tmpl) =~ s/VAL/"Bell\\u0007 escape\\u001b[31m tab\\t line\\nend\\u007f."/;
+    my $r = post($ng, $path, $body);
+    if ($param) {
+        error_ok($r, 400, 'invalid_value', "$fname with escaped control characters", $param);
+    } else {
+        like($r->{status}, qr/^20[02]$/, "$fname with escaped control characters: accepted")
+            or diag show($r);
+        if ($path eq '/v1/batch') {
+            my $j = jdecode($r->{body});
+            is($j && $j->{results}[0]{status}, 200, '... and the batch item is made');
+        }
+    }
+}
+
+# A high surrogate escape followed by an escape that is not a low surrogate
+# is invalid UTF-16; yajl combines the two into an unrelated astral code
+# point ("\ud800\u0041" becomes U+10041): pg_json refuses it first.
+{
+    my $r = post($ng, '/v1/scripts', '{"engine":"builtin","length":"short",'
+                                   . '"topic":"Alpha\ud800\u0041Beta"}');
+    my $j = jdecode($r->{body});
+    ok($r->{status} == 400
+       || ($j && ($j->{title} // '') !~ /\x{10041}|\xf0\x90\x81\x81/),
+       'a high surrogate escape followed by "\u0041" is refused, '
+       . 'not turned into U+10041') or diag "title: " . ($j && $j->{title} // '');
+}
+
+# ---- numbers ---------------------------------------------------------------------
+
+note sprintf '%5.1f s: numbers', time - $T0;
+
+{
+    my @speed = (
+        [ 'NaN',       'NaN',       'invalid_json' ],
+        [ 'Infinity',  'Infinity',  'invalid_json' ],
+        [ '-Infinity', '-Infinity', 'invalid_json' ],
+        [ '1e999',     '1e999',     qr/^(?:invalid_value|invalid_json)$/ ],
+        [ '-1e999',    '-1e999',    qr/^(?:invalid_value|invalid_json)$/ ],
+        [ '1e-999',    '1e-999',    qr/^(?:invalid_value|invalid_json)$/ ],
+        [ '-1',        '-1',        'invalid_value' ],
+        [ '-0',        '-0',        'invalid_value' ],
+        [ '"NaN"',     '"NaN"',     'invalid_type' ],
+        [ 'a huge integer', '123456789012345678901234567890', qr/^(?:invalid_value|invalid_json)$/ ],
+    );
+    for my $s (@speed) {
+        my ($name, $v, $code) = @$s;
+        error_ok(post($ng, '/v1/audio/speech',
+                      qq({"model":"tts-1","voice":"alloy","input":"Hi.","speed":$v})),
+                 400, $code, "speech speed $name");
+        error_ok(post($ng, '/v1/podcasts',
+                      qq({"speed":$v,"segments":[{"speaker":"A","text":"Hi."}]})),
+                 400, $code, "podcast speed $name");
+    }
+    # in a batch the item fails in its place (or the whole body is refused
+    # when it is not JSON)
+    my $r = post($ng, '/v1/batch', '{"requests":[{"type":"speech","body":'
+                 . '{"model":"tts-1","voice":"alloy","input":"Hi.","speed":-1}},'
+                 . '{"type":"speech","body":{"model":"tts-1","voice":"alloy","input":"Hi."}}]}');
+    my $j = jdecode($r->{body});
+    ok($r->{status} == 200 && $j->{results}[0]{status} == 400
+       && $j->{results}[0]{error}{code} eq 'invalid_value'
+       && $j->{results}[1]{status} == 200,
+       'batch: an item with speed -1 fails in its place, the other is made')
+        or diag show($r);
+
+    for my $w ('1e300', '1e999', '99999999999999999999', '9007199254740993',
+               '-1', '0', '2.5', '5001', '-1e999', '"300"', 'true', '[300]') {
+        my $code = $w =~ /^["t\[]/ ? 'invalid_type'
+                 : $w =~ /e999/ ? qr/^(?:invalid_value|invalid_json)$/
+                 : 'invalid_value';
+        error_ok(post($ng, '/v1/scripts',
+                      qq({"engine":"builtin","topic":"Tea","target_words":$w})),
+                 400, $code, "scripts target_words $w");
+        error_ok(post($ng, '/v1/podcasts',
+                      qq({"engine":"builtin","topic":"Tea","target_words":$w})),
+                 400, $code, "podcast target_words $w");
+    }
+    is(post($ng, '/v1/scripts', '{"engine":"builtin","topic":"Tea","target_words":5000}')
+           ->{status}, 200, 'target_words 5000 (the maximum) is fine');
+}
+
+# ---- markup and newlines in titles and speaker names ---------------------------
+
+note sprintf '%5.1f s: markup and newlines in titles and speaker names', time - $T0;
+
+my %episode;    # id, title, segments of a completed podcast, for later
+{
+    my $MARK = 'SECRET-' . int(rand 1e9);
+    my $title = qq(<b>"Tea" & 'scones'</b>\n]]> --> </title><script>alert(1)</script> &amp; $MARK);
+    my @seg = (
+        [ '<i>A&B</i>', 'Hello there. <script>alert(1)</script> --> and &lt;b&gt; too.' ],
+        [ 'Bo"b',       "Line one.\n\nNOTE injected\n\n00:00:00.000 --> 00:00:09.000\nA fake cue." ],
+        [ 'C --> D',    'Less < more > and & ampersands ]]> end.' ],
+        [ 'E>F',        "Tab\there, bell\x07 and caf\x{e9} \x{2713} done." ],
+    );
+    my $body = $JSON->encode({ title => $title, format => 'mp3',
+        segments => [ map { { speaker => $_->[0], text => $_->[1] } } @seg ] });
+    my $r = post($ng, '/v1/podcasts', $body);
+    is($r->{status}, 202, 'markup: podcast accepted') or diag show($r);
+    my $id = (jdecode($r->{body}) // {})->{id} // '';
+    (my $want_title = $title) =~ s/[\x00-\x1f\x7f]/ /g;
+    my $st = wait_job($ng, $id, 30);
+    is($st && $st->{status}, 'completed', 'markup: the job completes')
+        or diag explain $st;
+    is($st && $st->{title}, $want_title,
+       'status JSON: the title round-trips (its newline made a space)');
+
+    my $l = request($ng, 'GET', '/v1/podcasts?limit=100');
+    my $lj = jdecode($l->{body});
+    ok($lj && (grep { $_->{id} eq $id && $_->{title} eq $want_title }
+               @{ $lj->{data} || [] }), 'list JSON: parses, the title round-trips');
+
+    my $tj = jdecode(request($ng, 'GET', "/v1/podcasts/$id/transcript.json")->{body});
+    is_deeply([ map { $_->{speaker} } @{ $tj->{segments} || [] } ],
+              [ map { $_->[0] } @seg ], 'transcript.json: speakers round-trip');
+    like($tj->{segments}[0]{text} // '', qr{<script>alert\(1\)</script> -->},
+         'transcript.json: markup in the text is data');
+
+    # WebVTT: a header, then one cue per segment, each a timing line and a
+    # one-line payload "<v NAME>TEXT" with < & > escaped; nothing in a
+    # payload can end the cue or start another one
+    my $vr = request($ng, 'GET', "/v1/podcasts/$id/transcript.vtt");
+    my $vtt = $vr->{body};
+    my @blocks = split /\n\n+/, $vtt;
+    is(shift(@blocks), 'WEBVTT', 'VTT: header block');
+    @blocks = grep { /\S/ } @blocks;
+    is(scalar(@blocks), scalar(@seg), 'VTT: one cue per segment, no injected cue')
+        or diag $vtt;
+    my $unesc = sub {
+        my $s = shift;
+        $s =~ s/&lt;/</g; $s =~ s/&gt;/>/g; $s =~ s/&quot;/"/g;
+        $s =~ s/&apos;/'/g; $s =~ s/&#(\d+);/chr $1/ge; $s =~ s/&#x([0-9a-f]+);/chr hex $1/gie;
+        $s =~ s/&nbsp;/\x{a0}/g; $s =~ s/&amp;/&/g;
+        return $s;
+    };
+    my $i = 0;
+    for my $b (@blocks) {
+        my @l = split /\n/, $b;
+        shift @l if @l && $l[0] !~ /-->/;    # cue id
+        my $timing = shift @l // '';
+        like($timing, qr/^\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}$/,
+             "VTT cue $i: timing line");
+        is(scalar(@l), 1, "VTT cue $i: a one-line payload") or diag $b;
+        my $pl = join "\n", @l;
+        unlike($pl, qr/-->/, "VTT cue $i: no '-->' in the payload");
+        my ($ann, $text) = $pl =~ /^<v ([^>]*)>(.*)$/s;
+        ok(defined $ann, "VTT cue $i: a <v> voice tag") or diag $pl;
+        $ann //= ''; $text //= '';
+        unlike($text, qr/[<>]/, "VTT cue $i: no raw < or > in the text");
+        unlike($ann, qr/[<&](?!(?:lt|gt|amp|quot|nbsp);)/, "VTT cue $i: the name is escaped");
+        is($unesc->($ann), $seg[$i][0], "VTT cue $i: the speaker's name round-trips");
+        (my $want = $seg[$i][1]) =~ s/[\x00-\x1f\x7f]+/ /g;
+        $want =~ s/ +/ /g;
+        my $got = $unesc->($text);
+        $got = Encode::decode('UTF-8', $got);
+        $got =~ s/ +/ /g;
+        is($got, $want, "VTT cue $i: the text round-trips (spacing aside)");
+        $i++;
+    }
+
+    # RSS: well-formed XML whose item title is the title
+    my $feed = request($ng, 'GET', '/v1/podcasts/feed.xml')->{body};
+    my $xmllint = which('xmllint');
+    my $wf = sub {
+        my ($xml, $name) = @_;
+        SKIP: {
+            skip 'xmllint is not installed', 1 unless $xmllint;
+            my $dir = tempdir(CLEANUP => 1);
+            open my $fh, '>:raw', "$dir/f.xml" or die;
+            print $fh $xml;
+            close $fh;
+            my $out = `$xmllint --noout $dir/f.xml 2>&1`;
+            is($?, 0, "$name: well-formed XML") or diag $out;
+        }
+    };
+    $wf->($feed, 'RSS');
+    my ($item) = $feed =~ m{<item>((?:(?!</item>).)*<guid[^>]*>\Q$id\E</guid>.*?)</item>}s;
+    ok($item, 'RSS: the episode is an item') or diag $feed;
+    my ($t) = ($item // '') =~ m{<title>(.*?)</title>}s;
+    is($unesc->($t // ''), $want_title, 'RSS: the item title round-trips');
+    unlike($feed, qr/<script|<b>|<i>/, 'RSS: no markup from the client is live');
+    $wf->(request($ng, 'GET', '/v1/podcasts/feed.xml',
+                  headers => { Host => q(ev"il<x>&'y) })->{body},
+          'RSS with a hostile Host header');
+
+    %episode = (id => $id, mark => $MARK);
+}
+
+# ---- ids that are not ids ---------------------------------------------------------
+
+note sprintf '%5.1f s: ids that are not ids', time - $T0;
+
+{
+    my $id = $episode{id};
+    my $key = (post($ng, '/v1/audio/speech',
+                    { model => 'tts-1', voice => 'alloy', input => 'A key to look up.' })
+               ->{headers}{'x-podgen-audio-url'} // '') =~ m{/v1/audio/([0-9a-f]{64})}
+              ? $1 : '0' x 64;
+    # [path, 1 when nginx's normalized URI is still in a podgen location
+    #  (a JSON error then); %2f is decoded before "..", so most escapes
+    #  leave the podgen locations and meet nginx's own 400/404]
+    my @paths = (
+        [ "/v1/podcasts/../../../etc/passwd" ],
+        [ "/v1/podcasts/%2e%2e/%2e%2e/%2e%2e/etc/passwd" ],
+        [ "/v1/podcasts/%2e%2e%2f%2e%2e%2fjobs%2f$id.json" ],
+        [ "/v1/podcasts/..%2fjobs%2f$id.json" ],
+        [ "/v1/podcasts/$id%2f..%2f..%2fjobs%2f$id.json" ],
+        [ "/v1/podcasts/$id/..%2f..%2fjobs%2f$id.json" ],
+        [ "/v1/podcasts/$id/../../jobs/$id.json" ],
+        [ "/v1/podcasts/$id/transcript.vtt/../../../jobs/$id.json" ],
+        [ "/v1/podcasts/$id%00" ],
+        [ "/v1/podcasts/$id%00.json" ],
+        [ "/v1/podcasts/$id/audio%00" ],
+        [ "/v1/podcasts/%252e%252e%252fjobs%252f$id.json", 1 ],
+        [ "/v1/podcasts/pod_../../jobs", 1 ],
+        [ "/v1/podcasts/x/..%2f$id.json", 1 ],
+        [ "/v1/podcasts/pod_0000000000000000000.", 1 ],
+        [ "/v1/podcasts/" . uc($id), 1 ],
+        [ "/v1/podcasts/${id}0", 1 ],
+        [ "/v1/podcasts/$id/transcript.vtt.json", 1 ],
+        [ "/v1/audio/../../etc/passwd" ],
+        [ "/v1/audio/%2e%2e/%2e%2e/jobs/$id.json" ],
+        [ "/v1/audio/..%2f..%2fjobs%2f$id.json" ],
+        [ "/v1/audio/..%2f..%2faudio%2f$id.mp3" ],
+        [ "/v1/audio/$key.mp3%00.json" ],
+        [ "/v1/audio/$key%00.mp3" ],
+        [ "/v1/audio/$key.mp3/..%2f..%2f..%2fetc%2fpasswd" ],
+        [ "/v1/audio/$key.json", 1 ],
+        [ "/v1/audio/$key.", 1 ],
+        [ "/v1/audio/.mp3", 1 ],
+    );
+    for my $p (@paths) {
+        my ($path, $ours) = @$p;
+        for my $m (qw(GET DELETE)) {
+            my $r = request($ng, $m, $path, timeout => 10);
+            my $leak = $r->{body} =~ /\Q$episode{mark}\E|root:x?:0:|"request"\s*:|^(?:ID3|\xff[\xe0-\xff]|RIFF)/;
+            ok($r->{status} =~ /^40[045]$/ && !$leak, "$m $path: $r->{status}, no file content")
+                or diag show($r);
+            # one that reaches a podgen location answers JSON
+            if ($ours) {
+                like($r->{headers}{'content-type'} // '', qr{^application/json},
+                     "$m $path: a JSON error");
+            }
+        }
+    }
+    my $st = request($ng, 'GET', "/v1/podcasts/$id");
+    is($st->{status}, 200, 'the episode is still there after the DELETE attempts');
+}
+
+# ---- pipelining -------------------------------------------------------------------
+
+note sprintf '%5.1f s: pipelining', time - $T0;
+
+{
+    my $good = $JSON->encode({ model => 'tts-1', voice => 'alloy', response_format => 'wav',
+                               input => 'Pipelined and cold ' . time . '.' });
+    my $bad = '{"model":"tts-1","input":';
+    my $pod = $JSON->encode({ segments => [ { speaker => 'A', text => 'Pipelined podcast.' } ] });
+    my $req = sub {
+        my ($m, $p, $b, @h) = @_;
+        return "$m $p HTTP/1.1\r\nHost: localhost\r\n"
+             . join('', map { "$_\r\n" } @h)
+             . (defined $b ? "Content-Type: application/json\r\nContent-Length: "
+                             . length($b) . "\r\n\r\n$b" : "\r\n");
+    };
+    my @want = (
+        [ 'POST', 200, 'audio/wav' ],
+        [ 'POST', 400, 'invalid_json' ],
+        [ 'GET',  200, 'application/json' ],
+        [ 'GET',  404, 'not_found' ],
+        [ 'PUT',  405, 'method_not_allowed' ],
+        [ 'POST', 202, 'application/json' ],
+        [ 'HEAD', 200, '' ],
+        [ 'POST', 400, 'invalid_json' ],
+    );
+    my $bytes = $req->('POST', '/v1/audio/speech', $good)
+              . $req->('POST', '/v1/scripts', $bad)
+              . $req->('GET', '/v1/voices')
+              . $req->('GET', '/v1/podcasts/pod_nope')
+              . $req->('PUT', '/v1/voices', '{}')
+              . $req->('POST', '/v1/podcasts', $pod)
+              . $req->('HEAD', '/v1/voices')
+              . $req->('POST', '/v1/audio/speech', '', 'Connection: close');
+    my ($buf, $err) = raw_request($ng, $bytes, timeout => 30);
+    my @r = parse_responses($buf, methods => [ map { $_->[0] } @want ]);
+    is(scalar(@r), scalar(@want), 'pipelined: 8 requests in one write, 8 answers')
+        or diag "error: " . ($err // '-');
+    for my $i (0 .. $#want) {
+        my ($m, $st, $what) = @{ $want[$i] };
+        my $r = $r[$i] || { status => 0, headers => {}, body => '' };
+        is($r->{status}, $st, "pipelined #$i ($m): $st, in order") or diag show($r);
+        if ($what =~ m{/}) {
+            like($r->{headers}{'content-type'} // '', qr/^\Q$what\E/, "pipelined #$i: $what");
+        } elsif ($what) {
+            is((jdecode($r->{body}) // {})->{error}{code}, $what, "pipelined #$i: $what");
+        }
+    }
+    ok($r[0] && $r[0]{chunked} && length($r[0]{body}) > 1000,
+       'pipelined: the streamed audio is complete before the next answer');
+    my $pid = $r[5] && (jdecode($r[5]{body}) // {})->{id};
+    my $pj = $pid ? wait_job($ng, $pid, 20) : undef;
+    is($pj && $pj->{status}, 'completed', 'pipelined: the podcast it accepted completes');
+}
+
+# ---- HEAD -------------------------------------------------------------------------
+
+note sprintf '%5.1f s: HEAD', time - $T0;
+
+{
+    my $id = $episode{id};
+    my $url = post($ng, '/v1/audio/speech',
+                   { model => 'tts-1', voice => 'alloy', input => 'A key to look up.' })
+              ->{headers}{'x-podgen-audio-url'} // '/v1/audio/none.mp3';
+    for my $p ('/v1/voices', "/v1/podcasts/$id", "/v1/podcasts/$id/audio",
+               "/v1/podcasts/$id/transcript.vtt", "/v1/podcasts/$id/transcript.json",
+               '/v1/podcasts/feed.xml', '/v1/podcasts?limit=3', $url) {
+        my $g = request($ng, 'GET', $p);
+        my $h = request($ng, 'HEAD', $p, keep_raw => 1);
+        my $raw_body = $h->{raw} =~ /\r\n\r\n(.*)\z/s ? $1 : '';
+        ok($h->{status} == 200 && $raw_body eq '', "HEAD $p: 200, no body")
+            or diag show($h);
+        is($h->{headers}{'content-length'}, length $g->{body},
+           "HEAD $p: Content-Length of the GET");
+    }
+    for my $p ("/v1/podcasts/$id/audio", $url) {
+        my $len = length request($ng, 'GET', $p)->{body};
+        for my $rg ('bytes=999999999-', 'bytes=-0', 'bytes=1-0',
+                    'bytes=18446744073709551615-', 'bytes=0-18446744073709551616', 'bytes=abc') {
+            my $r = request($ng, 'GET', $p, headers => { Range => $rg });
+            ok($r->{status} == 416 && ($r->{headers}{'content-range'} // '') eq "bytes */$len"
+               && ($r->{headers}{'content-type'} // '') =~ /json/,
+               "GET $p with Range: $rg: 416 JSON, Content-Range: bytes */$len") or diag show($r);
+        }
+    }
+    my $h = request($ng, 'HEAD', '/v1/podcasts/pod_00000000000000000000', keep_raw => 1);
+    ok($h->{status} == 404 && $h->{raw} !~ /\r\n\r\n./s, 'HEAD of an unknown id: 404, no body');
+    $h = request($ng, 'HEAD', '/v1/audio/speech');
+    is($h->{status}, 405, 'HEAD /v1/audio/speech: 405');
+    like($h->{headers}{allow} // '', qr/POST/, '... with Allow: POST');
+}
+
+# ---- DELETE while a job runs ---------------------------------------------------------
+note sprintf '%5.1f s: DELETE while a job runs', time - $T0;
+
+{
+    my $r = post($ng, '/v1/podcasts', { format => 'flac', segments => [ map {
+        { speaker => 'S' . ($_ % 3), text => "Deleted while running, segment $_, with "
+          . 'enough words that it takes a moment to synthesize all of them.' } } 1 .. 12 ] });
+    my $id = (jdecode($r->{body}) // {})->{id} // 'none';
+    sleep 0.2;
+    my $st = (jdecode(request($ng, 'GET', "/v1/podcasts/$id")->{body}) // {})->{status} // '?';
+    my $dir = tempdir(CLEANUP => 1);
+    my $pid = fork // die;
+    if (!$pid) {
+        # long polls (each answers at a change of progress) until the end
+        my ($w, $j, $end) = (undef, undef, time + 20);
+        while (time < $end) {
+            $w = request($ng, 'GET', "/v1/podcasts/$id?wait=20", timeout => 25);
+            $j = jdecode($w->{body});
+            last if $w->{status} != 200 || ($j->{status} // '') =~ /^(?:completed|failed)$/;
+        }
+        open my $fh, '>', "$dir/lp" or POSIX::_exit(1);
+        printf $fh "%d %s %.3f", $w->{status}, $j->{status} // ($j->{error} && $j->{error}{code}) // '-', time;
+        close $fh;
+        POSIX::_exit(0);
+    }
+    sleep 0.2;
+    my $t_del = time;
+    is(request($ng, 'DELETE', "/v1/podcasts/$id")->{status}, 204,
+       "DELETE of a $st job: 204");
+    waitpid $pid, 0;
+    my ($lst, $what, $at) = split ' ', slurp("$dir/lp") // '0 - 0';
+    ok($lst == 404 && $at - $t_del < 3,
+       sprintf("DELETE: a long poll on it ends with 404 (%s %s, %.1f s after the DELETE)",
+               $lst, $what, $at - $t_del));
+    sleep 2;    # the job's in-flight work comes back meanwhile
+    is(request($ng, 'GET', "/v1/podcasts/$id")->{status}, 404, 'DELETE: status stays 404');
+    is(request($ng, 'GET', "/v1/podcasts/$id/audio")->{status}, 404, 'DELETE: no audio');
+    my @left = glob("$store/s/*/$id*");
+    is(scalar(@left), 0, 'DELETE: nothing of it is left in the store') or diag "@left";
+}
+
+# everything posted is finished; nothing may be left held
+ok(wait_for(sub {
+    my $l = jdecode(request($ng, 'GET', '/v1/podcasts?limit=100')->{body});
+    $l && !grep { $_->{status} !~ /^(?:completed|failed)$/ } @{ $l->{data} };
+}, 30), 'hostile HTTP: every podcast job accepted has finished');
+sleep 0.5;
+finish($ng, 'hostile HTTP', no_leak => 1);
+
+# ---- the bearer key ----------------------------------------------------------------
+
+note sprintf '%5.1f s: the bearer key', time - $T0;
+
+{
+    my $KEY = 'pk-t19-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 24);
+    my $ak = Podgen::Test::Nginx->new(
+        http_config => "podgen_api_key $KEY;\npodgen_store $store/k;",
+        config => $LOCATIONS);
+    $ak->start;
+    my $sb = { model => 'tts-1', voice => 'alloy', input => 'Authorized.' };
+    for my $c ([ 'no Authorization', {} ],
+               [ 'a wrong key', { Authorization => "Bearer ${KEY}x" } ],
+               [ 'a prefix of the key', { Authorization => 'Bearer ' . substr($KEY, 0, -1) } ],
+               [ 'an empty bearer', { Authorization => 'Bearer ' } ],
+               [ 'Basic with the key', { Authorization => "Basic $KEY" } ],
+               [ 'the key without a scheme', { Authorization => $KEY } ],
+               [ 'the key with a NUL after it', { Authorization => "Bearer $KEY\x00x" } ]) {
+        my $r = post($ak, '/v1/audio/speech', $sb, headers => $c->[1]);
+        next if $r->{status} == 400 && $c->[0] =~ /NUL/;    # nginx refuses the header
+        error_ok($r, 401, 'invalid_api_key', "api key: $c->[0]");
+        is($r->{headers}{'www-authenticate'}, 'Bearer', "api key: $c->[0]: WWW-Authenticate");
+    }
+    is(post($ak, '/v1/audio/speech', $sb, headers => { Authorization => "Bearer $KEY" })
+           ->{status}, 200, 'api key: the right key: 200');
+    is(post($ak, '/v1/audio/speech', $sb, headers => { Authorization => "bearer $KEY" })
+           ->{status}, 200, 'api key: the scheme is case-insensitive');
+    for my $p ('/v1/voices', '/v1/podcasts', '/v1/podcasts/feed.xml', '/v1/audio/' . ('0' x 64) . '.mp3') {
+        error_ok(request($ak, 'GET', $p), 401, 'invalid_api_key', "api key: GET $p without it");
+    }
+    is(request($ak, 'GET', '/v1/voices', headers => { Authorization => "Bearer $KEY" })
+           ->{status}, 200, 'api key: GET /v1/voices with it');
+    is(request($ak, 'GET', '/metrics')->{status}, 200, 'api key: /metrics is not covered');
+    # a 401 before the body is read keeps the connection usable
+    my $b = $JSON->encode($sb);
+    my $one = "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            . "Content-Length: " . length($b) . "\r\n\r\n$b";
+    my $two = "GET /v1/voices HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $KEY\r\n"
+            . "Connection: close\r\n\r\n";
+    my ($buf) = raw_request($ak, $one . $two, timeout => 10);
+    my @r = parse_responses($buf, methods => [qw(POST GET)]);
+    is(join(' ', map { $_->{status} } @r), '401 200',
+       'api key: pipelined 401 then an authorized request');
+    finish($ak, 'api key');
+}
+
+# ===========================================================================
+# 2. faults
+# ===========================================================================
+
+# ---- a saturated thread pool --------------------------------------------------------
+
+note sprintf '%5.1f s: a saturated thread pool', time - $T0;
+
+{
+    my $tp = Podgen::Test::Nginx->new(
+        workers => 1,
+        main_config => 'thread_pool default threads=1 max_queue=2;',
+        http_config => "podgen_store $store/tp;",
+        config => $LOCATIONS);
+    $tp->start;
+    my $dir = tempdir(CLEANUP => 1);
+    my (%status, @bad, @five);
+    my $n = 0;
+    for my $burst (1 .. 10) {
+        my @kids;
+        for my $i (1 .. 30) {
+            my $pid = fork // die "fork: $!";
+            if (!$pid) {
+                my $pod = $i % 10 == 0;
+                my $r = $pod
+                    ? post($tp, '/v1/podcasts', { format => 'wav', segments => [
+                          { speaker => 'A', text => "Busy podcast $burst $i." } ] })
+                    : post($tp, '/v1/audio/speech', { model => 'tts-1', voice => 'alloy',
+                          response_format => 'wav', input => "Burst $burst, request $i." });
+                my $j = jdecode($r->{body});
+                my $line = join "\t", $pod ? 'podcast' : 'speech', $r->{status},
+                    $r->{error} ? 'incomplete' : 'whole',
+                    $r->{headers}{'retry-after'} // '-',
+                    ($j && ref $j->{error} eq 'HASH' ? $j->{error}{code} : '-'),
+                    ($r->{status} == 200 && $r->{body} =~ /^RIFF....WAVE/s
+                     && length($r->{body}) > 1000 ? 'audio' : '-'),
+                    ($j && $j->{id}) // '-';
+                open my $fh, '>', "$dir/$burst.$i" or POSIX::_exit(1);
+                print $fh "$line\n";
+                close $fh;
+                POSIX::_exit(0);
+            }
+            push @kids, $pid;
+        }
+        waitpid $_, 0 for @kids;
+        for my $i (1 .. 30) {
+            open my $fh, '<', "$dir/$burst.$i" or next;
+            chomp(my $l = <$fh> // '');
+            my ($kind, $st, $whole, $ra, $code, $audio, $id) = split /\t/, $l;
+            $n++;
+            $status{"$kind $st"}++;
+            push @five, "$kind $st $code" if $st == 500;
+            if ($st == 503) {
+                push @bad, "$kind 503 without Retry-After or server_busy: $l"
+                    unless $ra =~ /^\d+$/ && $code eq 'server_busy';
+            } elsif ($kind eq 'speech' && $st == 200) {
+                push @bad, "speech 200 but not whole audio: $l"
+                    unless $whole eq 'whole' && $audio eq 'audio';
+            } elsif ($kind eq 'podcast' && $st == 202) {
+                push @{ $status{accepted} }, $id;
+            } elsif ($st != 500) {
+                push @bad, "unexpected: $l";
+            }
+        }
+    }
+    my $summary = join ', ', map { "$_: $status{$_}" } grep { !ref $status{$_} } sort keys %status;
+    note "saturated pool, $n requests: $summary";
+    ok($status{'speech 503'}, 'saturated pool: some speech requests get 503');
+    ok($status{'speech 200'}, 'saturated pool: the others are made (200)');
+    is(scalar(@bad), 0, 'saturated pool: every 503 is JSON server_busy with Retry-After, '
+                      . 'every 200 is whole audio') or diag join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)];
+    is(scalar(@five), 0, 'saturated pool: no request fails with 500 (a busy pool is a 503)')
+        or diag scalar(@five) . " of $n answered 500 \"speech synthesis failed\" ($summary): "
+              . "a request whose sentence was synthesized could not post its "
+              . "encoding task to the full queue and, with nothing else in flight, "
+              . "was failed (ngx_http_podgen_tts_try_encode)";
+    sleep 2;
+    my $after = post($tp, '/v1/audio/speech', { model => 'tts-1', voice => 'alloy',
+                                               input => 'After the storm.' });
+    is($after->{status}, 200, 'saturated pool: 2 s later a request is 200 (recovers by itself)');
+    for my $id (@{ $status{accepted} || [] }) {
+        my $j = wait_job($tp, $id, 20);
+        is($j && $j->{status}, 'completed', "saturated pool: podcast $id accepted "
+                                          . 'during the storm completes')
+            or diag explain $j;
+    }
+    finish($tp, 'saturated pool');
+}
+
+# ---- an LLM that hangs ----------------------------------------------------------------
+
+note sprintf '%5.1f s: an LLM that hangs', time - $T0;
+
+{
+    my $mock = start_mock_llm(quiet => 1);
+    my %ng;
+    for my $fb (qw(on off)) {
+        $ng{$fb} = Podgen::Test::Nginx->new(
+            http_config => "podgen_llm http://127.0.0.1:" . $mock->port
+                         . "/v1 model=mock-hang timeout=1s retries=0;\n"
+                         . "podgen_llm_fallback $fb;\npodgen_store $store/llm-$fb;",
+            config => $LOCATIONS);
+        $ng{$fb}->start;
+    }
+    # both nginx at once: each script call hangs for its timeout
+    my $t = time;
+    my $pid = fork // die;
+    if (!$pid) {
+        my $r = post($ng{off}, '/v1/scripts', { topic => 'Hanging LLM, fallback off' });
+        open my $fh, '>', "/tmp/podgen-t19-llm-$$" or POSIX::_exit(1);
+        print $fh $JSON->encode({ status => $r->{status}, body => $r->{body},
+                                  ct => $r->{headers}{'content-type'} // '' });
+        close $fh;
+        POSIX::_exit(0);
+    }
+    my $v = request($ng{on}, 'GET', '/v1/voices', timeout => 5);
+    my $on = post($ng{on}, '/v1/scripts', { topic => 'Hanging LLM, fallback on' });
+    waitpid $pid, 0;
+    my $off = jdecode(slurp("/tmp/podgen-t19-llm-$pid"));
+    unlink "/tmp/podgen-t19-llm-$pid";
+    is($v->{status}, 200, 'LLM hangs: other requests are served meanwhile');
+    is($on->{status}, 200, 'LLM hangs, fallback on: 200') or diag show($on);
+    is($on->{headers}{'x-podgen-fallback'}, 'llm_timeout',
+       'LLM hangs, fallback on: X-Podgen-Fallback: llm_timeout');
+    is((jdecode($on->{body}) // {})->{engine}, 'builtin', '... written by the built-in engine');
+    error_ok({ status => $off->{status}, body => $off->{body},
+               headers => { 'content-type' => $off->{ct} } },
+             504, 'llm_timeout', 'LLM hangs, fallback off');
+    cmp_ok(time - $t, '<', 5, 'LLM hangs: both answered within a few seconds of the 1 s timeout');
+
+    my %job;
+    for my $fb (qw(on off)) {
+        my $r = post($ng{$fb}, '/v1/podcasts', { topic => "Hanging LLM podcast $fb",
+                                                 length => 'short', format => 'opus' });
+        is($r->{status}, 202, "LLM hangs, fallback $fb: podcast accepted") or diag show($r);
+        $job{$fb} = (jdecode($r->{body}) // {})->{id};
+    }
+    my $jon = wait_job($ng{on}, $job{on}, 40);
+    is($jon && $jon->{status}, 'completed', 'LLM hangs, fallback on: the podcast completes')
+        or diag explain $jon;
+    my $joff = wait_job($ng{off}, $job{off}, 20);
+    is($joff && $joff->{status}, 'failed', 'LLM hangs, fallback off: the podcast fails')
+        or diag explain $joff;
+    like($joff && ref $joff->{error} ? "$joff->{error}{code}: $joff->{error}{message}" : '',
+         qr/llm_timeout: \S/, '... with error llm_timeout and a message');
+    finish($ng{$_}, "LLM hangs, fallback $_") for qw(on off);
+    $mock->stop;
+}
+
+# ---- Redis stalled, killed, restarted --------------------------------------------------
+
+note sprintf '%5.1f s: Redis stalled, killed, restarted', time - $T0;
+
+SKIP: {
+    skip 'redis-server is not installed', 1 unless which('redis-server');
+    my $redis = start_redis();
+    my $rport = $redis->port;
+    # one worker: the one that posts a job is the one that polls the stream
+    my $rn = Podgen::Test::Nginx->new(
+        workers => 1,
+        http_config => "podgen_redis 127.0.0.1:$rport timeout=300ms prefix=t19:;\n"
+                     . "podgen_store $store/redis;",
+        config => $LOCATIONS);
+    $rn->start;
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 0) == 1 }, 5), 'Redis: connected');
+    my $k = 0;
+    my $speech = sub {
+        my $t = time;
+        my $r = post($rn, '/v1/audio/speech', { model => 'tts-1', voice => 'echo',
+                                                input => "Redis trouble, take " . ++$k . '.' });
+        return ($r, time - $t);
+    };
+    my $podcast = sub {
+        my ($name) = @_;
+        my $r = post($rn, '/v1/podcasts', { format => 'mp3',
+            segments => [ { speaker => 'A', text => "Redis is $name." } ] });
+        is($r->{status}, 202, "Redis $name: podcast accepted") or diag show($r);
+        my $j = wait_job($rn, (jdecode($r->{body}) // {})->{id} // 'none', 12);
+        is($j && $j->{status}, 'completed', "Redis $name: the podcast completes")
+            or do {
+                diag explain $j;
+                my @l = split /\n/, $rn->error_log_since_mark;
+                my ($why) = (grep({ /NOGROUP/ } @l), grep({ /redis/ } @l));
+                diag "error log: $why" if $why;
+            };
+    };
+
+    $podcast->('healthy');
+    ok(wait_for(sub { `redis-cli -p $rport xinfo groups t19:jobq 2>&1` =~ /podgen/ }, 5),
+       'Redis healthy: the jobs stream has its consumer group "podgen"');
+
+    system('redis-cli', '-p', $rport, 'client', 'pause', '4000', 'ALL');
+    for (1 .. 3) {
+        my ($r, $took) = $speech->();
+        is($r->{status}, 200, "Redis paused: speech 200 ($_)");
+        cmp_ok($took, '<', 2, sprintf('... in %.2f s', $took));
+    }
+    $podcast->('paused');
+
+    kill 'KILL', $redis->pid;
+    $redis->stop;
+    for (1 .. 3) {
+        my ($r, $took) = $speech->();
+        is($r->{status}, 200, "Redis killed: speech 200 ($_)");
+    }
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 1) == 0 }, 5),
+       'Redis killed: podgen_redis_up 0');
+    $podcast->('killed');
+
+    # a restarted Redis is empty (no persistence here): no stream, no
+    # consumer group; podgen must make them again
+    $redis = start_redis(port => $rport);
+    $rn->mark_error_log;
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 0) == 1 }, 15),
+       'Redis restarted: podgen_redis_up 1 again');
+    my ($r) = $speech->();
+    is($r->{status}, 200, 'Redis restarted: speech 200');
+    $podcast->('restarted');
+    finish($rn, 'Redis faults');
+    $redis->stop;
+}
+
+# ---- the store's disk is full ----------------------------------------------------------
+
+note sprintf '%5.1f s: the store\'s disk is full', time - $T0;
+
+our ($MNT, $DISK_NG);
+END {
+    # before the harness's own END: nginx must be gone to unmount
+    local $?;
+    if ($MNT) {
+        eval { $DISK_NG->stop if $DISK_NG };
+        for (1 .. 50) {
+            last if system('umount', $MNT) == 0;
+            sleep 0.1;
+        }
+        system('umount', '-l', $MNT) if `grep -F ' $MNT ' /proc/mounts`;
+    }
+}
+
+SKIP: {
+    my $dir = tempdir('podgen-t19-full-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    skip 'not root: cannot mount a tmpfs', 1 if $> != 0;
+    if (system("mount -t tmpfs -o size=256k tmpfs $dir 2>/dev/null") != 0) {
+        skip 'cannot mount a tmpfs here', 1;
+    }
+    $MNT = $dir;
+    chmod 01777, $dir;
+    $DISK_NG = Podgen::Test::Nginx->new(
+        workers => 2,
+        main_config => 'thread_pool default threads=2;',
+        http_config => "podgen_store $dir/store;",
+        config => $LOCATIONS);
+    $DISK_NG->start;
+    my $d = $DISK_NG;
+    my (@states, @ids);
+    my $failed_msg;
+    for my $i (1 .. 30) {
+        my $r = post($d, '/v1/podcasts', { format => 'wav', title => "Filling $i",
+            segments => [ { speaker => 'A', text => "Episode $i fills the disk a little more." },
+                          { speaker => 'B', text => "Yes it does, number $i." } ] });
+        if ($r->{status} == 202) {
+            my $id = (jdecode($r->{body}) // {})->{id};
+            my $j = wait_job($d, $id, 20);
+            push @states, $j ? $j->{status} : 'none';
+            push @ids, $id;
+            if ($j && $j->{status} eq 'failed') {
+                $failed_msg //= ref $j->{error} ? "$j->{error}{code}: $j->{error}{message}" : '';
+            }
+        } else {
+            error_ok($r, $r->{status} >= 500 ? $r->{status} : 500, qr/./,
+                     "disk full: POST $i is refused with a JSON 5xx");
+            push @states, "POST $r->{status}";
+        }
+        last if @states >= 4 && $states[-1] ne 'completed' && $states[-2] ne 'completed';
+    }
+    note "disk full: " . join ', ', @states;
+    ok((grep { $_ eq 'completed' } @states), 'disk full: episodes complete while there is room');
+    ok((grep { $_ ne 'completed' } @states), 'disk full: then the disk is full');
+    ok(!grep({ !/^(?:completed|failed|POST 5\d\d)$/ } @states),
+       'disk full: every job ends completed or failed, every refused POST is a 5xx');
+    like($failed_msg // '', qr/\S+: .*(?:space|disk|store)/i,
+         'disk full: a failed job says why') if defined $failed_msg;
+
+    # fill the rest with a file: even a record cannot be written now
+    system("dd if=/dev/zero of=$dir/filler bs=4k 2>/dev/null");
+    my $r = post($d, '/v1/podcasts', { segments => [ { speaker => 'A', text => 'No room.' } ] });
+    ok($r->{status} >= 500 && ($r->{headers}{'content-type'} // '') =~ /json/
+       || $r->{status} == 202, "disk completely full: POST is a JSON 5xx ($r->{status}) or accepted")
+        or diag show($r);
+    if ($r->{status} == 202) {
+        my $j = wait_job($d, (jdecode($r->{body}) // {})->{id}, 20);
+        is($j && $j->{status}, 'failed', 'disk completely full: the job fails');
+    } else {
+        error_ok($r, $r->{status}, qr/^server_(?:error|busy)$|storage/, 'disk completely full: POST');
+    }
+    is(request($d, 'GET', '/v1/voices')->{status}, 200, 'disk full: nginx keeps serving');
+    is(request($d, 'GET', '/v1/podcasts?limit=100')->{status}, 200, 'disk full: the list is served');
+    is(request($d, 'GET', "/v1/podcasts/$ids[0]")->{status}, 200,
+       'disk full: an old episode\'s status is served');
+
+    my @recs = glob("$dir/store/jobs/*");
+    my @corrupt = grep {
+        my $t = slurp($_) // '';
+        !(/\.json$/ && eval { my $j = $JSON->decode($t); ref $j eq 'HASH' && $j->{id} && $j->{status} });
+    } @recs;
+    ok(@recs > 0, 'disk full: records exist (' . scalar(@recs) . ')');
+    is(scalar(@corrupt), 0, 'disk full: every record in the store is whole JSON, '
+                          . 'no temporary file is left') or diag "@corrupt";
+
+    unlink "$dir/filler";
+    $r = post($d, '/v1/podcasts', { format => 'mp3',
+        segments => [ { speaker => 'A', text => 'Room again.' } ] });
+    is($r->{status}, 202, 'disk freed: a podcast is accepted again');
+    my $j = wait_job($d, (jdecode($r->{body}) // {})->{id} // 'none', 20);
+    is($j && $j->{status}, 'completed', 'disk freed: and completes');
+    finish($d, 'disk full');
+    undef $DISK_NG;
+}
+
+note sprintf 'ran in %.1f s', time - $T0;
+done_testing;
