@@ -772,9 +772,15 @@ ngx_http_podgen_podcasts_offload(ngx_http_request_t *r,
 
     *q = *p;
     q->base.data = (u_char *) (q + 1);
-    ngx_memcpy(q->base.data, p->base.data, p->base.len);
     q->host.data = q->base.data + p->base.len;
-    ngx_memcpy(q->host.data, p->host.data, p->host.len);
+
+    if (p->base.len) {
+        ngx_memcpy(q->base.data, p->base.data, p->base.len);
+    }
+
+    if (p->host.len) {
+        ngx_memcpy(q->host.data, p->host.data, p->host.len);
+    }
 
     q->offload = ngx_http_podgen_offload(pmcf->thread_pool, work, after,
                                          release, q, r->connection->log);

@@ -29,7 +29,10 @@ chmod 0777, $store;
 
 my $ng = Podgen::Test::Nginx->new(
     workers => 2,
-    main_config => 'thread_pool default threads=4;',
+    # a binary upgrade execs nginx with only the environment `env` names:
+    # the sanitizer runtime must stay preloaded in the new master
+    main_config => 'thread_pool default threads=4;'
+                 . ($ENV{PODGEN_PRELOAD} ? "\nenv LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;" : ''),
     http_config => "podgen_store $store/s;",
     config => <<'EOF');
         location = /v1/audio/speech { podgen_speech; }
