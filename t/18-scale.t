@@ -1,0 +1,484 @@
+# Scale-out: two nginx nodes (A and B: own nginx prefixes, ports and job
+# stores, 2 workers each) on one real redis-server, one Redis key prefix.
+#
+#   (a) speech made on A is an HIT-L2 on B, byte for byte;
+#   (b) 50 identical concurrent cold requests split over A and B: exactly
+#       one synthesis in the fleet, 50 identical bodies;
+#   (c) a podcast posted on A is visible on B, is followed to completion
+#       from B, and its audio is the same bytes from A and from B;
+#   (e) a real Prometheus scrapes both nodes: its query API returns
+#       podgen_requests_total for both instances;
+#   (d) the node that took a long job is killed (-9, master and workers)
+#       mid-run: the other node takes it over (~10 s later) and finishes
+#       it, and the episode decodes;
+#   (f) error logs clean (the killed node's: up to the kill).
+#
+# (e) runs before (d): Prometheus needs both nodes alive.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Podgen::Test;
+use Test::More;
+use JSON::PP;
+use POSIX ();
+use IO::Socket::IP;
+use Digest::MD5 qw(md5_hex);
+use File::Temp ();
+use Time::HiRes qw(time sleep);
+
+$SIG{PIPE} = 'IGNORE';
+
+my $T0 = time;
+my $JSON = JSON::PP->new->canonical;
+my %CT = ('Content-Type' => 'application/json');
+
+my $redis = start_redis();
+my $rport = $redis->port;
+
+# One synthesis thread per worker: the long job of (d) then lasts long
+# enough to be killed in the middle, whatever the machine.
+sub node {
+    my ($name) = @_;
+    my $n = Podgen::Test::Nginx->new(
+        workers => 2,
+        main_config => 'thread_pool default threads=1 max_queue=4096;',
+        http_config => "podgen_redis 127.0.0.1:$rport prefix=t18: "
+                       . "timeout=1s;
+                        podgen_store store;
+                        podgen_tts_parallelism 1;
+                        client_body_buffer_size 64k;",
+        config => 'location = /v1/audio/speech { podgen_speech; }
+                   location /v1/audio/ { podgen_audio; }
+                   location /v1/podcasts { podgen_podcasts; }
+                   location = /metrics { podgen_metrics; }');
+    $n->{name} = $name;
+    $n->start;
+    return $n;
+}
+
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $what->(); sleep 0.1 }
+    return 0;
+}
+
+# name{labels} => value for every sample of a /metrics page
+sub metrics {
+    my ($n) = @_;
+    my $r = request($n, 'GET', '/metrics');
+    my %m;
+    return \%m unless $r->{status} == 200;
+    for (split /\n/, $r->{body}) {
+        next if /^#/;
+        $m{$1} = $2 + 0 if /^(\S+)\s+(\S+)$/;
+    }
+    return \%m;
+}
+
+sub speech_body {
+    $JSON->encode({ model => 'tts-1', voice => 'alloy',
+                    response_format => 'mp3', @_ });
+}
+
+sub speech {
+    my ($n, $input) = @_;
+    return request($n, 'POST', '/v1/audio/speech',
+                   body => speech_body(input => $input), headers => \%CT,
+                   timeout => 60);
+}
+
+sub tag { $_[0]{headers}{'x-podgen-cache'} // "status $_[0]{status}" }
+
+sub redis_keys {
+    my ($pattern) = @_;
+    return grep { length } split /\n/,
+        `redis-cli -p $rport --scan --pattern '$pattern'`;
+}
+
+sub get_json {
+    my ($n, $path, %o) = @_;
+    my $r = request($n, 'GET', $path, timeout => $o{timeout} // 30);
+    my $j = eval { $JSON->decode($r->{body}) };
+    return ($r, $j);
+}
+
+# Follow a job on one node (long polls) until it is completed or failed.
+sub follow {
+    my ($n, $id, $secs) = @_;
+    my $end = time + $secs;
+    my $j = {};
+    while (time < $end) {
+        my $w = int($end - time);
+        $w = 10 if $w > 10;
+        last if $w < 1;
+        (my $r, $j) = get_json($n, "/v1/podcasts/$id?wait=$w",
+                               timeout => $w + 10);
+        $j //= { http => $r->{status} };
+        last if ($j->{status} // '') =~ /^(?:completed|failed)$/;
+        sleep 0.2 unless $r->{status} == 200;
+    }
+    return $j;
+}
+
+sub post_podcast {
+    my ($n, $body) = @_;
+    my $r = request($n, 'POST', '/v1/podcasts', body => $JSON->encode($body),
+                    headers => \%CT, timeout => 30);
+    my $j = eval { $JSON->decode($r->{body}) } // {};
+    return ($r, $j);
+}
+
+my $A = node('A');
+my $B = node('B');
+$_->mark_error_log for $A, $B;
+
+ok(wait_for(sub { (metrics($A)->{podgen_redis_up} // 0) == 1
+                  && (metrics($B)->{podgen_redis_up} // 0) == 1 }, 10),
+   'both nodes are connected to Redis');
+
+# ---- Prometheus, started now so that it scrapes while the rest runs ----------
+
+my $prom;
+my $pport;
+my $pdir = File::Temp::tempdir('podgen-prom-XXXXXX', TMPDIR => 1,
+                               CLEANUP => !$ENV{PODGEN_TEST_KEEP});
+my @targets = map { '127.0.0.1:' . $_->port } $A, $B;
+if (my $bin = which('prometheus')) {
+    my $list = join ', ', map { "'$_'" } @targets;
+    open my $cf, '>', "$pdir/prometheus.yml" or die "$pdir: $!";
+    print $cf <<"EOF";
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: podgen
+    metrics_path: /metrics
+    static_configs:
+      - targets: [$list]
+EOF
+    close $cf;
+    $pport = free_port();
+    $prom = eval {
+        Podgen::Test::Process->spawn(
+            cmd => [ $bin, "--config.file=$pdir/prometheus.yml",
+                     "--storage.tsdb.path=$pdir/data",
+                     "--web.listen-address=127.0.0.1:$pport",
+                     '--log.level=warn' ],
+            port => $pport, dir => $pdir, log => "$pdir/prometheus.log",
+            timeout => 30);
+    };
+    diag("prometheus did not start: $@") unless $prom;
+}
+
+# ---- (a) made on A, an L2 hit on B ---------------------------------------------
+
+{
+    my $text = 'Node A makes this sentence; node B finds it in Redis.';
+    my $ra = speech($A, $text);
+    is(tag($ra), 'MISS', '(a) node A: MISS');
+    ok(wait_for(sub { redis_keys('t18:audio:*') }, 5),
+       '(a) the audio reached Redis');
+    my $rb = speech($B, $text);
+    is(tag($rb), 'HIT-L2', '(a) node B: HIT-L2');
+    ok($rb->{status} == 200 && length $rb->{body}
+       && $rb->{body} eq $ra->{body},
+       sprintf('(a) identical bytes (%d and %d)', length $ra->{body},
+               length $rb->{body}));
+}
+
+# ---- (b) 50 identical cold requests over both nodes ------------------------------
+
+# $n requests with the same body, alternately to A and B; every client is
+# connected before any sends.  Returns [status, cache tag, length, md5]s.
+sub concurrent_cold {
+    my ($n, $body) = @_;
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my $req = "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: application/json\r\nConnection: close\r\n"
+            . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    pipe my $go_r, my $go_w or die "pipe: $!";
+    pipe my $ready_r, my $ready_w or die "pipe: $!";
+    my @kids;
+    for my $i (1 .. $n) {
+        my $port = ($i % 2 ? $A : $B)->port;
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $go_w;
+            close $ready_r;
+            my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+                                        PeerPort => $port, Proto => 'tcp',
+                                        Timeout => 10);
+            syswrite $ready_w, 'r';
+            sysread $go_r, my $x, 1;    # returns when the parent closes it
+            my $line = "0 - 0 -";
+            if ($s) {
+                binmode $s;
+                syswrite $s, $req;
+                my $buf = '';
+                my $t0 = time;
+                while (time - $t0 < 60) {
+                    my $k = sysread $s, $buf, 65536, length $buf;
+                    last unless $k;
+                }
+                my ($res) = parse_responses($buf, methods => ['POST']);
+                $line = join ' ', $res->{status} || 0,
+                    $res->{headers}{'x-podgen-cache'} // '-',
+                    length $res->{body}, md5_hex($res->{body})
+                    if $res;
+            }
+            if (open my $fh, '>', "$dir/$i") { print $fh "$line\n"; close $fh }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    close $go_r;
+    close $ready_w;
+    my $ready = 0;
+    my $deadline = time + 30;
+    while ($ready < $n && time < $deadline) {
+        my $k = sysread $ready_r, my $b, 1024;
+        last unless $k;
+        $ready += $k;
+    }
+    close $go_w;
+    waitpid $_, 0 for @kids;
+    my @res;
+    for my $i (1 .. $n) {
+        open my $fh, '<', "$dir/$i" or do { push @res, [0, '-', 0, '-']; next };
+        push @res, [ split ' ', scalar <$fh> ];
+    }
+    return ($ready, @res);
+}
+
+my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}';
+my $L2_HIT  = 'podgen_cache_requests_total{tier="l2",kind="audio",result="hit"}';
+my $AUDIO_S = 'podgen_tts_audio_seconds_total';
+
+# Every L1 miss is answered from L2 (at once, or after waiting for the
+# node that holds the Redis lock) or by a synthesis: syntheses in the
+# fleet = the L1 audio misses of both nodes - their L2 audio hits.
+sub fleet {
+    my %s;
+    for my $n ($A, $B) {
+        my $m = metrics($n);
+        $s{$_} += $m->{$_} // 0 for $L1_MISS, $L2_HIT, $AUDIO_S;
+    }
+    return \%s;
+}
+
+{
+    my $text = join ' ', map {
+        "Fifty listeners on two nodes want sentence $_ of this story."
+    } 1 .. 8;
+    my $m0 = fleet();
+    my ($ready, @res) = concurrent_cold(50, speech_body(input => $text));
+    my $m1 = fleet();
+    is($ready, 50, '(b) 50 clients connected before any sent');
+    is(scalar(grep { $_->[0] == 200 } @res), 50, '(b) 50 x 200');
+    my %tags;
+    $tags{ $_->[1] }++ for @res;
+    is($tags{MISS} // 0, 1, '(b) exactly one MISS in the fleet')
+        or diag explain \%tags;
+    my %md5 = map { $_->[3] => 1 } @res;
+    is(scalar keys %md5, 1, '(b) 50 identical bodies');
+    my $synth = ($m1->{$L1_MISS} - $m0->{$L1_MISS})
+              - ($m1->{$L2_HIT} - $m0->{$L2_HIT});
+    is($synth, 1, sprintf('(b) one synthesis: L1 audio misses %d - L2 audio '
+                          . 'hits %d, summed over A and B',
+                          $m1->{$L1_MISS} - $m0->{$L1_MISS},
+                          $m1->{$L2_HIT} - $m0->{$L2_HIT}));
+    my $one = speech($B, $text);
+    is(md5_hex($one->{body}), (keys %md5)[0], '(b) the cached copy is the same');
+    my $d = audio_duration($one->{body}, 'mp3') // 0;
+    my $grew = $m1->{$AUDIO_S} - $m0->{$AUDIO_S};
+    ok($d > 0 && abs($grew - $d) <= 0.15 * $d,
+       sprintf('(b) podgen_tts_audio_seconds_total over both nodes grew by '
+               . '%.2f s for %.2f s of audio', $grew, $d));
+}
+
+# ---- (c) a podcast made through A, seen from B ----------------------------------
+
+{
+    my ($r, $j) = post_podcast($A, {
+        title => 'Two nodes', format => 'mp3',
+        hosts => [ { name => 'Ann', voice => 'alloy' },
+                   { name => 'Bob', voice => 'echo' } ],
+        segments => [
+            { speaker => 'Ann', text => 'Welcome to a show made by a fleet.' },
+            { speaker => 'Bob', text => 'Any node can answer for it.' },
+            { speaker => 'Ann', text => 'And Redis keeps the record.' } ] });
+    is($r->{status}, 202, '(c) POST on A: 202');
+    my $id = $j->{id} // 'none';
+    my ($rb, $jb) = get_json($B, "/v1/podcasts/$id");
+    is($rb->{status}, 200, '(c) GET on B: 200');
+    is_deeply([ @{ $jb // {} }{qw(id title format created_at)} ],
+              [ @$j{qw(id title format created_at)} ],
+              '(c) B shows the record A accepted');
+    my $done = follow($B, $id, 30);
+    is($done->{status}, 'completed', '(c) followed to completion from B')
+        or diag explain $done;
+    my (undef, $ja) = get_json($A, "/v1/podcasts/$id");
+    (undef, $jb) = get_json($B, "/v1/podcasts/$id");
+    is_deeply($jb, $ja, '(c) A and B answer the same completed record');
+    my $aa = request($A, 'GET', "/v1/podcasts/$id/audio");
+    my $ab = request($B, 'GET', "/v1/podcasts/$id/audio");
+    is("$aa->{status} $ab->{status}", '200 200', '(c) audio from A and B: 200');
+    ok(length $aa->{body} && $aa->{body} eq $ab->{body},
+       sprintf('(c) the same %d bytes from both', length $aa->{body}));
+    my $d = audio_duration($ab->{body}, 'mp3');
+    ok($d && $d > 3, sprintf('(c) the episode decodes: %.1f s', $d // 0));
+}
+
+# ---- (e) Prometheus has both nodes ------------------------------------------------
+
+sub query {
+    my ($q) = @_;
+    (my $enc = $q) =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    my $r = request($pport, 'GET', "/api/v1/query?query=$enc", timeout => 5);
+    return undef unless $r->{status} == 200;
+    my $j = eval { $JSON->decode($r->{body}) } or return undef;
+    return undef unless ($j->{status} // '') eq 'success';
+    return $j->{data}{result};
+}
+
+SKIP: {
+    skip 'prometheus is not installed or did not start', 3 unless $prom;
+    my %want = map { $_ => 1 } @targets;
+    my %seen;
+    my $res;
+    my $t0 = time;
+    wait_for(sub {
+        $res = query('podgen_requests_total{job="podgen",endpoint="speech",'
+                     . 'code="200"}') or return 0;
+        %seen = map { $_->{metric}{instance} => $_->{value}[1] } @$res;
+        return !grep { !$seen{$_} } @targets;
+    }, 20);
+    ok(!grep({ !$seen{$_} } @targets),
+       sprintf('(e) podgen_requests_total{endpoint="speech",code="200"} for '
+               . 'both instances after %.1f s: %s', time - $t0,
+               join(', ', map { "$_=" . ($seen{$_} // '-') } @targets)))
+        or diag explain($res), "\n", $prom->log;
+    my $up = query('up{job="podgen"}') // [];
+    is(scalar(grep { $want{ $_->{metric}{instance} } && $_->{value}[1] eq '1' }
+              @$up), 2, '(e) up is 1 for both targets');
+    my $sum = query('sum(podgen_requests_total{job="podgen"})') // [];
+    ok(@$sum && $sum->[0]{value}[1] > 50,
+       '(e) sum over the fleet: ' . (@$sum ? $sum->[0]{value}[1] : '-'));
+    $prom->stop;
+    unlike($prom->log, qr/level=error/, '(e) prometheus logged no error')
+        or diag $prom->log;
+}
+
+# ---- (d) the node running a long job is killed --------------------------------------
+
+my $killed;
+{
+    # 16 segments of about 70 words, two voices: several seconds of
+    # synthesis on one thread
+    my @src = map {
+        my $f = "t/data/source-$_.txt";
+        open my $fh, '<', $f or die "$f: $!";
+        local $/;
+        my $t = <$fh>;
+        $t =~ s/\s+/ /g;
+        grep { length > 20 } split /(?<=[.!?])\s+/, $t;
+    } qw(bread history sleep);
+    my @segs;
+    my $i = 0;
+    while (@segs < 16 && $i < @src) {
+        my $t = '';
+        $t .= ($t eq '' ? '' : ' ') . $src[$i++]
+            while $i < @src && length $t < 420;
+        push @segs, { speaker => @segs % 2 ? 'Bob' : 'Ann', text => $t };
+    }
+    my ($r, $j) = post_podcast($A, {
+        title => 'The long one', format => 'mp3',
+        hosts => [ { name => 'Ann', voice => 'slt' },
+                   { name => 'Bob', voice => 'rms' } ],
+        segments => \@segs });
+    is($r->{status}, 202, sprintf('(d) POST of a %d-segment job on A: 202',
+                                  scalar @segs));
+    my $id = $j->{id} // 'none';
+
+    # who took it?
+    my $owner;
+    wait_for(sub {
+        for my $n ($A, $B) {
+            $owner = $n, return 1
+                if $n->error_log =~ /job "\Q$id\E" taken from the stream/;
+        }
+        return 0;
+    }, 10);
+    ok($owner, '(d) a node took the job from the stream: '
+               . ($owner ? $owner->{name} : 'none'));
+    $owner //= $A;
+    my $other = $owner == $A ? $B : $A;
+
+    # kill it in the middle: a segment done, most still to do
+    my $st = {};
+    my $t0 = time;
+    wait_for(sub {
+        (undef, $st) = get_json($other, "/v1/podcasts/$id", timeout => 5);
+        $st //= {};
+        my $p = $st->{progress} // {};
+        return ($st->{status} // '') =~ /^(?:completed|failed)$/
+            || (($p->{done} // 0) >= 1 && ($p->{total} // 0) > 0);
+    }, 40);
+    my $p = $st->{progress} // {};
+    ok(($st->{status} // '') eq 'running' && ($p->{done} // 0) >= 1
+       && $p->{done} < $p->{total} - 2,
+       sprintf('(d) running on %s, %d/%d segments done after %.1f s',
+               $owner->{name}, $p->{done} // -1, $p->{total} // -1,
+               time - $t0)) or diag explain $st;
+
+    my @bad = $owner->check_error_log(1);
+    ok(!@bad, "(d) node $owner->{name}: error log clean up to the kill")
+        or diag join "\n", @bad;
+    my @pids = ($owner->master_pid, $owner->worker_pids);
+    kill 'KILL', @pids;
+    my $tk = time;
+    ok(wait_for(sub { !grep { Podgen::Test::_pid_alive($_) } @pids }, 5),
+       "(d) node $owner->{name} killed (-9: master and "
+       . (@pids - 1) . ' workers)');
+    $owner->{master} = undef;
+    $killed = $owner;
+
+    my $done = follow($other, $id, 60);
+    my $took = time - $tk;
+    is($done->{status}, 'completed',
+       sprintf('(d) node %s finished it, %.1f s after the kill',
+               $other->{name}, $took)) or diag explain $done;
+    like($other->error_log, qr/job "\Q$id\E" taken from the stream/,
+         "(d) node $other->{name} took it over from the stream");
+    my $au = request($other, 'GET', "/v1/podcasts/$id/audio", timeout => 30);
+    is($au->{status}, 200, "(d) its audio from node $other->{name}: 200");
+    SKIP: {
+        my $ffprobe = which('ffprobe');
+        skip 'ffprobe is not installed', 1 unless $ffprobe;
+        my $f = "$pdir/episode.mp3";
+        open my $fh, '>:raw', $f or die "$f: $!";
+        print $fh $au->{body};
+        close $fh;
+        my $dur = `$ffprobe -v error -show_entries format=duration -of csv=p=0 $f 2>&1`;
+        chomp $dur;
+        ok($? == 0 && $dur =~ /^[\d.]+$/ && $dur > 60
+           && abs($dur - ($done->{duration_s} // 0)) < 1,
+           "(d) ffprobe: the episode lasts $dur s (the record says "
+           . ($done->{duration_s} // '-') . ' s)');
+    }
+}
+
+# ---- (f) error logs --------------------------------------------------------------------
+
+for my $n ($A, $B) {
+    next if $killed && $n == $killed;
+    $n->stop;
+    my @bad = $n->check_error_log;
+    ok(!@bad, "(f) node $n->{name}: error log clean") or diag join "\n", @bad;
+}
+
+note(sprintf 'took %.1f s', time - $T0);
+done_testing;
