@@ -1181,6 +1181,7 @@ ngx_http_podgen_log_handler(ngx_http_request_t *r)
     ngx_time_t                  *tp;
     ngx_msec_int_t               ms;
     ngx_uint_t                   status;
+    ngx_http_podgen_ctx_t       *ctx;
     ngx_http_podgen_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
@@ -1194,6 +1195,13 @@ ngx_http_podgen_log_handler(ngx_http_request_t *r)
     tp = ngx_timeofday();
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
                            + (tp->msec - r->start_msec));
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+
+    if (ctx) {
+        /* how long a client chose to wait is not the server's latency */
+        ms -= (ngx_msec_int_t) ctx->idle;
+    }
 
     ngx_http_podgen_metrics_request(
                                 ngx_http_podgen_metrics_endpoint(plcf->endpoint),

@@ -85,6 +85,8 @@ typedef struct {
     ngx_msec_t            start;
     void                 *speech;           /* ngx_http_podgen_speech_t */
     ngx_str_t             replacement;      /* JSON for a core error page */
+    ngx_msec_t            idle;             /* a long poll's waiting, not
+                                               counted as latency */
     unsigned              error_sent:1;     /* our own JSON error */
     unsigned              counted:1;        /* in the inflight gauge */
     unsigned              replace_body:1;   /* core error -> JSON */

@@ -52,6 +52,7 @@ typedef struct ngx_http_podgen_podcasts_s {
     pg_buf_t                   out;
     ngx_int_t                  status;      /* of the pool work */
     void                      *fetch;       /* a lookup in Redis */
+    ngx_msec_t                 wait_start;
     ngx_int_t                  wait_s;
     ngx_str_t                  what;        /* audio, transcript.* */
     unsigned                   held:1;      /* r->main->count++ */
@@ -574,6 +575,27 @@ static void ngx_http_podgen_podcasts_status_found(void *data, ngx_int_t rc,
     pg_job_t *rec, u_char *audio, size_t len);
 
 
+/* The time a long poll waited is the client's, not the server's latency. */
+
+static void
+ngx_http_podgen_podcasts_waited(ngx_http_podgen_podcasts_t *p)
+{
+    ngx_http_podgen_ctx_t  *ctx;
+
+    if (!p->waiting || p->wait_start == 0) {
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(p->request, ngx_http_podgen_module);
+
+    if (ctx) {
+        ctx->idle += ngx_current_msec - p->wait_start;
+    }
+
+    p->wait_start = 0;
+}
+
+
 /* The client's If-None-Match names an older state: it gets this one now. */
 
 static ngx_uint_t
@@ -608,12 +630,11 @@ ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
 
     r = p->request;
 
-    if (rc == NGX_DECLINED) {
-        return ngx_http_podgen_podcasts_not_found(r);
-    }
-
     if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_podgen_podcasts_waited(p);
+
+        return (rc == NGX_DECLINED) ? ngx_http_podgen_podcasts_not_found(r)
+                                    : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (!p->waiting) {
@@ -629,6 +650,7 @@ ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
 
         p->waiting = 1;
         p->version = rec->version;
+        p->wait_start = ngx_current_msec;
         p->deadline = ngx_current_msec + (ngx_msec_t) p->wait_s * 1000;
 
         r->read_event_handler = ngx_http_test_reading;
@@ -643,6 +665,8 @@ ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
         ngx_add_timer(&p->wait, NGX_HTTP_PODGEN_WAIT_TICK);
         return NGX_DONE;
     }
+
+    ngx_http_podgen_podcasts_waited(p);
 
     return ngx_http_podgen_podcasts_reply(r, p, rec, NGX_HTTP_OK);
 }
@@ -1549,6 +1573,8 @@ ngx_http_podgen_podcasts_cleanup(void *data)
     if (p->wait.timer_set) {
         ngx_del_timer(&p->wait);
     }
+
+    ngx_http_podgen_podcasts_waited(p);
 
     if (p->fetch) {
         ngx_http_podgen_job_lookup_cancel(p->fetch);
