@@ -28,7 +28,7 @@ FUZZ_TIME ?= 30
 FUZZ_CC ?= clang
 
 .PHONY: all build deps run test test-asan unit unit-asan prove clean bench \
-        helgrind fuzz
+        helgrind fuzz test-valgrind
 
 all: build
 
@@ -133,6 +133,16 @@ test-asan: deps objs-asan/ngx_podgen_module.so unit-asan $(BUILD)/no_dlclose.so
 	PODGEN_MODULE=$(CURDIR)/objs-asan/ngx_podgen_module.so \
 	PODGEN_PRELOAD="$(ASAN_RT):$(CURDIR)/$(BUILD)/no_dlclose.so" \
 	    prove -r t/
+
+# The suite's nginx under valgrind memcheck (memory errors; leaks are the
+# ASan run's job).  Synthesis is ~50x slower under valgrind: a subset by
+# default, any list with VALGRIND_TESTS="t/..".
+VALGRIND_TESTS ?= t/01-speech-bad-input.t t/04-voices.t t/06-config.t \
+                  t/08-scripts.t t/13-cache-more.t
+
+test-valgrind: deps build
+	PODGEN_MODULE=$(CURDIR)/objs/ngx_podgen_module.so PODGEN_VALGRIND=1 \
+	    prove $(VALGRIND_TESTS)
 
 bench: deps build
 	bench/run

@@ -32,7 +32,7 @@ EOF
 # it is smaller: yajl's tree parser grows arrays with realloc() one element
 # at a time, which ASan's allocator makes quadratic (100,000 elements take
 # ~30 s there; 1,000,000 with glibc take a fraction of a second).
-our $BIG_N = $ENV{PODGEN_PRELOAD} ? 20_000 : 1_000_000;
+our $BIG_N = ($ENV{PODGEN_PRELOAD} || $ENV{PODGEN_VALGRIND}) ? 20_000 : 1_000_000;
 
 # used by "--- request eval" sections
 sub chunked_body {

@@ -258,7 +258,7 @@ note sprintf '%5.1f s: a million elements; nesting 100,000 deep', time - $T0;
 {
     # under the sanitizers yajl's one-element-at-a-time realloc() is
     # quadratic (see t/01): a smaller array there
-    my $million = '[' . join(',', (0) x ($ENV{PODGEN_PRELOAD} ? 20_000 : 1_000_000)) . ']';
+    my $million = '[' . join(',', (0) x (($ENV{PODGEN_PRELOAD} || $ENV{PODGEN_VALGRIND}) ? 20_000 : 1_000_000)) . ']';
     my @cases = (
         [ '/v1/audio/speech', qq({"model":"tts-1","voice":"alloy","input":$million}),
           'invalid_type', 'input' ],

@@ -257,7 +257,7 @@ sub new {
         keep        => $keep,
         owner       => $$,
         log_mark    => 0,
-        start_timeout => $a{start_timeout} // 30,
+        start_timeout => $a{start_timeout} // ($ENV{PODGEN_VALGRIND} ? 120 : 30),
     }, $class;
     $LIVE{refaddr $self} = $self;
     weaken $LIVE{refaddr $self};
@@ -357,7 +357,14 @@ sub _run_nginx {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out or POSIX::_exit(127);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
-        { exec Podgen::Test::nginx_binary(),
+        # PODGEN_VALGRIND=1: nginx and its workers under memcheck (memory
+        # errors, not leaks: nginx leaves its pools to exit)
+        my @vg = $ENV{PODGEN_VALGRIND}
+            ? ('valgrind', '--tool=memcheck', '--leak-check=no',
+               '--trace-children=no', '--num-callers=20',
+               "--log-file=$self->{prefix}/logs/asan.valgrind.%p")
+            : ();
+        { exec @vg, Podgen::Test::nginx_binary(),
                '-p', "$self->{prefix}/", '-c', $self->conf_file, @args; }
         print STDERR "cannot exec nginx: $!\n";
         POSIX::_exit(127);
@@ -427,7 +434,8 @@ sub master_pid { $_[0]{master} }
 sub _worker_procs {
     my ($self) = @_;
     return () unless $self->{master};
-    return grep { $_->{cmd} =~ /worker process/ }
+    # (under valgrind a worker's command line is valgrind's: every child)
+    return grep { $_->{cmd} =~ /worker process/ || $ENV{PODGEN_VALGRIND} }
            Podgen::Test::_children_of($self->{master});
 }
 
@@ -1105,6 +1113,17 @@ sub sanitizer_findings {
     return '' unless defined $text && $text =~ /\S/;
     my $bin = nginx_binary();
     my $out = '';
+    if ($text =~ /^==\d+== Memcheck/m) {
+        # valgrind: each error is a block of "==pid== " lines that starts
+        # with its kind and ends with a blank "==pid==" line
+        my @err;
+        for my $block (split /^==\d+== \n/m, $text) {
+            next unless $block =~ /^==\d+== (?:Invalid (?:read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap|Argument .* of function)/m;
+            next if $block =~ /HEAP SUMMARY|ERROR SUMMARY/;
+            push @err, $block;
+        }
+        return join '', @err;
+    }
     # one report per "=====" separator
     for my $rep (split /^=+\n/m, $text) {
         next unless $rep =~ /\S/;
