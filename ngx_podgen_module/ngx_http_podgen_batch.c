@@ -706,6 +706,17 @@ ngx_http_podgen_batch_item_error(ngx_http_podgen_batch_item_t *it,
 
 
 static void
+ngx_http_podgen_batch_item_oom(ngx_http_podgen_batch_item_t *it)
+{
+    pg_error_t  err;
+
+    pg_error_set(&err, 500, NULL, "server_error", "out of memory");
+    err.type = "server_error";
+    ngx_http_podgen_batch_item_error(it, &err);
+}
+
+
+static void
 ngx_http_podgen_batch_script_done(void *data, ngx_int_t rc,
     ngx_http_podgen_script_t *script, pg_error_t *err)
 {
@@ -729,10 +740,7 @@ ngx_http_podgen_batch_script_done(void *data, ngx_int_t rc,
         || pg_buf_append_str(&it->result, "\"body\":") != 0
         || pg_buf_append(&it->result, json, len) != 0)
     {
-        pg_error_t  e;
-
-        pg_error_set(&e, 500, NULL, "server_error", "out of memory");
-        ngx_http_podgen_batch_item_error(it, &e);
+        ngx_http_podgen_batch_item_oom(it);
         return;
     }
 
