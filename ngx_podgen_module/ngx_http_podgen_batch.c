@@ -772,10 +772,7 @@ ngx_http_podgen_batch_audio_done(void *data, ngx_int_t rc,
                  audio->key, pg_format_name(format), audio->len);
 
     if (pg_buf_append_str(&it->result, (char *) line) != 0) {
-        pg_error_t  e;
-
-        pg_error_set(&e, 500, NULL, "server_error", "out of memory");
-        ngx_http_podgen_batch_item_error(it, &e);
+        ngx_http_podgen_batch_item_oom(it);
         return;
     }
 
