@@ -135,6 +135,35 @@ sub median {
     return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
 }
 
+# CPU time: the whole machine's, and ours (this script and its nginx), so
+# that the report says how much other processes took during the run
+my $TCK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+
+sub machine_cpu {
+    open my $fh, '<', '/proc/stat' or return 0;
+    my ($l) = grep { /^cpu\s/ } <$fh>;
+    my @f = split ' ', $l;
+    # user nice system idle iowait irq softirq steal
+    return ($f[1] + $f[2] + $f[3] + $f[6] + $f[7] + $f[8]) / $TCK;
+}
+
+sub pid_cpu {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $st = <$fh>;
+    my @f = split ' ', substr($st, rindex($st, ')') + 2);
+    return ($f[11] + $f[12]) / $TCK;    # utime stime
+}
+
+my $ours = 0;
+sub stop_counted {
+    my ($n) = @_;
+    $ours += pid_cpu($_) for $n->master_pid, $n->worker_pids;
+    $n->stop;
+}
+
+my ($wall0, $cpu0) = (time, machine_cpu());
+my $self0 = do { my @t = times; $t[0] + $t[1] };
 my $load0 = `cat /proc/loadavg` =~ s/^(\S+ \S+ \S+).*/$1/sr;
 
 my (@rows, %ratio);
@@ -166,7 +195,7 @@ for my $v ([ 1, $ncpu ], [ 2, $ncpu ], [ 1, 1 ]) {
         printf STDERR "%s, %d worker(s), parallelism %d: a %.2f s, b %.2f s, %.2fx\n",
             $set, $workers, $par, $ma, $mb, $ma / $mb;
     }
-    $n->stop;
+    stop_counted($n);
     my @bad = $n->check_error_log;
     die "error log:\n" . join("\n", @bad) . "\n" if @bad;
 }
@@ -184,11 +213,16 @@ my @fetch;
         }
         push @fetch, time - $t0;
     }
-    $n->stop;
+    stop_counted($n);
 }
 my $fetch = median(@fetch);
 
 my $load1 = `cat /proc/loadavg` =~ s/^(\S+ \S+ \S+).*/$1/sr;
+my $wall = time - $wall0;
+$ours += do { my @t = times; $t[0] + $t[1] } - $self0;
+my $others = machine_cpu() - $cpu0 - $ours;
+$others = 0 if $others < 0;
+printf STDERR "others: %.1f CPU-s of %.1f s x %d cores\n", $others, $wall, $ncpu;
 my $cpu = `grep -m1 'model name' /proc/cpuinfo` =~ s/.*:\s*//r;
 chomp $cpu;
 
@@ -210,7 +244,10 @@ my $report = join "\n",
     '',
     sprintf('Measured %s on %d cores (%s); median of %d runs, a and b alternating.',
             strftime('%Y-%m-%d %H:%M UTC', gmtime), $ncpu, $cpu, $runs),
-    "Load average $load0 before the run, $load1 at its end. Command: `perl bench/batch.pl`.",
+    "Load average $load0 before the run, $load1 at its end; other processes used "
+    . sprintf('%.1f CPU-seconds of the %.0f s x %d cores of the run (%.0f%%).',
+              $others, $wall, $ncpu, 100 * $others / ($wall * $ncpu)),
+    'Command: `perl bench/batch.pl`.',
     "nginx with `thread_pool bench threads=$ncpu; podgen_tts_parallelism $ncpu;` and",
     '`podgen_cache_zone nostore:1m max_entry=1` (stores nothing: every run is cold on',
     'both sides). Voice slt, mp3, 20 distinct items. a: the 20 bodies sent one after',

@@ -28,6 +28,11 @@ pg_error_set(pg_error_t *err, int status, const char *param,
     err->param = param;
     err->code = code;
 
+    if (fmt == NULL) {
+        err->message[0] = '\0';
+        return;
+    }
+
     va_start(args, fmt);
     vsnprintf(err->message, sizeof(err->message), fmt, args);
     va_end(args);
