@@ -59,6 +59,7 @@ typedef struct {
     ngx_http_podgen_job_t          *job;
     char                            key[PG_KEY_LEN + 1];
     unsigned                        started:1;
+    unsigned                        typed:1;    /* a known type */
 } ngx_http_podgen_batch_item_t;
 
 
@@ -579,6 +580,7 @@ ngx_http_podgen_batch_parse(ngx_http_podgen_main_conf_t *pmcf,
         }
 
         it->type = t;
+        it->typed = 1;
 
         if (ibody == NULL || !YAJL_IS_OBJECT(ibody)) {
             pg_error_set(err, 400, "body", ibody ? "invalid_type"
@@ -1051,8 +1053,8 @@ ngx_http_podgen_batch_check(ngx_http_podgen_batch_t *b)
                      "%s{\"index\":%ui,\"type\":\"%s\",\"status\":%ui,"
                      "\"cached\":%s,\"deduplicated\":%s,%Z",
                      i ? "," : "", i,
-                     first->body ? ngx_http_podgen_item_types[first->type]
-                                 : "unknown",
+                     first->typed ? ngx_http_podgen_item_types[first->type]
+                                  : "unknown",
                      first->status,
                      (first->cached || it != first) ? "true" : "false",
                      it != first ? "true" : "false");

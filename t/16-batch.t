@@ -524,12 +524,8 @@ my @per = (
         }
     }
     # an item whose type is right but whose body is not: its type is known
-    TODO: {
-        local $TODO = 'module bug: an item with a valid type and a missing or '
-                    . 'non-object body is reported with "type":"unknown"';
-        is($x[8]{type}, 'speech', 'body missing: the result still says type speech');
-        is($x[10]{type}, 'script', 'body an array: the result still says type script');
-    }
+    is($x[8]{type}, 'speech', 'body missing: the result still says type speech');
+    is($x[10]{type}, 'script', 'body an array: the result still says type script');
 }
 
 # method and content type
