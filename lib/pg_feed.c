@@ -31,7 +31,6 @@ static size_t pg_feed_utf8(const unsigned char *s, size_t len,
 static double pg_feed_time(double t);
 static int pg_vtt_escape(pg_buf_t *out, const char *s);
 static int pg_vtt_time(pg_buf_t *out, double t);
-static int pg_transcript_string(yajl_gen g, const char *s);
 static int pg_transcript_time(yajl_gen g, double t);
 static int pg_rss_element(pg_buf_t *out, const char *name, const char *s);
 static int pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
@@ -326,11 +325,11 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
 
     yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
-#define PG_KEY(k)  pg_transcript_string(g, k)
+#define PG_KEY(k)  pg_json_gen_string(g, k)
 
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-         || PG_KEY("id") || pg_transcript_string(g, id)
-         || PG_KEY("title") || pg_transcript_string(g, job->title)
+         || PG_KEY("id") || pg_json_gen_string(g, id)
+         || PG_KEY("title") || pg_json_gen_string(g, job->title)
          || PG_KEY("duration_s")
          || pg_transcript_time(g, job->status == PG_JOB_COMPLETED
                                   ? job->duration_s : -1.0)
@@ -349,9 +348,9 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
              || PG_KEY("index")
              || yajl_gen_integer(g, (long long) i) != yajl_gen_status_ok
-             || PG_KEY("speaker") || pg_transcript_string(g, seg->speaker)
-             || PG_KEY("voice") || pg_transcript_string(g, seg->voice)
-             || PG_KEY("text") || pg_transcript_string(g, seg->text)
+             || PG_KEY("speaker") || pg_json_gen_string(g, seg->speaker)
+             || PG_KEY("voice") || pg_json_gen_string(g, seg->voice)
+             || PG_KEY("text") || pg_json_gen_string(g, seg->text)
              || PG_KEY("start") || pg_transcript_time(g, seg->start)
              || PG_KEY("end") || pg_transcript_time(g, end)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
@@ -369,28 +368,6 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
 
     return rc ? -1 : 0;
 }
-
-
-/* a string, or null for NULL; 1 for text that is not UTF-8 */
-static int
-pg_transcript_string(yajl_gen g, const char *s)
-{
-    size_t  len;
-
-    if (s == NULL) {
-        return yajl_gen_null(g) != yajl_gen_status_ok;
-    }
-
-    len = strlen(s);
-
-    if (!pg_utf8_valid(s, len)) {
-        return 1;
-    }
-
-    return yajl_gen_string(g, (const unsigned char *) s, len)
-           != yajl_gen_status_ok;
-}
-
 
 /* seconds with 3 decimals; null for a negative (unknown) time */
 static int

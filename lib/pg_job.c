@@ -47,12 +47,10 @@ static int pg_job_parse_segments(yajl_val obj, pg_job_t *job,
     pg_error_t *err);
 static void pg_job_free_segments(pg_job_segment_t *segs, size_t n);
 static int pg_job_dup(const char *s, char **out);
-static int pg_job_gen_string(yajl_gen g, const char *s);
 static int pg_job_gen_integer(yajl_gen g, unsigned long long n);
 static int pg_job_gen_double(yajl_gen g, const char *fmt, double d);
 static int pg_job_gen_link(yajl_gen g, pg_buf_t *tmp, const char *base,
     const char *id, const char *suffix);
-static int pg_job_gen_buf(yajl_gen g, pg_buf_t *out);
 static long long pg_job_seconds(int64_t ms);
 
 
@@ -394,29 +392,29 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
 
     yajl_gen_config(g, yajl_gen_validate_utf8, 1);
 
-#define PG_KEY(k)  pg_job_gen_string(g, k)
+#define PG_KEY(k)  pg_json_gen_string(g, k)
 
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-         || PG_KEY("id") || pg_job_gen_string(g, job->id)
+         || PG_KEY("id") || pg_json_gen_string(g, job->id)
          || PG_KEY("kind")
-         || pg_job_gen_string(g, pg_job_kind_names[job->kind])
+         || pg_json_gen_string(g, pg_job_kind_names[job->kind])
          || PG_KEY("status")
-         || pg_job_gen_string(g, pg_job_status_name(job->status))
+         || pg_json_gen_string(g, pg_job_status_name(job->status))
          || PG_KEY("version") || pg_job_gen_integer(g, job->version)
          || PG_KEY("created_ms")
          || pg_job_gen_integer(g, (unsigned long long) job->created_ms)
          || PG_KEY("updated_ms")
          || pg_job_gen_integer(g, (unsigned long long) job->updated_ms)
-         || PG_KEY("title") || pg_job_gen_string(g, job->title)
-         || PG_KEY("request") || pg_job_gen_string(g, job->request)
-         || PG_KEY("format") || pg_job_gen_string(g, job->format)
+         || PG_KEY("title") || pg_json_gen_string(g, job->title)
+         || PG_KEY("request") || pg_json_gen_string(g, job->request)
+         || PG_KEY("format") || pg_json_gen_string(g, job->format)
          || PG_KEY("speed") || pg_job_gen_double(g, "%.17g", job->speed)
          || PG_KEY("done") || pg_job_gen_integer(g, job->done)
          || PG_KEY("total") || pg_job_gen_integer(g, job->total)
-         || PG_KEY("error_code") || pg_job_gen_string(g, job->error_code)
+         || PG_KEY("error_code") || pg_json_gen_string(g, job->error_code)
          || PG_KEY("error_message")
-         || pg_job_gen_string(g, job->error_message)
-         || PG_KEY("engine") || pg_job_gen_string(g, job->engine)
+         || pg_json_gen_string(g, job->error_message)
+         || PG_KEY("engine") || pg_json_gen_string(g, job->engine)
          || PG_KEY("duration_s")
          || pg_job_gen_double(g, "%.17g", job->duration_s)
          || PG_KEY("audio_bytes") || pg_job_gen_integer(g, job->audio_bytes)
@@ -427,10 +425,10 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
         seg = &job->segments[i];
 
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-             || PG_KEY("speaker") || pg_job_gen_string(g, seg->speaker)
-             || PG_KEY("voice") || pg_job_gen_string(g, seg->voice)
-             || PG_KEY("text") || pg_job_gen_string(g, seg->text)
-             || PG_KEY("audio_key") || pg_job_gen_string(g, seg->audio_key)
+             || PG_KEY("speaker") || pg_json_gen_string(g, seg->speaker)
+             || PG_KEY("voice") || pg_json_gen_string(g, seg->voice)
+             || PG_KEY("text") || pg_json_gen_string(g, seg->text)
+             || PG_KEY("audio_key") || pg_json_gen_string(g, seg->audio_key)
              || PG_KEY("start") || pg_job_gen_double(g, "%.17g", seg->start)
              || PG_KEY("end") || pg_job_gen_double(g, "%.17g", seg->end)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
@@ -438,9 +436,9 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
 
     rc = rc
          || yajl_gen_array_close(g) != yajl_gen_status_ok
-         || PG_KEY("result") || pg_job_gen_string(g, job->result)
+         || PG_KEY("result") || pg_json_gen_string(g, job->result)
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_job_gen_buf(g, out) != 0;
+         || pg_json_gen_buf(g, out) != 0;
 
 #undef PG_KEY
 
@@ -448,31 +446,6 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
 
     return rc ? -1 : 0;
 }
-
-
-/*
- * A string, or null for NULL; 1 for text that is not UTF-8 (encoded
- * surrogates included, which yajl_gen_validate_utf8 lets through).
- */
-static int
-pg_job_gen_string(yajl_gen g, const char *s)
-{
-    size_t  len;
-
-    if (s == NULL) {
-        return yajl_gen_null(g) != yajl_gen_status_ok;
-    }
-
-    len = strlen(s);
-
-    if (!pg_utf8_valid(s, len)) {
-        return 1;
-    }
-
-    return yajl_gen_string(g, (const unsigned char *) s, len)
-           != yajl_gen_status_ok;
-}
-
 
 static int
 pg_job_gen_integer(yajl_gen g, unsigned long long n)
@@ -506,20 +479,6 @@ pg_job_gen_double(yajl_gen g, const char *fmt, double d)
     }
 
     return yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok;
-}
-
-
-static int
-pg_job_gen_buf(yajl_gen g, pg_buf_t *out)
-{
-    size_t                len;
-    const unsigned char  *buf;
-
-    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
-        return -1;
-    }
-
-    return pg_buf_append(out, buf, len);
 }
 
 
@@ -1025,13 +984,13 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
 
     memset(&tmp, 0, sizeof(pg_buf_t));
 
-#define PG_KEY(k)  pg_job_gen_string(g, k)
+#define PG_KEY(k)  pg_json_gen_string(g, k)
 
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
-         || PG_KEY("id") || pg_job_gen_string(g, id)
+         || PG_KEY("id") || pg_json_gen_string(g, id)
          || PG_KEY("object")
-         || pg_job_gen_string(g, batch ? "batch" : "podcast")
-         || PG_KEY("status") || pg_job_gen_string(g, status)
+         || pg_json_gen_string(g, batch ? "batch" : "podcast")
+         || PG_KEY("status") || pg_json_gen_string(g, status)
          || PG_KEY("progress")
          || yajl_gen_map_open(g) != yajl_gen_status_ok
          || PG_KEY("done") || pg_job_gen_integer(g, job->done)
@@ -1042,10 +1001,10 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
     if (!rc && job->status == PG_JOB_FAILED) {
         rc = yajl_gen_map_open(g) != yajl_gen_status_ok
              || PG_KEY("code")
-             || pg_job_gen_string(g, job->error_code ? job->error_code
+             || pg_json_gen_string(g, job->error_code ? job->error_code
                                                      : "server_error")
              || PG_KEY("message")
-             || pg_job_gen_string(g, job->error_message
+             || pg_json_gen_string(g, job->error_message
                                      ? job->error_message
                                      : "the job failed")
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
@@ -1055,8 +1014,8 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
     }
 
     rc = rc
-         || PG_KEY("title") || pg_job_gen_string(g, job->title)
-         || PG_KEY("format") || pg_job_gen_string(g, job->format)
+         || PG_KEY("title") || pg_json_gen_string(g, job->title)
+         || PG_KEY("format") || pg_json_gen_string(g, job->format)
          || PG_KEY("duration_s");
 
     if (!rc && completed && !batch) {
@@ -1105,7 +1064,7 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
 
     rc = rc
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_job_gen_buf(g, out) != 0;
+         || pg_json_gen_buf(g, out) != 0;
 
 #undef PG_KEY
 

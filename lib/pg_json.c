@@ -388,3 +388,37 @@ pg_json_hex4(const char *p)
 
     return v;
 }
+
+
+int
+pg_json_gen_buf(yajl_gen g, pg_buf_t *out)
+{
+    size_t                len;
+    const unsigned char  *buf;
+
+    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
+        return -1;
+    }
+
+    return pg_buf_append(out, buf, len);
+}
+
+
+int
+pg_json_gen_string(yajl_gen g, const char *s)
+{
+    size_t  len;
+
+    if (s == NULL) {
+        return yajl_gen_null(g) != yajl_gen_status_ok;
+    }
+
+    len = strlen(s);
+
+    if (!pg_utf8_valid(s, len)) {
+        return 1;
+    }
+
+    return yajl_gen_string(g, (const unsigned char *) s, len)
+           != yajl_gen_status_ok;
+}

@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #include <yajl/yajl_tree.h>
+#include <yajl/yajl_gen.h>
+
+#include "pg_buf.h"
 
 
 #define PG_JSON_MAX_DEPTH  32
@@ -53,5 +56,14 @@ int pg_json_get_string(yajl_val obj, const char *key, int required,
 /* Optional number member: 0 and *out (unchanged when absent), or -1. */
 int pg_json_get_number(yajl_val obj, const char *key, double *out,
     int *present, pg_error_t *err);
+
+/* Appends what g has generated so far to out.  0 or -1. */
+int pg_json_gen_buf(yajl_gen g, pg_buf_t *out);
+
+/*
+ * Generates s, or null for NULL.  0, or 1 for a yajl error or for text
+ * that is not UTF-8 (yajl_gen's own check lets encoded surrogates pass).
+ */
+int pg_json_gen_string(yajl_gen g, const char *s);
 
 #endif /* PG_JSON_H */

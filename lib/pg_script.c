@@ -186,7 +186,6 @@ static int pg_script_short_text(const char *s, size_t len, size_t max,
     char **out);
 static void pg_script_title_case(char *s);
 static int pg_script_gen_string(yajl_gen g, const char *s);
-static int pg_script_gen_buf(yajl_gen g, pg_buf_t *out);
 
 static int pg_gen_analyze(pg_gen_t *g);
 static int pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span);
@@ -1168,7 +1167,7 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = rc
          || yajl_gen_array_close(g) != yajl_gen_status_ok
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_script_gen_buf(g, out) != 0;
+         || pg_json_gen_buf(g, out) != 0;
 
     yajl_gen_free(g);
 
@@ -1186,20 +1185,6 @@ pg_script_gen_string(yajl_gen g, const char *s)
 
     return yajl_gen_string(g, (const unsigned char *) s, strlen(s))
            != yajl_gen_status_ok;
-}
-
-
-static int
-pg_script_gen_buf(yajl_gen g, pg_buf_t *out)
-{
-    size_t                len;
-    const unsigned char  *buf;
-
-    if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok) {
-        return -1;
-    }
-
-    return pg_buf_append(out, buf, len);
 }
 
 
@@ -3298,7 +3283,7 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
          || PG_KEY("estimated_duration_s")
          || yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok
          || yajl_gen_map_close(g) != yajl_gen_status_ok
-         || pg_script_gen_buf(g, out) != 0;
+         || pg_json_gen_buf(g, out) != 0;
 
 #undef PG_KEY
 
