@@ -167,8 +167,7 @@ ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     if (rc != NGX_OK || len < 2 || value[0] != (u_char) a->format) {
         pg_error_set(&err, 404, NULL, "not_found", "no such audio");
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, ngx_http_podgen_send_error(r, &err));
         return;
     }
 
@@ -180,17 +179,15 @@ ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     copy = ngx_pnalloc(r->pool, len - 1);
     if (copy == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_memcpy(copy, value + 1, len - 1);
 
-    ngx_http_finalize_request(r, ngx_http_podgen_audio_send(r, a, copy,
-                                                            len - 1,
-                                                            "HIT-L2"));
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, ngx_http_podgen_audio_send(r, a, copy,
+                                                           len - 1,
+                                                           "HIT-L2"));
 }
 
 

@@ -143,19 +143,16 @@ ngx_http_podgen_batch_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     pg_buf_t             out;
     ngx_str_t            location;
     u_char              *json;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     ctx->job = NULL;
     r = ctx->request;
-    c = r->connection;
 
     ngx_memzero(&out, sizeof(pg_buf_t));
 
     if (rc != NGX_OK || pg_job_public_json(rec, "/v1/podcasts", &out) != 0) {
         pg_buf_free(&out);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -168,8 +165,7 @@ ngx_http_podgen_batch_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
         || r->headers_out.location == NULL)
     {
         pg_buf_free(&out);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -182,11 +178,10 @@ ngx_http_podgen_batch_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     ngx_str_set(&r->headers_out.location->key, "Location");
     r->headers_out.location->value = location;
 
-    ngx_http_finalize_request(r, ngx_http_podgen_send_json(r,
-                                                 NGX_HTTP_ACCEPTED, json,
-                                                 out.len));
+    rc = ngx_http_podgen_send_json(r, NGX_HTTP_ACCEPTED, json, out.len);
     pg_buf_free(&out);
-    ngx_http_run_posted_requests(c);
+
+    ngx_http_podgen_finalize(r, rc);
 }
 
 
@@ -302,12 +297,10 @@ ngx_http_podgen_batch_request_done(ngx_http_podgen_batch_t *b)
     u_char              *json;
     size_t               len;
     ngx_int_t            rc;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     ctx->batch = NULL;
     r = ctx->request;
-    c = r->connection;
 
     len = b->out.len;
     json = ngx_pnalloc(r->pool, len);
@@ -322,8 +315,7 @@ ngx_http_podgen_batch_request_done(ngx_http_podgen_batch_t *b)
 
     ngx_http_podgen_batch_free(b);
 
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, rc);
 }
 
 

@@ -20,6 +20,7 @@ static char *ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_podgen_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_podgen_content_handler(ngx_http_request_t *r);
 static char *ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -800,6 +801,62 @@ ngx_http_podgen_access_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Every podgen location's content handler.  While the endpoint's handler
+ * runs, the request is marked: callbacks it reaches synchronously leave the
+ * posted requests to nginx (see ngx_http_podgen_finalize()).
+ */
+
+static ngx_int_t
+ngx_http_podgen_content_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_podgen_ctx_t       *ctx;
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+
+    ctx->in_handler = 1;
+
+    switch (plcf->endpoint) {
+
+    case NGX_HTTP_PODGEN_SPEECH:
+        rc = ngx_http_podgen_speech_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_SCRIPTS:
+        rc = ngx_http_podgen_scripts_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_AUDIO:
+        rc = ngx_http_podgen_audio_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_PODCASTS:
+        rc = ngx_http_podgen_podcasts_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_BATCH:
+        rc = ngx_http_podgen_batch_handler(r);
+        break;
+
+    default: /* NGX_HTTP_PODGEN_VOICES */
+        rc = ngx_http_podgen_voices_handler(r);
+        break;
+    }
+
+    /* the request is still there: nothing above closed it */
+    ctx->in_handler = 0;
+
+    return rc;
+}
+
+
 static char *
 ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -814,34 +871,12 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     plcf->endpoint = (ngx_uint_t) cmd->post;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_podgen_content_handler;
 
-    switch (plcf->endpoint) {
-
-    case NGX_HTTP_PODGEN_SPEECH:
-        clcf->handler = ngx_http_podgen_speech_handler;
-        break;
-
-    case NGX_HTTP_PODGEN_SCRIPTS:
-        clcf->handler = ngx_http_podgen_scripts_handler;
-        break;
-
-    case NGX_HTTP_PODGEN_AUDIO:
-        clcf->handler = ngx_http_podgen_audio_handler;
-        break;
-
-    case NGX_HTTP_PODGEN_PODCASTS:
-        clcf->handler = ngx_http_podgen_podcasts_handler;
+    if (plcf->endpoint == NGX_HTTP_PODGEN_PODCASTS
+        || plcf->endpoint == NGX_HTTP_PODGEN_BATCH)
+    {
         ngx_http_podgen_jobs_used = 1;
-        break;
-
-    case NGX_HTTP_PODGEN_BATCH:
-        clcf->handler = ngx_http_podgen_batch_handler;
-        ngx_http_podgen_jobs_used = 1;
-        break;
-
-    default: /* NGX_HTTP_PODGEN_VOICES */
-        clcf->handler = ngx_http_podgen_voices_handler;
-        break;
     }
 
     ngx_http_podgen_used = 1;

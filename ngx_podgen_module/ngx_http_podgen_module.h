@@ -91,6 +91,7 @@ typedef struct {
     unsigned              counted:1;        /* in the inflight gauge */
     unsigned              replace_body:1;   /* core error -> JSON */
     unsigned              replaced:1;
+    unsigned              in_handler:1;     /* inside the content handler */
 } ngx_http_podgen_ctx_t;
 
 
@@ -99,6 +100,7 @@ extern ngx_module_t  ngx_http_podgen_module;
 
 /* ngx_http_podgen_util.c */
 ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
+void ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
     ngx_str_t *value);

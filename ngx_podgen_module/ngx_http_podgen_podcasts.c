@@ -438,23 +438,19 @@ ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     ngx_http_podgen_podcasts_t  *p = data;
 
     ngx_str_t            location;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     p->job = NULL;
     r = p->request;
-    c = r->connection;
 
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     location.data = ngx_pnalloc(r->pool, p->base.len + 1 + PG_JOB_ID_LEN);
     if (location.data == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -463,8 +459,7 @@ ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
 
     r->headers_out.location = ngx_list_push(&r->headers_out.headers);
     if (r->headers_out.location == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -472,9 +467,8 @@ ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     ngx_str_set(&r->headers_out.location->key, "Location");
     r->headers_out.location->value = location;
 
-    ngx_http_finalize_request(r, ngx_http_podgen_podcasts_reply(r, p, rec,
-                                                        NGX_HTTP_ACCEPTED));
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, ngx_http_podgen_podcasts_reply(r, p, rec,
+                                                       NGX_HTTP_ACCEPTED));
 }
 
 
@@ -559,15 +553,12 @@ ngx_http_podgen_podcasts_hold(ngx_http_podgen_podcasts_t *p)
 static void
 ngx_http_podgen_podcasts_finish(ngx_http_podgen_podcasts_t *p, ngx_int_t rc)
 {
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = p->request;
-    c = r->connection;
     p->held = 0;
 
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, rc);
 }
 
 

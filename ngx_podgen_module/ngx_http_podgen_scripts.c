@@ -225,18 +225,15 @@ ngx_http_podgen_scripts_done(void *data, ngx_int_t rc,
 {
     ngx_http_podgen_scripts_t  *s = data;
 
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     s->make = NULL;
     r = s->request;
-    c = r->connection;
 
     rc = (rc == NGX_OK) ? ngx_http_podgen_scripts_reply(r, script, s->start)
                         : ngx_http_podgen_scripts_fail(r, err);
 
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, rc);
 }
 
 

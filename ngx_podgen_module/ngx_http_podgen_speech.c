@@ -209,11 +209,9 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
     size_t               len;
     ngx_int_t            rc;
     ngx_uint_t           tag, waited;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = s->request;
-    c = r->connection;
 
     if (s->cache) {
         waited = s->waiting;
@@ -228,8 +226,7 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
             rc = ngx_http_podgen_speech_cached(r, s, data, len,
                                                waited ? "COALESCED"
                                                       : "HIT-L1");
-            ngx_http_finalize_request(r, rc);
-            ngx_http_run_posted_requests(c);
+            ngx_http_podgen_finalize(r, rc);
             return;
 
         case NGX_AGAIN:
@@ -251,8 +248,7 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
 
         default:
             s->done = 1;
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            ngx_http_run_posted_requests(c);
+            ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
     }
@@ -313,8 +309,7 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
     copy = ngx_pnalloc(r->pool, len - 1);
     if (copy == NULL) {
         s->done = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -325,12 +320,11 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
     }
 
     s->done = 1;
-    ngx_http_finalize_request(r, ngx_http_podgen_speech_cached(r, s, copy,
-                                                               len - 1,
-                                                               s->remote_wait
-                                                               ? "COALESCED"
-                                                               : "HIT-L2"));
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, copy,
+                                                              len - 1,
+                                                              s->remote_wait
+                                                              ? "COALESCED"
+                                                              : "HIT-L2"));
 }
 
 
@@ -417,6 +411,11 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
         s->owner = 0;
     }
 
+    if (s->remote_lock) {
+        ngx_http_podgen_redis_unlock("audio", s->key_hex);
+        s->remote_lock = 0;
+    }
+
     s->done = 1;
 
     if (rc == NGX_BUSY) {
@@ -440,8 +439,7 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
         err.type = "server_error";
     }
 
-    ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, ngx_http_podgen_send_error(r, &err));
 }
 
 
@@ -612,14 +610,23 @@ ngx_http_podgen_speech_cleanup(void *data)
             s->owner = 0;
         }
 
+        if (s->remote_lock) {
+            ngx_http_podgen_redis_unlock("audio", s->key_hex);
+            s->remote_lock = 0;
+        }
+
         pg_buf_free(&s->full);
         return;
     }
 
     if (!s->done) {
         ngx_http_podgen_metrics_error(PG_ERR_CLIENT_GONE);
+    }
 
-        if (s->owner && ngx_http_podgen_cache_waiters(s->cache, s->key)) {
+    /* still the owner: the audio is not stored yet */
+
+    if (s->owner) {
+        if (ngx_http_podgen_cache_waiters(s->cache, s->key)) {
             o = ngx_calloc(sizeof(ngx_http_podgen_speech_orphan_t),
                            ngx_cycle->log);
             if (o) {
@@ -627,6 +634,7 @@ ngx_http_podgen_speech_cleanup(void *data)
                 ngx_memcpy(o->key, s->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
                 ngx_memcpy(o->key_hex, s->key_hex, sizeof(s->key_hex));
                 o->format = s->format;
+                o->overflow = s->overflow;
                 o->full = s->full;
                 ngx_memzero(&s->full, sizeof(pg_buf_t));
 
@@ -635,17 +643,18 @@ ngx_http_podgen_speech_cleanup(void *data)
                                            ngx_http_podgen_speech_orphan_output,
                                            o);
                 s->job = NULL;
+                s->owner = 0;
                 return;
             }
         }
 
-        if (s->owner) {
-            ngx_http_podgen_cache_release(s->cache, s->key);
-        }
+        ngx_http_podgen_cache_release(s->cache, s->key);
+        s->owner = 0;
+    }
 
-        if (s->remote_lock) {
-            ngx_http_podgen_redis_unlock("audio", s->key_hex);
-        }
+    if (s->remote_lock) {
+        ngx_http_podgen_redis_unlock("audio", s->key_hex);
+        s->remote_lock = 0;
     }
 
     pg_buf_free(&s->full);
@@ -769,6 +778,7 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
             ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
                                          &s->full, 0, c->log);
             s->owner = 0;
+            s->remote_lock = 0;
         }
 
         if (!s->header_sent) {
@@ -783,8 +793,7 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
             rc = NGX_ERROR;
         }
 
-        ngx_http_finalize_request(r, rc);
-        ngx_http_run_posted_requests(c);
+        ngx_http_podgen_finalize(r, rc);
         return;
     }
 
@@ -792,9 +801,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         rc = ngx_http_podgen_speech_send_header(r, s);
 
         if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-            s->done = 1;
-            ngx_http_finalize_request(r, rc);
-            ngx_http_run_posted_requests(c);
+            s->done = (rc != NGX_ERROR);
+            ngx_http_podgen_finalize(r, rc);
             return;
         }
     }
@@ -807,21 +815,25 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
             ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
                                          &s->full, !s->overflow, c->log);
             s->owner = 0;
+            s->remote_lock = 0;
         }
     }
 
     rc = ngx_http_podgen_speech_send(r, s, audio, len, last);
 
-    if (last || rc == NGX_ERROR) {
-        s->done = 1;
-        ngx_http_finalize_request(r, rc);
+    if (!last) {
+        if (ngx_http_podgen_speech_flushed(r, s, rc) == NGX_OK) {
+            return;
+        }
 
-    } else if (ngx_http_podgen_speech_flushed(r, s, rc) != NGX_OK) {
+        /* the client is gone: the cleanup hands the work on or stops it */
+        rc = NGX_ERROR;
+
+    } else if (rc != NGX_ERROR) {
         s->done = 1;
-        ngx_http_finalize_request(r, NGX_ERROR);
     }
 
-    ngx_http_run_posted_requests(c);
+    ngx_http_podgen_finalize(r, rc);
 }
 
 

@@ -111,6 +111,34 @@ ngx_http_podgen_get_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * Finalizes a request from one of our callbacks.  Called from an event, it
+ * then runs the posted requests, where a terminated request is closed.
+ * Called synchronously from the content handler (a body read at once, an
+ * answer found at once) it must not: the request would be closed under the
+ * handler, and nginx finalizes it again when the handler returns, which then
+ * is a use after free.  nginx runs the posted requests itself after that.
+ */
+
+void
+ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_uint_t              in_handler;
+    ngx_connection_t       *c;
+    ngx_http_podgen_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+    in_handler = (ctx && ctx->in_handler);
+
+    ngx_http_finalize_request(r, rc);
+
+    if (!in_handler) {
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
 ngx_int_t
 ngx_http_podgen_add_header(ngx_http_request_t *r, char *key, ngx_str_t *value)
 {

@@ -237,6 +237,42 @@ cmp_ok(length $LONG, '<=', 4096, 'and within the default podgen_max_input');
     short_request_ok('ten clients, again');
 }
 
+# --- 4. a cached answer for clients that are already gone ---------------------
+#
+# The whole request arrives in one read, so the body handler runs inside the
+# content handler, finds the audio in the cache and writes it at once -- to a
+# socket the client has closed.  The write fails there and then; the request
+# must be closed exactly once (a close under the content handler used to be
+# followed by nginx's own: "http request count is zero", a use after free).
+
+{
+    $ng->mark_error_log;
+    my $body = body_for($MEDIUM);
+    my $r = request($ng, 'POST', '/v1/audio/speech', body => $body,
+                    headers => \%CT, timeout => 60);
+    is($r->{status}, 200, 'gone before the hit: the audio is cached first');
+    my $req = "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: application/json\r\nContent-Length: "
+            . length($body) . "\r\n\r\n$body";
+    for my $i (1 .. 40) {
+        my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+                                    PeerPort => $ng->port, Proto => 'tcp')
+            or die "connect: $@";
+        syswrite $s, $req;
+        # half of them reset the connection, half close it
+        setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) if $i % 2;
+        close $s;
+    }
+    sleep 0.5;
+    short_request_ok('gone before the hit');
+    ok(wait_idle(10), 'gone before the hit: no connection left active');
+    my @bad = $ng->check_error_log(1);
+    ok(!@bad, 'gone before the hit: no alert/crit in the error log')
+        or diag join "\n", @bad;
+    is_deeply([ $ng->worker_pids ], \@workers,
+              'gone before the hit: no worker died');
+}
+
 $ng->stop;
 my @bad = $ng->check_error_log;
 ok(!@bad, 'error log clean after shutdown') or diag join "\n", @bad;

@@ -35,6 +35,7 @@ package Podgen::Test;
 #   PODGEN_PRELOAD    LD_PRELOAD for nginx (sanitizer runtimes); turns on
 #                     ASAN_OPTIONS=detect_leaks=1:log_path=<prefix>/logs/asan
 #   PODGEN_TEST_KEEP  1: keep the temporary prefixes
+#   PODGEN_TEST_LOG_LEVEL  error_log level (default info; "debug" for a trace)
 #   PODGEN_TEST_RELOAD 1: HUP-reload nginx before every block's request
 #   PODGEN_TEST_VERBOSE 1: print each nginx.conf
 
@@ -277,12 +278,13 @@ sub config_text {
     my $p = $self->{prefix};
     my $module = Podgen::Test::module_path();
     my $user = '';
+    my $level = $ENV{PODGEN_TEST_LOG_LEVEL} || 'info';
     return <<"EOF";
 load_module $module;
 worker_processes $self->{workers};
 daemon on;
 master_process on;
-error_log $p/logs/error.log info;
+error_log $p/logs/error.log $level;
 pid $p/logs/nginx.pid;
 
 $self->{main_config}
