@@ -16,10 +16,12 @@ typedef struct {
     u_char                kind;
     u_char                tag;
     u_char                pending;          /* a marker: work in flight */
+    u_char                unlinked;         /* out of the index, pinned */
     u_char                key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     ngx_queue_t           queue;
     int64_t               expires;          /* ms; pending: the deadline */
     ngx_uint_t            waiters;
+    ngx_uint_t            pins;             /* requests sending its data */
     size_t                len;
     u_char                data[1];
 } ngx_http_podgen_cache_node_t;
@@ -36,6 +38,21 @@ typedef struct {
     ngx_http_podgen_cache_sh_t  *sh;
     ngx_slab_pool_t             *shpool;
 } ngx_http_podgen_cache_ctx_t;
+
+
+/*
+ * A hit this large is not copied: its pool pins the entry and sends the
+ * bytes from shared memory (an entry is never changed, only replaced).  A
+ * pinned entry that is evicted, expires or is replaced leaves the index at
+ * once and its memory goes with the last pin.
+ */
+
+#define NGX_HTTP_PODGEN_CACHE_PIN_MIN  16384
+
+typedef struct {
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+} ngx_http_podgen_cache_pin_t;
 
 
 
@@ -367,7 +384,34 @@ ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
         ngx_http_podgen_metrics_cache_usage(0, -(ngx_int_t) cn->len, -1);
     }
 
+    if (cn->pins) {
+        cn->unlinked = 1;
+        return;
+    }
+
     ngx_slab_free_locked(ctx->shpool, node);
+}
+
+
+static void
+ngx_http_podgen_cache_unpin(void *data)
+{
+    ngx_http_podgen_cache_pin_t  *pin = data;
+
+    ngx_rbtree_node_t             *node;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    cn = pin->cn;
+
+    ngx_shmtx_lock(&pin->ctx->shpool->mutex);
+
+    if (--cn->pins == 0 && cn->unlinked) {
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+        ngx_slab_free_locked(pin->ctx->shpool, node);
+    }
+
+    ngx_shmtx_unlock(&pin->ctx->shpool->mutex);
 }
 
 
@@ -390,8 +434,9 @@ ngx_http_podgen_cache_find_live(ngx_http_podgen_cache_ctx_t *ctx, u_char *key)
 
 
 /*
- * Copies an entry out, under the lock (an eviction may free the node right
- * after), and makes it the most recently used.
+ * Gives an entry out, under the lock (an eviction may unlink the node right
+ * after), and makes it the most recently used: a small one is copied into
+ * the pool, a large one is pinned until the pool goes (read only).
  */
 
 static ngx_int_t
@@ -399,14 +444,33 @@ ngx_http_podgen_cache_copy(ngx_http_podgen_cache_ctx_t *ctx,
     ngx_http_podgen_cache_node_t *cn, ngx_pool_t *pool, u_char **data,
     size_t *len, ngx_uint_t *tag)
 {
-    u_char  *p;
+    u_char                       *p;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_podgen_cache_pin_t  *pin;
 
-    p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
-    if (p == NULL) {
-        return NGX_ERROR;
+    if (cn->len >= NGX_HTTP_PODGEN_CACHE_PIN_MIN) {
+        cln = ngx_pool_cleanup_add(pool, sizeof(ngx_http_podgen_cache_pin_t));
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        pin = cln->data;
+        pin->ctx = ctx;
+        pin->cn = cn;
+        cln->handler = ngx_http_podgen_cache_unpin;
+
+        cn->pins++;
+        p = cn->data;
+
+    } else {
+        p = ngx_pnalloc(pool, cn->len ? cn->len : 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, cn->data, cn->len);
     }
 
-    ngx_memcpy(p, cn->data, cn->len);
     *data = p;
     *len = cn->len;
     *tag = cn->tag;
@@ -533,7 +597,9 @@ ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     cn->kind = (u_char) kind;
     cn->tag = (u_char) tag;
     cn->pending = 0;
+    cn->unlinked = 0;
     cn->waiters = 0;
+    cn->pins = 0;
     cn->len = len;
     cn->expires = ngx_http_podgen_cache_now() + (int64_t) cache->ttl * 1000;
     ngx_memcpy(cn->data, data, len);
@@ -625,7 +691,9 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
         cn->kind = (u_char) kind;
         cn->tag = 0;
         cn->pending = 1;
+        cn->unlinked = 0;
         cn->waiters = 0;
+        cn->pins = 0;
         cn->len = 0;
         cn->expires = ngx_http_podgen_cache_now() + (int64_t) deadline * 1000;
 

@@ -37,8 +37,10 @@ ngx_int_t ngx_http_podgen_cache_default(ngx_conf_t *cf,
 void ngx_http_podgen_cache_key(u_char *raw, const char *hex);
 
 /*
- * Copies an entry into memory from pool; NGX_OK (*data, *len, *tag set),
- * or NGX_DECLINED (absent or expired).  kind: PG_KIND_AUDIO/SCRIPT.
+ * An entry for as long as pool lives: NGX_OK (*data, *len, *tag set), or
+ * NGX_DECLINED (absent or expired).  kind: PG_KIND_AUDIO/SCRIPT.  Small
+ * entries are copied into pool; large ones are pinned in shared memory
+ * until pool is destroyed, so *data is read only.
  */
 ngx_int_t ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,

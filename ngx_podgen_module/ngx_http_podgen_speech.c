@@ -1083,6 +1083,7 @@ static void
 ngx_http_podgen_speech_write_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
+    ngx_chain_t               *out;
     ngx_event_t               *wev;
     ngx_connection_t          *c;
     ngx_http_podgen_ctx_t     *ctx;
@@ -1112,11 +1113,13 @@ ngx_http_podgen_speech_write_handler(ngx_http_request_t *r)
 
     rc = ngx_http_output_filter(r, NULL);
 
-    ngx_chain_update_chains(r->pool, &s->free, &s->busy, NULL,
+    out = NULL;
+    ngx_chain_update_chains(r->pool, &s->free, &s->busy, &out,
                             (ngx_buf_tag_t) &ngx_http_podgen_module);
 
     if (ngx_http_podgen_speech_flushed(r, s, rc) != NGX_OK) {
-        s->done = 1;
+        /* the client is gone (ngx_http_request_handler() runs the posted
+         * requests after us) */
         ngx_http_finalize_request(r, NGX_ERROR);
     }
 }

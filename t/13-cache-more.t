@@ -28,6 +28,7 @@ my $LOCATIONS = 'location = /v1/audio/speech { podgen_speech; }
 sub node {
     my (%a) = @_;
     my $n = Podgen::Test::Nginx->new(workers => $a{workers} // 1,
+                                     listen_options => $a{listen} // '',
                                      http_config => $a{http} // '',
                                      config => $LOCATIONS);
     $n->start;
@@ -404,6 +405,81 @@ log_clean($ng, 'audio');
        'record off: every counter is 0 (' . scalar(keys %m) . ' counters)')
         or diag join "\n", map { "$_ $m{$_}" } grep { $m{$_} } sort keys %m;
     log_clean($off, 'record off');
+}
+
+# ---- (i) a large hit is sent from shared memory while it is evicted ---------
+#
+# Hits of 16 KB and more are not copied: the request pins the entry and
+# sends it from the zone.  Here a slow client reads a ~1 MB wav hit while two
+# other artifacts push it out of a 3 MB zone; it must still get every byte,
+# and the memory must come back once it is done (two new 1 MB artifacts fit
+# again side by side).
+
+{
+    # (a small send buffer: nginx itself holds most of the response)
+    my $ng = node(http => 'podgen_cache_zone pin:3m max_entry=2m;',
+                  listen => ' sndbuf=16k');
+    my $wav = sub {
+        my ($n) = @_;
+        return $JSON->encode({ model => 'tts-1', voice => 'alloy',
+                               response_format => 'wav',
+                               input => join ' ', map {
+                                   "Pinned sentence $_ of artifact $n "
+                                   . "reads slowly over a narrow socket."
+                               } 1 .. 9 });
+    };
+    my $wavreq = sub {
+        request($ng, 'POST', '/v1/audio/speech', body => $wav->($_[0]),
+                headers => \%CT, timeout => 60);
+    };
+    my $p = $wavreq->('P');
+    is(tag($p), 'MISS', 'pin: the artifact is made');
+    my $plen = length $p->{body};
+    ok($plen > 700_000 && $plen < 1_400_000,
+       "pin: it is about 1 MB ($plen bytes)");
+    # (a streamed MISS carries placeholder RIFF sizes; the stored copy not)
+    my $ref = $wavreq->('P');
+    is(tag($ref), 'HIT-L1', 'pin: and cached');
+
+    # a client with a 4 KB receive buffer asks for it and reads a little
+    socket(my $s, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die $!;
+    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
+    connect($s, Socket::pack_sockaddr_in($ng->port,
+                                         Socket::inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    binmode $s;
+    my $body = $wav->('P');
+    syswrite $s, "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Type: application/json\r\nConnection: close\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    my $got = '';
+    while (length $got < 8192) {
+        my $n = sysread $s, $got, 4096, length $got;
+        last unless $n;
+    }
+    like($got, qr/^HTTP\/1\.1 200.*X-Podgen-Cache: HIT-L1/s,
+         'pin: the slow client gets a hit');
+
+    # two more artifacts of the same size evict it meanwhile
+    is(tag($wavreq->('Q')), 'MISS', 'pin: a second artifact is made');
+    is(tag($wavreq->('R')), 'MISS', 'pin: a third one');
+    is(tag($wavreq->('P')), 'MISS', 'pin: the pinned one left the index');
+
+    my $t0 = time;
+    while (time - $t0 < 30) {
+        my $n = sysread $s, $got, 65536, length $got;
+        last unless $n;
+    }
+    close $s;
+    my ($hdr, $rest) = split /\r\n\r\n/, $got, 2;
+    is(length($rest // ''), $plen, 'pin: the slow client got every byte');
+    ok(($rest // '') eq $ref->{body}, 'pin: and the same bytes');
+
+    # its memory came back: two fresh artifacts are held at once
+    $wavreq->($_) for qw(S T);
+    is(tag($wavreq->('S')), 'HIT-L1', 'pin: the memory came back (1 of 2)');
+    is(tag($wavreq->('T')), 'HIT-L1', 'pin: the memory came back (2 of 2)');
+    log_clean($ng, 'pin');
 }
 
 # ---- an L2 hit too big for this node's L1 ------------------------------------

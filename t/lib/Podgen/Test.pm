@@ -252,6 +252,7 @@ sub new {
         main_config => $a{main_config} // '',
         workers     => $a{workers} // 1,
         worker_connections => $a{worker_connections} // 1024,
+        listen_options => $a{listen_options} // '',
         env         => $a{env} // {},
         port        => $a{port} // Podgen::Test::free_port(),
         prefix      => $prefix,
@@ -304,7 +305,7 @@ http {
 $self->{http_config}
 
     server {
-        listen 127.0.0.1:$self->{port};
+        listen 127.0.0.1:$self->{port}$self->{listen_options};
         server_name localhost;
 
 $self->{config}
