@@ -9,6 +9,7 @@
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_metrics.h"
+#include "pg_key.h"
 
 
 typedef struct {
@@ -485,7 +486,7 @@ ngx_http_podgen_cache_copy(ngx_http_podgen_cache_ctx_t *ctx,
 static ngx_int_t
 ngx_http_podgen_cache_lookup(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_uint_t kind, ngx_uint_t want, ngx_pool_t *pool, u_char **data,
-    size_t *len, ngx_uint_t *tag)
+    size_t *len, ngx_uint_t *tag, ngx_uint_t count_miss)
 {
     ngx_http_podgen_cache_ctx_t   *ctx;
     ngx_http_podgen_cache_node_t  *cn;
@@ -500,7 +501,11 @@ ngx_http_podgen_cache_lookup(ngx_http_podgen_cache_conf_t *cache, u_char *key,
         || (want != NGX_CONF_UNSET_UINT && cn->tag != want))
     {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
-        ngx_http_podgen_metrics_cache(0, kind, 0);
+
+        if (count_miss) {
+            ngx_http_podgen_metrics_cache(0, kind, 0);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -523,7 +528,19 @@ ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_uint_t *tag)
 {
     return ngx_http_podgen_cache_lookup(cache, key, kind, NGX_CONF_UNSET_UINT,
-                                        pool, data, len, tag);
+                                        pool, data, len, tag, 1);
+}
+
+
+/* As ..._get(), but a miss is not counted: the caller goes on looking. */
+
+ngx_int_t
+ngx_http_podgen_cache_get_hit(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag)
+{
+    return ngx_http_podgen_cache_lookup(cache, key, kind, NGX_CONF_UNSET_UINT,
+                                        pool, data, len, tag, 0);
 }
 
 
@@ -537,7 +554,7 @@ ngx_http_podgen_cache_get_tagged(ngx_http_podgen_cache_conf_t *cache,
     ngx_uint_t  tag;
 
     return ngx_http_podgen_cache_lookup(cache, key, kind, want, pool, data,
-                                        len, &tag);
+                                        len, &tag, 1);
 }
 
 
@@ -612,6 +629,76 @@ ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache, u_char *key,
     ngx_http_podgen_metrics_cache_usage(0, (ngx_int_t) len, 1);
 
     return NGX_OK;
+}
+
+
+/* ---- memos -------------------------------------------------------------- */
+
+
+/*
+ * A memo maps the exact bytes of a request to the key of the artifact that
+ * answers it, so that a repeated request skips parsing and canonicalizing.
+ * Entry: the artifact key (PG_KEY_LEN hex), then the request bytes, which
+ * are compared in place: the memo key only has to spread, not to prove.
+ */
+
+ngx_int_t
+ngx_http_podgen_cache_memo_get(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, u_char *req, size_t len, char *akey)
+{
+    ngx_int_t                      rc;
+    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_http_podgen_cache_node_t  *cn;
+
+    ctx = cache->shm_zone->data;
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_podgen_cache_find_live(ctx, key);
+
+    if (cn
+        && cn->kind == NGX_HTTP_PODGEN_KIND_MEMO
+        && !cn->pending
+        && cn->len == PG_KEY_LEN + len
+        && ngx_memcmp(cn->data + PG_KEY_LEN, req, len) == 0)
+    {
+        ngx_memcpy(akey, cn->data, PG_KEY_LEN);
+        akey[PG_KEY_LEN] = '\0';
+
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&ctx->sh->queue, &cn->queue);
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_podgen_cache_memo_put(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, u_char *req, size_t len, const char *akey, ngx_log_t *log)
+{
+    u_char  *v;
+
+    if (PG_KEY_LEN + len > cache->max_entry) {
+        return;
+    }
+
+    v = ngx_alloc(PG_KEY_LEN + len, log);
+    if (v == NULL) {
+        return;
+    }
+
+    ngx_memcpy(v, akey, PG_KEY_LEN);
+    ngx_memcpy(v + PG_KEY_LEN, req, len);
+
+    (void) ngx_http_podgen_cache_put(cache, key, NGX_HTTP_PODGEN_KIND_MEMO, v,
+                                     PG_KEY_LEN + len, 0, log);
+    ngx_free(v);
 }
 
 

@@ -17,6 +17,8 @@
 
 #define NGX_HTTP_PODGEN_CACHE_KEY_LEN  32      /* raw SHA-256 */
 
+#define NGX_HTTP_PODGEN_KIND_MEMO      3       /* request bytes -> key */
+
 
 typedef struct {
     ngx_shm_zone_t   *shm_zone;
@@ -46,6 +48,10 @@ ngx_int_t ngx_http_podgen_cache_get(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
     size_t *len, ngx_uint_t *tag);
 
+ngx_int_t ngx_http_podgen_cache_get_hit(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
+    size_t *len, ngx_uint_t *tag);
+
 ngx_int_t ngx_http_podgen_cache_get_tagged(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_uint_t want, ngx_pool_t *pool,
     u_char **data, size_t *len);
@@ -58,6 +64,15 @@ ngx_int_t ngx_http_podgen_cache_get_tagged(ngx_http_podgen_cache_conf_t *cache,
 ngx_int_t ngx_http_podgen_cache_put(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, u_char *data, size_t len, ngx_uint_t tag,
     ngx_log_t *log);
+
+/*
+ * Memos: the exact bytes of a request -> the hex key of its artifact.
+ * get: NGX_OK (akey: PG_KEY_LEN + 1 bytes) or NGX_DECLINED.
+ */
+ngx_int_t ngx_http_podgen_cache_memo_get(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, u_char *req, size_t len, char *akey);
+void ngx_http_podgen_cache_memo_put(ngx_http_podgen_cache_conf_t *cache,
+    u_char *key, u_char *req, size_t len, const char *akey, ngx_log_t *log);
 
 /*
  * Single flight across the workers of a node (see the .c file):

@@ -541,6 +541,11 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(pmcf->chunk_max, 300);
     ngx_conf_init_size_value(pmcf->first_chunk_max, 80);
 
+    /* memos of request bytes hold for this configuration only: a reload
+     * may change what the same bytes ask for (the default engine, say) */
+    pmcf->memo_seed = ((uint64_t) ngx_random() << 32)
+                      ^ (uint64_t) ngx_random() ^ (uint64_t) ngx_time();
+
     if (pmcf->thread_pool_name.data == NULL) {
         ngx_str_set(&pmcf->thread_pool_name, "default");
     }

@@ -58,6 +58,7 @@ typedef struct {
     size_t                first_chunk_max;
     ngx_int_t             request_id_index;
     ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
+    uint64_t              memo_seed;        /* new with each configuration */
 } ngx_http_podgen_main_conf_t;
 
 
@@ -101,6 +102,8 @@ extern ngx_module_t  ngx_http_podgen_module;
 /* ngx_http_podgen_util.c */
 ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
 void ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_podgen_memo_key(ngx_http_podgen_main_conf_t *pmcf,
+    ngx_uint_t endpoint, u_char *body, size_t len, u_char *key);
 ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
     ngx_str_t *value);

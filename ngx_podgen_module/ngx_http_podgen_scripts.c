@@ -62,6 +62,9 @@ typedef struct {
     ngx_http_request_t              *request;
     ngx_http_podgen_script_make_t   *make;
     ngx_msec_t                       start;
+    u_char                          *body;      /* for the memo */
+    size_t                           body_len;
+    u_char                           memo[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
 } ngx_http_podgen_scripts_t;
 
 
@@ -69,6 +72,13 @@ static void ngx_http_podgen_scripts_body(ngx_http_request_t *r);
 static void ngx_http_podgen_scripts_done(void *data, ngx_int_t rc,
     ngx_http_podgen_script_t *script, pg_error_t *err);
 static void ngx_http_podgen_scripts_cleanup(void *data);
+static ngx_int_t ngx_http_podgen_script_entry(u_char *data, size_t len,
+    ngx_http_podgen_script_t *script);
+static ngx_int_t ngx_http_podgen_scripts_memo(ngx_http_request_t *r,
+    ngx_http_podgen_main_conf_t *pmcf, u_char *mkey, u_char *body,
+    size_t len);
+static void ngx_http_podgen_scripts_remember(ngx_http_request_t *r,
+    ngx_http_podgen_scripts_t *s, ngx_http_podgen_script_t *script);
 static ngx_int_t ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
     ngx_http_podgen_script_t *script, ngx_msec_t start);
 static ngx_int_t ngx_http_podgen_scripts_fail(ngx_http_request_t *r,
@@ -152,15 +162,30 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     ngx_connection_t             *c;
     pg_script_request_t           req;
     ngx_pool_cleanup_t           *cln;
+    ngx_uint_t                    memo;
     ngx_http_podgen_script_t      hit;
     ngx_http_podgen_scripts_t    *s;
     ngx_http_podgen_main_conf_t  *pmcf;
+    u_char                        mkey[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
 
     c = r->connection;
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
 
     if (ngx_http_podgen_body_bytes(r, &body, &len) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* these very bytes answered before: no parsing */
+
+    memo = pmcf->cache.shm_zone != NULL
+           && ngx_http_podgen_memo_key(pmcf, NGX_HTTP_PODGEN_SCRIPTS, body,
+                                       len, mkey)
+              == NGX_OK;
+
+    if (memo && ngx_http_podgen_scripts_memo(r, pmcf, mkey, body, len)
+                == NGX_OK)
+    {
         return;
     }
 
@@ -190,6 +215,12 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     s->request = r;
     s->start = ngx_current_msec;
 
+    if (memo) {
+        s->body = body;
+        s->body_len = len;
+        ngx_memcpy(s->memo, mkey, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+    }
+
     cln->handler = ngx_http_podgen_scripts_cleanup;
     cln->data = s;
 
@@ -200,6 +231,7 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     switch (rc) {
 
     case NGX_OK:
+        ngx_http_podgen_scripts_remember(r, s, &hit);
         rc = ngx_http_podgen_scripts_reply(r, &hit, s->start);
         break;
 
@@ -230,10 +262,87 @@ ngx_http_podgen_scripts_done(void *data, ngx_int_t rc,
     s->make = NULL;
     r = s->request;
 
-    rc = (rc == NGX_OK) ? ngx_http_podgen_scripts_reply(r, script, s->start)
-                        : ngx_http_podgen_scripts_fail(r, err);
+    if (rc == NGX_OK) {
+        ngx_http_podgen_scripts_remember(r, s, script);
+        rc = ngx_http_podgen_scripts_reply(r, script, s->start);
+
+    } else {
+        rc = ngx_http_podgen_scripts_fail(r, err);
+    }
 
     ngx_http_podgen_finalize(r, rc);
+}
+
+
+/*
+ * A repeated request: its bytes name the key of a script still in L1.  Any
+ * miss on the way falls back to the whole path (NGX_DECLINED).
+ */
+
+static ngx_int_t
+ngx_http_podgen_scripts_memo(ngx_http_request_t *r,
+    ngx_http_podgen_main_conf_t *pmcf, u_char *mkey, u_char *body,
+    size_t len)
+{
+    char                      akey[PG_KEY_LEN + 1];
+    u_char                   *entry;
+    size_t                    elen;
+    ngx_uint_t                tag;
+    ngx_http_podgen_script_t  hit;
+    u_char                    raw[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
+
+    if (ngx_http_podgen_cache_memo_get(&pmcf->cache, mkey, body, len, akey)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_podgen_cache_key(raw, akey);
+
+    if (ngx_http_podgen_cache_get_hit(&pmcf->cache, raw, PG_KIND_SCRIPT,
+                                      r->pool, &entry, &elen, &tag)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&hit, sizeof(ngx_http_podgen_script_t));
+
+    if (ngx_http_podgen_script_entry(entry, elen, &hit) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    hit.key = ngx_pnalloc(r->pool, PG_KEY_LEN + 1);
+    if (hit.key == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(hit.key, akey, PG_KEY_LEN + 1);
+    hit.cached = 1;
+
+    ngx_http_finalize_request(r, ngx_http_podgen_scripts_reply(r, &hit,
+                                                      ngx_current_msec));
+    return NGX_OK;
+}
+
+
+/* A script that is in the cache now: remember which bytes asked for it. */
+
+static void
+ngx_http_podgen_scripts_remember(ngx_http_request_t *r,
+    ngx_http_podgen_scripts_t *s, ngx_http_podgen_script_t *script)
+{
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    if (s->body == NULL || script->fallback || script->key == NULL) {
+        return;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    ngx_http_podgen_cache_memo_put(&pmcf->cache, s->memo, s->body,
+                                   s->body_len, script->key,
+                                   r->connection->log);
 }
 
 
@@ -349,7 +458,8 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
 
 /*
  * An entry is "<engine>\n<script JSON>"; scripts written by the fallback
- * engine are not stored, so that the LLM is asked again next time.
+ * engine are not stored, so that the LLM is asked again next time.  The
+ * entry is read only (a large one is the cache's own memory).
  */
 
 static ngx_int_t
@@ -363,9 +473,16 @@ ngx_http_podgen_script_entry(u_char *data, size_t len,
         return NGX_DECLINED;
     }
 
-    *nl = '\0';
+    if (nl - data == 3 && ngx_strncmp(data, "llm", 3) == 0) {
+        script->engine = "llm";
 
-    script->engine = (char *) data;
+    } else if (nl - data == 7 && ngx_strncmp(data, "builtin", 7) == 0) {
+        script->engine = "builtin";
+
+    } else {
+        return NGX_DECLINED;
+    }
+
     script->json = nl + 1;
     script->len = data + len - (nl + 1);
 

@@ -10,6 +10,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_cache.h"
 
 
 #define NGX_HTTP_PODGEN_REQUEST_ID_MAX  64
@@ -136,6 +137,46 @@ ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc)
     if (!in_handler) {
         ngx_http_run_posted_requests(c);
     }
+}
+
+
+/*
+ * The L1 key of a memo (ngx_http_podgen_cache_memo_get()): a hash of the
+ * request's first and last bytes, its length, the configuration and the
+ * endpoint.  The memo compares the whole bytes itself, so the key only has
+ * to spread (two requests alike at both ends share one memo slot, no more);
+ * its first bytes lead, being the tree key.
+ */
+
+#define NGX_HTTP_PODGEN_MEMO_ENDS  256
+
+ngx_int_t
+ngx_http_podgen_memo_key(ngx_http_podgen_main_conf_t *pmcf,
+    ngx_uint_t endpoint, u_char *body, size_t len, u_char *key)
+{
+    uint32_t  h[2];
+    uint64_t  n;
+
+    if (len <= 2 * NGX_HTTP_PODGEN_MEMO_ENDS) {
+        h[0] = ngx_murmur_hash2(body, len);
+        h[1] = 0;
+
+    } else {
+        h[0] = ngx_murmur_hash2(body, NGX_HTTP_PODGEN_MEMO_ENDS);
+        h[1] = ngx_murmur_hash2(body + len - NGX_HTTP_PODGEN_MEMO_ENDS,
+                                NGX_HTTP_PODGEN_MEMO_ENDS);
+    }
+
+    h[0] ^= (uint32_t) (pmcf->memo_seed ^ (pmcf->memo_seed >> 32)) ^ h[1];
+    n = len;
+
+    ngx_memzero(key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
+    ngx_memcpy(key, h, sizeof(h));
+    ngx_memcpy(key + 8, &n, sizeof(n));
+    ngx_memcpy(key + 16, &pmcf->memo_seed, sizeof(pmcf->memo_seed));
+    key[24] = (u_char) endpoint;
+
+    return NGX_OK;
 }
 
 

@@ -622,4 +622,59 @@ sub concurrent {
     $ng->stop;
 }
 
+# ---- memos: repeated request bytes skip parsing -----------------------------
+#
+# A request whose exact bytes were answered before is served from a memo
+# (its bytes -> the script's key) without parsing.  The memo must give the
+# same answer as the whole path, must not confuse requests that agree at
+# both ends (the memo key hashes the ends only), and must not outlive a
+# reload that changes what the same bytes ask for (here: the default engine,
+# builtin without an LLM, the LLM with one).
+
+{
+    my $ng = Podgen::Test::Nginx->new(
+        workers => 1,
+        config => "location = /v1/scripts { podgen_scripts; }\n");
+    $ng->start;
+    my $filler = join ' ', map { "Sentence $_ of the long middle part says little." }
+                 1 .. 40;
+    my ($sa, $sb) = map {
+        "Ada keeps the light. $filler The $_ storm came at night. $filler "
+        . "The keeper wrote it all down."
+    } qw(first worst);
+    is(length $sa, length $sb, 'memo: two sources alike at both ends');
+    my @a = map { [ script($ng, { source_text => $sa, target_words => 120 }) ] }
+            1 .. 3;
+    is_deeply([ map { $_->[0]{headers}{'x-podgen-cache'} } @a ],
+              [qw(MISS HIT-L1 HIT-L1)], 'memo: made, hit, hit from the memo');
+    is($a[2][0]{body}, $a[1][0]{body},
+       'memo: the memo answers byte for byte as the whole path');
+    my ($rb, $jb) = script($ng, { source_text => $sb, target_words => 120 });
+    is($rb->{headers}{'x-podgen-cache'}, 'MISS',
+       'memo: the other source is not taken for the first');
+    isnt($jb->{key}, $a[0][1]{key}, 'memo: it has a key of its own');
+    like($rb->{body}, qr/worst storm/, 'memo: and its own script');
+    my ($ra, $ja) = script($ng, { source_text => $sa, target_words => 120 });
+    is($ja->{key}, $a[0][1]{key}, 'memo: the first source still gets its script');
+    like($ra->{body}, qr/first storm/, '... with its words');
+    my ($rb2, $jb2) = script($ng, { source_text => $sb, target_words => 120 });
+    is($rb2->{body}, $rb->{body} =~ s/"cached":false/"cached":true/r,
+       'memo: and the second its own, cached');
+
+    # no engine named: builtin without an LLM ...
+    my $t = { topic => topic('memo and reload') };
+    my @r = map { [ script($ng, $t) ] } 1 .. 2;
+    is($r[1][0]{headers}{'x-podgen-engine'}, 'builtin',
+       'memo: no LLM configured, the builtin engine');
+    # ... the LLM once the reload configures one: the same bytes ask for
+    # another script now
+    $ng->reload(http_config => "podgen_llm http://127.0.0.1:$MP/v1 model=mock-ok;\n");
+    my ($r3) = script($ng, $t);
+    is($r3->{headers}{'x-podgen-engine'}, 'llm',
+       'memo: after a reload that configures an LLM, the same bytes go to it');
+    is($r3->{headers}{'x-podgen-cache'}, 'MISS', '... made anew');
+    log_clean($ng, 'memo');
+    $ng->stop;
+}
+
 done_testing;
