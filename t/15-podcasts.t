@@ -51,15 +51,6 @@ my $ID_RE = qr/^pod_[0-9a-f]{20}$/;
 
 # ---- helpers -----------------------------------------------------------------
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or return undef;
-    local $/;
-    my $d = <$fh>;
-    close $fh;
-    return $d;
-}
-
 sub source {
     my ($name, $paragraphs) = @_;
     my $t = slurp("$ROOT/t/data/$name") // die "t/data/$name: $!";

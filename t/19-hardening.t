@@ -59,15 +59,6 @@ sub post {
                    timeout => $o{timeout} // 30);
 }
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or return undef;
-    local $/;
-    my $d = <$fh>;
-    close $fh;
-    return $d;
-}
-
 sub jdecode { my $j = eval { $JSON->decode($_[0] // '') }; return $j }
 
 sub show {

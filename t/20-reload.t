@@ -48,15 +48,6 @@ sub jdecode { my $j = eval { $JSON->decode($_[0] // '') }; return $j }
 my $SPEECH = $JSON->encode({ model => 'tts-1', voice => 'alloy', response_format => 'mp3',
                              input => 'Reloads lose nothing.' });
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or return undef;
-    local $/;
-    my $d = <$fh>;
-    close $fh;
-    return $d;
-}
-
 # Forked clients that loop for $secs seconds; each writes one line per
 # request: "status error-or-dash what".
 sub start_load {

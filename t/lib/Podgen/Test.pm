@@ -63,7 +63,7 @@ our @EXPORT = qw(
     run_blocks request raw_request stream_request parse_responses
     start_redis start_mock_llm free_port repo_root module_path
     json_subset audio_duration decode_audio which skip_rest
-    wait_for_port $JSON
+    wait_for_port slurp $JSON
 );
 
 our $VERSION = '0.1';
@@ -208,6 +208,9 @@ sub _slurp {
     close $fh;
     return $d // '';
 }
+
+# A whole file as bytes; undef when it cannot be read.
+sub slurp { _slurp(@_) }
 
 sub _spew {
     my ($file, $data) = @_;
