@@ -177,15 +177,13 @@ ngx_http_podgen_audio_l2_done(void *data, ngx_int_t rc, u_char *value,
                                          c->log);
     }
 
-    copy = ngx_pnalloc(r->pool, len - 1);
+    copy = ngx_http_podgen_redis_keep(r->pool);
     if (copy == NULL) {
         ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(copy, value + 1, len - 1);
-
-    ngx_http_podgen_finalize(r, ngx_http_podgen_audio_send(r, a, copy,
+    ngx_http_podgen_finalize(r, ngx_http_podgen_audio_send(r, a, copy + 1,
                                                            len - 1,
                                                            "HIT-L2"));
 }

@@ -18,6 +18,12 @@
 #define NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN  100
 #define NGX_HTTP_PODGEN_REDIS_BACKOFF_MAX  5000
 
+/* what one read takes from the socket */
+#define NGX_HTTP_PODGEN_REDIS_READ         (256 * 1024)
+
+/* an unused reader buffer up to this size is kept for the next reply */
+#define NGX_HTTP_PODGEN_REDIS_KEEP_BUF     (16 * 1024 * 1024)
+
 
 typedef struct {
     ngx_http_podgen_redis_conf_t  *conf;
@@ -28,6 +34,7 @@ typedef struct {
     ngx_log_t                     *log;
     ngx_uint_t                     up;
     ngx_uint_t                     exiting;
+    ngx_uint_t                     writing;  /* in redisAsyncHandleWrite() */
 } ngx_http_podgen_redis_t;
 
 
@@ -42,6 +49,14 @@ struct ngx_http_podgen_redis_op_s {
 
 
 static ngx_http_podgen_redis_t  *ngx_http_podgen_redis;
+
+/* exported by libhiredis (0.14 and later), declared in async.h from 1.0 */
+void redisProcessCallbacks(redisAsyncContext *ac);
+
+static char  ngx_http_podgen_redis_buf[NGX_HTTP_PODGEN_REDIS_READ];
+
+/* the reply a GET handler is called with (see _keep()) */
+static redisReply  *ngx_http_podgen_redis_current;
 
 
 static void ngx_http_podgen_redis_connect(ngx_http_podgen_redis_t *rd);
@@ -176,14 +191,51 @@ invalid:
 /* ---- hiredis <-> nginx events ------------------------------------------- */
 
 
+/*
+ * hiredis reads 16 KB per call and returns to the event loop between
+ * reads: a 1 MB value took 64 trips through epoll.  What the socket has is
+ * read here in large pieces and fed to the reader first; then hiredis's
+ * own read (which finds nothing, or the end of the stream, or the error)
+ * runs the callbacks.
+ */
+
 static void
 ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
 {
     ngx_connection_t         *c = ev->data;
     ngx_http_podgen_redis_t  *rd = c->data;
 
-    if (rd->ac) {
+    ssize_t  n;
+
+    if (rd->ac == NULL) {
+        return;
+    }
+
+    if (!(rd->ac->c.flags & REDIS_CONNECTED)) {
         redisAsyncHandleRead(rd->ac);
+        return;
+    }
+
+    for ( ;; ) {
+        n = recv(c->fd, ngx_http_podgen_redis_buf,
+                 NGX_HTTP_PODGEN_REDIS_READ, 0);
+
+        if (n <= 0
+            || redisReaderFeed(rd->ac->c.reader, ngx_http_podgen_redis_buf,
+                               n)
+               != REDIS_OK)
+        {
+            /* the end, an error, or nothing more: hiredis reads again,
+             * and handles what it finds */
+            redisAsyncHandleRead(rd->ac);
+            return;
+        }
+
+        if (n < NGX_HTTP_PODGEN_REDIS_READ) {
+            /* all there was: no read that would only say EAGAIN */
+            redisProcessCallbacks(rd->ac);
+            return;
+        }
     }
 }
 
@@ -195,7 +247,9 @@ ngx_http_podgen_redis_write_handler(ngx_event_t *ev)
     ngx_http_podgen_redis_t  *rd = c->data;
 
     if (rd->ac) {
+        rd->writing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->writing = 0;
     }
 }
 
@@ -224,13 +278,38 @@ ngx_http_podgen_redis_del_read(void *privdata)
 }
 
 
+/*
+ * A new command on a connected socket is written when this turn of the
+ * event loop ends (a posted event): the socket is almost always writable,
+ * and asking epoll first cost two epoll_ctl() calls and a wait.  Only what
+ * a write leaves over waits for epoll.
+ */
+
 static void
 ngx_http_podgen_redis_add_write(void *privdata)
 {
     ngx_http_podgen_redis_t  *rd = privdata;
 
-    if (rd->c && !rd->c->write->active) {
-        (void) ngx_add_event(rd->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    ngx_event_t  *wev;
+
+    if (rd->c == NULL) {
+        return;
+    }
+
+    wev = rd->c->write;
+
+    if (rd->writing || rd->ac == NULL
+        || !(rd->ac->c.flags & REDIS_CONNECTED))
+    {
+        if (!wev->active) {
+            (void) ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+        }
+
+        return;
+    }
+
+    if (!wev->active && !wev->posted) {
+        ngx_post_event(wev, &ngx_posted_events);
     }
 }
 
@@ -240,8 +319,16 @@ ngx_http_podgen_redis_del_write(void *privdata)
 {
     ngx_http_podgen_redis_t  *rd = privdata;
 
-    if (rd->c && rd->c->write->active) {
+    if (rd->c == NULL) {
+        return;
+    }
+
+    if (rd->c->write->active) {
         (void) ngx_del_event(rd->c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (rd->c->write->posted) {
+        ngx_delete_posted_event(rd->c->write);
     }
 }
 
@@ -371,6 +458,8 @@ ngx_http_podgen_redis_connect(ngx_http_podgen_redis_t *rd)
     rd->c->write->handler = ngx_http_podgen_redis_write_handler;
     rd->c->read->log = rd->log;
     rd->c->write->log = rd->log;
+
+    ac->c.reader->maxbuf = NGX_HTTP_PODGEN_REDIS_KEEP_BUF;
 
     ac->data = rd;
     ac->ev.data = rd;
@@ -523,8 +612,10 @@ ngx_http_podgen_redis_get_done(redisAsyncContext *ac, void *r, void *privdata)
         ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
 
     } else if (reply->type == REDIS_REPLY_STRING) {
+        ngx_http_podgen_redis_current = reply;
         ngx_http_podgen_redis_answer(op, NGX_OK, (u_char *) reply->str,
                                      reply->len);
+        ngx_http_podgen_redis_current = NULL;
 
     } else {
         ngx_http_podgen_redis_answer(op, NGX_DECLINED, NULL, 0);
@@ -617,6 +708,39 @@ ngx_http_podgen_redis_get(const char *kind, const char *hex,
     ngx_add_timer(&op->timer, rd->conf->timeout);
 
     return op;
+}
+
+
+/*
+ * Called by a GET handler with a value: the value stays valid as long as
+ * the pool (hiredis's buffer is handed over, not copied).
+ */
+
+u_char *
+ngx_http_podgen_redis_keep(ngx_pool_t *pool)
+{
+    u_char              *p;
+    redisReply          *reply;
+    ngx_pool_cleanup_t  *cln;
+
+    reply = ngx_http_podgen_redis_current;
+    if (reply == NULL || reply->str == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    /* freeReplyObject() frees str with free() */
+    p = (u_char *) reply->str;
+    reply->str = NULL;
+
+    cln->handler = free;
+    cln->data = p;
+
+    return p;
 }
 
 

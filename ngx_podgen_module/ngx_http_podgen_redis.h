@@ -57,6 +57,12 @@ ngx_uint_t ngx_http_podgen_redis_up(void);
 ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_get(const char *kind,
     const char *hex, ngx_http_podgen_redis_get_pt handler, void *data);
 
+/*
+ * Inside a GET handler called with a value: keeps the value valid as long
+ * as the pool, without a copy; returns it, or NULL (no memory).
+ */
+u_char *ngx_http_podgen_redis_keep(ngx_pool_t *pool);
+
 /* The caller goes away: its handler will not be called. */
 void ngx_http_podgen_redis_cancel(ngx_http_podgen_redis_op_t *op);
 

@@ -306,21 +306,19 @@ ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
 
     s->owner = 0;
 
-    copy = ngx_pnalloc(r->pool, len - 1);
+    copy = ngx_http_podgen_redis_keep(r->pool);
     if (copy == NULL) {
         s->done = 1;
         ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_memcpy(copy, value + 1, len - 1);
-
     if (s->remote_wait) {
         ngx_http_podgen_metrics_coalesced(PG_KIND_AUDIO);
     }
 
     s->done = 1;
-    ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, copy,
+    ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, copy + 1,
                                                               len - 1,
                                                               s->remote_wait
                                                               ? "COALESCED"

@@ -11,6 +11,8 @@ use JSON::PP;
 use Time::HiRes qw(time sleep);
 use File::Temp ();
 use POSIX ();
+use IO::Socket::INET;
+use Socket ();
 
 my $JSON = JSON::PP->new->canonical;
 
@@ -127,6 +129,125 @@ is_deeply($JSON->decode($s2->{body})->{segments},
                $audio1 - $audio0, $d));
     ok(!`redis-cli -p $rport --scan --pattern 't12:lock:*'`,
        'the Redis lock is gone afterwards');
+}
+
+# ---- values far larger than one read ---------------------------------------
+#
+# A node whose L1 keeps nothing over 1 KB answers GET /v1/audio/<key> from
+# Redis every time.  Values of 300 KB, 3 MB and 20 MB (stored straight into
+# Redis: the format byte, then the bytes) arrive over many reads, several
+# replies share one pipelined connection per worker, a slow client holds
+# its reply while the others go on, and the 20 MB one is larger than the
+# read buffer a worker keeps between replies.
+
+sub redis_set_raw {
+    my ($key, $value) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $rport)
+        or die "redis: $!";
+    binmode $s;
+    print $s join '', "*3\r\n", map { '$' . length($_) . "\r\n$_\r\n" }
+                                  'SET', $key, $value;
+    my $ok = <$s>;
+    close $s;
+    return ($ok // '') =~ /^\+OK/;
+}
+
+{
+    my $l = Podgen::Test::Nginx->new(
+        workers => 2,
+        listen_options => ' sndbuf=16k',
+        http_config => 'podgen_cache_zone l2only:1m max_entry=1k; '
+                       . "podgen_redis 127.0.0.1:$rport timeout=2s prefix=t12:;",
+        config => 'location /v1/audio/ { podgen_audio; }
+                   location = /metrics { podgen_metrics; }');
+    $l->start;
+    ok(wait_for(sub { (metric($l, 'podgen_redis_up') // 0) == 1 }, 5),
+       'large: the node connects');
+
+    my %value;
+    my $n = 0;
+    for my $size (300_000, 3_000_000, 20_000_000) {
+        $n++;
+        my $hex = sprintf '%064x', 0xbeef00 + $n;
+        # bytes that differ all along, so a misplaced piece shows
+        my $bytes = join '', map { pack 'N', $_ * 2654435761 % 4294967291 }
+                             1 .. $size / 4;
+        ok(redis_set_raw("t12:audio:$hex", chr(3) . $bytes),
+           "large: a $size-byte wav is in Redis");
+        $value{$hex} = $bytes;
+    }
+    my @keys = sort keys %value;
+
+    # a client that reads slowly, from a small window, holds its reply
+    socket(my $s, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die $!;
+    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
+    connect($s, Socket::pack_sockaddr_in($l->port,
+                                         Socket::inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    binmode $s;
+    syswrite $s, "GET /v1/audio/$keys[1].wav HTTP/1.1\r\nHost: localhost\r\n"
+                 . "Connection: close\r\n\r\n";
+    my $slow = '';
+    while (length $slow < 8192) {
+        my $got = sysread $s, $slow, 4096, length $slow;
+        last unless $got;
+    }
+    like($slow, qr/^HTTP\/1\.1 200.*X-Podgen-Cache: HIT-L2/s,
+         'large: the slow client has begun its reply');
+
+    # meanwhile, 12 clients at once ask for all three
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my @kids;
+    for my $i (0 .. 11) {
+        my $pid = fork // die;
+        if (!$pid) {
+            my $hex = $keys[$i % 3];
+            my $r = request($l, 'GET', "/v1/audio/$hex.wav", timeout => 60);
+            my $same = ($r->{body} // '') eq $value{$hex} ? 1 : 0;
+            if (open my $fh, '>', "$dir/$i") {
+                print $fh join(' ', $r->{status},
+                               $r->{headers}{'x-podgen-cache'} // '-',
+                               length($r->{body} // ''), $same), "\n";
+                close $fh;
+            }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    waitpid $_, 0 for @kids;
+    my @res = map { open my $fh, '<', "$dir/$_" or next; [split ' ', <$fh>] }
+              0 .. 11;
+    is(scalar(grep { $_->[0] == 200 && $_->[1] eq 'HIT-L2' } @res), 12,
+       'large: 12 at once, all HIT-L2')
+        or diag explain \@res;
+    is(scalar(grep { $_->[3] } @res), 12, 'large: every body byte-identical');
+
+    # the slow client reads the rest
+    my $t0 = time;
+    while (time - $t0 < 30) {
+        my $got = sysread $s, $slow, 65536, length $slow;
+        last unless $got;
+    }
+    close $s;
+    my (undef, $rest) = split /\r\n\r\n/, $slow, 2;
+    ok(($rest // '') eq $value{$keys[1]},
+       'large: the slow client got the 3 MB, byte for byte');
+
+    my $part = request($l, 'GET', "/v1/audio/$keys[2].wav",
+                       headers => { Range => 'bytes=19999000-19999999' });
+    is($part->{status}, 206, 'large: a range of the 20 MB value');
+    ok($part->{body} eq substr($value{$keys[2]}, 19_999_000, 1000),
+       'large: the right 1000 bytes');
+
+    # and a short value after the long ones: the reader is in step
+    ok(redis_set_raw("t12:audio:" . ('a' x 64), chr(3) . 'tiny'),
+       'large: a 4-byte value too');
+    my $tiny = request($l, 'GET', '/v1/audio/' . ('a' x 64) . '.wav');
+    is($tiny->{body}, 'tiny', 'large: then a 4-byte value is right');
+
+    $l->stop;
+    my @bad = $l->check_error_log;
+    ok(!@bad, 'large: error log clean') or diag join "\n", @bad;
 }
 
 # ---- Redis stalls ----------------------------------------------------------
