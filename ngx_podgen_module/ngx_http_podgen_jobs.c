@@ -524,6 +524,30 @@ ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id, pg_job_t *rec,
 /* ---- Redis mode: records and episodes shared by the nodes -------------- */
 
 
+/*
+ * The library of the fleet, in Redis: the sorted set {prefix}podcasts holds
+ * the id of every podcast record (added with the record), {prefix}episodes
+ * those completed (added with the record that says so, in one script, and
+ * only over a record that is there: a job deleted meanwhile stays out).
+ * All scores are 0: ids sort by time, newest last, so a list is a reverse
+ * lexicographic range below the cursor.
+ */
+
+#define NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA                                    \
+    "if redis.call('SET', KEYS[1], ARGV[1], 'XX') then "                     \
+    "redis.call('ZADD', KEYS[2], 0, ARGV[2]) end return 1"
+
+/* the records of the newest ids below ARGV[1]; ids without one leave */
+#define NGX_HTTP_PODGEN_JOBS_LIST_LUA                                        \
+    "local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', "       \
+    "'LIMIT', 0, tonumber(ARGV[2])) "                                        \
+    "local out = {} "                                                        \
+    "for _, id in ipairs(ids) do "                                           \
+    "local v = redis.call('GET', ARGV[3] .. id) "                            \
+    "if v then out[#out + 1] = v else redis.call('ZREM', KEYS[1], id) end "  \
+    "end return out"
+
+
 /* SET job:{id}; xx: only over a record that is there (not a deleted one) */
 
 static void
@@ -531,14 +555,37 @@ ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
     ngx_uint_t xx)
 {
     char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
-    const char *argv[4];
-    size_t      argvlen[4];
+    const char *argv[7];
+    size_t      argvlen[7];
 
     if (!ngx_http_podgen_jobs_redis) {
         return;
     }
 
     ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", job->rec.id);
+
+    if (xx && job->rec.status == PG_JOB_COMPLETED
+        && job->rec.kind == PG_JOB_PODCAST)
+    {
+        argv[0] = "EVAL";
+        argv[1] = NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA;
+        argv[2] = "2";
+        argv[3] = key;
+        argv[4] = "%Pepisodes";
+        argv[5] = (char *) json->data;
+        argv[6] = job->rec.id;
+
+        argvlen[0] = 4;
+        argvlen[1] = sizeof(NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA) - 1;
+        argvlen[2] = 1;
+        argvlen[3] = ngx_strlen(key);
+        argvlen[4] = sizeof("%Pepisodes") - 1;
+        argvlen[5] = json->len;
+        argvlen[6] = PG_JOB_ID_LEN;
+
+        (void) ngx_http_podgen_redis_command(NULL, NULL, 7, argv, argvlen, 0);
+        return;
+    }
 
     argv[0] = "SET";
     argvlen[0] = 3;
@@ -1018,6 +1065,14 @@ ngx_http_podgen_job_submit(pg_job_t *rec,
                                               3, argv, argvlen, 0)
                 != NULL)
             {
+                if (job->rec.kind == PG_JOB_PODCAST) {
+                    /* in the library of the fleet (pipelined after it) */
+                    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 4,
+                                                         "ZADD",
+                                                         "%Ppodcasts", "0",
+                                                         job->rec.id);
+                }
+
                 pg_buf_free(&json);
                 *jp = job;
                 return NGX_OK;
@@ -2689,8 +2744,46 @@ ngx_http_podgen_job_redis_delete(const char *id,
         return NGX_DECLINED;
     }
 
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "ZREM",
+                                         "%Ppodcasts", id);
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "ZREM",
+                                         "%Pepisodes", id);
+
     /* the same first field: lookup_cancel() cancels it too */
     *handle = d;
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * Redis mode: the records of the newest podcasts of the fleet with ids
+ * below cursor ("": from the newest), at most n; completed ones only for
+ * the feed.  The reply is an array of the records' JSON.  NULL: not in
+ * Redis mode, or Redis is not up (the node's own store answers then).
+ */
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_jobs_redis_list(const char *cursor, ngx_uint_t n,
+    ngx_uint_t feed, ngx_http_podgen_redis_reply_pt handler, void *data)
+{
+    char   max[PG_JOB_ID_LEN + 2], count[NGX_INT_T_LEN + 1];
+
+    if (!ngx_http_podgen_jobs_redis) {
+        return NULL;
+    }
+
+    if (cursor[0]) {
+        ngx_sprintf((u_char *) max, "(%s%Z", cursor);
+
+    } else {
+        ngx_sprintf((u_char *) max, "+%Z");
+    }
+
+    ngx_sprintf((u_char *) count, "%ui%Z", n);
+
+    return ngx_http_podgen_redis_strings(handler, data, 0, 7, "EVAL",
+                                         NGX_HTTP_PODGEN_JOBS_LIST_LUA, "1",
+                                         feed ? "%Pepisodes" : "%Ppodcasts",
+                                         max, count, "%Pjob:");
 }

@@ -93,6 +93,15 @@ ngx_int_t ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id,
     ngx_http_podgen_job_found_pt found, void *data, void **handle);
 void ngx_http_podgen_job_lookup_cancel(void *handle);
 
+/*
+ * Redis mode: the records (an array of JSON strings) of the newest n
+ * podcasts of the fleet with ids below cursor ("": the newest); feed: the
+ * completed ones.  NULL: not in Redis mode or Redis is not up.
+ */
+ngx_http_podgen_redis_op_t *ngx_http_podgen_jobs_redis_list(
+    const char *cursor, ngx_uint_t n, ngx_uint_t feed,
+    ngx_http_podgen_redis_reply_pt handler, void *data);
+
 /* Redis mode: deletes the record and episode there (found() as above). */
 ngx_int_t ngx_http_podgen_job_redis_delete(const char *id,
     ngx_http_podgen_job_found_pt found, void *data, void **handle);

@@ -22,6 +22,8 @@
 
 #include <dirent.h>
 
+#include <hiredis/hiredis.h>
+
 #include "pg_podcast.h"
 #include "pg_feed.h"
 #include "ngx_http_podgen_module.h"
@@ -52,6 +54,8 @@ typedef struct ngx_http_podgen_podcasts_s {
     pg_buf_t                   out;
     ngx_int_t                  status;      /* of the pool work */
     void                      *fetch;       /* a lookup in Redis */
+    ngx_http_podgen_redis_op_t *list_op;    /* the fleet's list, in Redis */
+    pg_buf_t                   records;     /* its records: length, JSON */
     ngx_msec_t                 wait_start;
     ngx_int_t                  wait_s;
     ngx_str_t                  what;        /* audio, transcript.* */
@@ -835,6 +839,10 @@ ngx_http_podgen_podcasts_back(ngx_http_podgen_podcasts_t *q)
 /* ---- the list and the feed, read on the pool ---------------------------- */
 
 
+static void ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
+    pg_job_t **jobs, size_t taken);
+
+
 static int
 ngx_http_podgen_podcasts_cmp(const void *a, const void *b)
 {
@@ -858,7 +866,7 @@ ngx_http_podgen_podcasts_list_thread(void *data)
     pg_error_t      err;
     struct stat     st;
     struct dirent  *de;
-    char            path[NGX_MAX_PATH], base[256];
+    char            path[NGX_MAX_PATH];
 
     p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
@@ -967,6 +975,30 @@ ngx_http_podgen_podcasts_list_thread(void *data)
 
     free(ids);
 
+    ngx_http_podgen_podcasts_render(p, jobs, taken);
+
+    for (i = 0; i < taken; i++) {
+        pg_job_free(jobs[i]);
+        free(jobs[i]);
+    }
+
+    free(jobs);
+}
+
+
+/*
+ * The list (or the feed) of jobs[0..taken), newest first; one more than
+ * the limit says that more follow.  p->status NGX_HTTP_OK when p->out has
+ * it.
+ */
+
+static void
+ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
+    pg_job_t **jobs, size_t taken)
+{
+    size_t  i;
+    char    base[256];
+
     ngx_snprintf((u_char *) base, sizeof(base), "%V%Z", &p->base);
 
     if (p->feed) {
@@ -1016,6 +1048,66 @@ ngx_http_podgen_podcasts_list_thread(void *data)
             }
         }
     }
+}
+
+
+/* Redis mode: the records Redis answered with, parsed on the pool. */
+
+static void
+ngx_http_podgen_podcasts_records_thread(void *data)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    u_char      *pos, *end;
+    size_t       len, taken, i;
+    pg_job_t   **jobs;
+    pg_error_t   err;
+
+    p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    jobs = calloc(p->limit + 1, sizeof(pg_job_t *));
+    if (jobs == NULL) {
+        return;
+    }
+
+    taken = 0;
+    pos = p->records.data;
+    end = pos + p->records.len;
+
+    while (taken <= p->limit && end - pos >= (ssize_t) sizeof(size_t)) {
+        ngx_memcpy(&len, pos, sizeof(size_t));
+        pos += sizeof(size_t);
+
+        if ((size_t) (end - pos) < len) {
+            break;
+        }
+
+        jobs[taken] = calloc(1, sizeof(pg_job_t));
+
+        if (jobs[taken] == NULL
+            || pg_job_from_json((char *) pos, len, jobs[taken], &err) != 0)
+        {
+            free(jobs[taken]);
+            jobs[taken] = NULL;
+            pos += len;
+            continue;
+        }
+
+        pos += len;
+
+        if (jobs[taken]->kind != PG_JOB_PODCAST
+            || (p->feed && jobs[taken]->status != PG_JOB_COMPLETED))
+        {
+            pg_job_free(jobs[taken]);
+            free(jobs[taken]);
+            jobs[taken] = NULL;
+            continue;
+        }
+
+        taken++;
+    }
+
+    ngx_http_podgen_podcasts_render(p, jobs, taken);
 
     for (i = 0; i < taken; i++) {
         pg_job_free(jobs[i]);
@@ -1079,7 +1171,71 @@ ngx_http_podgen_podcasts_list_release(void *data)
     ngx_http_podgen_podcasts_t  *p = data;
 
     pg_buf_free(&p->out);
+    pg_buf_free(&p->records);
     ngx_free(p);
+}
+
+
+/*
+ * Redis mode: the records of the fleet are here; they are parsed and the
+ * list written on the pool.  Redis failed: the node's own store answers.
+ */
+
+static void
+ngx_http_podgen_podcasts_listed(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_podcasts_t  *p = data;
+
+    size_t               i;
+    redisReply          *e;
+    ngx_http_request_t  *r;
+
+    p->list_op = NULL;
+    r = p->request;
+
+    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY) {
+
+        for (i = 0; i < reply->elements; i++) {
+            e = reply->element[i];
+
+            if (e->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+
+            if (pg_buf_append(&p->records, &e->len, sizeof(size_t)) != 0
+                || pg_buf_append(&p->records, e->str, e->len) != 0)
+            {
+                pg_buf_free(&p->records);
+                ngx_http_podgen_podcasts_finish(p,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
+
+        rc = ngx_http_podgen_podcasts_offload(r, p,
+                                     ngx_http_podgen_podcasts_records_thread,
+                                     ngx_http_podgen_podcasts_list_after,
+                                     ngx_http_podgen_podcasts_list_release);
+
+        if (rc == NGX_DONE) {
+            /* the copy on the pool has the records now */
+            ngx_memzero(&p->records, sizeof(pg_buf_t));
+            return;
+        }
+
+        pg_buf_free(&p->records);
+
+    } else {
+        rc = ngx_http_podgen_podcasts_offload(r, p,
+                                         ngx_http_podgen_podcasts_list_thread,
+                                         ngx_http_podgen_podcasts_list_after,
+                                         ngx_http_podgen_podcasts_list_release);
+        if (rc == NGX_DONE) {
+            return;
+        }
+    }
+
+    ngx_http_podgen_podcasts_finish(p, rc);
 }
 
 
@@ -1138,6 +1294,19 @@ ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
         if (p->host.len > 200) {
             p->host.len = 200;
         }
+    }
+
+    /* Redis mode: the library of the fleet; else (or Redis is down) the
+     * node's own store */
+
+    p->list_op = ngx_http_podgen_jobs_redis_list(p->cursor, p->limit + 1,
+                                                 feed,
+                                                 ngx_http_podgen_podcasts_listed,
+                                                 p);
+    if (p->list_op) {
+        r->read_event_handler = ngx_http_test_reading;
+        ngx_http_podgen_podcasts_hold(p);
+        return NGX_DONE;
     }
 
     return ngx_http_podgen_podcasts_offload(r, p,
@@ -1570,6 +1739,11 @@ ngx_http_podgen_podcasts_cleanup(void *data)
     if (p->fetch) {
         ngx_http_podgen_job_lookup_cancel(p->fetch);
         p->fetch = NULL;
+    }
+
+    if (p->list_op) {
+        ngx_http_podgen_redis_cancel(p->list_op);
+        p->list_op = NULL;
     }
 
     q = p->copy;

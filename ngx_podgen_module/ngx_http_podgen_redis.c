@@ -962,3 +962,32 @@ ngx_http_podgen_redis_command(ngx_http_podgen_redis_reply_pt handler,
 
     return op;
 }
+
+
+/* The same with C strings: argc of them after timeout. */
+
+ngx_http_podgen_redis_op_t *
+ngx_http_podgen_redis_strings(ngx_http_podgen_redis_reply_pt handler,
+    void *data, ngx_msec_t timeout, int argc, ...)
+{
+    int          i;
+    va_list      args;
+    const char  *argv[16];
+    size_t       argvlen[16];
+
+    if (argc > 16) {
+        return NULL;
+    }
+
+    va_start(args, argc);
+
+    for (i = 0; i < argc; i++) {
+        argv[i] = va_arg(args, const char *);
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    va_end(args);
+
+    return ngx_http_podgen_redis_command(handler, data, argc, argv, argvlen,
+                                         timeout);
+}

@@ -89,4 +89,9 @@ ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_command(
     ngx_http_podgen_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen, ngx_msec_t timeout);
 
+/* The same with argc C strings after timeout. */
+ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_strings(
+    ngx_http_podgen_redis_reply_pt handler, void *data, ngx_msec_t timeout,
+    int argc, ...);
+
 #endif /* NGX_HTTP_PODGEN_REDIS_H */

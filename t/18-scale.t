@@ -332,6 +332,85 @@ sub fleet {
     ok($d && $d > 3, sprintf('(c) the episode decodes: %.1f s', $d // 0));
 }
 
+# ---- (g) the library of the fleet ------------------------------------------------
+#
+# The list and the feed come from Redis: both nodes show every podcast of
+# the fleet, whichever node accepted or ran it, newest first, with the same
+# pages; a podcast deleted through one node leaves both lists and feeds.
+
+{
+    my @ids;
+    for my $i (1 .. 3) {
+        my $n = $i == 2 ? $B : $A;
+        my ($r, $j) = post_podcast($n, {
+            title => "Fleet library $i", format => 'mp3',
+            hosts => [ { name => 'Ann', voice => 'alloy' } ],
+            segments => [ { speaker => 'Ann',
+                            text => "Episode $i of the fleet's library." } ] });
+        is($r->{status}, 202, "(g) podcast $i accepted by $n->{name}");
+        push @ids, $j->{id} // "none$i";
+        sleep 0.01;
+    }
+    for my $id (@ids) {
+        my $done = follow($A, $id, 60);
+        is($done->{status}, 'completed', "(g) $id completed");
+    }
+
+    my %list;
+    for my $n ($A, $B) {
+        my ($r, $j) = get_json($n, '/v1/podcasts?limit=100');
+        is($r->{status}, 200, "(g) list on $n->{name}: 200");
+        $list{$n->{name}} = [ map { $_->{id} } @{ $j->{data} // [] } ];
+    }
+    is_deeply($list{B}, $list{A}, '(g) A and B list the same podcasts');
+    my %on_a = map { $_ => 1 } @{ $list{A} };
+    is(scalar(grep { $on_a{$_} } @ids), 3,
+       '(g) the list has the podcasts of both nodes');
+    is_deeply($list{A}, [ sort { $b cmp $a } @{ $list{A} } ],
+              '(g) newest first');
+    ok(@{ $list{A} } >= 4, '(g) and the one of (c): ' . scalar @{ $list{A} });
+
+    # pages of 2 from B, then of 1 from A, give the same list
+    for my $p ([ $B, 2 ], [ $A, 1 ]) {
+        my ($n, $limit) = @$p;
+        my (@paged, $cursor, $pages);
+        while (1) {
+            my $q = "/v1/podcasts?limit=$limit"
+                    . ($cursor ? "&cursor=$cursor" : '');
+            my ($r, $j) = get_json($n, $q);
+            last unless $r->{status} == 200 && ++$pages < 50;
+            push @paged, map { $_->{id} } @{ $j->{data} };
+            last unless $j->{has_more};
+            $cursor = $j->{next_cursor};
+        }
+        is_deeply(\@paged, $list{A},
+                  "(g) pages of $limit on $n->{name} give the same list");
+    }
+
+    my %feed;
+    for my $n ($A, $B) {
+        my $f = request($n, 'GET', '/v1/podcasts/feed.xml');
+        is($f->{status}, 200, "(g) feed on $n->{name}: 200");
+        $feed{$n->{name}} = [ $f->{body} =~ m{/v1/podcasts/(pod_[0-9a-f]+)/audio}g ];
+    }
+    is_deeply($feed{B}, $feed{A}, '(g) A and B have the same feed');
+    my %in_feed = map { $_ => 1 } @{ $feed{A} };
+    is(scalar(grep { $in_feed{$_} } @ids), 3,
+       '(g) the feed has the episodes of both nodes');
+
+    # deleted through B: gone from both
+    is(request($B, 'DELETE', "/v1/podcasts/$ids[0]")->{status}, 204,
+       '(g) DELETE through B: 204');
+    for my $n ($A, $B) {
+        my (undef, $j) = get_json($n, '/v1/podcasts?limit=100');
+        ok(!grep({ $_->{id} eq $ids[0] } @{ $j->{data} // [] }),
+           "(g) the deleted podcast left the list on $n->{name}");
+        my $f = request($n, 'GET', '/v1/podcasts/feed.xml');
+        ok(index($f->{body}, $ids[0]) < 0,
+           "(g) and the feed on $n->{name}");
+    }
+}
+
 # ---- (e) Prometheus has both nodes ------------------------------------------------
 
 sub query {

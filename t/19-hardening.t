@@ -942,13 +942,31 @@ SKIP: {
                 my ($why) = (grep({ /NOGROUP/ } @l), grep({ /redis/ } @l));
                 diag "error log: $why" if $why;
             };
+        return $j && $j->{id};
+    };
+    # the library comes from Redis; without it, from the node's own store
+    my $library = sub {
+        my ($name, $id) = @_;
+        my $t = time;
+        my $r = request($rn, 'GET', '/v1/podcasts?limit=100');
+        my $took = time - $t;
+        is($r->{status}, 200, "Redis $name: the list answers 200");
+        cmp_ok($took, '<', 2, sprintf('... in %.2f s', $took));
+        my $l = jdecode($r->{body}) // {};
+        ok(grep({ ($_->{id} // '') eq ($id // '-') } @{ $l->{data} // [] }),
+           "Redis $name: the list has the podcast this node made");
+        my $f = request($rn, 'GET', '/v1/podcasts/feed.xml');
+        ok($f->{status} == 200 && index($f->{body}, $id // '-') >= 0,
+           "Redis $name: so has the feed");
     };
 
-    $podcast->('healthy');
+    my $healthy = $podcast->('healthy');
+    $library->('healthy', $healthy);
     ok(wait_for(sub { `redis-cli -p $rport xinfo groups t19:jobq 2>&1` =~ /podgen/ }, 5),
        'Redis healthy: the jobs stream has its consumer group "podgen"');
 
     system('redis-cli', '-p', $rport, 'client', 'pause', '4000', 'ALL');
+    $library->('paused', $healthy);
     for (1 .. 3) {
         my ($r, $took) = $speech->();
         is($r->{status}, 200, "Redis paused: speech 200 ($_)");
@@ -965,6 +983,7 @@ SKIP: {
     ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 1) == 0 }, 5),
        'Redis killed: podgen_redis_up 0');
     $podcast->('killed');
+    $library->('killed', $healthy);
 
     # a restarted Redis is empty (no persistence here): no stream, no
     # consumer group; podgen must make them again
