@@ -993,31 +993,13 @@ ngx_http_podgen_job_stored(void *data, ngx_int_t rc, redisReply *reply)
 {
     ngx_http_podgen_job_t  *job = data;
 
-    char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
-    const char *argv[5];
-    size_t      argvlen[5];
-
-    if (rc == NGX_OK) {
-        ngx_sprintf((u_char *) key, "%%Pjobq%Z");
-
-        argv[0] = "XADD";
-        argv[1] = key;
-        argv[2] = "*";
-        argv[3] = "id";
-        argv[4] = job->rec.id;
-
-        argvlen[0] = 4;
-        argvlen[1] = ngx_strlen(key);
-        argvlen[2] = 1;
-        argvlen[3] = 2;
-        argvlen[4] = PG_JOB_ID_LEN;
-
-        if (ngx_http_podgen_redis_command(ngx_http_podgen_job_queued, job, 5,
-                                          argv, argvlen, 0)
-            != NULL)
-        {
-            return;
-        }
+    if (rc == NGX_OK
+        && ngx_http_podgen_redis_strings(ngx_http_podgen_job_queued, job, 0,
+                                         5, "XADD", "%Pjobq", "*", "id",
+                                         job->rec.id)
+           != NULL)
+    {
+        return;
     }
 
     ngx_http_podgen_job_queued(job, NGX_ERROR, NULL);
@@ -2142,29 +2124,10 @@ typedef struct {
 static void
 ngx_http_podgen_job_redis_ack(const char *entry)
 {
-    char        key[16];
-    const char *argv[4];
-    size_t      argvlen[4];
-
-    ngx_sprintf((u_char *) key, "%%Pjobq%Z");
-
-    argv[0] = "XACK";
-    argv[1] = key;
-    argv[2] = "podgen";
-    argv[3] = entry;
-    argvlen[0] = 4;
-    argvlen[1] = ngx_strlen(key);
-    argvlen[2] = 6;
-    argvlen[3] = ngx_strlen(entry);
-
-    (void) ngx_http_podgen_redis_command(NULL, NULL, 4, argv, argvlen, 0);
-
-    argv[0] = "XDEL";
-    argv[2] = entry;
-    argvlen[0] = 4;
-    argvlen[2] = ngx_strlen(entry);
-
-    (void) ngx_http_podgen_redis_command(NULL, NULL, 3, argv, argvlen, 0);
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 4, "XACK", "%Pjobq",
+                                         "podgen", entry);
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "XDEL", "%Pjobq",
+                                         entry);
 }
 
 
@@ -2276,8 +2239,6 @@ ngx_http_podgen_job_entries(redisReply *entries)
 {
     size_t                           i, f;
     redisReply                      *e, *fields;
-    const char                      *argv[2];
-    size_t                           argvlen[2];
     char                             key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
     ngx_http_podgen_job_delivery_t  *d;
 
@@ -2329,13 +2290,8 @@ ngx_http_podgen_job_entries(redisReply *entries)
 
         ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", d->id);
 
-        argv[0] = "GET";
-        argv[1] = key;
-        argvlen[0] = 3;
-        argvlen[1] = ngx_strlen(key);
-
-        if (ngx_http_podgen_redis_command(ngx_http_podgen_job_delivered, d,
-                                          2, argv, argvlen, 0)
+        if (ngx_http_podgen_redis_strings(ngx_http_podgen_job_delivered, d, 0,
+                                          2, "GET", key)
             == NULL)
         {
             ngx_free(d);
@@ -2458,10 +2414,8 @@ ngx_http_podgen_jobs_beat(void)
 static void
 ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
 {
-    char                          key[16], count[NGX_INT_T_LEN + 1];
-    const char                   *argv[12];
-    size_t                        argvlen[12];
-    ngx_uint_t                    i, room, beat;
+    char                          count[NGX_INT_T_LEN + 1];
+    ngx_uint_t                    room, beat;
 
     if (ngx_exiting || ngx_http_podgen_jobs_pmcf == NULL) {
         return;
@@ -2473,22 +2427,11 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
         return;
     }
 
-    ngx_sprintf((u_char *) key, "%%Pjobq%Z");
-
     if (!ngx_http_podgen_jobs_group_made) {
-        argv[0] = "XGROUP";
-        argv[1] = "CREATE";
-        argv[2] = key;
-        argv[3] = "podgen";
-        argv[4] = "0";
-        argv[5] = "MKSTREAM";
-
-        for (i = 0; i < 6; i++) {
-            argvlen[i] = ngx_strlen(argv[i]);
-        }
-
-        (void) ngx_http_podgen_redis_command(ngx_http_podgen_jobs_group_done,
-                                             NULL, 6, argv, argvlen, 0);
+        (void) ngx_http_podgen_redis_strings(ngx_http_podgen_jobs_group_done,
+                                             NULL, 0, 6, "XGROUP", "CREATE",
+                                             "%Pjobq", "podgen", "0",
+                                             "MKSTREAM");
     }
 
     beat = (ngx_msec_int_t) (ngx_current_msec
@@ -2514,41 +2457,22 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
     if (beat) {
         /* entries of workers that stopped beating */
 
-        argv[0] = "XAUTOCLAIM";
-        argv[1] = key;
-        argv[2] = "podgen";
-        argv[3] = ngx_http_podgen_jobs_consumer;
-        argv[4] = NGX_HTTP_PODGEN_JOBS_RECLAIM;
-        argv[5] = "0-0";
-        argv[6] = "COUNT";
-        argv[7] = count;
-
-        for (i = 0; i < 8; i++) {
-            argvlen[i] = ngx_strlen(argv[i]);
-        }
-
-        (void) ngx_http_podgen_redis_command(
+        (void) ngx_http_podgen_redis_strings(
                                          ngx_http_podgen_jobs_reclaim_done,
-                                         NULL, 8, argv, argvlen, 0);
+                                         NULL, 0, 8, "XAUTOCLAIM", "%Pjobq",
+                                         "podgen",
+                                         ngx_http_podgen_jobs_consumer,
+                                         NGX_HTTP_PODGEN_JOBS_RECLAIM, "0-0",
+                                         "COUNT", count);
     }
 
-    argv[0] = "XREADGROUP";
-    argv[1] = "GROUP";
-    argv[2] = "podgen";
-    argv[3] = ngx_http_podgen_jobs_consumer;
-    argv[4] = "COUNT";
-    argv[5] = count;
-    argv[6] = "STREAMS";
-    argv[7] = key;
-    argv[8] = ">";
-
-    for (i = 0; i < 9; i++) {
-        argvlen[i] = ngx_strlen(argv[i]);
-    }
-
-    ngx_http_podgen_jobs_stream_op = ngx_http_podgen_redis_command(
-                                             ngx_http_podgen_jobs_read_done,
-                                             NULL, 9, argv, argvlen, 0);
+    ngx_http_podgen_jobs_stream_op = ngx_http_podgen_redis_strings(
+                                         ngx_http_podgen_jobs_read_done, NULL,
+                                         0, 9, "XREADGROUP", "GROUP",
+                                         "podgen",
+                                         ngx_http_podgen_jobs_consumer,
+                                         "COUNT", count, "STREAMS", "%Pjobq",
+                                         ">");
 
     if (ngx_http_podgen_jobs_stream_op == NULL) {
         ngx_add_timer(ev, 1000);
@@ -2611,8 +2535,6 @@ ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id, pg_job_t *rec,
 {
     ngx_int_t                     rc;
     ngx_http_podgen_redis_op_t   *op;
-    const char                   *argv[2];
-    size_t                        argvlen[2];
     ngx_http_podgen_job_fetch_t  *f;
     char                          key[sizeof("%Pepisode:") + PG_JOB_ID_LEN];
 
@@ -2644,13 +2566,8 @@ ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id, pg_job_t *rec,
     ngx_sprintf((u_char *) key, "%%P%s:%s%Z", episode ? "episode" : "job",
                 id);
 
-    argv[0] = "GET";
-    argv[1] = key;
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
-
-    op = ngx_http_podgen_redis_command(ngx_http_podgen_job_fetched, f, 2,
-                                       argv, argvlen, 2000);
+    op = ngx_http_podgen_redis_strings(ngx_http_podgen_job_fetched, f, 2000,
+                                       2, "GET", key);
     if (op == NULL) {
         ngx_free(f);
         return NGX_DECLINED;
@@ -2706,9 +2623,7 @@ ngx_int_t
 ngx_http_podgen_job_redis_delete(const char *id,
     ngx_http_podgen_job_found_pt found, void *data, void **handle)
 {
-    const char                 *argv[3];
     ngx_http_podgen_redis_op_t *op;
-    size_t                      argvlen[3];
     ngx_http_podgen_job_del_t  *d;
     char                        k1[sizeof("%Pjob:") + PG_JOB_ID_LEN];
     char                        k2[sizeof("%Pepisode:") + PG_JOB_ID_LEN];
@@ -2730,15 +2645,8 @@ ngx_http_podgen_job_redis_delete(const char *id,
     ngx_sprintf((u_char *) k1, "%%Pjob:%s%Z", id);
     ngx_sprintf((u_char *) k2, "%%Pepisode:%s%Z", id);
 
-    argv[0] = "DEL";
-    argv[1] = k1;
-    argv[2] = k2;
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(k1);
-    argvlen[2] = ngx_strlen(k2);
-
-    op = ngx_http_podgen_redis_command(ngx_http_podgen_job_deleted, d, 3,
-                                       argv, argvlen, 0);
+    op = ngx_http_podgen_redis_strings(ngx_http_podgen_job_deleted, d, 0, 3,
+                                       "DEL", k1, k2);
     if (op == NULL) {
         ngx_free(d);
         return NGX_DECLINED;
