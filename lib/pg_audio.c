@@ -60,6 +60,9 @@
 #define PG_SOXR_CHUNK        4096
 
 #define PG_MP3_FLUSH_SIZE    7200
+
+/* room for a LAME tag frame: the largest mp3 frame is 1441 bytes */
+#define PG_MP3_TAG_SIZE      2880
 #define PG_OPUS_BITRATE      32000
 #define PG_OPUS_RATE         48000
 /* 100 ms pages: 20 ms pages cost ~9 kbps of Ogg overhead at 32 kbps, and
@@ -103,6 +106,15 @@ struct pg_enc_s {
      */
     pg_buf_t             *out;
     unsigned              out_failed:1;
+
+    /*
+     * A whole file: the caller keeps everything written to its buffer
+     * from base on, so the encoder may go back to its headers (FLAC's
+     * STREAMINFO, the mp3 LAME tag).  pos: where FLAC writes next.
+     */
+    unsigned              whole:1;
+    size_t                base;
+    size_t                pos;
 
     union {
         lame_global_flags    *lame;
@@ -156,6 +168,10 @@ static int pg_opus_finish(pg_enc_t *enc, pg_buf_t *out);
 static void pg_opus_cleanup(pg_enc_t *enc);
 
 static int pg_flac_init(pg_enc_t *enc, pg_buf_t *out);
+static FLAC__StreamEncoderSeekStatus pg_flac_seek_cb(
+    const FLAC__StreamEncoder *fe, FLAC__uint64 offset, void *data);
+static FLAC__StreamEncoderTellStatus pg_flac_tell_cb(
+    const FLAC__StreamEncoder *fe, FLAC__uint64 *offset, void *data);
 static FLAC__StreamEncoderWriteStatus pg_flac_write_cb(
     const FLAC__StreamEncoder *fe, const FLAC__byte buffer[], size_t bytes,
     uint32_t samples, uint32_t current_frame, void *data);
@@ -249,8 +265,8 @@ pg_format_mime(pg_format_t fmt)
 }
 
 
-pg_enc_t *
-pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
+static pg_enc_t *
+pg_enc_new(pg_format_t fmt, int in_rate, pg_buf_t *out, unsigned whole)
 {
     size_t     len;
     pg_enc_t  *enc;
@@ -270,6 +286,9 @@ pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
     enc->state = PG_ENC_ACTIVE;
     enc->in_rate = in_rate;
     enc->out_rate = in_rate;
+    enc->whole = whole;
+    enc->base = out->len;
+    enc->pos = out->len;
 
     /* a failed create leaves no half-written header behind */
     len = out->len;
@@ -281,6 +300,20 @@ pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
     }
 
     return enc;
+}
+
+
+pg_enc_t *
+pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
+{
+    return pg_enc_new(fmt, in_rate, out, 0);
+}
+
+
+pg_enc_t *
+pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out)
+{
+    return pg_enc_new(fmt, in_rate, out, 1);
 }
 
 
@@ -670,7 +703,7 @@ pg_mp3_init(pg_enc_t *enc, pg_buf_t *out)
            != 0
         || lame_set_VBR(gf, vbr_off) != 0
         || lame_set_brate(gf, enc->in_rate >= 16000 ? 64 : 32) != 0
-        || lame_set_bWriteVbrTag(gf, 0) != 0
+        || lame_set_bWriteVbrTag(gf, enc->whole) != 0
         || lame_init_params(gf) < 0)
     {
         return -1;
@@ -758,6 +791,26 @@ pg_mp3_finish(pg_enc_t *enc, pg_buf_t *out)
     }
 
     out->len += rc;
+
+    if (enc->whole) {
+        unsigned char  tag[PG_MP3_TAG_SIZE];
+        size_t         n;
+
+        /*
+         * lame began the stream with an empty frame of the tag's size:
+         * the "Info" tag goes there, with the encoder delay and padding
+         * (players then start on the first real sample, on time with
+         * the transcript) and the exact frame count.
+         */
+
+        n = lame_get_lametag_frame(enc->lib.lame, tag, sizeof(tag));
+
+        if (n == 0 || n > sizeof(tag) || out->len - enc->base < n) {
+            return -1;
+        }
+
+        memcpy(out->data + enc->base, tag, n);
+    }
 
     return 0;
 }
@@ -1009,9 +1062,9 @@ pg_flac_init(pg_enc_t *enc, pg_buf_t *out)
     enc->lib.flac = fe;
 
     /*
-     * Without a seek callback the STREAMINFO written first is never
-     * updated: it keeps "total samples unknown" and an all-zero MD5,
-     * which decoders take as "not known".
+     * A stream (no seek callback) keeps the STREAMINFO written first:
+     * "total samples unknown" and an all-zero MD5, which decoders take
+     * as "not known".
      */
 
     if (!FLAC__stream_encoder_set_channels(fe, 1)
@@ -1023,8 +1076,15 @@ pg_flac_init(pg_enc_t *enc, pg_buf_t *out)
         return -1;
     }
 
+    /*
+     * A whole file can be gone back to: at the end libFLAC rewrites its
+     * STREAMINFO with the total samples, the MD5 and the frame sizes.
+     */
+
     enc->out = out;
-    st = FLAC__stream_encoder_init_stream(fe, pg_flac_write_cb, NULL, NULL,
+    st = FLAC__stream_encoder_init_stream(fe, pg_flac_write_cb,
+                                          enc->whole ? pg_flac_seek_cb : NULL,
+                                          enc->whole ? pg_flac_tell_cb : NULL,
                                           NULL, enc);
     enc->out = NULL;
 
@@ -1042,12 +1102,73 @@ pg_flac_write_cb(const FLAC__StreamEncoder *fe, const FLAC__byte buffer[],
 {
     pg_enc_t  *enc = data;
 
-    if (enc->out == NULL || pg_buf_append(enc->out, buffer, bytes) != 0) {
-        enc->out_failed = 1;
-        return FLAC__STREAM_ENCODER_WRITE_STATUS_FATAL_ERROR;
+    size_t  over;
+
+    if (enc->out == NULL) {
+        goto failed;
     }
 
+    if (!enc->whole) {
+        if (pg_buf_append(enc->out, buffer, bytes) != 0) {
+            goto failed;
+        }
+
+        return FLAC__STREAM_ENCODER_WRITE_STATUS_OK;
+    }
+
+    /* a whole file: over what is there (after a seek back), then on */
+
+    if (enc->pos > enc->out->len) {
+        goto failed;
+    }
+
+    over = enc->out->len - enc->pos;
+    if (over > bytes) {
+        over = bytes;
+    }
+
+    memcpy(enc->out->data + enc->pos, buffer, over);
+
+    if (pg_buf_append(enc->out, buffer + over, bytes - over) != 0) {
+        goto failed;
+    }
+
+    enc->pos += bytes;
+
     return FLAC__STREAM_ENCODER_WRITE_STATUS_OK;
+
+failed:
+
+    enc->out_failed = 1;
+    return FLAC__STREAM_ENCODER_WRITE_STATUS_FATAL_ERROR;
+}
+
+
+static FLAC__StreamEncoderSeekStatus
+pg_flac_seek_cb(const FLAC__StreamEncoder *fe, FLAC__uint64 offset,
+    void *data)
+{
+    pg_enc_t  *enc = data;
+
+    if (enc->out == NULL || offset > enc->out->len - enc->base) {
+        return FLAC__STREAM_ENCODER_SEEK_STATUS_ERROR;
+    }
+
+    enc->pos = enc->base + offset;
+
+    return FLAC__STREAM_ENCODER_SEEK_STATUS_OK;
+}
+
+
+static FLAC__StreamEncoderTellStatus
+pg_flac_tell_cb(const FLAC__StreamEncoder *fe, FLAC__uint64 *offset,
+    void *data)
+{
+    pg_enc_t  *enc = data;
+
+    *offset = enc->pos - enc->base;
+
+    return FLAC__STREAM_ENCODER_TELL_STATUS_OK;
 }
 
 

@@ -48,6 +48,16 @@ const char *pg_format_mime(pg_format_t fmt);            /* "audio/mpeg" */
  */
 pg_enc_t *pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out);
 
+/*
+ * The same for a whole file: the caller keeps everything written to *out
+ * from now on (it does not send or drain it while encoding), so the
+ * encoder may go back to its headers when it finishes: a FLAC STREAMINFO
+ * with the total samples and the MD5, an mp3 LAME "Info" tag with the
+ * encoder delay and padding (gapless players start on time) and the frame
+ * count.  Other formats are written as by pg_enc_create().
+ */
+pg_enc_t *pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out);
+
 /* Returns 0, or -1 on error (the encoder is then unusable). */
 int pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
     pg_buf_t *out);

@@ -289,7 +289,7 @@ pg_episode_render(const pg_episode_part_t *parts, size_t n,
 
     start = out->len;
 
-    ctx->enc = pg_enc_create(fmt, rate, out);
+    ctx->enc = pg_enc_create_whole(fmt, rate, out);
 
     if (ctx->enc == NULL) {
         pg_episode_error(errbuf, errlen,
