@@ -1127,7 +1127,9 @@ pg_flac_write_cb(const FLAC__StreamEncoder *fe, const FLAC__byte buffer[],
         over = bytes;
     }
 
-    memcpy(enc->out->data + enc->pos, buffer, over);
+    if (over) {
+        memcpy(enc->out->data + enc->pos, buffer, over);
+    }
 
     if (pg_buf_append(enc->out, buffer + over, bytes - over) != 0) {
         goto failed;

@@ -205,7 +205,8 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t         *c = ev->data;
     ngx_http_podgen_redis_t  *rd = c->data;
 
-    ssize_t  n;
+    ssize_t     n;
+    ngx_uint_t  fed;
 
     if (rd->ac == NULL) {
         return;
@@ -216,26 +217,44 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
         return;
     }
 
+    fed = 0;
+
     for ( ;; ) {
         n = recv(c->fd, ngx_http_podgen_redis_buf,
                  NGX_HTTP_PODGEN_REDIS_READ, 0);
 
-        if (n <= 0
-            || redisReaderFeed(rd->ac->c.reader, ngx_http_podgen_redis_buf,
+        if (n > 0
+            && redisReaderFeed(rd->ac->c.reader, ngx_http_podgen_redis_buf,
                                n)
-               != REDIS_OK)
+               == REDIS_OK)
         {
-            /* the end, an error, or nothing more: hiredis reads again,
-             * and handles what it finds */
-            redisAsyncHandleRead(rd->ac);
-            return;
+            fed = 1;
+
+            if (n < NGX_HTTP_PODGEN_REDIS_READ) {
+                /* all there was: no read that would only say EAGAIN */
+                redisProcessCallbacks(rd->ac);
+                return;
+            }
+
+            continue;
         }
 
-        if (n < NGX_HTTP_PODGEN_REDIS_READ) {
-            /* all there was: no read that would only say EAGAIN */
+        /*
+         * Nothing more, the end of the stream, an error: the replies read
+         * so far are answered first, then hiredis reads again and handles
+         * what it finds (a disconnect answers the rest with no reply).
+         */
+
+        if (fed) {
             redisProcessCallbacks(rd->ac);
-            return;
+
+            if (rd->ac == NULL) {
+                return;
+            }
         }
+
+        redisAsyncHandleRead(rd->ac);
+        return;
     }
 }
 
