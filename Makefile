@@ -109,7 +109,8 @@ fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	done
 
 unit-asan:
-	$(MAKE) unit BUILD=$(BUILD)/asan-unit UNIT_CFLAGS="$(SAN_FLAGS)"
+	$(MAKE) unit BUILD=$(BUILD)/asan-unit \
+	    UNIT_CFLAGS="$(SAN_FLAGS) -fno-sanitize-recover=undefined"
 
 # flite voices shared by threads: the stress test under helgrind.
 # -s lists the suppressions used (valgrind's defaults for glibc internals).
