@@ -839,6 +839,8 @@ ngx_http_podgen_podcasts_back(ngx_http_podgen_podcasts_t *q)
 /* ---- the list and the feed, read on the pool ---------------------------- */
 
 
+static ngx_uint_t ngx_http_podgen_podcasts_take(
+    ngx_http_podgen_podcasts_t *p, pg_job_t **job, u_char *json, size_t len);
 static void ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
     pg_job_t **jobs, size_t taken);
 
@@ -863,7 +865,6 @@ ngx_http_podgen_podcasts_list_thread(void *data)
     u_char         *raw;
     ssize_t         got;
     pg_job_t      **jobs;
-    pg_error_t      err;
     struct stat     st;
     struct dirent  *de;
     char            path[NGX_MAX_PATH];
@@ -950,46 +951,56 @@ ngx_http_podgen_podcasts_list_thread(void *data)
 
         (void) close(fd);
 
-        jobs[taken] = calloc(1, sizeof(pg_job_t));
-
-        if (raw == NULL || got != st.st_size || jobs[taken] == NULL
-            || pg_job_from_json((char *) raw, got, jobs[taken], &err) != 0)
-        {
-            free(raw);
-            free(jobs[taken]);
-            jobs[taken] = NULL;
-            continue;
+        if (raw && got == st.st_size) {
+            taken += ngx_http_podgen_podcasts_take(p, &jobs[taken], raw, got);
         }
 
         free(raw);
-
-        if (p->feed && jobs[taken]->status != PG_JOB_COMPLETED) {
-            pg_job_free(jobs[taken]);
-            free(jobs[taken]);
-            jobs[taken] = NULL;
-            continue;
-        }
-
-        taken++;
     }
 
     free(ids);
 
     ngx_http_podgen_podcasts_render(p, jobs, taken);
+}
 
-    for (i = 0; i < taken; i++) {
-        pg_job_free(jobs[i]);
-        free(jobs[i]);
+
+/* A record that belongs in the list (or the feed) goes to *job: 1, or 0. */
+
+static ngx_uint_t
+ngx_http_podgen_podcasts_take(ngx_http_podgen_podcasts_t *p, pg_job_t **job,
+    u_char *json, size_t len)
+{
+    pg_job_t    *rec;
+    pg_error_t   err;
+
+    rec = calloc(1, sizeof(pg_job_t));
+    if (rec == NULL) {
+        return 0;
     }
 
-    free(jobs);
+    if (pg_job_from_json((char *) json, len, rec, &err) != 0) {
+        free(rec);
+        return 0;
+    }
+
+    if (rec->kind != PG_JOB_PODCAST
+        || (p->feed && rec->status != PG_JOB_COMPLETED))
+    {
+        pg_job_free(rec);
+        free(rec);
+        return 0;
+    }
+
+    *job = rec;
+
+    return 1;
 }
 
 
 /*
  * The list (or the feed) of jobs[0..taken), newest first; one more than
  * the limit says that more follow.  p->status NGX_HTTP_OK when p->out has
- * it.
+ * it.  The jobs are freed.
  */
 
 static void
@@ -1048,6 +1059,13 @@ ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
             }
         }
     }
+
+    for (i = 0; i < taken; i++) {
+        pg_job_free(jobs[i]);
+        free(jobs[i]);
+    }
+
+    free(jobs);
 }
 
 
@@ -1059,9 +1077,8 @@ ngx_http_podgen_podcasts_records_thread(void *data)
     ngx_http_podgen_podcasts_t  *p = data;
 
     u_char      *pos, *end;
-    size_t       len, taken, i;
+    size_t       len, taken;
     pg_job_t   **jobs;
-    pg_error_t   err;
 
     p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
@@ -1082,39 +1099,11 @@ ngx_http_podgen_podcasts_records_thread(void *data)
             break;
         }
 
-        jobs[taken] = calloc(1, sizeof(pg_job_t));
-
-        if (jobs[taken] == NULL
-            || pg_job_from_json((char *) pos, len, jobs[taken], &err) != 0)
-        {
-            free(jobs[taken]);
-            jobs[taken] = NULL;
-            pos += len;
-            continue;
-        }
-
+        taken += ngx_http_podgen_podcasts_take(p, &jobs[taken], pos, len);
         pos += len;
-
-        if (jobs[taken]->kind != PG_JOB_PODCAST
-            || (p->feed && jobs[taken]->status != PG_JOB_COMPLETED))
-        {
-            pg_job_free(jobs[taken]);
-            free(jobs[taken]);
-            jobs[taken] = NULL;
-            continue;
-        }
-
-        taken++;
     }
 
     ngx_http_podgen_podcasts_render(p, jobs, taken);
-
-    for (i = 0; i < taken; i++) {
-        pg_job_free(jobs[i]);
-        free(jobs[i]);
-    }
-
-    free(jobs);
 }
 
 

@@ -97,38 +97,16 @@ is(substr($w2->{body}, 44), substr($w1->{body}, 44),
 
 sub concurrent {
     my ($n, $body, %o) = @_;
-    my @kids;
-    for my $i (1 .. $n) {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            my $r = speech($ng, $body);
-            my $ok = $r->{status} == 200 ? 1 : 0;
-            my $tag = $r->{headers}{'x-podgen-cache'} // '-';
-            my $len = length $r->{body};
-            my $fh;
-            if (open $fh, ">", "$o{dir}/$i") {
-                print $fh "$ok $tag $len\n";
-                close $fh;
-            }
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-        sleep($o{stagger}) if $o{stagger};
-    }
-    waitpid $_, 0 for @kids;
-    my @res;
-    for my $i (1 .. $n) {
-        open my $fh, '<', "$o{dir}/$i" or next;
-        push @res, [ split ' ', scalar <$fh> ];
-    }
-    return @res;
+    return in_parallel($n, sub {
+        my $r = speech($ng, $body);
+        return ($r->{status} == 200 ? 1 : 0, $r->{headers}{'x-podgen-cache'},
+                length $r->{body});
+    }, stagger => $o{stagger});
 }
-
-my $dir = File::Temp::tempdir(CLEANUP => 1);
 
 my $audio0 = metric($ng, 'podgen_tts_audio_seconds_total');
 my $sb = body(input => "Twenty at once. $TEXT", response_format => 'opus');
-my @res = concurrent(20, $sb, dir => $dir);
+my @res = concurrent(20, $sb);
 
 is(scalar(grep { $_->[0] } @res), 20, 'single flight: 20 answers, all 200');
 is(scalar(grep { $_->[1] eq 'MISS' } @res), 1, 'one of them made the audio');
@@ -160,8 +138,7 @@ if (!$quitter) {
     POSIX::_exit(0);
 }
 sleep 0.2;
-mkdir "$dir/l";
-my @left = concurrent(3, $lb, dir => "$dir/l");
+my @left = concurrent(3, $lb);
 waitpid $quitter, 0;
 cmp_ok(metric($ng, 'podgen_errors_total\{type="client_gone"\}'), '>=', 1,
        'the maker did leave before the end');

@@ -95,26 +95,11 @@ is_deeply($JSON->decode($s2->{body})->{segments},
     my $text = join ' ', map { "Both nodes want sentence $_ at once." } 1 .. 12;
     my $audio0 = (metric($a, 'podgen_tts_audio_seconds_total') // 0)
                + (metric($b, 'podgen_tts_audio_seconds_total') // 0);
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
-    my @kids;
-    for my $i (1 .. 16) {
-        my $node = $i % 2 ? $a : $b;
-        my $pid = fork // die;
-        if (!$pid) {
-            my $r = speech($node, input => $text);
-            if (open my $fh, '>', "$dir/$i") {
-                print $fh join(' ', $r->{status},
-                               $r->{headers}{'x-podgen-cache'} // '-',
-                               length $r->{body}), "\n";
-                close $fh;
-            }
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
-    my @res = map { open my $fh, '<', "$dir/$_" or next; [split ' ', <$fh>] }
-              1 .. 16;
+    my @res = in_parallel(16, sub {
+        my $r = speech($_[0] % 2 ? $a : $b, input => $text);
+        return ($r->{status}, $r->{headers}{'x-podgen-cache'},
+                length $r->{body});
+    });
     is(scalar(grep { $_->[0] == 200 } @res), 16, 'two nodes, 16 at once: 200s');
     is(scalar(grep { $_->[1] eq 'MISS' } @res), 1,
        'one request in the fleet made the audio');
@@ -179,56 +164,27 @@ sub redis_set_raw {
     my @keys = sort keys %value;
 
     # a client that reads slowly, from a small window, holds its reply
-    socket(my $s, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die $!;
-    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
-    connect($s, Socket::pack_sockaddr_in($l->port,
-                                         Socket::inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
-    syswrite $s, "GET /v1/audio/$keys[1].wav HTTP/1.1\r\nHost: localhost\r\n"
-                 . "Connection: close\r\n\r\n";
-    my $slow = '';
-    while (length $slow < 8192) {
-        my $got = sysread $s, $slow, 4096, length $slow;
-        last unless $got;
-    }
+    my ($s, $slow) = slow_client($l, "GET /v1/audio/$keys[1].wav HTTP/1.1\r\n"
+                                     . "Host: localhost\r\n"
+                                     . "Connection: close\r\n\r\n");
     like($slow, qr/^HTTP\/1\.1 200.*X-Podgen-Cache: HIT-L2/s,
          'large: the slow client has begun its reply');
 
     # meanwhile, 12 clients at once ask for all three
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
-    my @kids;
-    for my $i (0 .. 11) {
-        my $pid = fork // die;
-        if (!$pid) {
-            my $hex = $keys[$i % 3];
-            my $r = request($l, 'GET', "/v1/audio/$hex.wav", timeout => 60);
-            my $same = ($r->{body} // '') eq $value{$hex} ? 1 : 0;
-            if (open my $fh, '>', "$dir/$i") {
-                print $fh join(' ', $r->{status},
-                               $r->{headers}{'x-podgen-cache'} // '-',
-                               length($r->{body} // ''), $same), "\n";
-                close $fh;
-            }
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    waitpid $_, 0 for @kids;
-    my @res = map { open my $fh, '<', "$dir/$_" or next; [split ' ', <$fh>] }
-              0 .. 11;
+    my @res = in_parallel(12, sub {
+        my $hex = $keys[$_[0] % 3];
+        my $r = request($l, 'GET', "/v1/audio/$hex.wav", timeout => 60);
+        return ($r->{status}, $r->{headers}{'x-podgen-cache'},
+                length($r->{body} // ''),
+                ($r->{body} // '') eq $value{$hex} ? 1 : 0);
+    });
     is(scalar(grep { $_->[0] == 200 && $_->[1] eq 'HIT-L2' } @res), 12,
        'large: 12 at once, all HIT-L2')
         or diag explain \@res;
     is(scalar(grep { $_->[3] } @res), 12, 'large: every body byte-identical');
 
     # the slow client reads the rest
-    my $t0 = time;
-    while (time - $t0 < 30) {
-        my $got = sysread $s, $slow, 65536, length $slow;
-        last unless $got;
-    }
-    close $s;
+    $slow = slow_finish($s, $slow);
     my (undef, $rest) = split /\r\n\r\n/, $slow, 2;
     ok(($rest // '') eq $value{$keys[1]},
        'large: the slow client got the 3 MB, byte for byte');

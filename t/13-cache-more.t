@@ -450,21 +450,11 @@ log_clean($ng, 'audio');
     is(tag($ref), 'HIT-L1', 'pin: and cached');
 
     # a client with a 4 KB receive buffer asks for it and reads a little
-    socket(my $s, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die $!;
-    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096);
-    connect($s, Socket::pack_sockaddr_in($ng->port,
-                                         Socket::inet_aton('127.0.0.1')))
-        or die "connect: $!";
-    binmode $s;
     my $body = $wav->('P');
-    syswrite $s, "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+    my ($s, $got) = slow_client($ng,
+        "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
         . "Content-Type: application/json\r\nConnection: close\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-    my $got = '';
-    while (length $got < 8192) {
-        my $n = sysread $s, $got, 4096, length $got;
-        last unless $n;
-    }
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body");
     like($got, qr/^HTTP\/1\.1 200.*X-Podgen-Cache: HIT-L1/s,
          'pin: the slow client gets a hit');
 
@@ -473,12 +463,7 @@ log_clean($ng, 'audio');
     is(tag($wavreq->('R')), 'MISS', 'pin: a third one');
     is(tag($wavreq->('P')), 'MISS', 'pin: the pinned one left the index');
 
-    my $t0 = time;
-    while (time - $t0 < 30) {
-        my $n = sysread $s, $got, 65536, length $got;
-        last unless $n;
-    }
-    close $s;
+    $got = slow_finish($s, $got);
     my ($hdr, $rest) = split /\r\n\r\n/, $got, 2;
     is(length($rest // ''), $plen, 'pin: the slow client got every byte');
     ok(($rest // '') eq $ref->{body}, 'pin: and the same bytes');

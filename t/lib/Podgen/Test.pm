@@ -63,7 +63,7 @@ our @EXPORT = qw(
     run_blocks request raw_request stream_request parse_responses
     start_redis start_mock_llm free_port repo_root module_path
     json_subset audio_duration decode_audio which skip_rest
-    wait_for_port slurp $JSON
+    wait_for_port slurp in_parallel slow_client slow_finish $JSON
 );
 
 our $VERSION = '0.1';
@@ -211,6 +211,68 @@ sub _slurp {
 
 # A whole file as bytes; undef when it cannot be read.
 sub slurp { _slurp(@_) }
+
+# in_parallel($n, sub { my ($i) = @_; ...; return @fields })
+# Runs the sub in $n forked clients at once (i = 1..n) and returns their
+# fields, one array ref per client in order of i (fields hold no spaces;
+# a client that died returns nothing).  stagger => seconds between forks.
+sub in_parallel {
+    my ($n, $code, %o) = @_;
+    my $dir = tempdir('podgen-par-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my @kids;
+    for my $i (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my @f = eval { $code->($i) };
+            if (open my $fh, '>', "$dir/$i") {
+                print $fh join(' ', map { $_ // '-' } @f), "\n";
+                close $fh;
+            }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+        sleep $o{stagger} if $o{stagger};
+    }
+    waitpid $_, 0 for @kids;
+    my @res;
+    for my $i (1 .. $n) {
+        my $line = _slurp("$dir/$i");
+        push @res, [ split ' ', $line ] if defined $line;
+    }
+    return @res;
+}
+
+# A client that reads slowly: connects with a small receive buffer, sends
+# the raw request and reads its first $o{first} bytes (8192).  Returns the
+# socket and what it read; slow_finish() reads the rest (up to 30 s) and
+# returns all of it.
+sub slow_client {
+    my ($t, $req, %o) = @_;
+    socket(my $s, Socket::PF_INET(), Socket::SOCK_STREAM(), 0) or die $!;
+    setsockopt($s, SOL_SOCKET, Socket::SO_RCVBUF(), $o{rcvbuf} // 4096);
+    connect($s, Socket::pack_sockaddr_in($t->port,
+                                         Socket::inet_aton('127.0.0.1')))
+        or die "connect: $!";
+    binmode $s;
+    syswrite $s, $req;
+    my $got = '';
+    while (length $got < ($o{first} // 8192)) {
+        my $n = sysread $s, $got, 4096, length $got;
+        last unless $n;
+    }
+    return ($s, $got);
+}
+
+sub slow_finish {
+    my ($s, $got) = @_;
+    my $t0 = time;
+    while (time - $t0 < 30) {
+        my $n = sysread $s, $got, 65536, length $got;
+        last unless $n;
+    }
+    close $s;
+    return $got;
+}
 
 sub _spew {
     my ($file, $data) = @_;
