@@ -156,6 +156,9 @@ static ngx_connection_t              ngx_http_podgen_jobs_dummy;
 
 /* Redis mode: the job stream */
 static ngx_uint_t                    ngx_http_podgen_jobs_redis;
+static ngx_uint_t                    ngx_http_podgen_jobs_indexed;
+static ngx_http_podgen_redis_op_t   *ngx_http_podgen_jobs_index_op;
+static char                          ngx_http_podgen_jobs_index_at[32] = "0";
 static ngx_event_t                   ngx_http_podgen_jobs_stream_ev;
 static ngx_http_podgen_redis_op_t   *ngx_http_podgen_jobs_stream_op;
 static ngx_msec_t                    ngx_http_podgen_jobs_last_beat;
@@ -546,6 +549,28 @@ ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id, pg_job_t *rec,
     "local v = redis.call('GET', ARGV[3] .. id) "                            \
     "if v then out[#out + 1] = v else redis.call('ZREM', KEYS[1], id) end "  \
     "end return out"
+
+
+/*
+ * Records written before the library had its index (an upgrade) are added
+ * to it once per Redis: worker 0 of a node walks {prefix}job:pod_* a SCAN
+ * page per turn until {prefix}podcasts:indexed says it is done.
+ */
+#define NGX_HTTP_PODGEN_JOBS_INDEX_LUA                                       \
+    "if redis.call('EXISTS', KEYS[3]) == 1 then return '0' end "             \
+    "local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], "               \
+    "'COUNT', 500) "                                                         \
+    "for _, k in ipairs(r[2]) do "                                           \
+    "local v = redis.pcall('GET', k) "                                       \
+    "if type(v) == 'string' then "                                           \
+    "local ok, rec = pcall(cjson.decode, v) "                                \
+    "if ok and type(rec) == 'table' and rec.kind == 'podcast' then "         \
+    "local id = string.sub(k, #ARGV[3] + 1) "                                \
+    "redis.call('ZADD', KEYS[1], 0, id) "                                    \
+    "if rec.status == 'completed' then "                                     \
+    "redis.call('ZADD', KEYS[2], 0, id) end end end end "                    \
+    "if r[1] == '0' then redis.call('SET', KEYS[3], '1') end "               \
+    "return r[1]"
 
 
 /* SET job:{id}; xx: only over a record that is there (not a deleted one) */
@@ -2411,6 +2436,30 @@ ngx_http_podgen_jobs_beat(void)
 }
 
 
+/* A page of the index walk is done: the next one on the next turn. */
+
+static void
+ngx_http_podgen_jobs_index_done(void *data, ngx_int_t rc, redisReply *reply)
+{
+    ngx_http_podgen_jobs_index_op = NULL;
+
+    if (rc != NGX_OK || reply->type != REDIS_REPLY_STRING || reply->len == 0
+        || reply->len >= sizeof(ngx_http_podgen_jobs_index_at))
+    {
+        /* again from where it was, later */
+        return;
+    }
+
+    if (reply->len == 1 && reply->str[0] == '0') {
+        ngx_http_podgen_jobs_indexed = 1;
+        return;
+    }
+
+    ngx_memcpy(ngx_http_podgen_jobs_index_at, reply->str, reply->len);
+    ngx_http_podgen_jobs_index_at[reply->len] = '\0';
+}
+
+
 static void
 ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
 {
@@ -2432,6 +2481,18 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
                                              NULL, 0, 6, "XGROUP", "CREATE",
                                              "%Pjobq", "podgen", "0",
                                              "MKSTREAM");
+    }
+
+    if (!ngx_http_podgen_jobs_indexed && ngx_worker == 0
+        && ngx_http_podgen_jobs_index_op == NULL)
+    {
+        ngx_http_podgen_jobs_index_op = ngx_http_podgen_redis_strings(
+                                 ngx_http_podgen_jobs_index_done, NULL, 0, 9,
+                                 "EVAL", NGX_HTTP_PODGEN_JOBS_INDEX_LUA, "3",
+                                 "%Ppodcasts", "%Pepisodes",
+                                 "%Ppodcasts:indexed",
+                                 ngx_http_podgen_jobs_index_at,
+                                 "%Pjob:pod_*", "%Pjob:");
     }
 
     beat = (ngx_msec_int_t) (ngx_current_msec

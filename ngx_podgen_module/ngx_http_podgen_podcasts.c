@@ -1289,9 +1289,9 @@ ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
      * node's own store */
 
     p->list_op = ngx_http_podgen_jobs_redis_list(p->cursor, p->limit + 1,
-                                                 feed,
-                                                 ngx_http_podgen_podcasts_listed,
-                                                 p);
+                                            feed,
+                                            ngx_http_podgen_podcasts_listed,
+                                            p);
     if (p->list_op) {
         r->read_event_handler = ngx_http_test_reading;
         ngx_http_podgen_podcasts_hold(p);

@@ -398,6 +398,32 @@ sub fleet {
     is(scalar(grep { $in_feed{$_} } @ids), 3,
        '(g) the feed has the episodes of both nodes');
 
+    # a record from before the library had its index (an upgrade): listed
+    # once a node starts its workers and walks the records
+    my $src = `redis-cli -p $rport GET t18:job:$ids[1]`;
+    chomp $src;
+    my $old = 'pod_000000000001abcdef01';
+    (my $rec = $src) =~ s/\Q$ids[1]\E/$old/g;
+    ok(length $rec > 100
+       && system('redis-cli', '-p', $rport, 'SET', "t18:job:$old", $rec) == 0,
+       '(g) an unindexed record is in Redis');
+    my $has = sub {
+        my ($n, $id) = @_;
+        my (undef, $j) = get_json($n, '/v1/podcasts?limit=100');
+        return scalar grep { $_->{id} eq $id } @{ $j->{data} // [] };
+    };
+    ok(!$has->($B, $old), '(g) the list does not know it yet');
+    system('redis-cli', '-p', $rport, 'DEL', 't18:podcasts:indexed');
+    $A->reload;
+    ok(wait_for(sub { $has->($B, $old) }, 10),
+       '(g) after a reload of A, B lists it');
+    like(request($B, 'GET', '/v1/podcasts/feed.xml')->{body}, qr/\Q$old\E/,
+         '(g) and it is in the feed (completed)');
+    ok(wait_for(sub { redis_keys('t18:podcasts:indexed') }, 5),
+       '(g) the walk is marked done');
+    is(request($A, 'DELETE', "/v1/podcasts/$old")->{status}, 204,
+       '(g) DELETE of the old record: 204');
+
     # deleted through B: gone from both
     is(request($B, 'DELETE', "/v1/podcasts/$ids[0]")->{status}, 204,
        '(g) DELETE through B: 204');
