@@ -88,7 +88,7 @@ ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     rc->addr_text = value[1];
 
     ngx_str_set(&rc->prefix, "podgen:");
-    rc->ttl = 86400;
+    rc->ttl = 86400000;
     rc->timeout = 200;
 
     if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
@@ -156,8 +156,10 @@ ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
-            rc->ttl = ngx_parse_time(&s, 1);
-            if (rc->ttl == (time_t) NGX_ERROR || rc->ttl == 0) {
+            rc->ttl = ngx_parse_time(&s, 0);
+            if (rc->ttl == (ngx_msec_t) NGX_ERROR || rc->ttl == 0
+                || rc->ttl > 0x7fffffff)
+            {
                 goto invalid;
             }
 
@@ -796,7 +798,7 @@ ngx_http_podgen_redis_set(const char *kind, const char *hex, u_char *value,
     }
 
     (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
-                             "SET %b%s:%s %b EX %d", rd->conf->prefix.data,
+                             "SET %b%s:%s %b PX %d", rd->conf->prefix.data,
                              rd->conf->prefix.len, kind, hex, value, len,
                              (int) rd->conf->ttl);
 }

@@ -22,7 +22,7 @@ typedef struct {
     ngx_int_t      db;
     ngx_str_t      password;
     ngx_str_t      prefix;
-    time_t         ttl;
+    ngx_msec_t     ttl;
     ngx_msec_t     timeout;
 } ngx_http_podgen_redis_conf_t;
 

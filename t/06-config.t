@@ -202,3 +202,49 @@ POST /api/v1/audio/speech
 Content-Type: application/json
 --- error_code: 200
 --- response_body_like: ^RIFF
+
+=== TEST 20: podgen_redis ttl=0
+--- http_config
+podgen_redis 127.0.0.1:6379 ttl=0;
+--- config
+location = /v1/audio/speech { podgen_speech; }
+--- must_die
+--- error_log
+podgen_redis: invalid parameter "ttl=0"
+
+=== TEST 21: podgen_redis ttl with a bad unit
+--- http_config
+podgen_redis 127.0.0.1:6379 ttl=3parsecs;
+--- config
+location = /v1/audio/speech { podgen_speech; }
+--- must_die
+--- error_log
+podgen_redis: invalid parameter "ttl=3parsecs"
+
+=== TEST 22: podgen_redis timeout=0
+--- http_config
+podgen_redis 127.0.0.1:6379 timeout=0;
+--- config
+location = /v1/audio/speech { podgen_speech; }
+--- must_die
+--- error_log
+podgen_redis: invalid parameter "timeout=0"
+
+=== TEST 23: podgen_redis with an unknown parameter
+--- http_config
+podgen_redis 127.0.0.1:6379 colour=blue;
+--- config
+location = /v1/audio/speech { podgen_speech; }
+--- must_die
+--- error_log
+podgen_redis: invalid parameter "colour=blue"
+
+=== TEST 24: podgen_redis twice
+--- http_config
+podgen_redis 127.0.0.1:6379;
+podgen_redis 127.0.0.1:6380;
+--- config
+location = /v1/audio/speech { podgen_speech; }
+--- must_die
+--- error_log
+is duplicate

@@ -206,6 +206,30 @@ sub redis_set_raw {
     ok(!@bad, 'large: error log clean') or diag join "\n", @bad;
 }
 
+# ---- ttl= in milliseconds ---------------------------------------------------
+
+{
+    my $c = Podgen::Test::Nginx->new(
+        http_config => "podgen_redis 127.0.0.1:$rport ttl=1500ms prefix=t12ttl:;",
+        config => 'location = /v1/audio/speech { podgen_speech; }');
+    $c->start;
+    my $r;
+    ok(wait_for(sub { $r = speech($c, input => 'A short life in Redis.');
+                      $r->{status} == 200 }, 5), 'ttl: speech 200');
+    my ($key) = ('');
+    wait_for(sub { ($key) = grep { length }
+                            split /\n/, `redis-cli -p $rport --scan --pattern 't12ttl:audio:*'`;
+                   $key }, 3);
+    my $pttl = $key ? `redis-cli -p $rport PTTL $key` + 0 : -3;
+    ok($pttl > 500 && $pttl <= 1500,
+       "ttl=1500ms: the artifact's PTTL is $pttl ms");
+    ok(wait_for(sub { !(`redis-cli -p $rport EXISTS $key` + 0) }, 3),
+       'ttl=1500ms: and then it is gone');
+    $c->stop;
+    my @bad = $c->check_error_log;
+    ok(!@bad, 'ttl: error log clean') or diag join "\n", @bad;
+}
+
 # ---- Redis stalls ----------------------------------------------------------
 
 my $err0 = metric($a, 'podgen_redis_errors_total');
