@@ -116,6 +116,67 @@ is_deeply($JSON->decode($s2->{body})->{segments},
        'the Redis lock is gone afterwards');
 }
 
+# ---- garbage in Redis --------------------------------------------------------
+#
+# A value that is not what podgen stored (another format byte, an empty
+# string, a key of another type, a script that is not JSON) is a miss: the
+# node makes the artifact again, answers 200 with the right bytes and puts
+# a good value back.
+
+{
+    my $new_key = sub {
+        my ($pattern, $before) = @_;
+        my ($k) = grep { !$before->{$_} } grep { length }
+                  split /\n/, `redis-cli -p $rport --scan --pattern '$pattern'`;
+        return $k;
+    };
+    my $keys_now = sub {
+        return { map { $_ => 1 } grep { length }
+                 split /\n/, `redis-cli -p $rport --scan --pattern '$_[0]'` };
+    };
+    my $n = 0;
+    for my $case ([ 'another format byte', [ 'SET', "\x05garbage" ] ],
+                  [ 'an empty string', [ 'SET', '' ] ],
+                  [ 'a list', [ 'DEL' ], [ 'RPUSH', 'a', 'b' ] ]) {
+        my ($name, @cmds) = @$case;
+        my $text = 'Garbage in Redis, case ' . ++$n . '.';
+        my $before = $keys_now->('t12:audio:*');
+        my $ra = speech($a, input => $text);
+        my $key;
+        wait_for(sub { $key = $new_key->('t12:audio:*', $before) }, 3);
+        ok($key, "garbage ($name): A stored the audio");
+        for my $c (@cmds) {
+            my ($cmd, @args) = @$c;
+            system('redis-cli', '-p', $rport, $cmd, $key, @args);
+        }
+        my $rb = speech($b, input => $text);
+        is($rb->{status}, 200, "garbage ($name): B answers 200");
+        isnt($rb->{headers}{'x-podgen-cache'}, 'HIT-L2',
+             "garbage ($name): not as a hit");
+        ok($rb->{body} eq $ra->{body}, "garbage ($name): the right bytes");
+        ok(wait_for(sub { (`redis-cli -p $rport STRLEN $key` + 0)
+                          > length $ra->{body} }, 3),
+           "garbage ($name): a good value is back in Redis");
+    }
+
+    my $sb = $JSON->encode({ topic => 'Garbage scripts', engine => 'builtin' });
+    my $before = $keys_now->('t12:script:*');
+    my $sa = request($a, 'POST', '/v1/scripts', body => $sb,
+                     headers => { 'Content-Type' => 'application/json' });
+    my $key;
+    wait_for(sub { $key = $new_key->('t12:script:*', $before) }, 3);
+    ok($key && system('redis-cli', '-p', $rport, 'SET', $key,
+                      '{"title": [not json') == 0,
+       'garbage script: the value in Redis is not JSON');
+    my $s2 = request($b, 'POST', '/v1/scripts', body => $sb,
+                     headers => { 'Content-Type' => 'application/json' });
+    is($s2->{status}, 200, 'garbage script: B answers 200');
+    isnt($s2->{headers}{'x-podgen-cache'}, 'HIT-L2', 'garbage script: not a hit');
+    is_deeply(($JSON->decode($s2->{body}) // {})->{segments},
+              $JSON->decode($sa->{body})->{segments},
+              'garbage script: the same segments');
+}
+
 # ---- values far larger than one read ---------------------------------------
 #
 # A node whose L1 keeps nothing over 1 KB answers GET /v1/audio/<key> from
