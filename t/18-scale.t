@@ -424,6 +424,22 @@ sub fleet {
     is(request($A, 'DELETE', "/v1/podcasts/$old")->{status}, 204,
        '(g) DELETE of the old record: 204');
 
+    # a record that is not JSON, listed in the index: skipped by the list,
+    # a clean error for its status
+    my $bad = 'pod_000000000002abcdef02';
+    system('redis-cli', '-p', $rport, 'SET', "t18:job:$bad", '{"id": [oops');
+    system('redis-cli', '-p', $rport, 'ZADD', 't18:podcasts', '0', $bad);
+    {
+        my ($r, $j) = get_json($B, '/v1/podcasts?limit=100');
+        is($r->{status}, 200, '(g) a corrupt record: the list still answers');
+        ok(!grep({ $_->{id} eq $bad } @{ $j->{data} // [] }),
+           '(g) without the corrupt record');
+        my ($rs, $js) = get_json($B, "/v1/podcasts/$bad");
+        ok($rs->{status} >= 400 && $rs->{status} != 502 && $js
+           && $js->{error}, "(g) its status: a JSON error ($rs->{status})");
+    }
+    system('redis-cli', '-p', $rport, 'DEL', "t18:job:$bad");
+
     # deleted through B: gone from both
     is(request($B, 'DELETE', "/v1/podcasts/$ids[0]")->{status}, 204,
        '(g) DELETE through B: 204');
