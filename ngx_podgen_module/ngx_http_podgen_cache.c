@@ -28,16 +28,33 @@ typedef struct {
 } ngx_http_podgen_cache_node_t;
 
 
+/*
+ * The pins a process holds, so that those of a process that died (a
+ * crashed worker runs no pool cleanup) can be given back: each worker
+ * takes a free holder when it starts, and first empties the holders of
+ * processes that are gone.
+ */
+
+#define NGX_HTTP_PODGEN_CACHE_HOLDERS  64
+
+typedef struct {
+    ngx_pid_t             pid;              /* 0: free */
+    ngx_queue_t           pins;
+} ngx_http_podgen_cache_holder_t;
+
+
 typedef struct {
     ngx_rbtree_t          rbtree;
     ngx_rbtree_node_t     sentinel;
     ngx_queue_t           queue;            /* most recent first */
+    ngx_http_podgen_cache_holder_t  holders[NGX_HTTP_PODGEN_CACHE_HOLDERS];
 } ngx_http_podgen_cache_sh_t;
 
 
 typedef struct {
     ngx_http_podgen_cache_sh_t  *sh;
     ngx_slab_pool_t             *shpool;
+    ngx_http_podgen_cache_holder_t  *holder;    /* this process's, or NULL */
 } ngx_http_podgen_cache_ctx_t;
 
 
@@ -50,9 +67,17 @@ typedef struct {
 
 #define NGX_HTTP_PODGEN_CACHE_PIN_MIN  16384
 
+/* a pin in shared memory, on its holder's list */
 typedef struct {
-    ngx_http_podgen_cache_ctx_t   *ctx;
+    ngx_queue_t                    queue;
     ngx_http_podgen_cache_node_t  *cn;
+} ngx_http_podgen_cache_shpin_t;
+
+
+typedef struct {
+    ngx_http_podgen_cache_ctx_t    *ctx;
+    ngx_http_podgen_cache_node_t   *cn;
+    ngx_http_podgen_cache_shpin_t  *shpin;    /* NULL: not on a list */
 } ngx_http_podgen_cache_pin_t;
 
 
@@ -270,6 +295,7 @@ ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_podgen_cache_ctx_t  *octx = data;
 
     size_t                        len;
+    ngx_uint_t                    i;
     ngx_http_podgen_cache_ctx_t  *ctx;
 
     ctx = shm_zone->data;
@@ -298,6 +324,11 @@ ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
                     ngx_http_podgen_cache_rbtree_insert);
     ngx_queue_init(&ctx->sh->queue);
+
+    for (i = 0; i < NGX_HTTP_PODGEN_CACHE_HOLDERS; i++) {
+        ctx->sh->holders[i].pid = 0;
+        ngx_queue_init(&ctx->sh->holders[i].pins);
+    }
 
     len = sizeof(" in podgen cache zone \"\"") + shm_zone->shm.name.len;
 
@@ -394,25 +425,138 @@ ngx_http_podgen_cache_delete(ngx_http_podgen_cache_ctx_t *ctx,
 }
 
 
+/* Under the lock: one pin less; an unlinked entry goes with its last. */
+
+static void
+ngx_http_podgen_cache_unpin_locked(ngx_http_podgen_cache_ctx_t *ctx,
+    ngx_http_podgen_cache_node_t *cn)
+{
+    ngx_rbtree_node_t  *node;
+
+    if (--cn->pins == 0 && cn->unlinked) {
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
+        ngx_slab_free_locked(ctx->shpool, node);
+    }
+}
+
+
 static void
 ngx_http_podgen_cache_unpin(void *data)
 {
     ngx_http_podgen_cache_pin_t  *pin = data;
 
-    ngx_rbtree_node_t             *node;
-    ngx_http_podgen_cache_node_t  *cn;
-
-    cn = pin->cn;
-
     ngx_shmtx_lock(&pin->ctx->shpool->mutex);
 
-    if (--cn->pins == 0 && cn->unlinked) {
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) cn - offsetof(ngx_rbtree_node_t, color));
-        ngx_slab_free_locked(pin->ctx->shpool, node);
+    if (pin->shpin) {
+        ngx_queue_remove(&pin->shpin->queue);
+        ngx_slab_free_locked(pin->ctx->shpool, pin->shpin);
     }
 
+    ngx_http_podgen_cache_unpin_locked(pin->ctx, pin->cn);
+
     ngx_shmtx_unlock(&pin->ctx->shpool->mutex);
+}
+
+
+/*
+ * A worker starts: the pins of processes that are gone are given back (a
+ * worker that crashed kept its pins: an evicted entry it was sending would
+ * hold its memory forever), then it takes a free holder.  A holder whose
+ * process still answers kill(0) (or is not ours to signal) is left alone.
+ */
+
+ngx_int_t
+ngx_http_podgen_cache_init_process(ngx_http_podgen_cache_conf_t *cache,
+    ngx_log_t *log)
+{
+    ngx_uint_t                       i, n;
+    ngx_queue_t                     *q;
+    ngx_http_podgen_cache_ctx_t     *ctx;
+    ngx_http_podgen_cache_shpin_t   *sp;
+    ngx_http_podgen_cache_holder_t  *h;
+
+    if (cache->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = cache->shm_zone->data;
+    ctx->holder = NULL;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_PODGEN_CACHE_HOLDERS; i++) {
+        h = &ctx->sh->holders[i];
+
+        if (h->pid == 0 || h->pid == ngx_pid
+            || kill(h->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
+        {
+            continue;
+        }
+
+        n = 0;
+
+        while (!ngx_queue_empty(&h->pins)) {
+            q = ngx_queue_head(&h->pins);
+            sp = ngx_queue_data(q, ngx_http_podgen_cache_shpin_t, queue);
+            ngx_queue_remove(q);
+            ngx_http_podgen_cache_unpin_locked(ctx, sp->cn);
+            ngx_slab_free_locked(ctx->shpool, sp);
+            n++;
+        }
+
+        if (n) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "podgen: %ui cache pins of process %P, which is "
+                          "gone, given back", n, h->pid);
+        }
+
+        h->pid = 0;
+    }
+
+    for (i = 0; i < NGX_HTTP_PODGEN_CACHE_HOLDERS; i++) {
+        h = &ctx->sh->holders[i];
+
+        if (h->pid == 0 || h->pid == ngx_pid) {
+            h->pid = ngx_pid;
+            ngx_queue_init(&h->pins);
+            ctx->holder = h;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* A worker leaves: its holder is free again (it has no pins left). */
+
+void
+ngx_http_podgen_cache_exit_process(ngx_http_podgen_cache_conf_t *cache)
+{
+    ngx_http_podgen_cache_ctx_t  *ctx;
+
+    if (cache->shm_zone == NULL) {
+        return;
+    }
+
+    ctx = cache->shm_zone->data;
+
+    if (ctx->holder == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (ctx->holder->pid == ngx_pid && ngx_queue_empty(&ctx->holder->pins)) {
+        ctx->holder->pid = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    ctx->holder = NULL;
 }
 
 
@@ -458,6 +602,18 @@ ngx_http_podgen_cache_copy(ngx_http_podgen_cache_ctx_t *ctx,
         pin = cln->data;
         pin->ctx = ctx;
         pin->cn = cn;
+        pin->shpin = NULL;
+
+        if (ctx->holder) {
+            pin->shpin = ngx_slab_alloc_locked(ctx->shpool,
+                                         sizeof(ngx_http_podgen_cache_shpin_t));
+            if (pin->shpin) {
+                pin->shpin->cn = cn;
+                ngx_queue_insert_tail(&ctx->holder->pins,
+                                      &pin->shpin->queue);
+            }
+        }
+
         cln->handler = ngx_http_podgen_cache_unpin;
 
         cn->pins++;

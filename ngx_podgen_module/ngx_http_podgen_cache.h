@@ -35,6 +35,12 @@ char *ngx_http_podgen_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_podgen_cache_default(ngx_conf_t *cf,
     ngx_http_podgen_cache_conf_t *cache);
 
+/* In a worker's init_process: gives back the pins of dead processes. */
+ngx_int_t ngx_http_podgen_cache_init_process(
+    ngx_http_podgen_cache_conf_t *cache, ngx_log_t *log);
+
+void ngx_http_podgen_cache_exit_process(ngx_http_podgen_cache_conf_t *cache);
+
 /* hex: PG_KEY_LEN hex characters (pg_key.h) -> raw key */
 void ngx_http_podgen_cache_key(u_char *raw, const char *hex);
 

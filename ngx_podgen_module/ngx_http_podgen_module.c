@@ -985,6 +985,12 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
                        &v[i].name, v[i].voice.rate, v[i].voice.source);
     }
 
+    if (ngx_http_podgen_cache_init_process(&pmcf->cache, cycle->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (pmcf->llm_enabled
         && ngx_http_podgen_llm_init_process(cycle, &pmcf->llm) != NGX_OK)
     {
@@ -1004,10 +1010,17 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_podgen_main_conf_t  *pmcf;
+
     ngx_http_podgen_jobs_exit_process(cycle);
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
     ngx_http_podgen_redis_exit_process(cycle);
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_podgen_module);
+    if (pmcf) {
+        ngx_http_podgen_cache_exit_process(&pmcf->cache);
+    }
 }
 
 

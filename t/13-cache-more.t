@@ -64,6 +64,13 @@ sub metrics {
     return \%m;
 }
 
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $what->(); sleep 0.1 }
+    return 0;
+}
+
 sub log_clean {
     my ($ng, $name) = @_;
     $ng->stop;
@@ -473,6 +480,62 @@ log_clean($ng, 'audio');
     is(tag($wavreq->('S')), 'HIT-L1', 'pin: the memory came back (1 of 2)');
     is(tag($wavreq->('T')), 'HIT-L1', 'pin: the memory came back (2 of 2)');
     log_clean($ng, 'pin');
+}
+
+# ---- (j) a worker killed while it pins an entry ------------------------------
+#
+# A worker that dies runs no pool cleanup: its pins would hold their entries
+# forever (an evicted one would never give its memory back).  The worker
+# the master starts in its place gives them back.
+
+{
+    my $ng = node(http => 'podgen_cache_zone pinkill:3m max_entry=2m;',
+                  listen => ' sndbuf=16k');
+    my $wav = sub {
+        my ($n) = @_;
+        return $JSON->encode({ model => 'tts-1', voice => 'alloy',
+                               response_format => 'wav',
+                               input => join ' ', map {
+                                   "Killed sentence $_ of artifact $n "
+                                   . "stays pinned while its worker dies."
+                               } 1 .. 7 });
+    };
+    my $wavreq = sub {
+        request($ng, 'POST', '/v1/audio/speech', body => $wav->($_[0]),
+                headers => \%CT, timeout => 60);
+    };
+    is(tag($wavreq->('P')), 'MISS', 'kill: the artifact is made');
+    my $body = $wav->('P');
+    my ($s, $got) = slow_client($ng,
+        "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Type: application/json\r\nConnection: close\r\n"
+        . 'Content-Length: ' . length($body) . "\r\n\r\n$body");
+    like($got, qr/X-Podgen-Cache: HIT-L1/, 'kill: a slow client pins the hit');
+
+    my ($old) = $ng->worker_pids;
+    kill 'KILL', $old;
+    close $s;
+    my $new;
+    my $end = time + 10;
+    while (time < $end) {
+        ($new) = grep { $_ != $old } $ng->worker_pids;
+        last if $new;
+        sleep 0.05;
+    }
+    ok($new, 'kill: the master started another worker');
+    ok(wait_for(sub { $ng->error_log =~ /1 cache pins of process $old, which is gone, given back/ }, 5),
+       'kill: it gave the dead worker\'s pin back');
+
+    # (~1 MB each: the 3 MB zone holds three, two while 1 MB stays pinned)
+    # four more evict it, and its memory comes back: the last three are
+    # held at once
+    is(tag($wavreq->($_)), 'MISS', "kill: artifact $_ is made") for qw(Q R S T);
+    is(tag($wavreq->($_)), 'HIT-L1', "kill: artifact $_ is held") for qw(R S T);
+
+    $ng->stop;
+    my @bad = grep { !/worker process $old exited on signal 9/ }
+              $ng->check_error_log;
+    ok(!@bad, 'kill: error log clean but for the kill') or diag join "\n", @bad;
 }
 
 # ---- an L2 hit too big for this node's L1 ------------------------------------
