@@ -39,7 +39,7 @@ typedef enum {
 typedef struct {
     char        *name;
     char        *voice;         /* as given; NULL = the server picks */
-    char        *role;          /* "host", "expert", "guest", ...; may be NULL */
+    char        *role;          /* "host", "expert", "guest"...; may be NULL */
 } pg_host_t;
 
 

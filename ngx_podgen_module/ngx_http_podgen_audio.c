@@ -37,7 +37,8 @@ static void ngx_http_podgen_audio_cleanup(void *data);
 /* "<64 lowercase hex>.<ext>" as the last path segment */
 
 static ngx_int_t
-ngx_http_podgen_audio_parse(ngx_http_request_t *r, ngx_http_podgen_artifact_req_t *a)
+ngx_http_podgen_audio_parse(ngx_http_request_t *r,
+    ngx_http_podgen_artifact_req_t *a)
 {
     u_char      *p, *last, *name;
     ngx_uint_t   i;
@@ -202,8 +203,8 @@ ngx_http_podgen_audio_cleanup(void *data)
 
 
 static ngx_int_t
-ngx_http_podgen_audio_send(ngx_http_request_t *r, ngx_http_podgen_artifact_req_t *a,
-    u_char *data, size_t len, char *how)
+ngx_http_podgen_audio_send(ngx_http_request_t *r,
+    ngx_http_podgen_artifact_req_t *a, u_char *data, size_t len, char *how)
 {
     ngx_str_t         value;
 

@@ -213,7 +213,9 @@ ngx_http_podgen_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_parse_size(&s);
 
-    if (name.len == 0 || size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+    if (name.len == 0 || size == NGX_ERROR
+        || size < (ssize_t) (8 * ngx_pagesize))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "podgen_cache_zone \"%V\": invalid name or size "
                            "(at least %uz bytes)", &value[1],

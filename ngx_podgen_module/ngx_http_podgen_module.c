@@ -1257,8 +1257,8 @@ ngx_http_podgen_log_handler(ngx_http_request_t *r)
     }
 
     ngx_http_podgen_metrics_request(
-                                ngx_http_podgen_metrics_endpoint(plcf->endpoint),
-                                status, (ngx_msec_t) ngx_max(ms, 0));
+                               ngx_http_podgen_metrics_endpoint(plcf->endpoint),
+                               status, (ngx_msec_t) ngx_max(ms, 0));
 
     return NGX_OK;
 }

@@ -773,8 +773,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         s->done = 1;
 
         if (s->owner) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
-                                         &s->full, 0, c->log);
+            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex,
+                                         s->format, &s->full, 0, c->log);
             s->owner = 0;
             s->remote_lock = 0;
         }
@@ -810,8 +810,9 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
                                     len);
 
         if (last) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex, s->format,
-                                         &s->full, !s->overflow, c->log);
+            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex,
+                                         s->format, &s->full, !s->overflow,
+                                         c->log);
             s->owner = 0;
             s->remote_lock = 0;
         }
@@ -881,7 +882,8 @@ ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
 
     /* time to the first audio: what a streaming client waits for */
 
-    value.data = ngx_pnalloc(r->pool, sizeof("first-audio;dur=") + NGX_INT_T_LEN);
+    value.data = ngx_pnalloc(r->pool,
+                             sizeof("first-audio;dur=") + NGX_INT_T_LEN);
     if (value.data == NULL) {
         return NGX_ERROR;
     }
