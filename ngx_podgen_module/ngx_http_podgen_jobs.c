@@ -82,6 +82,7 @@ struct ngx_http_podgen_job_s {
     unsigned                         finished:1;    /* completed / failed */
     unsigned                         final:1;       /* last write done */
     unsigned                         deleted:1;
+    unsigned                         unshared:1;    /* not in Redis yet */
 };
 
 
@@ -540,6 +541,16 @@ ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id, pg_job_t *rec,
     "if redis.call('SET', KEYS[1], ARGV[1], 'XX') then "                     \
     "redis.call('ZADD', KEYS[2], 0, ARGV[2]) end return 1"
 
+/*
+ * A job accepted while Redis was down: the first write that finds Redis up
+ * shares it (the record, if none is there, and its place in the library).
+ */
+#define NGX_HTTP_PODGEN_JOBS_SHARE_LUA                                       \
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then "                     \
+    "if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end "    \
+    "if ARGV[4] == '1' then redis.call('ZADD', KEYS[3], 0, ARGV[2]) end "    \
+    "end return 1"
+
 /* the records of the newest ids below ARGV[1]; ids without one leave */
 #define NGX_HTTP_PODGEN_JOBS_LIST_LUA                                        \
     "local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[1], '-', "       \
@@ -579,15 +590,45 @@ static void
 ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
     ngx_uint_t xx)
 {
+    int         i;
     char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
-    const char *argv[7];
-    size_t      argvlen[7];
+    const char *argv[10];
+    size_t      argvlen[10];
 
     if (!ngx_http_podgen_jobs_redis) {
         return;
     }
 
     ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", job->rec.id);
+
+    if (job->unshared) {
+        if (!ngx_http_podgen_redis_up()) {
+            return;
+        }
+
+        argv[0] = "EVAL";
+        argv[1] = NGX_HTTP_PODGEN_JOBS_SHARE_LUA;
+        argv[2] = "3";
+        argv[3] = key;
+        argv[4] = "%Ppodcasts";
+        argv[5] = "%Pepisodes";
+        argv[6] = (char *) json->data;
+        argv[7] = job->rec.id;
+        argv[8] = (job->rec.kind == PG_JOB_PODCAST) ? "1" : "0";
+        argv[9] = (job->rec.kind == PG_JOB_PODCAST
+                   && job->rec.status == PG_JOB_COMPLETED) ? "1" : "0";
+
+        for (i = 0; i < 10; i++) {
+            argvlen[i] = ngx_strlen(argv[i]);
+        }
+
+        argvlen[6] = json->len;
+
+        (void) ngx_http_podgen_redis_command(NULL, NULL, 10, argv, argvlen,
+                                             0);
+        job->unshared = 0;
+        return;
+    }
 
     if (xx && job->rec.status == PG_JOB_COMPLETED
         && job->rec.kind == PG_JOB_PODCAST)
@@ -1089,6 +1130,9 @@ ngx_http_podgen_job_submit(pg_job_t *rec,
         pg_buf_free(&json);
         job->rec.version = 0;
     }
+
+    /* Redis mode, Redis down: the node runs it; shared once Redis is back */
+    job->unshared = ngx_http_podgen_jobs_redis;
 
     rc = ngx_http_podgen_job_post_write(job, 1);
 

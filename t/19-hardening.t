@@ -998,6 +998,58 @@ SKIP: {
     $redis->stop;
 }
 
+# ---- a job accepted while Redis is down is shared when it comes back -------------------
+#
+# The node runs it from its own store; its script waits for a slow LLM
+# (6 s), and by then Redis is back: the next record write puts the record
+# in Redis and the podcast in the fleet's library, and at the end the
+# episode too, so any node can answer for it.
+
+note sprintf '%5.1f s: a job accepted while Redis is down', time - $T0;
+
+SKIP: {
+    skip 'redis-server is not installed', 1 unless which('redis-server');
+    my $redis = start_redis();
+    my $rport = $redis->port;
+    my $mock = start_mock_llm(quiet => 1);
+    my $rn = Podgen::Test::Nginx->new(
+        workers => 1,
+        http_config => "podgen_redis 127.0.0.1:$rport timeout=300ms prefix=t19s:;\n"
+                     . 'podgen_llm http://127.0.0.1:' . $mock->port
+                     . "/v1 model=mock-slow-6000 timeout=20s retries=0;\n"
+                     . "podgen_store $store/shared-later;",
+        config => $LOCATIONS);
+    $rn->start;
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 0) == 1 }, 5),
+       'shared later: connected');
+    $redis->stop;
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 1) == 0 }, 5),
+       'shared later: Redis is down');
+    my $r = post($rn, '/v1/podcasts', { topic => 'Shared when Redis is back',
+                                        engine => 'llm', format => 'mp3' });
+    is($r->{status}, 202, 'shared later: accepted with Redis down')
+        or diag show($r);
+    my $id = (jdecode($r->{body}) // {})->{id} // 'none';
+    $redis = start_redis(port => $rport);
+    ok(wait_for(sub { (metric($rn, 'podgen_redis_up') // 0) == 1 }, 5),
+       'shared later: Redis is back before the script is');
+    my $j = wait_job($rn, $id, 40);
+    is($j && $j->{status}, 'completed', 'shared later: the job completes');
+    my $rec = `redis-cli -p $rport GET t19s:job:$id`;
+    like($rec, qr/"status":"completed"/, 'shared later: its record is in Redis');
+    ok(`redis-cli -p $rport ZSCORE t19s:podcasts $id` =~ /^0/
+       && `redis-cli -p $rport ZSCORE t19s:episodes $id` =~ /^0/,
+       'shared later: and in the library of the fleet');
+    ok(`redis-cli -p $rport STRLEN t19s:episode:$id` > 1000,
+       'shared later: and so is the episode');
+    my $l = jdecode(request($rn, 'GET', '/v1/podcasts')->{body}) // {};
+    ok(grep({ ($_->{id} // '') eq $id } @{ $l->{data} // [] }),
+       'shared later: the list (from Redis) has it');
+    finish($rn, 'shared later');
+    $redis->stop;
+    $mock->stop;
+}
+
 # ---- the store's disk is full ----------------------------------------------------------
 
 note sprintf '%5.1f s: the store\'s disk is full', time - $T0;
