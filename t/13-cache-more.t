@@ -311,62 +311,11 @@ my $ng = node(workers => 2);
 
 sub concurrent_cold {
     my ($n, $body) = @_;
-    my $dir = File::Temp::tempdir(CLEANUP => 1);
-    my $req = "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
-            . "Content-Type: application/json\r\nConnection: close\r\n"
-            . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    pipe my $go_r, my $go_w or die "pipe: $!";
-    pipe my $ready_r, my $ready_w or die "pipe: $!";
-    my @kids;
-    for my $i (1 .. $n) {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            close $go_w;
-            close $ready_r;
-            my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
-                                        PeerPort => $ng->port, Proto => 'tcp',
-                                        Timeout => 10);
-            syswrite $ready_w, 'r';
-            sysread $go_r, my $x, 1;    # returns when the parent closes it
-            my $line = "0 - 0 -";
-            if ($s) {
-                binmode $s;
-                syswrite $s, $req;
-                my $buf = '';
-                my $t0 = time;
-                while (time - $t0 < 60) {
-                    my $k = sysread $s, $buf, 65536, length $buf;
-                    last unless $k;
-                }
-                my ($res) = parse_responses($buf, methods => ['POST']);
-                $line = join ' ', $res->{status} || 0,
-                    $res->{headers}{'x-podgen-cache'} // '-',
-                    length $res->{body}, md5_hex($res->{body})
-                    if $res;
-            }
-            if (open my $fh, '>', "$dir/$i") { print $fh "$line\n"; close $fh }
-            POSIX::_exit(0);
-        }
-        push @kids, $pid;
-    }
-    close $go_r;
-    close $ready_w;
-    # every child is connected before any sends
-    my $ready = 0;
-    my $deadline = time + 30;
-    while ($ready < $n && time < $deadline) {
-        my $k = sysread $ready_r, my $b, 1024;
-        last unless $k;
-        $ready += $k;
-    }
-    close $go_w;
-    waitpid $_, 0 for @kids;
-    my @res;
-    for my $i (1 .. $n) {
-        open my $fh, '<', "$dir/$i" or do { push @res, [0, '-', 0, '-']; next };
-        push @res, [ split ' ', scalar <$fh> ];
-    }
-    return ($ready, @res);
+    return all_at_once($n, "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+                           . "Content-Type: application/json\r\n"
+                           . "Connection: close\r\nContent-Length: "
+                           . length($body) . "\r\n\r\n$body",
+                       port => $ng->port);
 }
 
 {

@@ -63,7 +63,8 @@ our @EXPORT = qw(
     run_blocks request raw_request stream_request parse_responses
     start_redis start_mock_llm free_port repo_root module_path
     json_subset audio_duration decode_audio which skip_rest
-    wait_for_port slurp in_parallel slow_client slow_finish $JSON
+    wait_for_port slurp in_parallel slow_client slow_finish all_at_once
+    $JSON
 );
 
 our $VERSION = '0.1';
@@ -240,6 +241,71 @@ sub in_parallel {
         push @res, [ split ' ', $line ] if defined $line;
     }
     return @res;
+}
+
+# all_at_once($n, $raw_request, port => $port | sub { $i -> $port })
+# $n forked clients connect (client i to the port given), and once every one
+# of them is connected they all send the request and read the whole
+# response.  Returns (how many were connected, then one
+# [status, X-Podgen-Cache, body length, body md5] per client, in order).
+sub all_at_once {
+    my ($n, $req, %o) = @_;
+    my $port = $o{port};
+    require Digest::MD5;
+    my $dir = tempdir('podgen-once-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    pipe my $go_r, my $go_w or die "pipe: $!";
+    pipe my $ready_r, my $ready_w or die "pipe: $!";
+    my @kids;
+    for my $i (1 .. $n) {
+        my $p = ref $port ? $port->($i) : $port;
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $go_w;
+            close $ready_r;
+            my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1',
+                                        PeerPort => $p, Proto => 'tcp',
+                                        Timeout => 10);
+            syswrite $ready_w, 'r';
+            sysread $go_r, my $x, 1;    # returns when the parent closes it
+            my $line = "0 - 0 -";
+            if ($s) {
+                binmode $s;
+                syswrite $s, $req;
+                my $buf = '';
+                my $t0 = time;
+                while (time - $t0 < 60) {
+                    my $k = sysread $s, $buf, 65536, length $buf;
+                    last unless $k;
+                }
+                my ($res) = parse_responses($buf, methods => ['POST']);
+                $line = join ' ', $res->{status} || 0,
+                    $res->{headers}{'x-podgen-cache'} // '-',
+                    length $res->{body}, Digest::MD5::md5_hex($res->{body})
+                    if $res;
+            }
+            if (open my $fh, '>', "$dir/$i") { print $fh "$line\n"; close $fh }
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+    close $go_r;
+    close $ready_w;
+    # every child is connected before any sends
+    my $ready = 0;
+    my $deadline = time + 30;
+    while ($ready < $n && time < $deadline) {
+        my $k = sysread $ready_r, my $b, 1024;
+        last unless $k;
+        $ready += $k;
+    }
+    close $go_w;
+    waitpid $_, 0 for @kids;
+    my @res;
+    for my $i (1 .. $n) {
+        my $line = _slurp("$dir/$i");
+        push @res, defined $line ? [ split ' ', $line ] : [ 0, '-', 0, '-' ];
+    }
+    return ($ready, @res);
 }
 
 # A client that reads slowly: connects with a small receive buffer, sends
