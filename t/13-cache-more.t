@@ -71,6 +71,32 @@ sub wait_for {
     return 0;
 }
 
+# Wav artifacts of $n sentences each ("$words" tell them apart from other
+# tests'): a sub for the request body of artifact NAME, a sub that POSTs it,
+# and the raw request of NAME for a client of its own.
+sub wav_artifacts {
+    my ($ng, $words, $n) = @_;
+    my $body = sub {
+        my ($name) = @_;
+        return $JSON->encode({ model => 'tts-1', voice => 'alloy',
+                               response_format => 'wav',
+                               input => join ' ', map {
+                                   "$words sentence $_ of artifact $name."
+                               } 1 .. $n });
+    };
+    my $post = sub {
+        request($ng, 'POST', '/v1/audio/speech', body => $body->($_[0]),
+                headers => \%CT, timeout => 60);
+    };
+    my $raw = sub {
+        my $b = $body->($_[0]);
+        return "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
+               . "Content-Type: application/json\r\nConnection: close\r\n"
+               . 'Content-Length: ' . length($b) . "\r\n\r\n$b";
+    };
+    return ($body, $post, $raw);
+}
+
 sub log_clean {
     my ($ng, $name) = @_;
     $ng->stop;
@@ -383,19 +409,8 @@ log_clean($ng, 'audio');
     # (a small send buffer: nginx itself holds most of the response)
     my $ng = node(http => 'podgen_cache_zone pin:3m max_entry=2m;',
                   listen => ' sndbuf=16k');
-    my $wav = sub {
-        my ($n) = @_;
-        return $JSON->encode({ model => 'tts-1', voice => 'alloy',
-                               response_format => 'wav',
-                               input => join ' ', map {
-                                   "Pinned sentence $_ of artifact $n "
-                                   . "reads slowly over a narrow socket."
-                               } 1 .. 9 });
-    };
-    my $wavreq = sub {
-        request($ng, 'POST', '/v1/audio/speech', body => $wav->($_[0]),
-                headers => \%CT, timeout => 60);
-    };
+    my (undef, $wavreq, $raw) = wav_artifacts($ng,
+                                   'Pinned, read slowly over a narrow socket,', 9);
     my $p = $wavreq->('P');
     is(tag($p), 'MISS', 'pin: the artifact is made');
     my $plen = length $p->{body};
@@ -406,11 +421,7 @@ log_clean($ng, 'audio');
     is(tag($ref), 'HIT-L1', 'pin: and cached');
 
     # a client with a 4 KB receive buffer asks for it and reads a little
-    my $body = $wav->('P');
-    my ($s, $got) = slow_client($ng,
-        "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
-        . "Content-Type: application/json\r\nConnection: close\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n\r\n$body");
+    my ($s, $got) = slow_client($ng, $raw->('P'));
     like($got, qr/^HTTP\/1\.1 200.*X-Podgen-Cache: HIT-L1/s,
          'pin: the slow client gets a hit');
 
@@ -440,25 +451,10 @@ log_clean($ng, 'audio');
 {
     my $ng = node(http => 'podgen_cache_zone pinkill:3m max_entry=2m;',
                   listen => ' sndbuf=16k');
-    my $wav = sub {
-        my ($n) = @_;
-        return $JSON->encode({ model => 'tts-1', voice => 'alloy',
-                               response_format => 'wav',
-                               input => join ' ', map {
-                                   "Killed sentence $_ of artifact $n "
-                                   . "stays pinned while its worker dies."
-                               } 1 .. 7 });
-    };
-    my $wavreq = sub {
-        request($ng, 'POST', '/v1/audio/speech', body => $wav->($_[0]),
-                headers => \%CT, timeout => 60);
-    };
+    my (undef, $wavreq, $raw) = wav_artifacts($ng,
+                                   'Killed, it stays pinned while its worker dies,', 7);
     is(tag($wavreq->('P')), 'MISS', 'kill: the artifact is made');
-    my $body = $wav->('P');
-    my ($s, $got) = slow_client($ng,
-        "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\n"
-        . "Content-Type: application/json\r\nConnection: close\r\n"
-        . 'Content-Length: ' . length($body) . "\r\n\r\n$body");
+    my ($s, $got) = slow_client($ng, $raw->('P'));
     like($got, qr/X-Podgen-Cache: HIT-L1/, 'kill: a slow client pins the hit');
 
     my ($old) = $ng->worker_pids;
