@@ -48,13 +48,6 @@ sub metric {
 
 sub redis_cli { system('redis-cli', '-p', $rport, @_) == 0 }
 
-sub wait_for {
-    my ($what, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) { return 1 if $what->(); sleep 0.1 }
-    return 0;
-}
-
 my $a = node();
 my $b = node();
 

@@ -64,13 +64,6 @@ sub metrics {
     return \%m;
 }
 
-sub wait_for {
-    my ($what, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) { return 1 if $what->(); sleep 0.1 }
-    return 0;
-}
-
 # Wav artifacts of $n sentences each ("$words" tell them apart from other
 # tests'): a sub for the request body of artifact NAME, a sub that POSTs it,
 # and the raw request of NAME for a client of its own.

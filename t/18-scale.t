@@ -57,13 +57,6 @@ sub node {
     return $n;
 }
 
-sub wait_for {
-    my ($what, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) { return 1 if $what->(); sleep 0.1 }
-    return 0;
-}
-
 # name{labels} => value for every sample of a /metrics page
 sub metrics {
     my ($n) = @_;

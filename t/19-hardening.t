@@ -89,13 +89,6 @@ sub error_ok {
     return $ok;
 }
 
-sub wait_for {
-    my ($what, $secs) = @_;
-    my $end = time + $secs;
-    while (time < $end) { return 1 if $what->(); sleep 0.1 }
-    return 0;
-}
-
 # Long-polls a job until it is completed or failed; returns its status JSON.
 sub wait_job {
     my ($ng, $id, $secs) = @_;

@@ -63,8 +63,8 @@ our @EXPORT = qw(
     run_blocks request raw_request stream_request parse_responses
     start_redis start_mock_llm free_port repo_root module_path
     json_subset audio_duration decode_audio which skip_rest
-    wait_for_port slurp in_parallel slow_client slow_finish all_at_once
-    $JSON
+    wait_for_port wait_for slurp in_parallel slow_client slow_finish
+    all_at_once $JSON
 );
 
 our $VERSION = '0.1';
@@ -212,6 +212,15 @@ sub _slurp {
 
 # A whole file as bytes; undef when it cannot be read.
 sub slurp { _slurp(@_) }
+
+# wait_for(sub { ... }, $secs): 1 as soon as the sub returns true (looked
+# at every 0.1 s), 0 if it has not after $secs.
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $end = time + $secs;
+    while (time < $end) { return 1 if $what->(); sleep 0.1 }
+    return 0;
+}
 
 # in_parallel($n, sub { my ($i) = @_; ...; return @fields })
 # Runs the sub in $n forked clients at once (i = 1..n) and returns their
