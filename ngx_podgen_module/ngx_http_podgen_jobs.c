@@ -619,10 +619,9 @@ ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
                    && job->rec.status == PG_JOB_COMPLETED) ? "1" : "0";
 
         for (i = 0; i < 10; i++) {
-            argvlen[i] = ngx_strlen(argv[i]);
+            /* the record is not a C string */
+            argvlen[i] = (i == 6) ? json->len : ngx_strlen(argv[i]);
         }
-
-        argvlen[6] = json->len;
 
         (void) ngx_http_podgen_redis_command(NULL, NULL, 10, argv, argvlen,
                                              0);
