@@ -176,6 +176,8 @@ static int pg_script_host_field(yajl_val h, const char *key,
 static int pg_script_default_hosts(pg_script_request_t *req);
 static int pg_script_speakable(const char *s);
 static int pg_script_has_control(const char *s, size_t len);
+static int pg_script_name_text(yajl_val v, const char *param, size_t max,
+    const char **s, size_t *len, pg_error_t *err);
 static int pg_script_same_name(const char *a, const char *b);
 static void pg_script_oom(pg_error_t *err);
 static int pg_script_utf8_cut(const char *s, size_t max);
@@ -862,26 +864,9 @@ pg_script_parse_host(yajl_val h, size_t i, pg_script_request_t *req,
         return -1;
     }
 
-    if (!YAJL_IS_STRING(v)) {
-        pg_error_set(err, 400, param, "invalid_type",
-                     "'%s' must be a string", param);
-        return -1;
-    }
-
-    name = YAJL_GET_STRING(v);
-    len = strlen(name);
-
-    if (len > PG_SCRIPT_NAME_MAX) {
-        pg_error_set(err, 400, param, "string_above_max_length",
-                     "'%s' is %zu bytes long; the maximum is %d",
-                     param, len, PG_SCRIPT_NAME_MAX);
-        return -1;
-    }
-
-    if (!pg_utf8_valid(name, len) || pg_script_has_control(name, len)) {
-        pg_error_set(err, 400, param, "invalid_value",
-                     "'%s' must be UTF-8 text without control characters",
-                     param);
+    if (pg_script_name_text(v, param, PG_SCRIPT_NAME_MAX, &name, &len, err)
+        != 0)
+    {
         return -1;
     }
 
@@ -921,6 +906,41 @@ pg_script_parse_host(yajl_val h, size_t i, pg_script_request_t *req,
 }
 
 
+/*
+ * A name, voice or role: a string of at most max bytes of UTF-8 without
+ * control characters.  0 (*s, *len set) or -1.
+ */
+static int
+pg_script_name_text(yajl_val v, const char *param, size_t max,
+    const char **s, size_t *len, pg_error_t *err)
+{
+    if (!YAJL_IS_STRING(v)) {
+        pg_error_set(err, 400, param, "invalid_type",
+                     "'%s' must be a string", param);
+        return -1;
+    }
+
+    *s = YAJL_GET_STRING(v);
+    *len = strlen(*s);
+
+    if (*len > max) {
+        pg_error_set(err, 400, param, "string_above_max_length",
+                     "'%s' is %zu bytes long; the maximum is %d",
+                     param, *len, (int) max);
+        return -1;
+    }
+
+    if (!pg_utf8_valid(*s, *len) || pg_script_has_control(*s, *len)) {
+        pg_error_set(err, 400, param, "invalid_value",
+                     "'%s' must be UTF-8 text without control characters",
+                     param);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* An optional voice or role: 1..64 bytes of UTF-8 without controls. */
 static int
 pg_script_host_field(yajl_val h, const char *key, const char *param,
@@ -937,26 +957,9 @@ pg_script_host_field(yajl_val h, const char *key, const char *param,
         return 0;
     }
 
-    if (!YAJL_IS_STRING(v)) {
-        pg_error_set(err, 400, param, "invalid_type",
-                     "'%s' must be a string", param);
-        return -1;
-    }
-
-    s = YAJL_GET_STRING(v);
-    len = strlen(s);
-
-    if (len > PG_SCRIPT_FIELD_MAX) {
-        pg_error_set(err, 400, param, "string_above_max_length",
-                     "'%s' is %zu bytes long; the maximum is %d",
-                     param, len, PG_SCRIPT_FIELD_MAX);
-        return -1;
-    }
-
-    if (!pg_utf8_valid(s, len) || pg_script_has_control(s, len)) {
-        pg_error_set(err, 400, param, "invalid_value",
-                     "'%s' must be UTF-8 text without control characters",
-                     param);
+    if (pg_script_name_text(v, param, PG_SCRIPT_FIELD_MAX, &s, &len, err)
+        != 0)
+    {
         return -1;
     }
 
