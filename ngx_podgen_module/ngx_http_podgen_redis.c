@@ -18,8 +18,9 @@
 #define NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN  100
 #define NGX_HTTP_PODGEN_REDIS_BACKOFF_MAX  5000
 
-/* what one read takes from the socket */
+/* what one read takes from the socket, and what the reader gets at once */
 #define NGX_HTTP_PODGEN_REDIS_READ         (256 * 1024)
+#define NGX_HTTP_PODGEN_REDIS_SLICE        (16 * 1024)
 
 /* an unused reader buffer up to this size is kept for the next reply */
 #define NGX_HTTP_PODGEN_REDIS_KEEP_BUF     (16 * 1024 * 1024)
@@ -196,9 +197,12 @@ invalid:
 /*
  * hiredis reads 16 KB per call and returns to the event loop between
  * reads: a 1 MB value took 64 trips through epoll.  What the socket has is
- * read here in large pieces and fed to the reader first; then hiredis's
- * own read (which finds nothing, or the end of the stream, or the error)
- * runs the callbacks.
+ * read here in large pieces, and fed to the reader a slice at a time with
+ * the callbacks run after each: the reader moves what follows a reply to
+ * the front of its buffer once the reply is taken, so its buffer must not
+ * hold much more than the reply being read (fed all at once, pipelined
+ * replies made that quadratic).  At the end of the stream or on an error,
+ * hiredis's own read handles what it finds.
  */
 
 static void
@@ -207,8 +211,8 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
     ngx_connection_t         *c = ev->data;
     ngx_http_podgen_redis_t  *rd = c->data;
 
-    ssize_t     n;
-    ngx_uint_t  fed;
+    size_t   off, k;
+    ssize_t  n;
 
     if (rd->ac == NULL) {
         return;
@@ -219,35 +223,28 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
         return;
     }
 
-    fed = 0;
-
     for ( ;; ) {
         n = recv(c->fd, ngx_http_podgen_redis_buf,
                  NGX_HTTP_PODGEN_REDIS_READ, 0);
 
-        if (n > 0
-            && redisReaderFeed(rd->ac->c.reader, ngx_http_podgen_redis_buf,
-                               n)
-               == REDIS_OK)
-        {
-            fed = 1;
+        if (n <= 0) {
+            /* nothing more (no read that only says EAGAIN when the last
+             * one was short), the end, or an error */
+            redisAsyncHandleRead(rd->ac);
+            return;
+        }
 
-            if (n < NGX_HTTP_PODGEN_REDIS_READ) {
-                /* all there was: no read that would only say EAGAIN */
-                redisProcessCallbacks(rd->ac);
+        for (off = 0; off < (size_t) n; off += k) {
+            k = ngx_min((size_t) n - off, NGX_HTTP_PODGEN_REDIS_SLICE);
+
+            if (redisReaderFeed(rd->ac->c.reader,
+                                ngx_http_podgen_redis_buf + off, k)
+                != REDIS_OK)
+            {
+                redisAsyncHandleRead(rd->ac);
                 return;
             }
 
-            continue;
-        }
-
-        /*
-         * Nothing more, the end of the stream, an error: the replies read
-         * so far are answered first, then hiredis reads again and handles
-         * what it finds (a disconnect answers the rest with no reply).
-         */
-
-        if (fed) {
             redisProcessCallbacks(rd->ac);
 
             if (rd->ac == NULL) {
@@ -255,8 +252,9 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
             }
         }
 
-        redisAsyncHandleRead(rd->ac);
-        return;
+        if (n < NGX_HTTP_PODGEN_REDIS_READ) {
+            return;
+        }
     }
 }
 
