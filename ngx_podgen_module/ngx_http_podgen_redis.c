@@ -199,10 +199,10 @@ invalid:
  * reads: a 1 MB value took 64 trips through epoll.  What the socket has is
  * read here in large pieces, and fed to the reader a slice at a time with
  * the callbacks run after each: the reader moves what follows a reply to
- * the front of its buffer once the reply is taken, so its buffer must not
- * hold much more than the reply being read (fed all at once, pipelined
- * replies made that quadratic).  At the end of the stream or on an error,
- * hiredis's own read handles what it finds.
+ * the front of its buffer once the reply is taken, so its buffer should
+ * not hold much more than the reply being read (fed a burst of pipelined
+ * replies at once, it would be moved once per reply).  At the end of the
+ * stream or on an error, hiredis's own read handles what it finds.
  */
 
 static void
@@ -228,8 +228,9 @@ ngx_http_podgen_redis_read_handler(ngx_event_t *ev)
                  NGX_HTTP_PODGEN_REDIS_READ, 0);
 
         if (n <= 0) {
-            /* nothing more (no read that only says EAGAIN when the last
-             * one was short), the end, or an error */
+            /* EAGAIN (after a read that filled the buffer exactly), the
+             * end of the stream or an error: hiredis reads again and
+             * handles it */
             redisAsyncHandleRead(rd->ac);
             return;
         }
