@@ -590,16 +590,20 @@ static void
 ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
     ngx_uint_t xx)
 {
-    int         i;
+    int         i, argc, record;
     char        key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
     const char *argv[10];
     size_t      argvlen[10];
+    ngx_uint_t  podcast, completed;
 
     if (!ngx_http_podgen_jobs_redis) {
         return;
     }
 
     ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", job->rec.id);
+
+    podcast = (job->rec.kind == PG_JOB_PODCAST);
+    completed = podcast && job->rec.status == PG_JOB_COMPLETED;
 
     if (job->unshared) {
         if (!ngx_http_podgen_redis_up()) {
@@ -614,24 +618,14 @@ ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
         argv[5] = "%Pepisodes";
         argv[6] = (char *) json->data;
         argv[7] = job->rec.id;
-        argv[8] = (job->rec.kind == PG_JOB_PODCAST) ? "1" : "0";
-        argv[9] = (job->rec.kind == PG_JOB_PODCAST
-                   && job->rec.status == PG_JOB_COMPLETED) ? "1" : "0";
+        argv[8] = podcast ? "1" : "0";
+        argv[9] = completed ? "1" : "0";
+        argc = 10;
+        record = 6;
 
-        for (i = 0; i < 10; i++) {
-            /* the record is not a C string */
-            argvlen[i] = (i == 6) ? json->len : ngx_strlen(argv[i]);
-        }
-
-        (void) ngx_http_podgen_redis_command(NULL, NULL, 10, argv, argvlen,
-                                             0);
         job->unshared = 0;
-        return;
-    }
 
-    if (xx && job->rec.status == PG_JOB_COMPLETED
-        && job->rec.kind == PG_JOB_PODCAST)
-    {
+    } else if (xx && completed) {
         argv[0] = "EVAL";
         argv[1] = NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA;
         argv[2] = "2";
@@ -639,30 +633,24 @@ ngx_http_podgen_job_redis_put(ngx_http_podgen_job_t *job, pg_buf_t *json,
         argv[4] = "%Pepisodes";
         argv[5] = (char *) json->data;
         argv[6] = job->rec.id;
+        argc = 7;
+        record = 5;
 
-        argvlen[0] = 4;
-        argvlen[1] = sizeof(NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA) - 1;
-        argvlen[2] = 1;
-        argvlen[3] = ngx_strlen(key);
-        argvlen[4] = sizeof("%Pepisodes") - 1;
-        argvlen[5] = json->len;
-        argvlen[6] = PG_JOB_ID_LEN;
-
-        (void) ngx_http_podgen_redis_command(NULL, NULL, 7, argv, argvlen, 0);
-        return;
+    } else {
+        argv[0] = "SET";
+        argv[1] = key;
+        argv[2] = (char *) json->data;
+        argv[3] = "XX";
+        argc = xx ? 4 : 3;
+        record = 2;
     }
 
-    argv[0] = "SET";
-    argvlen[0] = 3;
-    argv[1] = key;
-    argvlen[1] = ngx_strlen(key);
-    argv[2] = (char *) json->data;
-    argvlen[2] = json->len;
-    argv[3] = "XX";
-    argvlen[3] = 2;
+    for (i = 0; i < argc; i++) {
+        /* the record is not a C string */
+        argvlen[i] = (i == record) ? json->len : ngx_strlen(argv[i]);
+    }
 
-    (void) ngx_http_podgen_redis_command(NULL, NULL, xx ? 4 : 3, argv,
-                                         argvlen, 0);
+    (void) ngx_http_podgen_redis_command(NULL, NULL, argc, argv, argvlen, 0);
 }
 
 
