@@ -9,6 +9,7 @@
 #ifndef PG_UNIT_H
 #define PG_UNIT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,59 @@ static int  unit_failed;
                    g_ ? g_ : "(null)", w_ ? w_ : "(null)");                  \
         }                                                                    \
     } while (0)
+
+/* Headers that whole files carry (see pg_enc_create_whole()). */
+
+static inline int
+unit_has(const unsigned char *p, size_t len, const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(p + i, s, n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+/* "fLaC", a block header, then STREAMINFO: its bits 108..143 are the
+ * total samples (-1: no STREAMINFO here) */
+static inline long long
+unit_flac_total(const unsigned char *f, size_t len)
+{
+    if (len < 42 || memcmp(f, "fLaC", 4) != 0) {
+        return -1;
+    }
+
+    return (long long) ((((uint64_t) f[21] & 0x0f) << 32)
+                        | ((uint64_t) f[22] << 24) | ((uint64_t) f[23] << 16)
+                        | ((uint64_t) f[24] << 8) | f[25]);
+}
+
+/* the MD5 that follows: all zero means "not known" */
+static inline int
+unit_flac_has_md5(const unsigned char *f, size_t len)
+{
+    size_t  i;
+
+    for (i = 26; i < 42 && i < len; i++) {
+        if (f[i] != 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+/* an mp3 whose first frame is a LAME "Info" tag, not audio */
+static inline int
+unit_mp3_lame_tag(const unsigned char *m, size_t len)
+{
+    return len > 256 && m[0] == 0xff && (m[1] & 0xe0) == 0xe0
+           && unit_has(m, 64, "Info", 4) && unit_has(m, 256, "LAME", 4);
+}
 
 #define done_testing()                                                       \
     (printf("1..%d\n", unit_n), unit_failed ? 1 : 0)
