@@ -586,7 +586,7 @@ check_decoded(const fmt_t *f, const pg_buf_t *out,
 {
     long         n;
     size_t       i, k;
-    double       at[8], want, lo, hi, delay;
+    double       at[8], want, lo, hi;
     int16_t     *pcm;
     const char  *name;
     char         path[128];
@@ -620,7 +620,6 @@ check_decoded(const fmt_t *f, const pg_buf_t *out,
      * long.)
      */
 
-    delay = 0;
     lo = -1.0 / f->rate;
     hi = 1.0 / f->rate;
 
@@ -640,7 +639,7 @@ check_decoded(const fmt_t *f, const pg_buf_t *out,
     is_int(k, nspans, "%s: %zu parts heard", name, nspans);
 
     for (i = 0; i < k && i < nspans; i++) {
-        want = spans[i].start + delay;
+        want = spans[i].start;
 
         /* lossy codecs smear an onset by a few ms (pre-echo) */
 
