@@ -16,8 +16,6 @@
 #include <dirent.h>
 #include <sys/file.h>
 
-#include <hiredis/hiredis.h>
-
 #include "pg_key.h"
 #include "pg_text.h"
 #include "pg_podcast.h"
@@ -996,19 +994,19 @@ ngx_http_podgen_job_new(pg_job_t *rec)
 
 
 static void
-ngx_http_podgen_job_queued(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_job_queued(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_job_t  *job = data;
 
-    if (rc != NGX_OK || reply->type != REDIS_REPLY_STRING) {
+    if (rc != NGX_OK || reply->type != NGX_HTTP_PODGEN_REDIS_STRING) {
         goto local;
     }
 
     /* in the stream: a worker of some node takes it from there */
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, job->log, 0,
-                   "podgen: job \"%s\" queued as %*s", job->rec.id,
-                   (size_t) reply->len);
+                   "podgen: job \"%s\" queued as %V", job->rec.id,
+                   &reply->str);
 
     if (job->accepted) {
         job->accepted(job->data, NGX_OK, &job->rec);
@@ -1042,7 +1040,7 @@ local:
 
 
 static void
-ngx_http_podgen_job_stored(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_job_stored(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_job_t  *job = data;
 
@@ -2228,7 +2226,7 @@ ngx_http_podgen_job_find(const char *id)
 /* The record of a delivered entry is here: run it. */
 
 static void
-ngx_http_podgen_job_delivered(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_job_delivered(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_job_delivery_t  *d = data;
 
@@ -2242,8 +2240,10 @@ ngx_http_podgen_job_delivered(void *data, ngx_int_t rc, redisReply *reply)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_STRING
-        || pg_job_from_json(reply->str, reply->len, &rec, &err) != 0)
+    if (reply->type != NGX_HTTP_PODGEN_REDIS_STRING
+        || pg_job_from_json((char *) reply->str.data, reply->str.len, &rec,
+                            &err)
+           != 0)
     {
         /* deleted (or unreadable): nothing to do */
         ngx_http_podgen_job_redis_ack(d->entry);
@@ -2291,24 +2291,19 @@ ngx_http_podgen_job_delivered(void *data, ngx_int_t rc, redisReply *reply)
 /* [[entry-id, [field, value, ...]], ...] */
 
 static void
-ngx_http_podgen_job_entries(redisReply *entries)
+ngx_http_podgen_job_entries(ngx_http_podgen_redis_value_t *entries)
 {
     size_t                           i, f;
-    redisReply                      *e, *fields;
+    ngx_http_podgen_redis_value_t   *e, *id, *fields, *name, *value;
     char                             key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
     ngx_http_podgen_job_delivery_t  *d;
 
-    if (entries == NULL || entries->type != REDIS_REPLY_ARRAY) {
-        return;
-    }
+    for (i = 0; i < entries->n; i++) {
+        e = ngx_http_podgen_redis_elt(entries, i);
+        id = ngx_http_podgen_redis_elt(e, 0);
+        fields = ngx_http_podgen_redis_elt(e, 1);
 
-    for (i = 0; i < entries->elements; i++) {
-        e = entries->element[i];
-
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 2
-            || e->element[0]->type != REDIS_REPLY_STRING
-            || e->element[0]->len >= 48)
-        {
+        if (id->type != NGX_HTTP_PODGEN_REDIS_STRING || id->str.len >= 48) {
             continue;
         }
 
@@ -2318,22 +2313,17 @@ ngx_http_podgen_job_entries(redisReply *entries)
             return;
         }
 
-        ngx_memcpy(d->entry, e->element[0]->str, e->element[0]->len);
+        ngx_memcpy(d->entry, id->str.data, id->str.len);
 
-        fields = e->element[1];
+        for (f = 0; f + 1 < fields->n; f += 2) {
+            name = ngx_http_podgen_redis_elt(fields, f);
+            value = ngx_http_podgen_redis_elt(fields, f + 1);
 
-        for (f = 0; fields->type == REDIS_REPLY_ARRAY
-                    && f + 1 < fields->elements; f += 2)
-        {
-            if (fields->element[f]->type == REDIS_REPLY_STRING
-                && fields->element[f]->len == 2
-                && ngx_strncmp(fields->element[f]->str, "id", 2) == 0
-                && fields->element[f + 1]->type == REDIS_REPLY_STRING
-                && pg_job_id_valid(fields->element[f + 1]->str,
-                                   fields->element[f + 1]->len))
+            if (ngx_http_podgen_redis_is(name, "id")
+                && value->type == NGX_HTTP_PODGEN_REDIS_STRING
+                && pg_job_id_valid((char *) value->str.data, value->str.len))
             {
-                ngx_memcpy(d->id, fields->element[f + 1]->str,
-                           PG_JOB_ID_LEN);
+                ngx_memcpy(d->id, value->str.data, PG_JOB_ID_LEN);
             }
         }
 
@@ -2357,10 +2347,11 @@ ngx_http_podgen_job_entries(redisReply *entries)
 
 
 static void
-ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
-    size_t       i;
-    ngx_msec_t   next;
+    size_t                          i;
+    ngx_msec_t                      next;
+    ngx_http_podgen_redis_value_t  *stream;
 
     ngx_http_podgen_jobs_stream_op = NULL;
     next = NGX_HTTP_PODGEN_JOBS_POLL;
@@ -2371,14 +2362,15 @@ ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, redisReply *reply)
         ngx_http_podgen_jobs_group_made = 0;
     }
 
-    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY) {
+    if (rc == NGX_OK) {
         /* [[stream, entries]] */
 
-        for (i = 0; i < reply->elements; i++) {
-            if (reply->element[i]->type == REDIS_REPLY_ARRAY
-                && reply->element[i]->elements == 2)
-            {
-                ngx_http_podgen_job_entries(reply->element[i]->element[1]);
+        for (i = 0; i < reply->n; i++) {
+            stream = ngx_http_podgen_redis_elt(reply, i);
+
+            if (stream->n == 2) {
+                ngx_http_podgen_job_entries(ngx_http_podgen_redis_elt(stream,
+                                                                      1));
                 next = 10;
             }
         }
@@ -2394,20 +2386,18 @@ ngx_http_podgen_jobs_read_done(void *data, ngx_int_t rc, redisReply *reply)
 
 static void
 ngx_http_podgen_jobs_reclaim_done(void *data, ngx_int_t rc,
-    redisReply *reply)
+    ngx_http_podgen_redis_value_t *reply)
 {
     /* [next-cursor, entries, deleted-ids] */
 
-    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements >= 2)
-    {
-        ngx_http_podgen_job_entries(reply->element[1]);
+    if (rc == NGX_OK) {
+        ngx_http_podgen_job_entries(ngx_http_podgen_redis_elt(reply, 1));
     }
 }
 
 
 static void
-ngx_http_podgen_jobs_group_done(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_jobs_group_done(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     /* made now, or there already (BUSYGROUP): either way it is there */
     ngx_http_podgen_jobs_group_made = 1;
@@ -2470,24 +2460,26 @@ ngx_http_podgen_jobs_beat(void)
 /* A page of the index walk is done: the next one on the next turn. */
 
 static void
-ngx_http_podgen_jobs_index_done(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_jobs_index_done(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_jobs_index_op = NULL;
 
-    if (rc != NGX_OK || reply->type != REDIS_REPLY_STRING || reply->len == 0
-        || reply->len >= sizeof(ngx_http_podgen_jobs_index_at))
+    if (rc != NGX_OK || reply->type != NGX_HTTP_PODGEN_REDIS_STRING
+        || reply->str.len == 0
+        || reply->str.len >= sizeof(ngx_http_podgen_jobs_index_at))
     {
         /* again from where it was, later */
         return;
     }
 
-    if (reply->len == 1 && reply->str[0] == '0') {
+    if (ngx_http_podgen_redis_is(reply, "0")) {
         ngx_http_podgen_jobs_indexed = 1;
         return;
     }
 
-    ngx_memcpy(ngx_http_podgen_jobs_index_at, reply->str, reply->len);
-    ngx_http_podgen_jobs_index_at[reply->len] = '\0';
+    ngx_memcpy(ngx_http_podgen_jobs_index_at, reply->str.data,
+               reply->str.len);
+    ngx_http_podgen_jobs_index_at[reply->str.len] = '\0';
 }
 
 
@@ -2584,7 +2576,7 @@ typedef struct {
 
 
 static void
-ngx_http_podgen_job_fetched(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_job_fetched(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_job_fetch_t  *f = data;
 
@@ -2599,13 +2591,15 @@ ngx_http_podgen_job_fetched(void *data, ngx_int_t rc, redisReply *reply)
     } else if (rc != NGX_OK) {
         f->found(f->data, NGX_ERROR, NULL, NULL, 0);
 
-    } else if (reply->type != REDIS_REPLY_STRING) {
+    } else if (reply->type != NGX_HTTP_PODGEN_REDIS_STRING) {
         f->found(f->data, NGX_DECLINED, NULL, NULL, 0);
 
     } else if (f->episode) {
-        f->found(f->data, NGX_OK, NULL, (u_char *) reply->str, reply->len);
+        f->found(f->data, NGX_OK, NULL, reply->str.data, reply->str.len);
 
-    } else if (pg_job_from_json(reply->str, reply->len, &rec, &err) != 0
+    } else if (pg_job_from_json((char *) reply->str.data, reply->str.len,
+                                &rec, &err)
+               != 0
                || ngx_strcmp(rec.id, f->id) != 0)
     {
         pg_job_free(&rec);
@@ -2691,7 +2685,7 @@ typedef struct {
 
 
 static void
-ngx_http_podgen_job_deleted(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_job_deleted(void *data, ngx_int_t rc, ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_job_del_t  *d = data;
 
@@ -2702,7 +2696,7 @@ ngx_http_podgen_job_deleted(void *data, ngx_int_t rc, redisReply *reply)
         d->found(d->data, NGX_ERROR, NULL, NULL, 0);
 
     } else {
-        d->found(d->data, (reply->type == REDIS_REPLY_INTEGER
+        d->found(d->data, (reply->type == NGX_HTTP_PODGEN_REDIS_INTEGER
                            && reply->integer > 0) ? NGX_OK : NGX_DECLINED,
                  NULL, NULL, 0);
     }

@@ -22,7 +22,6 @@
 
 #include <dirent.h>
 
-#include <hiredis/hiredis.h>
 
 #include "pg_podcast.h"
 #include "pg_feed.h"
@@ -1171,28 +1170,29 @@ ngx_http_podgen_podcasts_list_release(void *data)
  */
 
 static void
-ngx_http_podgen_podcasts_listed(void *data, ngx_int_t rc, redisReply *reply)
+ngx_http_podgen_podcasts_listed(void *data, ngx_int_t rc,
+    ngx_http_podgen_redis_value_t *reply)
 {
     ngx_http_podgen_podcasts_t  *p = data;
 
-    size_t               i;
-    redisReply          *e;
-    ngx_http_request_t  *r;
+    size_t                          i;
+    ngx_http_request_t             *r;
+    ngx_http_podgen_redis_value_t  *e;
 
     p->list_op = NULL;
     r = p->request;
 
-    if (rc == NGX_OK && reply->type == REDIS_REPLY_ARRAY) {
+    if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_ARRAY) {
 
-        for (i = 0; i < reply->elements; i++) {
-            e = reply->element[i];
+        for (i = 0; i < reply->n; i++) {
+            e = &reply->elts[i];
 
-            if (e->type != REDIS_REPLY_STRING) {
+            if (e->type != NGX_HTTP_PODGEN_REDIS_STRING) {
                 continue;
             }
 
-            if (pg_buf_append(&p->records, &e->len, sizeof(size_t)) != 0
-                || pg_buf_append(&p->records, e->str, e->len) != 0)
+            if (pg_buf_append(&p->records, &e->str.len, sizeof(size_t)) != 0
+                || pg_buf_append(&p->records, e->str.data, e->str.len) != 0)
             {
                 pg_buf_free(&p->records);
                 ngx_http_podgen_podcasts_finish(p,

@@ -614,8 +614,8 @@ ngx_http_podgen_redis_answer(ngx_http_podgen_redis_op_t *op, ngx_int_t rc,
             op->handler(op->data, rc, value, len);
 
         } else {
-            /* a command: value is the redisReply, or NULL */
-            op->reply(op->data, rc, (redisReply *) value);
+            /* a command: value is the typed reply, or NULL */
+            op->reply(op->data, rc, (ngx_http_podgen_redis_value_t *) value);
         }
     }
 }
@@ -881,12 +881,115 @@ ngx_http_podgen_redis_unlock(const char *kind, const char *hex)
 /* ---- any command (jobs) ------------------------------------------------- */
 
 
+static ngx_http_podgen_redis_value_t  ngx_http_podgen_redis_nil;
+
+
+ngx_http_podgen_redis_value_t *
+ngx_http_podgen_redis_elt(ngx_http_podgen_redis_value_t *v, size_t i)
+{
+    if (v == NULL || v->type != NGX_HTTP_PODGEN_REDIS_ARRAY || i >= v->n) {
+        return &ngx_http_podgen_redis_nil;
+    }
+
+    return &v->elts[i];
+}
+
+
+ngx_uint_t
+ngx_http_podgen_redis_is(ngx_http_podgen_redis_value_t *v, const char *s)
+{
+    size_t  len;
+
+    len = ngx_strlen(s);
+
+    return v->type == NGX_HTTP_PODGEN_REDIS_STRING && v->str.len == len
+           && ngx_memcmp(v->str.data, s, len) == 0;
+}
+
+
+/* Elements of the arrays in a reply, nested ones included. */
+
+static size_t
+ngx_http_podgen_redis_count(redisReply *reply, ngx_uint_t depth)
+{
+    size_t  i, n;
+
+    if (reply->type != REDIS_REPLY_ARRAY || depth > 8) {
+        return 0;
+    }
+
+    n = reply->elements;
+
+    for (i = 0; i < reply->elements; i++) {
+        n += ngx_http_podgen_redis_count(reply->element[i], depth + 1);
+    }
+
+    return n;
+}
+
+
+/*
+ * The typed value of a reply; array elements are taken from *next, room
+ * made by the caller for all of them.  Strings point into the reply.
+ * Arrays nested deeper than podgen's replies read as nil.
+ */
+
+static void
+ngx_http_podgen_redis_convert(redisReply *reply,
+    ngx_http_podgen_redis_value_t *v, ngx_http_podgen_redis_value_t **next,
+    ngx_uint_t depth)
+{
+    size_t  i;
+
+    ngx_memzero(v, sizeof(ngx_http_podgen_redis_value_t));
+
+    switch (reply->type) {
+
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        v->type = NGX_HTTP_PODGEN_REDIS_STRING;
+        v->str.data = (u_char *) reply->str;
+        v->str.len = reply->len;
+        break;
+
+    case REDIS_REPLY_INTEGER:
+        v->type = NGX_HTTP_PODGEN_REDIS_INTEGER;
+        v->integer = reply->integer;
+        break;
+
+    case REDIS_REPLY_ARRAY:
+        if (depth > 8) {
+            break;
+        }
+
+        v->type = NGX_HTTP_PODGEN_REDIS_ARRAY;
+        v->n = reply->elements;
+        v->elts = *next;
+        *next += reply->elements;
+
+        for (i = 0; i < reply->elements; i++) {
+            ngx_http_podgen_redis_convert(reply->element[i], &v->elts[i],
+                                          next, depth + 1);
+        }
+
+        break;
+
+    default:
+        /* nil (and error elements of an array) */
+        break;
+    }
+}
+
+
 static void
 ngx_http_podgen_redis_command_done(redisAsyncContext *ac, void *r,
     void *privdata)
 {
     redisReply                  *reply = r;
     ngx_http_podgen_redis_op_t  *op = privdata;
+
+    size_t                          n;
+    ngx_http_podgen_redis_value_t   value, *elts, *next;
 
     if (op == NULL) {
         /* fire and forget */
@@ -908,7 +1011,26 @@ ngx_http_podgen_redis_command_done(redisAsyncContext *ac, void *r,
         ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
 
     } else {
-        ngx_http_podgen_redis_answer(op, NGX_OK, (u_char *) reply, 0);
+        n = ngx_http_podgen_redis_count(reply, 0);
+
+        elts = NULL;
+
+        if (n) {
+            elts = ngx_alloc(n * sizeof(ngx_http_podgen_redis_value_t),
+                             ngx_cycle->log);
+            if (elts == NULL) {
+                ngx_http_podgen_redis_answer(op, NGX_ERROR, NULL, 0);
+                ngx_free(op);
+                return;
+            }
+        }
+
+        next = elts;
+        ngx_http_podgen_redis_convert(reply, &value, &next, 0);
+
+        ngx_http_podgen_redis_answer(op, NGX_OK, (u_char *) &value, 0);
+
+        ngx_free(elts);
     }
 
     ngx_free(op);

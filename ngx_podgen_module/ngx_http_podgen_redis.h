@@ -37,10 +37,42 @@ typedef void (*ngx_http_podgen_redis_get_pt)(void *data, ngx_int_t rc,
     u_char *value, size_t len);
 
 
+/*
+ * A reply, typed: what podgen's commands answer (an error reply is rc
+ * NGX_ERROR, never a value).  A status reply ("OK") is a string.  Strings
+ * point into the reply: valid during the handler's call only.
+ */
+typedef enum {
+    NGX_HTTP_PODGEN_REDIS_NIL = 0,
+    NGX_HTTP_PODGEN_REDIS_STRING,
+    NGX_HTTP_PODGEN_REDIS_INTEGER,
+    NGX_HTTP_PODGEN_REDIS_ARRAY
+} ngx_http_podgen_redis_type_e;
+
+typedef struct ngx_http_podgen_redis_value_s  ngx_http_podgen_redis_value_t;
+
+struct ngx_http_podgen_redis_value_s {
+    ngx_http_podgen_redis_type_e    type;
+    ngx_str_t                       str;        /* STRING */
+    int64_t                         integer;    /* INTEGER */
+    size_t                          n;          /* ARRAY: elements */
+    ngx_http_podgen_redis_value_t  *elts;
+};
+
 /* rc NGX_OK: the reply (valid during the call); NGX_ERROR: none. */
-struct redisReply;
 typedef void (*ngx_http_podgen_redis_reply_pt)(void *data, ngx_int_t rc,
-    struct redisReply *reply);
+    ngx_http_podgen_redis_value_t *reply);
+
+/*
+ * Element i of an array reply; a nil value when v is no array or has
+ * fewer elements, so that a reply of another shape reads as nil.
+ */
+ngx_http_podgen_redis_value_t *ngx_http_podgen_redis_elt(
+    ngx_http_podgen_redis_value_t *v, size_t i);
+
+/* 1: v is the string s (binary compare). */
+ngx_uint_t ngx_http_podgen_redis_is(ngx_http_podgen_redis_value_t *v,
+    const char *s);
 
 
 char *ngx_http_podgen_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
