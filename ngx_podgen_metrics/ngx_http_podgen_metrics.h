@@ -31,10 +31,18 @@ typedef enum {
     PG_TIER_N
 } pg_metrics_tier_e;
 
+/*
+ * What an L1 entry holds: every kind podgen keeps in its caches, in one
+ * place.  The artifacts (before PG_KIND_N) are counted in the cache
+ * metrics; the others are bookkeeping kept in L1 only and not counted.
+ */
 typedef enum {
-    PG_KIND_AUDIO = 0,
-    PG_KIND_SCRIPT,
-    PG_KIND_N
+    PG_KIND_AUDIO = 0,          /* speech audio */
+    PG_KIND_SCRIPT,             /* a script */
+    PG_KIND_N,
+
+    PG_KIND_JOB = PG_KIND_N,    /* the latest record of a live job */
+    PG_KIND_MEMO                /* request bytes -> its artifact's key */
 } pg_metrics_kind_e;
 
 typedef enum {

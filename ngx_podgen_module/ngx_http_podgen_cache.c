@@ -816,7 +816,7 @@ ngx_http_podgen_cache_memo_get(ngx_http_podgen_cache_conf_t *cache,
     cn = ngx_http_podgen_cache_find_live(ctx, key);
 
     if (cn
-        && cn->kind == NGX_HTTP_PODGEN_KIND_MEMO
+        && cn->kind == PG_KIND_MEMO
         && !cn->pending
         && cn->len == PG_KEY_LEN + len
         && ngx_memcmp(cn->data + PG_KEY_LEN, req, len) == 0)
@@ -854,7 +854,7 @@ ngx_http_podgen_cache_memo_put(ngx_http_podgen_cache_conf_t *cache,
     ngx_memcpy(v, akey, PG_KEY_LEN);
     ngx_memcpy(v + PG_KEY_LEN, req, len);
 
-    (void) ngx_http_podgen_cache_put(cache, key, NGX_HTTP_PODGEN_KIND_MEMO, v,
+    (void) ngx_http_podgen_cache_put(cache, key, PG_KIND_MEMO, v,
                                      PG_KEY_LEN + len, 0, log);
     ngx_free(v);
 }

@@ -14,10 +14,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_podgen_metrics.h"     /* the kinds: pg_metrics_kind_e */
+
 
 #define NGX_HTTP_PODGEN_CACHE_KEY_LEN  32      /* raw SHA-256 */
-
-#define NGX_HTTP_PODGEN_KIND_MEMO      3       /* request bytes -> key */
 
 
 typedef struct {
@@ -46,7 +46,7 @@ void ngx_http_podgen_cache_key(u_char *raw, const char *hex);
 
 /*
  * An entry for as long as pool lives: NGX_OK (*data, *len, *tag set), or
- * NGX_DECLINED (absent or expired).  kind: PG_KIND_AUDIO/SCRIPT.  Small
+ * NGX_DECLINED (absent or expired).  kind: a PG_KIND_*.  Small
  * entries are copied into pool; large ones are pinned in shared memory
  * until pool is destroyed, so *data is read only.
  */

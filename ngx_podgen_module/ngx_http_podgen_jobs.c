@@ -377,7 +377,7 @@ ngx_http_podgen_job_l1_put(const char *id, u_char *data, size_t len)
 
     ngx_http_podgen_job_l1_key(id, key);
     (void) ngx_http_podgen_cache_put(&pmcf->cache, key,
-                                     NGX_HTTP_PODGEN_KIND_JOB, data, len, 0,
+                                     PG_KIND_JOB, data, len, 0,
                                      ngx_cycle->log);
 }
 
@@ -405,7 +405,7 @@ ngx_http_podgen_job_l1_deleted(const char *id)
     ngx_http_podgen_job_l1_key(id, key);
 
     deleted = ngx_http_podgen_cache_get(&pmcf->cache, key,
-                                        NGX_HTTP_PODGEN_KIND_JOB, pool, &data,
+                                        PG_KIND_JOB, pool, &data,
                                         &len, &tag)
               == NGX_OK
               && len == 1 && data[0] == '-';
@@ -492,7 +492,7 @@ ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id, pg_job_t *rec,
     if (pmcf->cache.shm_zone) {
         ngx_http_podgen_job_l1_key(id, key);
         rc = ngx_http_podgen_cache_get(&pmcf->cache, key,
-                                       NGX_HTTP_PODGEN_KIND_JOB, pool, &data,
+                                       PG_KIND_JOB, pool, &data,
                                        &len, &tag);
 
         if (rc == NGX_OK && len == 1 && data[0] == '-') {

@@ -22,7 +22,6 @@
 #include "ngx_http_podgen_redis.h"
 
 
-#define NGX_HTTP_PODGEN_KIND_JOB     2        /* an L1 kind of its own */
 #define NGX_HTTP_PODGEN_JOB_PAUSE    0.35     /* seconds between segments */
 
 

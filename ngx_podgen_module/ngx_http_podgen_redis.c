@@ -56,6 +56,9 @@ void redisProcessCallbacks(redisAsyncContext *ac);
 
 static char  ngx_http_podgen_redis_buf[NGX_HTTP_PODGEN_REDIS_READ];
 
+/* who holds a lock: host:pid:start, unique in the fleet */
+static char  ngx_http_podgen_redis_owner[128];
+
 /* the reply a GET handler is called with (see _keep()) */
 static redisReply  *ngx_http_podgen_redis_current;
 
@@ -549,6 +552,10 @@ ngx_http_podgen_redis_init_process(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_PODGEN_REDIS_BACKOFF_MIN;
 
+    ngx_snprintf((u_char *) ngx_http_podgen_redis_owner,
+                 sizeof(ngx_http_podgen_redis_owner) - 1, "%V:%P:%M%Z",
+                 &cycle->hostname, ngx_pid, ngx_current_msec);
+
     rd->reconnect.handler = ngx_http_podgen_redis_reconnect_handler;
     rd->reconnect.data = rd;
     rd->reconnect.log = cycle->log;
@@ -806,6 +813,18 @@ ngx_http_podgen_redis_set(const char *kind, const char *hex, u_char *value,
 /* ---- the cross-node lock of single flight ------------------------------- */
 
 
+/* a lock is removed or renewed by its owner only */
+
+#define NGX_HTTP_PODGEN_REDIS_UNLOCK_LUA                                     \
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "                         \
+    "return redis.call('DEL', KEYS[1]) end return 0"
+
+#define NGX_HTTP_PODGEN_REDIS_RELOCK_LUA                                     \
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "                         \
+    "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+
+
+
 static void
 ngx_http_podgen_redis_lock_done(redisAsyncContext *ac, void *r,
     void *privdata)
@@ -830,9 +849,10 @@ ngx_http_podgen_redis_lock_done(redisAsyncContext *ac, void *r,
 
 
 /*
- * SET {prefix}lock:{kind}:{hex} 1 NX PX ttl: NGX_OK this node makes it,
- * NGX_DECLINED another node does, NGX_ERROR Redis failed.  A holder that
- * dies is survived through the lock's TTL.
+ * SET {prefix}lock:{kind}:{hex} owner NX PX ttl: NGX_OK this node makes
+ * it, NGX_DECLINED another node does, NGX_ERROR Redis failed.  The owner
+ * names this process: a holder renews its lock while it works and removes
+ * only its own; one that dies is survived through the (short) TTL.
  */
 
 ngx_http_podgen_redis_op_t *
@@ -848,9 +868,9 @@ ngx_http_podgen_redis_lock(const char *kind, const char *hex,
     }
 
     if (redisAsyncCommand(rd->ac, ngx_http_podgen_redis_lock_done, op,
-                          "SET %block:%s:%s %d NX PX %d",
+                          "SET %block:%s:%s %s NX PX %d",
                           rd->conf->prefix.data, rd->conf->prefix.len, kind,
-                          hex, (int) ngx_pid, (int) ttl)
+                          hex, ngx_http_podgen_redis_owner, (int) ttl)
         != REDIS_OK)
     {
         ngx_free(op);
@@ -873,8 +893,31 @@ ngx_http_podgen_redis_unlock(const char *kind, const char *hex)
     }
 
     (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
-                             "DEL %block:%s:%s", rd->conf->prefix.data,
-                             rd->conf->prefix.len, kind, hex);
+                             "EVAL %s 1 %block:%s:%s %s",
+                             NGX_HTTP_PODGEN_REDIS_UNLOCK_LUA,
+                             rd->conf->prefix.data, rd->conf->prefix.len,
+                             kind, hex, ngx_http_podgen_redis_owner);
+}
+
+
+/* The holder is still at work: its lock lives ttl ms more. */
+
+void
+ngx_http_podgen_redis_relock(const char *kind, const char *hex,
+    ngx_msec_t ttl)
+{
+    ngx_http_podgen_redis_t  *rd = ngx_http_podgen_redis;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return;
+    }
+
+    (void) redisAsyncCommand(rd->ac, ngx_http_podgen_redis_set_done, NULL,
+                             "EVAL %s 1 %block:%s:%s %s %d",
+                             NGX_HTTP_PODGEN_REDIS_RELOCK_LUA,
+                             rd->conf->prefix.data, rd->conf->prefix.len,
+                             kind, hex, ngx_http_podgen_redis_owner,
+                             (int) ttl);
 }
 
 

@@ -103,7 +103,9 @@ void ngx_http_podgen_redis_set(const char *kind, const char *hex,
     u_char *value, size_t len);
 
 /*
- * Single flight across nodes: SET {prefix}lock:{kind}:{hex} NX PX ttl.
+ * Single flight across nodes: SET {prefix}lock:{kind}:{hex} owner NX PX
+ * ttl, the owner naming this process (unlock and relock touch only its
+ * own lock).
  * The handler gets NGX_OK (this node makes it), NGX_DECLINED (another
  * node does) or NGX_ERROR.  NULL: Redis is not up.
  */
@@ -111,6 +113,10 @@ ngx_http_podgen_redis_op_t *ngx_http_podgen_redis_lock(const char *kind,
     const char *hex, ngx_msec_t ttl, ngx_http_podgen_redis_get_pt handler,
     void *data);
 void ngx_http_podgen_redis_unlock(const char *kind, const char *hex);
+
+/* The holder still works: its lock lives ttl ms more. */
+void ngx_http_podgen_redis_relock(const char *kind, const char *hex,
+    ngx_msec_t ttl);
 
 /*
  * Any command, binary-safe; an argument "%Pname" is the key

@@ -20,6 +20,7 @@
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_fetch.h"
 
 
 #define NGX_HTTP_PODGEN_SCRIPT_VERSION  "builtin-1"
@@ -38,17 +39,12 @@ struct ngx_http_podgen_script_make_s {
     pg_script_t                    script;
     ngx_http_podgen_llm_call_t    *call;
     ngx_http_podgen_offload_t     *offload;
-    ngx_http_podgen_redis_op_t    *l2;
+    ngx_http_podgen_fetch_t        fetch;
     const char                    *engine;
     const char                    *fallback;
     char                           key[PG_KEY_LEN + 1];
     pg_error_t                     err;     /* a failure inside make() */
-    ngx_event_t                    wait;    /* single flight: poll */
-    ngx_uint_t                     waiting; /* counted as a waiter */
-    u_char                         raw[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
     int                            gen_rc;
-    unsigned                       owner:1;     /* holds the L1 marker */
-    unsigned                       stored:1;
     unsigned                       have_script:1;
     unsigned                       in_make:1;
     unsigned                       in_pool:1;   /* release() still due */
@@ -88,16 +84,30 @@ static void ngx_http_podgen_script_free(ngx_http_podgen_script_make_t *m);
 static void ngx_http_podgen_script_end(ngx_http_podgen_script_make_t *m);
 static ngx_int_t ngx_http_podgen_script_builtin(
     ngx_http_podgen_script_make_t *m);
-static void ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc,
-    u_char *value, size_t len);
-static void ngx_http_podgen_script_wait_handler(ngx_event_t *ev);
-static void ngx_http_podgen_script_write(ngx_http_podgen_script_make_t *m);
+static ngx_int_t ngx_http_podgen_script_check(u_char *data, size_t len);
+static void ngx_http_podgen_script_found(ngx_http_podgen_fetch_t *f,
+    ngx_uint_t from, u_char *data, size_t len);
+static void ngx_http_podgen_script_cache_error(ngx_http_podgen_fetch_t *f);
+static void ngx_http_podgen_script_write(ngx_http_podgen_fetch_t *f);
 static void ngx_http_podgen_script_llm_done(void *data, ngx_int_t rc,
     pg_script_t *script, pg_error_t *err);
 static void ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m);
 static void ngx_http_podgen_script_fail(ngx_http_podgen_script_make_t *m,
     pg_error_t *err);
 static void ngx_http_podgen_script_busy(pg_error_t *err);
+
+
+/* a script entry: "<engine>\n<script JSON>" */
+static const ngx_http_podgen_fetch_kind_t  ngx_http_podgen_fetch_script = {
+    PG_KIND_SCRIPT, "script", 0, ngx_http_podgen_script_check
+};
+
+static const ngx_http_podgen_fetch_handlers_t
+    ngx_http_podgen_script_handlers = {
+    ngx_http_podgen_script_found,
+    ngx_http_podgen_script_write,
+    ngx_http_podgen_script_cache_error
+};
 
 
 /* voices given to hosts that name none, in turn */
@@ -318,7 +328,7 @@ ngx_http_podgen_scripts_memo(ngx_http_request_t *r,
     }
 
     ngx_memcpy(hit.key, akey, PG_KEY_LEN + 1);
-    hit.cached = 1;
+    hit.cached = NGX_HTTP_PODGEN_FROM_L1;
 
     ngx_http_finalize_request(r, ngx_http_podgen_scripts_reply(r, &hit,
                                                       ngx_current_msec));
@@ -501,7 +511,6 @@ ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
     size_t                          len;
     ngx_int_t                       rc;
     pg_buf_t                        canon;
-    ngx_uint_t                      tag;
     ngx_http_podgen_script_make_t  *m;
 
     *mp = NULL;
@@ -559,65 +568,49 @@ ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
 
     pg_buf_free(&canon);
 
-    if (pmcf->cache.shm_zone) {
-        ngx_http_podgen_cache_key(m->raw, m->key);
+    /* single flight: one request of the node (and one node of the
+     * fleet) writes a script, the identical ones wait for it */
 
-        /* single flight: one request of the node writes a script, the
-         * identical ones wait for it */
+    ngx_http_podgen_fetch_init(&m->fetch, &ngx_http_podgen_fetch_script,
+                               &ngx_http_podgen_script_handlers, &pmcf->cache,
+                               m->key, 0, NULL, m, log);
 
-        rc = ngx_http_podgen_cache_acquire(&pmcf->cache, m->raw,
-                                           PG_KIND_SCRIPT, pool, &entry, &len,
-                                           &tag, &m->waiting, 300);
-        switch (rc) {
+    rc = ngx_http_podgen_fetch(&m->fetch, pool, &entry, &len);
 
-        case NGX_OK:
-            if (ngx_http_podgen_script_entry(entry, len, hit) != NGX_OK) {
-                rc = NGX_ERROR;
-                goto failed;
-            }
+    switch (rc) {
 
-            hit->key = ngx_pnalloc(pool, PG_KEY_LEN + 1);
-            if (hit->key == NULL) {
-                rc = NGX_ERROR;
-                goto failed;
-            }
-
-            ngx_memcpy(hit->key, m->key, PG_KEY_LEN + 1);
-            hit->fallback = NULL;
-            hit->cached = 1;
-
-            ngx_http_podgen_script_free(m);
-            return NGX_OK;
-
-        case NGX_AGAIN:
-            m->wait.handler = ngx_http_podgen_script_wait_handler;
-            m->wait.data = m;
-            m->wait.log = log;
-            ngx_add_timer(&m->wait, 20);
-
-            *mp = m;
-            return NGX_AGAIN;
-
-        case NGX_DECLINED:
-            m->owner = 1;
-            break;
-
-        default:
+    case NGX_OK:
+        if (ngx_http_podgen_script_entry(entry, len, hit) != NGX_OK) {
+            rc = NGX_ERROR;
             goto failed;
         }
-    }
 
-    /* another node may have written it */
+        hit->key = ngx_pnalloc(pool, PG_KEY_LEN + 1);
+        if (hit->key == NULL) {
+            rc = NGX_ERROR;
+            goto failed;
+        }
 
-    m->l2 = ngx_http_podgen_redis_get("script", m->key,
-                                      ngx_http_podgen_script_l2_done, m);
-    if (m->l2) {
+        ngx_memcpy(hit->key, m->key, PG_KEY_LEN + 1);
+        hit->fallback = NULL;
+        hit->cached = NGX_HTTP_PODGEN_FROM_L1;
+
+        ngx_http_podgen_script_free(m);
+        return NGX_OK;
+
+    case NGX_AGAIN:
         *mp = m;
         return NGX_AGAIN;
+
+    case NGX_DECLINED:
+        break;
+
+    default:
+        goto failed;
     }
 
     m->in_make = 1;
-    ngx_http_podgen_script_write(m);
+    ngx_http_podgen_script_write(&m->fetch);
     m->in_make = 0;
 
     if (m->failed) {
@@ -643,15 +636,6 @@ ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m)
     m->data = NULL;
     m->done = NULL;
 
-    if (m->wait.timer_set) {
-        ngx_del_timer(&m->wait);
-    }
-
-    if (m->l2) {
-        ngx_http_podgen_redis_cancel(m->l2);
-        m->l2 = NULL;
-    }
-
     if (m->call) {
         ngx_http_podgen_llm_cancel(m->call);
         m->call = NULL;
@@ -670,126 +654,49 @@ ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m)
 }
 
 
-static void
-ngx_http_podgen_script_wait_handler(ngx_event_t *ev)
+static ngx_int_t
+ngx_http_podgen_script_check(u_char *data, size_t len)
 {
-    ngx_http_podgen_script_make_t  *m = ev->data;
+    ngx_http_podgen_script_t  script;
 
-    u_char                    *entry;
-    size_t                     len;
-    ngx_int_t                  rc;
-    ngx_uint_t                 tag;
-    ngx_pool_t                *pool;
-    pg_error_t                 err;
-    ngx_http_podgen_script_t   script;
-
-    pool = ngx_create_pool(4096, m->log);
-    if (pool == NULL) {
-        ngx_add_timer(&m->wait, 20);
-        return;
-    }
-
-    rc = ngx_http_podgen_cache_acquire(&m->pmcf->cache, m->raw,
-                                       PG_KIND_SCRIPT, pool, &entry, &len,
-                                       &tag, &m->waiting, 300);
-    switch (rc) {
-
-    case NGX_OK:
-        if (ngx_http_podgen_script_entry(entry, len, &script) != NGX_OK) {
-            pg_error_set(&err, 500, NULL, "server_error",
-                         "a cached script is unreadable");
-            err.type = "server_error";
-            ngx_http_podgen_script_fail(m, &err);
-            break;
-        }
-
-        ngx_http_podgen_metrics_coalesced(PG_KIND_SCRIPT);
-
-        script.key = m->key;
-        script.fallback = NULL;
-        script.cached = 3;
-
-        m->done(m->data, NGX_OK, &script, NULL);
-        ngx_http_podgen_script_end(m);
-        break;
-
-    case NGX_AGAIN:
-        ngx_add_timer(&m->wait, 20);
-        break;
-
-    case NGX_DECLINED:
-        /* the maker gave up: this one makes it */
-        m->owner = 1;
-
-        m->l2 = ngx_http_podgen_redis_get("script", m->key,
-                                          ngx_http_podgen_script_l2_done, m);
-        if (m->l2 == NULL) {
-            ngx_http_podgen_script_write(m);
-        }
-
-        break;
-
-    default:
-        pg_error_set(&err, 500, NULL, "server_error", "the cache failed");
-        err.type = "server_error";
-        ngx_http_podgen_script_fail(m, &err);
-    }
-
-    ngx_destroy_pool(pool);
+    return ngx_http_podgen_script_entry(data, len, &script);
 }
 
 
 static void
-ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc, u_char *value,
-    size_t len)
+ngx_http_podgen_script_found(ngx_http_podgen_fetch_t *f, ngx_uint_t from,
+    u_char *data, size_t len)
 {
-    ngx_http_podgen_script_make_t  *m = data;
+    ngx_http_podgen_script_make_t  *m = f->data;
 
-    u_char                    *copy;
+    pg_error_t                 err;
     ngx_http_podgen_script_t   script;
 
-    m->l2 = NULL;
-
-    copy = NULL;
-
-    if (rc == NGX_OK) {
-        copy = ngx_alloc(len + 1, m->log);
-        if (copy) {
-            ngx_memcpy(copy, value, len);
-
-            if (ngx_http_podgen_script_entry(copy, len, &script)
-                != NGX_OK)
-            {
-                ngx_free(copy);
-                copy = NULL;
-            }
-        }
-    }
-
-    if (copy == NULL) {
-        ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 0);
-        ngx_http_podgen_script_write(m);
+    if (ngx_http_podgen_script_entry(data, len, &script) != NGX_OK) {
+        pg_error_set(&err, 500, NULL, "server_error",
+                     "a cached script is unreadable");
+        err.type = "server_error";
+        ngx_http_podgen_script_fail(m, &err);
         return;
-    }
-
-    ngx_http_podgen_metrics_cache(1, PG_KIND_SCRIPT, 1);
-
-    if (m->pmcf->cache.shm_zone
-        && ngx_http_podgen_cache_put(&m->pmcf->cache, m->raw, PG_KIND_SCRIPT,
-                                     value, len, 0, m->log)
-           == NGX_OK)
-    {
-        m->stored = 1;
     }
 
     script.key = m->key;
     script.fallback = NULL;
-    script.cached = 2;
+    script.cached = from;
 
     m->done(m->data, NGX_OK, &script, NULL);
-
-    ngx_free(copy);
     ngx_http_podgen_script_end(m);
+}
+
+
+static void
+ngx_http_podgen_script_cache_error(ngx_http_podgen_fetch_t *f)
+{
+    pg_error_t  err;
+
+    pg_error_set(&err, 500, NULL, "server_error", "the cache failed");
+    err.type = "server_error";
+    ngx_http_podgen_script_fail(f->data, &err);
 }
 
 
@@ -800,8 +707,10 @@ ngx_http_podgen_script_l2_done(void *data, ngx_int_t rc, u_char *value,
  */
 
 static void
-ngx_http_podgen_script_write(ngx_http_podgen_script_make_t *m)
+ngx_http_podgen_script_write(ngx_http_podgen_fetch_t *f)
 {
+    ngx_http_podgen_script_make_t  *m = f->data;
+
     ngx_int_t   rc;
     pg_error_t  err;
 
@@ -977,12 +886,9 @@ ngx_http_podgen_script_fail(ngx_http_podgen_script_make_t *m, pg_error_t *err)
 static void
 ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
 {
-    pg_buf_t                      out, entry;
-    pg_error_t                    err;
-    ngx_http_podgen_script_t      script;
-    ngx_http_podgen_main_conf_t  *pmcf;
-
-    pmcf = m->pmcf;
+    pg_buf_t                  out, entry;
+    pg_error_t                err;
+    ngx_http_podgen_script_t  script;
 
     ngx_memzero(&out, sizeof(pg_buf_t));
     ngx_memzero(&entry, sizeof(pg_buf_t));
@@ -998,19 +904,14 @@ ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
         return;
     }
 
-    if (pmcf->cache.shm_zone && m->fallback == NULL
+    /* a fallback's script is not kept: the LLM is asked again next time */
+
+    if (m->fallback == NULL
         && pg_buf_append_str(&entry, m->engine) == 0
         && pg_buf_append(&entry, "\n", 1) == 0
         && pg_buf_append(&entry, out.data, out.len) == 0)
     {
-        if (ngx_http_podgen_cache_put(&pmcf->cache, m->raw, PG_KIND_SCRIPT,
-                                      entry.data, entry.len, 0, m->log)
-            == NGX_OK)
-        {
-            m->stored = 1;
-        }
-
-        ngx_http_podgen_redis_set("script", m->key, entry.data, entry.len);
+        ngx_http_podgen_fetch_store(&m->fetch, entry.data, entry.len);
     }
 
     pg_buf_free(&entry);
@@ -1020,7 +921,7 @@ ngx_http_podgen_script_finish(ngx_http_podgen_script_make_t *m)
     script.fallback = m->fallback;
     script.json = out.data;
     script.len = out.len;
-    script.cached = 0;
+    script.cached = NGX_HTTP_PODGEN_FROM_MADE;
 
     m->done(m->data, NGX_OK, &script, NULL);
 
@@ -1047,18 +948,8 @@ ngx_http_podgen_script_end(ngx_http_podgen_script_make_t *m)
 static void
 ngx_http_podgen_script_free(ngx_http_podgen_script_make_t *m)
 {
-    if (m->wait.timer_set) {
-        ngx_del_timer(&m->wait);
-    }
-
-    if (m->waiting) {
-        ngx_http_podgen_cache_leave(&m->pmcf->cache, m->raw);
-    }
-
-    if (m->owner && !m->stored) {
-        /* not written (failed, canceled, a fallback): waiters make it */
-        ngx_http_podgen_cache_release(&m->pmcf->cache, m->raw);
-    }
+    /* not written (failed, canceled, a fallback): waiters make it */
+    ngx_http_podgen_fetch_cancel(&m->fetch);
 
     if (m->have_script) {
         pg_script_free(&m->script);

@@ -17,12 +17,11 @@
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_fetch.h"
 
 
 typedef struct {
-    ngx_http_podgen_cache_conf_t  *cache;
-    u_char                      key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    char                        key_hex[PG_KEY_LEN + 1];
+    ngx_http_podgen_fetch_t     fetch;      /* owns the markers now */
     pg_format_t                 format;
     pg_buf_t                    full;
     ngx_uint_t                  overflow;
@@ -37,24 +36,16 @@ typedef struct {
     char                       *text;
     size_t                      text_len;
     double                      speed;
-    ngx_event_t                 wait;       /* single flight: poll */
-    ngx_http_podgen_redis_op_t *l2;         /* a GET in flight */
-    ngx_uint_t                  waiting;    /* counted as a waiter */
+    ngx_http_podgen_fetch_t     fetch;      /* the cache tiers */
     ngx_uint_t                  overflow;   /* too big for an entry */
     ngx_chain_t                *free;
     ngx_chain_t                *busy;
     ngx_uint_t                  input_tokens;
     pg_format_t                 format;
     pg_buf_t                    full;       /* the whole audio, for L1 */
-    ngx_http_podgen_cache_conf_t  *cache;
-    u_char                      key[NGX_HTTP_PODGEN_CACHE_KEY_LEN];
-    char                        key_hex[PG_KEY_LEN + 1];
     unsigned                    sse:1;
     unsigned                    header_sent:1;
     unsigned                    done:1;
-    unsigned                    owner:1;    /* holds the cache marker */
-    unsigned                    remote_lock:1;  /* holds the Redis lock */
-    unsigned                    remote_wait:1;  /* another node makes it */
 } ngx_http_podgen_speech_t;
 
 
@@ -65,11 +56,10 @@ static ngx_int_t ngx_http_podgen_speech_url(ngx_http_request_t *r,
 static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
-static void ngx_http_podgen_speech_wait_handler(ngx_event_t *ev);
-static void ngx_http_podgen_speech_locked(void *data, ngx_int_t rc,
-    u_char *value, size_t len);
-static void ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc,
-    u_char *value, size_t len);
+static void ngx_http_podgen_speech_found(ngx_http_podgen_fetch_t *f,
+    ngx_uint_t from, u_char *data, size_t len);
+static void ngx_http_podgen_speech_make(ngx_http_podgen_fetch_t *f);
+static void ngx_http_podgen_speech_cache_error(ngx_http_podgen_fetch_t *f);
 static void ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s);
 static void ngx_http_podgen_speech_orphan_output(void *data, u_char *audio,
     size_t len, ngx_uint_t last, ngx_int_t rc);
@@ -83,6 +73,14 @@ static ngx_int_t ngx_http_podgen_speech_send(ngx_http_request_t *r,
 static void ngx_http_podgen_speech_write_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_speech_flushed(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, ngx_int_t rc);
+
+
+static const ngx_http_podgen_fetch_handlers_t
+    ngx_http_podgen_speech_handlers = {
+    ngx_http_podgen_speech_found,
+    ngx_http_podgen_speech_make,
+    ngx_http_podgen_speech_cache_error
+};
 
 
 static u_char  ngx_http_podgen_sse_delta_start[] =
@@ -170,9 +168,12 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
     s->speed = req.speed;
     s->sse = req.sse;
     s->input_tokens = (req.text_len + 3) / 4;
-    s->cache = pmcf->cache.shm_zone ? &pmcf->cache : NULL;
-    ngx_memcpy(s->key_hex, hex, sizeof(hex));
-    ngx_http_podgen_cache_key(s->key, hex);
+
+    /* L1 hits go to the request's pool (large ones pinned there) */
+    ngx_http_podgen_fetch_init(&s->fetch, &ngx_http_podgen_fetch_audio,
+                               &ngx_http_podgen_speech_handlers, &pmcf->cache,
+                               hex, req.format, r->pool, s,
+                               r->connection->log);
 
     pg_speech_request_free(&req);
 
@@ -185,10 +186,6 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
 
     cln->handler = ngx_http_podgen_speech_cleanup;
     cln->data = s;
-
-    s->wait.handler = ngx_http_podgen_speech_wait_handler;
-    s->wait.data = s;
-    s->wait.log = r->connection->log;
 
     /* notice a client that goes away while we work or wait */
     r->read_event_handler = ngx_http_test_reading;
@@ -208,167 +205,78 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
     u_char              *data;
     size_t               len;
     ngx_int_t            rc;
-    ngx_uint_t           tag, waited;
     ngx_http_request_t  *r;
 
     r = s->request;
 
-    if (s->cache) {
-        waited = s->waiting;
+    rc = ngx_http_podgen_fetch(&s->fetch, r->pool, &data, &len);
 
-        rc = ngx_http_podgen_cache_acquire(s->cache, s->key, PG_KIND_AUDIO,
-                                           r->pool, &data, &len, &tag,
-                                           &s->waiting, 300);
-        switch (rc) {
+    switch (rc) {
 
-        case NGX_OK:
-            s->done = 1;
-            rc = ngx_http_podgen_speech_cached(r, s, data, len,
-                                               waited ? "COALESCED"
-                                                      : "HIT-L1");
-            ngx_http_podgen_finalize(r, rc);
-            return;
+    case NGX_OK:
+        s->done = 1;
+        ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, data,
+                                                                  len,
+                                                                  "HIT-L1"));
+        return;
 
-        case NGX_AGAIN:
-            ngx_add_timer(&s->wait, 20);
-            return;
+    case NGX_AGAIN:
+        return;
 
-        case NGX_DECLINED:
-            s->owner = 1;
+    case NGX_DECLINED:
+        ngx_http_podgen_speech_start(s);
+        return;
 
-            /* this node makes it, unless another node has */
-            s->l2 = ngx_http_podgen_redis_get("audio", s->key_hex,
-                                              ngx_http_podgen_speech_l2_done,
-                                              s);
-            if (s->l2) {
-                return;
-            }
-
-            break;
-
-        default:
-            s->done = 1;
-            ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
+    default:
+        s->done = 1;
+        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
-
-    ngx_http_podgen_speech_start(s);
 }
 
 
 static void
-ngx_http_podgen_speech_l2_done(void *data, ngx_int_t rc, u_char *value,
-    size_t len)
+ngx_http_podgen_speech_found(ngx_http_podgen_fetch_t *f, ngx_uint_t from,
+    u_char *data, size_t len)
 {
-    ngx_http_podgen_speech_t  *s = data;
+    ngx_http_podgen_speech_t  *s = f->data;
 
-    u_char              *copy;
-    ngx_connection_t    *c;
+    u_char              *value;
     ngx_http_request_t  *r;
 
-    s->l2 = NULL;
     r = s->request;
-    c = r->connection;
+    s->done = 1;
 
-    if (rc != NGX_OK || len < 2 || value[0] != (u_char) s->format) {
-        if (!s->remote_wait) {
-            ngx_http_podgen_metrics_cache(1, PG_KIND_AUDIO, 0);
-        }
+    /* an L2 value is the reply's own memory: kept, not copied */
 
-        if (rc == NGX_ERROR) {
-            /* Redis failed: make it here */
-            ngx_http_podgen_speech_start(s);
-            return;
-        }
-
-        /* is another node making it? */
-        s->l2 = ngx_http_podgen_redis_lock("audio", s->key_hex, 60000,
-                                           ngx_http_podgen_speech_locked, s);
-        if (s->l2 == NULL) {
-            ngx_http_podgen_speech_start(s);
-        }
-
-        return;
-    }
-
-    ngx_http_podgen_metrics_cache(1, PG_KIND_AUDIO, 1);
-
-    /* an L2 hit fills L1 (and frees the waiters of this node) */
-
-    if (ngx_http_podgen_cache_put(s->cache, s->key, PG_KIND_AUDIO,
-                                  value + 1, len - 1, s->format, c->log)
-        != NGX_OK)
-    {
-        /* not stored here: local waiters must not wait for nothing */
-        ngx_http_podgen_cache_release(s->cache, s->key);
-    }
-
-    s->owner = 0;
-
-    copy = ngx_http_podgen_redis_keep(r->pool);
-    if (copy == NULL) {
-        s->done = 1;
+    value = ngx_http_podgen_fetch_keep(f, r->pool, data);
+    if (value == NULL) {
         ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (s->remote_wait) {
-        ngx_http_podgen_metrics_coalesced(PG_KIND_AUDIO);
-    }
+    ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, value,
+                                  len,
+                                  from == NGX_HTTP_PODGEN_FROM_COALESCED
+                                  ? "COALESCED"
+                                  : (from == NGX_HTTP_PODGEN_FROM_L2
+                                     ? "HIT-L2" : "HIT-L1")));
+}
+
+
+static void
+ngx_http_podgen_speech_make(ngx_http_podgen_fetch_t *f)
+{
+    ngx_http_podgen_speech_start(f->data);
+}
+
+
+static void
+ngx_http_podgen_speech_cache_error(ngx_http_podgen_fetch_t *f)
+{
+    ngx_http_podgen_speech_t  *s = f->data;
 
     s->done = 1;
-    ngx_http_podgen_finalize(r, ngx_http_podgen_speech_cached(r, s, copy + 1,
-                                                              len - 1,
-                                                              s->remote_wait
-                                                              ? "COALESCED"
-                                                              : "HIT-L2"));
-}
-
-
-static void
-ngx_http_podgen_speech_locked(void *data, ngx_int_t rc, u_char *value,
-    size_t len)
-{
-    ngx_http_podgen_speech_t  *s = data;
-
-    s->l2 = NULL;
-
-    if (rc == NGX_OK) {
-        s->remote_lock = 1;
-        ngx_http_podgen_speech_start(s);
-        return;
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_podgen_speech_start(s);
-        return;
-    }
-
-    /* another node makes it: look for the result now and then (this
-     * request keeps its node's marker, so local requests wait here) */
-
-    s->remote_wait = 1;
-    ngx_add_timer(&s->wait, 50);
-}
-
-
-static void
-ngx_http_podgen_speech_wait_handler(ngx_event_t *ev)
-{
-    ngx_http_podgen_speech_t  *s = ev->data;
-
-    if (!s->remote_wait) {
-        ngx_http_podgen_speech_try(s);
-        return;
-    }
-
-    s->l2 = ngx_http_podgen_redis_get("audio", s->key_hex,
-                                      ngx_http_podgen_speech_l2_done, s);
-    if (s->l2 == NULL) {
-        /* Redis went away: make it here */
-        ngx_http_podgen_speech_start(s);
-    }
+    ngx_http_podgen_finalize(s->request, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 
@@ -404,15 +312,7 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
         return;
     }
 
-    if (s->owner) {
-        ngx_http_podgen_cache_release(s->cache, s->key);
-        s->owner = 0;
-    }
-
-    if (s->remote_lock) {
-        ngx_http_podgen_redis_unlock("audio", s->key_hex);
-        s->remote_lock = 0;
-    }
+    ngx_http_podgen_fetch_abandon(&s->fetch);
 
     s->done = 1;
 
@@ -448,7 +348,7 @@ ngx_http_podgen_speech_url(ngx_http_request_t *r, ngx_http_podgen_speech_t *s)
 {
     ngx_str_t  value;
 
-    if (s->cache == NULL) {
+    if (s->fetch.cache == NULL) {
         return NGX_OK;
     }
 
@@ -457,7 +357,7 @@ ngx_http_podgen_speech_url(ngx_http_request_t *r, ngx_http_podgen_speech_t *s)
         return NGX_ERROR;
     }
 
-    value.len = ngx_sprintf(value.data, "/v1/audio/%s.%s", s->key_hex,
+    value.len = ngx_sprintf(value.data, "/v1/audio/%s.%s", s->fetch.hex,
                             pg_format_name(s->format))
                 - value.data;
 
@@ -550,7 +450,7 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
 
         /* a strong validator: the key names the exact bytes */
 
-        if (ngx_http_podgen_set_etag(r, s->key_hex) != NGX_OK) {
+        if (ngx_http_podgen_set_etag(r, s->fetch.hex) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -588,31 +488,8 @@ ngx_http_podgen_speech_cleanup(void *data)
 
     ngx_http_podgen_speech_orphan_t  *o;
 
-    if (s->wait.timer_set) {
-        ngx_del_timer(&s->wait);
-    }
-
-    if (s->waiting) {
-        ngx_http_podgen_cache_leave(s->cache, s->key);
-        s->waiting = 0;
-    }
-
-    if (s->l2) {
-        ngx_http_podgen_redis_cancel(s->l2);
-        s->l2 = NULL;
-    }
-
     if (s->job == NULL) {
-        if (s->owner) {
-            ngx_http_podgen_cache_release(s->cache, s->key);
-            s->owner = 0;
-        }
-
-        if (s->remote_lock) {
-            ngx_http_podgen_redis_unlock("audio", s->key_hex);
-            s->remote_lock = 0;
-        }
-
+        ngx_http_podgen_fetch_cancel(&s->fetch);
         pg_buf_free(&s->full);
         return;
     }
@@ -623,37 +500,26 @@ ngx_http_podgen_speech_cleanup(void *data)
 
     /* still the owner: the audio is not stored yet */
 
-    if (s->owner) {
-        if (ngx_http_podgen_cache_waiters(s->cache, s->key)) {
-            o = ngx_calloc(sizeof(ngx_http_podgen_speech_orphan_t),
-                           ngx_cycle->log);
-            if (o) {
-                o->cache = s->cache;
-                ngx_memcpy(o->key, s->key, NGX_HTTP_PODGEN_CACHE_KEY_LEN);
-                ngx_memcpy(o->key_hex, s->key_hex, sizeof(s->key_hex));
-                o->format = s->format;
-                o->overflow = s->overflow;
-                o->full = s->full;
-                ngx_memzero(&s->full, sizeof(pg_buf_t));
+    if (ngx_http_podgen_fetch_waiters(&s->fetch)) {
+        o = ngx_calloc(sizeof(ngx_http_podgen_speech_orphan_t),
+                       ngx_cycle->log);
+        if (o) {
+            ngx_http_podgen_fetch_move(&o->fetch, &s->fetch, o);
+            o->format = s->format;
+            o->overflow = s->overflow;
+            o->full = s->full;
+            ngx_memzero(&s->full, sizeof(pg_buf_t));
 
-                o->job = s->job;
-                ngx_http_podgen_tts_rebind(s->job,
-                                           ngx_http_podgen_speech_orphan_output,
-                                           o);
-                s->job = NULL;
-                s->owner = 0;
-                return;
-            }
+            o->job = s->job;
+            ngx_http_podgen_tts_rebind(s->job,
+                                       ngx_http_podgen_speech_orphan_output,
+                                       o);
+            s->job = NULL;
+            return;
         }
-
-        ngx_http_podgen_cache_release(s->cache, s->key);
-        s->owner = 0;
     }
 
-    if (s->remote_lock) {
-        ngx_http_podgen_redis_unlock("audio", s->key_hex);
-        s->remote_lock = 0;
-    }
+    ngx_http_podgen_fetch_cancel(&s->fetch);
 
     pg_buf_free(&s->full);
 
@@ -662,18 +528,14 @@ ngx_http_podgen_speech_cleanup(void *data)
 }
 
 
-/* Stores the finished audio; releases the marker if it cannot. */
+/* Stores the finished audio; gives the markers up if it cannot. */
 
 static void
-ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
-    u_char *key, char *hex, pg_format_t format, pg_buf_t *full,
-    ngx_uint_t complete, ngx_log_t *log)
+ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
+    pg_buf_t *full, ngx_uint_t complete)
 {
-    u_char  *v;
-
     if (!complete || full->len == 0) {
-        ngx_http_podgen_cache_release(cache, key);
-        ngx_http_podgen_redis_unlock("audio", hex);
+        ngx_http_podgen_fetch_abandon(f);
         pg_buf_free(full);
         return;
     }
@@ -682,27 +544,7 @@ ngx_http_podgen_speech_store(ngx_http_podgen_cache_conf_t *cache,
         (void) pg_wav_fix_sizes(full->data, full->len);
     }
 
-    if (ngx_http_podgen_cache_put(cache, key, PG_KIND_AUDIO, full->data,
-                                  full->len, format, log)
-        != NGX_OK)
-    {
-        ngx_http_podgen_cache_release(cache, key);
-    }
-
-    /* L2: the format byte, then the audio */
-
-    if (ngx_http_podgen_redis_up()) {
-        v = ngx_alloc(full->len + 1, log);
-        if (v) {
-            v[0] = (u_char) format;
-            ngx_memcpy(v + 1, full->data, full->len);
-            ngx_http_podgen_redis_set("audio", hex, v, full->len + 1);
-            ngx_free(v);
-        }
-
-        /* after the value: a node polling sees it before the lock goes */
-        ngx_http_podgen_redis_unlock("audio", hex);
-    }
+    ngx_http_podgen_fetch_store(f, full->data, full->len);
 
     pg_buf_free(full);
 }
@@ -734,8 +576,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
     ngx_http_podgen_speech_orphan_t  *o = data;
 
     if (rc == NGX_OK) {
-        ngx_http_podgen_speech_keep(o->cache, &o->full, &o->overflow, audio,
-                                    len);
+        ngx_http_podgen_speech_keep(o->fetch.cache, &o->full, &o->overflow,
+                                    audio, len);
     }
 
     if (!last && rc == NGX_OK) {
@@ -745,10 +587,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "podgen speech: orphan done, rc %i", rc);
 
-    ngx_http_podgen_speech_store(o->cache, o->key, o->key_hex, o->format,
-                                 &o->full,
-                                 rc == NGX_OK && !o->overflow,
-                                 ngx_cycle->log);
+    ngx_http_podgen_speech_store(&o->fetch, o->format, &o->full,
+                                 rc == NGX_OK && !o->overflow);
 
     /* the last output: detached, the job frees itself */
     ngx_http_podgen_tts_detach(o->job);
@@ -763,20 +603,15 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
     ngx_http_podgen_speech_t  *s = data;
 
     pg_error_t           err;
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = s->request;
-    c = r->connection;
 
     if (rc != NGX_OK) {
         s->done = 1;
 
-        if (s->owner) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex,
-                                         s->format, &s->full, 0, c->log);
-            s->owner = 0;
-            s->remote_lock = 0;
+        if (s->fetch.owner) {
+            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full, 0);
         }
 
         if (!s->header_sent) {
@@ -805,16 +640,13 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         }
     }
 
-    if (s->owner) {
-        ngx_http_podgen_speech_keep(s->cache, &s->full, &s->overflow, audio,
-                                    len);
+    if (s->fetch.owner) {
+        ngx_http_podgen_speech_keep(s->fetch.cache, &s->full, &s->overflow,
+                                    audio, len);
 
         if (last) {
-            ngx_http_podgen_speech_store(s->cache, s->key, s->key_hex,
-                                         s->format, &s->full, !s->overflow,
-                                         c->log);
-            s->owner = 0;
-            s->remote_lock = 0;
+            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full,
+                                         !s->overflow);
         }
     }
 
