@@ -934,6 +934,67 @@ pg_job_dup(const char *s, char **out)
 }
 
 
+int
+pg_job_set_string(char **field, const char *s)
+{
+    char  *copy;
+
+    if (pg_job_dup(s, &copy) != 0) {
+        return -1;
+    }
+
+    free(*field);
+    *field = copy;
+
+    return 0;
+}
+
+
+int
+pg_job_set_failed(pg_job_t *job, const char *code, const char *message)
+{
+    char  *c, *m;
+
+    c = strdup(code ? code : "server_error");
+    m = strdup(message ? message : "failed");
+
+    if (c == NULL || m == NULL) {
+        free(c);
+        free(m);
+        return -1;
+    }
+
+    free(job->error_code);
+    free(job->error_message);
+
+    job->error_code = c;
+    job->error_message = m;
+    job->status = PG_JOB_FAILED;
+
+    return 0;
+}
+
+
+int
+pg_job_set_result(pg_job_t *job, const char *data, size_t len)
+{
+    char  *copy;
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+
+    free(job->result);
+    job->result = copy;
+
+    return 0;
+}
+
+
 /* ---- the public status object ------------------------------------------- */
 
 

@@ -137,6 +137,17 @@ int pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs,
     size_t n);
 
 /*
+ * The runner's way to change a field: the job owns its strings.
+ * set_string: *field becomes a copy of s (NULL: none).  set_failed: the
+ * status is failed, with the error code and message (NULL: defaults).
+ * set_result: a copy of len bytes of results JSON.  Each returns 0, or
+ * -1 when out of memory (the job is then unchanged).
+ */
+int pg_job_set_string(char **field, const char *s);
+int pg_job_set_failed(pg_job_t *job, const char *code, const char *message);
+int pg_job_set_result(pg_job_t *job, const char *data, size_t len);
+
+/*
  * Appends the public status object (GET /v1/podcasts/{id} and the list):
  *
  *   {"id","object":"podcast"|"batch","status","progress":{"done","total"},

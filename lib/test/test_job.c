@@ -1317,10 +1317,63 @@ test_rss(void)
 }
 
 
+/* ---- the runner's setters ---------------------------------------------- */
+
+
+static void
+test_setters(void)
+{
+    pg_job_t    job, back;
+    pg_buf_t    b;
+    pg_error_t  err;
+
+    memset(&job, 0, sizeof(job));
+    memset(&b, 0, sizeof(b));
+
+    ok(pg_job_set_string(&job.title, "First") == 0
+       && strcmp(job.title, "First") == 0, "set_string: a copy");
+    ok(pg_job_set_string(&job.title, "Second") == 0
+       && strcmp(job.title, "Second") == 0, "set_string: replaced");
+    ok(pg_job_set_string(&job.title, job.title) == 0
+       && strcmp(job.title, "Second") == 0, "set_string: itself");
+    ok(pg_job_set_string(&job.engine, NULL) == 0 && job.engine == NULL,
+       "set_string: NULL is none");
+
+    job.status = PG_JOB_RUNNING;
+    ok(pg_job_set_failed(&job, "render_error", "no room") == 0
+       && job.status == PG_JOB_FAILED
+       && strcmp(job.error_code, "render_error") == 0
+       && strcmp(job.error_message, "no room") == 0, "set_failed");
+    ok(pg_job_set_failed(&job, NULL, NULL) == 0
+       && strcmp(job.error_code, "server_error") == 0
+       && strcmp(job.error_message, "failed") == 0,
+       "set_failed: defaults replace the old error");
+
+    ok(pg_job_set_result(&job, "[1,2]xyz", 5) == 0
+       && strcmp(job.result, "[1,2]") == 0, "set_result: len bytes");
+
+    /* what the setters made is a record that reads back */
+
+    pg_job_id_make(job.id, PG_JOB_BATCH, 1700000000000LL, 7);
+    job.kind = PG_JOB_BATCH;
+    job.created_ms = 1700000000000LL;
+    ok(pg_job_to_json(&job, &b) == 0
+       && pg_job_from_json((char *) b.data, b.len, &back, &err) == 0
+       && strcmp(back.result, "[1,2]") == 0
+       && strcmp(back.error_code, "server_error") == 0,
+       "setters: the record reads back");
+
+    pg_job_free(&back);
+    pg_buf_free(&b);
+    pg_job_free(&job);
+}
+
+
 int
 main(void)
 {
     test_ids();
+    test_setters();
     test_round_trip();
     test_hostile();
     test_mutations();
