@@ -25,7 +25,8 @@
 #include "pg_podcast.h"
 #include "pg_speech_request.h"
 #include "ngx_http_podgen_module.h"
-#include "ngx_http_podgen_jobs.h"
+#include "ngx_http_podgen_job.h"
+#include "ngx_http_podgen_batch.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -322,9 +323,31 @@ ngx_http_podgen_batch_request_done(ngx_http_podgen_batch_t *b)
 /* ---- as a job ----------------------------------------------------------- */
 
 
-ngx_int_t
-ngx_http_podgen_batch_job_run(ngx_http_podgen_job_t *job, const char *body,
-    size_t len, void **handle)
+static void ngx_http_podgen_batch_job_run(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_batch_job_cancel(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_batch_job_retry(ngx_http_podgen_job_t *job);
+static ngx_uint_t ngx_http_podgen_batch_job_busy(ngx_http_podgen_job_t *job);
+
+
+static const ngx_http_podgen_job_kind_t  ngx_http_podgen_batch_job_kind = {
+    PG_JOB_BATCH,
+    ngx_http_podgen_batch_job_run,
+    ngx_http_podgen_batch_job_cancel,
+    ngx_http_podgen_batch_job_retry,
+    ngx_http_podgen_batch_job_busy,
+    ngx_http_podgen_batch_job_cancel        /* free: what is left of it */
+};
+
+
+void
+ngx_http_podgen_batch_job_init(void)
+{
+    ngx_http_podgen_job_add_kind(&ngx_http_podgen_batch_job_kind);
+}
+
+
+static void
+ngx_http_podgen_batch_job_run(ngx_http_podgen_job_t *job)
 {
     ngx_uint_t                    async;
     pg_error_t                    err;
@@ -334,27 +357,45 @@ ngx_http_podgen_batch_job_run(ngx_http_podgen_job_t *job, const char *body,
     pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_podgen_module);
 
-    b = ngx_http_podgen_batch_parse(pmcf, body, len, &async, ngx_cycle->log,
-                                    &err);
+    b = ngx_http_podgen_batch_parse(pmcf, job->rec.request,
+                                    ngx_strlen(job->rec.request), &async,
+                                    ngx_cycle->log, &err);
     if (b == NULL) {
-        return NGX_ERROR;
+        ngx_http_podgen_job_fail(job, "server_error",
+                                 "the batch could not be started");
+        return;
     }
 
     b->finished = ngx_http_podgen_batch_job_done;
     b->data = job;
-    *handle = b;
+    job->ctx = b;
 
     ngx_http_podgen_job_progress(job, 0, b->n);
     ngx_http_podgen_batch_pump(b);
-
-    return NGX_OK;
 }
 
 
-void
-ngx_http_podgen_batch_job_cancel(void *handle)
+static void
+ngx_http_podgen_batch_job_cancel(ngx_http_podgen_job_t *job)
 {
-    ngx_http_podgen_batch_cancel(handle);
+    if (job->ctx) {
+        ngx_http_podgen_batch_cancel(job->ctx);
+        job->ctx = NULL;
+    }
+}
+
+
+static void
+ngx_http_podgen_batch_job_retry(ngx_http_podgen_job_t *job)
+{
+    /* the items retry on their own */
+}
+
+
+static ngx_uint_t
+ngx_http_podgen_batch_job_busy(ngx_http_podgen_job_t *job)
+{
+    return 0;
 }
 
 
@@ -363,10 +404,10 @@ ngx_http_podgen_batch_job_done(ngx_http_podgen_batch_t *b)
 {
     ngx_http_podgen_job_t  *job = b->data;
 
-    ngx_http_podgen_job_record(job)->done = b->n;
+    job->ctx = NULL;
+    job->rec.done = b->n;
 
-    ngx_http_podgen_job_batch_done(job, NGX_OK, b->out.data, b->out.len,
-                                   NULL);
+    ngx_http_podgen_job_complete(job, b->out.data, b->out.len);
     ngx_http_podgen_batch_free(b);
 }
 

@@ -13,6 +13,9 @@
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
+#include "ngx_http_podgen_job.h"
+#include "ngx_http_podgen_podcast_job.h"
+#include "ngx_http_podgen_batch.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -1002,6 +1005,11 @@ ngx_http_podgen_init_process(ngx_cycle_t *cycle)
     {
         return NGX_ERROR;
     }
+
+    /* the kinds of job, then the runner */
+
+    ngx_http_podgen_podcast_job_init();
+    ngx_http_podgen_batch_job_init();
 
     return ngx_http_podgen_jobs_init_process(cycle);
 }

@@ -18,7 +18,7 @@
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
-#include "ngx_http_podgen_jobs.h"
+#include "ngx_http_podgen_job.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"

@@ -26,7 +26,10 @@
 #include "pg_podcast.h"
 #include "pg_feed.h"
 #include "ngx_http_podgen_module.h"
-#include "ngx_http_podgen_jobs.h"
+#include "ngx_http_podgen_job.h"
+#include "ngx_http_podgen_job_store.h"
+#include "ngx_http_podgen_job_record.h"
+#include "ngx_http_podgen_job_redis.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
 
@@ -1288,10 +1291,10 @@ ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
     /* Redis mode: the library of the fleet; else (or Redis is down) the
      * node's own store */
 
-    p->list_op = ngx_http_podgen_jobs_redis_list(p->cursor, p->limit + 1,
-                                            feed,
-                                            ngx_http_podgen_podcasts_listed,
-                                            p);
+    p->list_op = ngx_http_podgen_job_redis_list(p->cursor, p->limit + 1,
+                                                feed,
+                                                ngx_http_podgen_podcasts_listed,
+                                                p);
     if (p->list_op) {
         r->read_event_handler = ngx_http_test_reading;
         ngx_http_podgen_podcasts_hold(p);

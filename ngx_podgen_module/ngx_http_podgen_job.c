@@ -1,0 +1,1083 @@
+/*
+ * podgen: the job runner (see the header) — lifetime, queues, record
+ * writes and the takers of unfinished jobs (the store's scan, or the
+ * fleet's stream in Redis mode).
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "pg_job.h"
+#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_job.h"
+#include "ngx_http_podgen_job_store.h"
+#include "ngx_http_podgen_job_record.h"
+#include "ngx_http_podgen_job_redis.h"
+#include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_metrics.h"
+
+
+#define NGX_HTTP_PODGEN_JOBS_SCAN      5000     /* ms between store scans */
+#define NGX_HTTP_PODGEN_JOBS_BEAT      3000     /* ms: "still working on it" */
+#define NGX_HTTP_PODGEN_JOB_KINDS      2
+
+
+/* a record write on the pool */
+typedef struct {
+    ngx_http_podgen_job_t              *job;
+    ngx_http_podgen_job_store_write_t   store;
+} ngx_http_podgen_job_write_t;
+
+
+/* the runner's state in this worker */
+typedef struct {
+    ngx_http_podgen_main_conf_t  *pmcf;     /* NULL: no jobs here */
+    ngx_queue_t                   waiting;
+    ngx_queue_t                   running;
+    ngx_uint_t                    nrunning;
+    ngx_uint_t                    n;        /* all */
+    ngx_uint_t                    scanning;
+    ngx_uint_t                    shared;   /* Redis mode */
+    ngx_msec_t                    last_beat;
+    ngx_event_t                   scan_ev;
+    ngx_event_t                   keep_ev;
+    ngx_event_t                   stream_ev;
+    ngx_connection_t              dummy;
+} ngx_http_podgen_jobs_t;
+
+
+static ngx_int_t ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job,
+    ngx_uint_t claim);
+static void ngx_http_podgen_job_start_next(void);
+static void ngx_http_podgen_job_run(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_job_stop(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_job_maybe_free(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_job_scan_handler(ngx_event_t *ev);
+static void ngx_http_podgen_job_keep_handler(ngx_event_t *ev);
+static void ngx_http_podgen_job_retry_handler(ngx_event_t *ev);
+static void ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev);
+
+
+static ngx_http_podgen_jobs_t  ngx_http_podgen_jobs;
+
+static const ngx_http_podgen_job_kind_t
+    *ngx_http_podgen_jobs_kinds[NGX_HTTP_PODGEN_JOB_KINDS];
+
+
+/* ---- configuration ------------------------------------------------------ */
+
+
+char *
+ngx_http_podgen_jobs_init_conf(ngx_conf_t *cf,
+    ngx_http_podgen_jobs_conf_t *jcf)
+{
+    ngx_conf_init_uint_value(jcf->concurrency, 2);
+    ngx_conf_init_uint_value(jcf->batch_max, 100);
+
+    if (jcf->store.data == NULL) {
+        ngx_str_set(&jcf->store, "podgen_store");
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &jcf->store, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (jcf->store.len > 1 && jcf->store.data[jcf->store.len - 1] == '/') {
+        jcf->store.len--;
+    }
+
+    if (jcf->store.len + sizeof("/audio/") + PG_JOB_ID_LEN + 16
+        > NGX_MAX_PATH)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "podgen_store \"%V\" is too long", &jcf->store);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!jcf->used) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_podgen_job_store_paths(cf, &jcf->store) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_http_podgen_jobs_conf_t *
+ngx_http_podgen_jobs_conf(void)
+{
+    return ngx_http_podgen_jobs.pmcf ? &ngx_http_podgen_jobs.pmcf->jobs
+                                     : NULL;
+}
+
+
+ngx_uint_t
+ngx_http_podgen_jobs_shared(void)
+{
+    return ngx_http_podgen_jobs.shared;
+}
+
+
+void
+ngx_http_podgen_job_add_kind(const ngx_http_podgen_job_kind_t *kind)
+{
+    if (kind->kind < NGX_HTTP_PODGEN_JOB_KINDS) {
+        ngx_http_podgen_jobs_kinds[kind->kind] = kind;
+    }
+}
+
+
+ngx_int_t
+ngx_http_podgen_jobs_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_podgen_module);
+
+    if (!pmcf->jobs.used) {
+        return NGX_OK;
+    }
+
+    ngx_http_podgen_jobs.pmcf = pmcf;
+
+    ngx_queue_init(&ngx_http_podgen_jobs.waiting);
+    ngx_queue_init(&ngx_http_podgen_jobs.running);
+
+    ngx_http_podgen_job_store_init(&pmcf->jobs.store);
+    ngx_http_podgen_job_record_init(&pmcf->cache,
+                                    pmcf->redis.addr_text.len != 0);
+
+    ngx_http_podgen_jobs.dummy.fd = (ngx_socket_t) -1;
+
+    ngx_http_podgen_jobs.scan_ev.handler = ngx_http_podgen_job_scan_handler;
+    ngx_http_podgen_jobs.scan_ev.data = &ngx_http_podgen_jobs.dummy;
+    ngx_http_podgen_jobs.scan_ev.log = cycle->log;
+    ngx_http_podgen_jobs.scan_ev.cancelable = 1;
+
+    /* while jobs run, a timer that is not cancelable keeps an exiting
+     * worker (reload, upgrade) alive until they are finished */
+
+    ngx_http_podgen_jobs.keep_ev.handler = ngx_http_podgen_job_keep_handler;
+    ngx_http_podgen_jobs.keep_ev.data = &ngx_http_podgen_jobs.dummy;
+    ngx_http_podgen_jobs.keep_ev.log = cycle->log;
+
+    if (pmcf->redis.addr_text.len) {
+        /* jobs are shared by the nodes through a stream in Redis; the
+         * local store is this node's copy */
+
+        ngx_http_podgen_jobs.shared = 1;
+        ngx_http_podgen_job_redis_init(cycle);
+
+        ngx_http_podgen_jobs.stream_ev.handler =
+                                          ngx_http_podgen_jobs_stream_handler;
+        ngx_http_podgen_jobs.stream_ev.data = &ngx_http_podgen_jobs.dummy;
+        ngx_http_podgen_jobs.stream_ev.log = cycle->log;
+        ngx_http_podgen_jobs.stream_ev.cancelable = 1;
+
+        ngx_add_timer(&ngx_http_podgen_jobs.stream_ev, 50 + ngx_worker * 50);
+
+        return NGX_OK;
+    }
+
+    /* unfinished jobs of a previous run: soon, and then now and again */
+
+    ngx_add_timer(&ngx_http_podgen_jobs.scan_ev, 10 + ngx_worker * 100);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_jobs_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_t            *q;
+    ngx_http_podgen_job_t  *job;
+
+    if (ngx_http_podgen_jobs.pmcf == NULL) {
+        return;
+    }
+
+    /* jobs still here (a fast shutdown) are left to the next worker:
+     * their locks go with this process */
+
+    while (!ngx_queue_empty(&ngx_http_podgen_jobs.waiting)) {
+        q = ngx_queue_head(&ngx_http_podgen_jobs.waiting);
+        ngx_queue_remove(q);
+        job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+        if (job->lock_fd != -1) {
+            (void) close(job->lock_fd);
+            job->lock_fd = -1;
+        }
+    }
+
+    ngx_http_podgen_jobs.pmcf = NULL;
+    ngx_http_podgen_job_record_exit();
+}
+
+
+/* ---- record writes ------------------------------------------------------ */
+
+
+/*
+ * The record as written goes to Redis too: over the fleet's copy, or, for
+ * a job accepted while Redis was down, as its first copy there.
+ */
+
+static void
+ngx_http_podgen_job_share(ngx_http_podgen_job_t *job, pg_buf_t *json)
+{
+    if (!ngx_http_podgen_jobs.shared) {
+        return;
+    }
+
+    if (job->unshared) {
+        if (!ngx_http_podgen_redis_up()) {
+            return;
+        }
+
+        job->unshared = 0;
+        ngx_http_podgen_job_redis_put(&job->rec, json,
+                                      NGX_HTTP_PODGEN_JOB_PUT_SHARE);
+        return;
+    }
+
+    ngx_http_podgen_job_redis_put(&job->rec, json, NGX_HTTP_PODGEN_JOB_PUT_XX);
+}
+
+
+static void
+ngx_http_podgen_job_write_thread(void *data)
+{
+    ngx_http_podgen_job_write_t  *w = data;
+
+    ngx_http_podgen_job_store_write(&w->store);
+}
+
+
+static void
+ngx_http_podgen_job_write_after(void *data)
+{
+    ngx_http_podgen_job_write_t  *d = data;
+
+    ngx_http_podgen_job_t              *job;
+    ngx_http_podgen_job_store_write_t  *w;
+
+    job = d->job;
+    w = &d->store;
+    job->writing = 0;
+
+    if (w->claim) {
+        if (w->err) {
+            ngx_log_error(NGX_LOG_ERR, job->log, w->err,
+                          "podgen: job \"%s\" could not be stored",
+                          job->rec.id);
+
+            if (job->accepted) {
+                job->accepted(job->data, NGX_ERROR, &job->rec);
+                job->accepted = NULL;
+            }
+
+            job->finished = 1;
+            job->final = 1;
+            ngx_http_podgen_job_maybe_free(job);
+            return;
+        }
+
+        job->lock_fd = w->lock_fd;
+        job->claimed = 1;
+
+        ngx_http_podgen_job_l1_put(job->rec.id, w->json.data, w->json.len);
+        ngx_http_podgen_job_share(job, &w->json);
+
+        if (job->accepted) {
+            job->accepted(job->data, NGX_OK, &job->rec);
+            job->accepted = NULL;
+        }
+
+        ngx_http_podgen_metrics_job(PG_MJOB_QUEUED, 1);
+        ngx_queue_insert_tail(&ngx_http_podgen_jobs.waiting, &job->queue);
+        ngx_http_podgen_job_start_next();
+        return;
+    }
+
+    if (w->deleted) {
+        job->deleted = 1;
+        ngx_http_podgen_job_stop(job);
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+        return;
+    }
+
+    if (w->err) {
+        ngx_log_error(NGX_LOG_ERR, job->log, w->err,
+                      "podgen: job \"%s\": the record could not be written",
+                      job->rec.id);
+
+    } else if (ngx_http_podgen_job_l1_deleted(job->rec.id)) {
+        /* another worker of the node deleted it meanwhile */
+        job->deleted = 1;
+        ngx_http_podgen_job_stop(job);
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+        return;
+
+    } else {
+        ngx_http_podgen_job_l1_put(job->rec.id, w->json.data, w->json.len);
+        ngx_http_podgen_job_share(job, &w->json);
+    }
+
+    if (job->dirty || (job->finished && !w->final)) {
+        job->dirty = 0;
+        ngx_http_podgen_job_write(job);
+        return;
+    }
+
+    if (w->final) {
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+    }
+}
+
+
+static void
+ngx_http_podgen_job_write_release(void *data)
+{
+    ngx_http_podgen_job_write_t  *w = data;
+
+    pg_buf_free(&w->store.json);
+    ngx_free(w);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job, ngx_uint_t claim)
+{
+    ngx_http_podgen_job_write_t  *w;
+
+    w = ngx_calloc(sizeof(ngx_http_podgen_job_write_t), job->log);
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->rec.version++;
+    job->rec.updated_ms = (int64_t) ngx_time() * 1000
+                          + (int64_t) ngx_timeofday()->msec;
+
+    if (pg_job_to_json(&job->rec, &w->store.json) != 0) {
+        ngx_free(w);
+        return NGX_ERROR;
+    }
+
+    w->job = job;
+    w->store.lock_fd = -1;
+    w->store.claim = claim;
+    w->store.final = job->finished;
+    ngx_memcpy(w->store.id, job->rec.id, sizeof(w->store.id));
+
+    if (ngx_http_podgen_offload(ngx_http_podgen_jobs.pmcf->thread_pool,
+                                ngx_http_podgen_job_write_thread,
+                                ngx_http_podgen_job_write_after,
+                                ngx_http_podgen_job_write_release, w,
+                                job->log)
+        == NULL)
+    {
+        pg_buf_free(&w->store.json);
+        ngx_free(w);
+        return NGX_BUSY;
+    }
+
+    job->writing = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_job_write(ngx_http_podgen_job_t *job)
+{
+    if (job->writing) {
+        job->dirty = 1;
+        return;
+    }
+
+    if (ngx_http_podgen_job_post_write(job, 0) != NGX_OK) {
+        /* the pool is full: write a little later */
+        job->dirty = 1;
+
+        if (!job->retry.timer_set) {
+            ngx_add_timer(&job->retry, NGX_HTTP_PODGEN_JOB_RETRY);
+        }
+    }
+}
+
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+
+static ngx_http_podgen_job_t *
+ngx_http_podgen_job_new(pg_job_t *rec)
+{
+    ngx_http_podgen_job_t  *job;
+
+    job = ngx_calloc(sizeof(ngx_http_podgen_job_t), ngx_cycle->log);
+    if (job == NULL) {
+        return NULL;
+    }
+
+    job->rec = *rec;
+    ngx_memzero(rec, sizeof(pg_job_t));
+
+    job->kind = (job->rec.kind < NGX_HTTP_PODGEN_JOB_KINDS)
+                ? ngx_http_podgen_jobs_kinds[job->rec.kind] : NULL;
+
+    job->lock_fd = -1;
+    job->log = ngx_cycle->log;
+
+    job->retry.handler = ngx_http_podgen_job_retry_handler;
+    job->retry.data = job;
+    job->retry.log = ngx_cycle->log;
+
+    ngx_http_podgen_jobs.n++;
+
+    if (!ngx_http_podgen_jobs.keep_ev.timer_set) {
+        ngx_add_timer(&ngx_http_podgen_jobs.keep_ev, 1000);
+    }
+
+    return job;
+}
+
+
+/* Redis answered a new job: in the fleet's stream, or run here. */
+
+static void
+ngx_http_podgen_job_queued(void *data, ngx_int_t rc)
+{
+    ngx_http_podgen_job_t  *job = data;
+
+    if (rc == NGX_OK) {
+        /* a worker of some node takes it from the stream */
+
+        if (job->accepted) {
+            job->accepted(job->data, NGX_OK, &job->rec);
+            job->accepted = NULL;
+        }
+
+        job->finished = 1;
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+        return;
+    }
+
+    /* Redis failed: this node runs it from its own store */
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                  "podgen: job \"%s\" could not be queued in redis, "
+                  "run here", job->rec.id);
+
+    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+        if (job->accepted) {
+            job->accepted(job->data, NGX_ERROR, &job->rec);
+            job->accepted = NULL;
+        }
+
+        job->finished = 1;
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+    }
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_submit(pg_job_t *rec,
+    ngx_http_podgen_job_accepted_pt accepted, void *data,
+    ngx_http_podgen_job_t **jp)
+{
+    ngx_int_t               rc;
+    pg_buf_t                json;
+    ngx_http_podgen_job_t  *job;
+
+    job = ngx_http_podgen_job_new(rec);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->accepted = accepted;
+    job->data = data;
+
+    if (ngx_http_podgen_jobs.shared) {
+
+        /* the record, then the stream entry: 202 once both are there */
+
+        job->rec.version = 1;
+        ngx_memzero(&json, sizeof(pg_buf_t));
+
+        rc = NGX_ERROR;
+
+        if (pg_job_to_json(&job->rec, &json) == 0) {
+            rc = ngx_http_podgen_job_redis_queue(&job->rec, &json,
+                                                 ngx_http_podgen_job_queued,
+                                                 job);
+        }
+
+        pg_buf_free(&json);
+
+        if (rc == NGX_OK) {
+            *jp = job;
+            return NGX_OK;
+        }
+
+        job->rec.version = 0;
+    }
+
+    /* Redis mode, Redis down: the node runs it; shared once Redis is back */
+    job->unshared = ngx_http_podgen_jobs.shared;
+
+    rc = ngx_http_podgen_job_post_write(job, 1);
+
+    if (rc != NGX_OK) {
+        *rec = job->rec;
+        ngx_memzero(&job->rec, sizeof(pg_job_t));
+        job->final = 1;
+        job->finished = 1;
+        ngx_http_podgen_job_maybe_free(job);
+        return rc;
+    }
+
+    *jp = job;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_job_detach(ngx_http_podgen_job_t *job)
+{
+    job->accepted = NULL;
+    job->data = NULL;
+}
+
+
+pg_job_t *
+ngx_http_podgen_job_record(ngx_http_podgen_job_t *job)
+{
+    return &job->rec;
+}
+
+
+static void
+ngx_http_podgen_job_start_next(void)
+{
+    ngx_queue_t            *q;
+    ngx_http_podgen_job_t  *job;
+
+    while (ngx_http_podgen_jobs.nrunning
+           < ngx_http_podgen_jobs.pmcf->jobs.concurrency
+           && !ngx_queue_empty(&ngx_http_podgen_jobs.waiting))
+    {
+        q = ngx_queue_head(&ngx_http_podgen_jobs.waiting);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&ngx_http_podgen_jobs.running, q);
+
+        job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+        job->started = 1;
+        ngx_http_podgen_jobs.nrunning++;
+
+        ngx_http_podgen_metrics_job(PG_MJOB_QUEUED, -1);
+        ngx_http_podgen_metrics_job(PG_MJOB_RUNNING, 1);
+
+        ngx_http_podgen_job_run(job);
+    }
+}
+
+
+/* Stops everything in flight; the job is then finished. */
+
+static void
+ngx_http_podgen_job_stop(ngx_http_podgen_job_t *job)
+{
+    if (job->ctx) {
+        job->kind->cancel(job);
+    }
+
+    job->finished = 1;
+}
+
+
+static void
+ngx_http_podgen_job_maybe_free(ngx_http_podgen_job_t *job)
+{
+    if (job->writing || !job->final
+        || (job->ctx && job->kind->busy(job)))
+    {
+        return;
+    }
+
+    if (job->retry.timer_set) {
+        ngx_del_timer(&job->retry);
+    }
+
+    if (job->started) {
+        ngx_queue_remove(&job->queue);
+        ngx_http_podgen_jobs.nrunning--;
+        ngx_http_podgen_metrics_job(PG_MJOB_RUNNING, -1);
+
+        if (!job->deleted) {
+            ngx_http_podgen_metrics_job(job->rec.status == PG_JOB_COMPLETED
+                                        ? PG_MJOB_COMPLETED : PG_MJOB_FAILED,
+                                        1);
+        }
+
+    } else if (job->claimed) {
+        /* deleted while it waited */
+        ngx_queue_remove(&job->queue);
+        ngx_http_podgen_metrics_job(PG_MJOB_QUEUED, -1);
+    }
+
+    if (job->lock_fd != -1) {
+        (void) close(job->lock_fd);
+    }
+
+    if ((job->started || job->deleted) && job->entry[0]) {
+        /* done with it in the fleet's stream */
+        ngx_http_podgen_job_redis_ack(job->entry);
+        job->entry[0] = '\0';
+    }
+
+    if (job->ctx) {
+        job->kind->free(job);
+    }
+
+    pg_job_free(&job->rec);
+    ngx_free(job);
+
+    ngx_http_podgen_jobs.n--;
+
+    if (ngx_http_podgen_jobs.pmcf) {
+        ngx_http_podgen_job_start_next();
+    }
+}
+
+
+void
+ngx_http_podgen_job_release(ngx_http_podgen_job_t *job)
+{
+    ngx_http_podgen_job_maybe_free(job);
+}
+
+
+static void
+ngx_http_podgen_job_retry_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_job_t  *job = ev->data;
+
+    if (job->dirty && !job->writing) {
+        job->dirty = 0;
+        ngx_http_podgen_job_write(job);
+    }
+
+    if (job->finished || job->ctx == NULL) {
+        return;
+    }
+
+    job->kind->retry(job);
+}
+
+
+static void
+ngx_http_podgen_job_keep_handler(ngx_event_t *ev)
+{
+    if (ngx_http_podgen_jobs.n) {
+        ngx_add_timer(ev, 1000);
+    }
+}
+
+
+void
+ngx_http_podgen_job_forget(const char *id)
+{
+    ngx_queue_t            *q, *next;
+    ngx_queue_t            *queues[2];
+    ngx_uint_t              i;
+    ngx_http_podgen_job_t  *job;
+
+    if (ngx_http_podgen_jobs.pmcf == NULL) {
+        return;
+    }
+
+    queues[0] = &ngx_http_podgen_jobs.waiting;
+    queues[1] = &ngx_http_podgen_jobs.running;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+            if (ngx_strcmp(job->rec.id, id) != 0 || job->finished) {
+                continue;
+            }
+
+            job->deleted = 1;
+            ngx_http_podgen_job_stop(job);
+            job->final = 1;
+            ngx_http_podgen_job_maybe_free(job);
+            return;
+        }
+    }
+}
+
+
+/* ---- running ----------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_job_run(ngx_http_podgen_job_t *job)
+{
+    job->rec.status = PG_JOB_RUNNING;
+    ngx_http_podgen_job_write(job);
+
+    if (job->rec.request == NULL) {
+        ngx_http_podgen_job_fail(job, "corrupt_record", "the job has no "
+                                 "request");
+        return;
+    }
+
+    if (job->kind == NULL) {
+        ngx_http_podgen_job_fail(job, "server_error", "no such kind of job "
+                                 "here");
+        return;
+    }
+
+    job->kind->run(job);
+}
+
+
+void
+ngx_http_podgen_job_fail(ngx_http_podgen_job_t *job, const char *code,
+    const char *message)
+{
+    if (job->finished) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, job->log, 0, "podgen: job \"%s\" failed: %s",
+                  job->rec.id, message);
+
+    ngx_http_podgen_job_stop(job);
+
+    if (pg_job_set_failed(&job->rec, code, message) != 0) {
+        /* no memory for the words: failed all the same */
+        job->rec.status = PG_JOB_FAILED;
+    }
+
+    ngx_http_podgen_job_write(job);
+}
+
+
+void
+ngx_http_podgen_job_complete(ngx_http_podgen_job_t *job, u_char *result,
+    size_t len)
+{
+    if (result && pg_job_set_result(&job->rec, (char *) result, len) != 0) {
+        ngx_http_podgen_job_fail(job, "server_error", "out of memory");
+        return;
+    }
+
+    job->rec.status = PG_JOB_COMPLETED;
+    job->finished = 1;
+    ngx_http_podgen_job_write(job);
+}
+
+
+
+
+void
+ngx_http_podgen_job_progress(ngx_http_podgen_job_t *job, size_t done,
+    size_t total)
+{
+    job->rec.done = done;
+    job->rec.total = total;
+    ngx_http_podgen_job_write(job);
+}
+
+
+/* ---- unfinished jobs in the store --------------------------------------- */
+
+
+static void
+ngx_http_podgen_job_scan_thread(void *data)
+{
+    ngx_http_podgen_job_store_scan(data);
+}
+
+
+static void
+ngx_http_podgen_job_scan_after(void *data)
+{
+    ngx_http_podgen_job_scan_t  *sc = data;
+
+    ngx_uint_t              i;
+    ngx_http_podgen_job_t  *job;
+
+    for (i = 0; i < sc->n; i++) {
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "podgen: job \"%s\" resumed", sc->recs[i].id);
+
+        job = ngx_http_podgen_job_new(&sc->recs[i]);
+        if (job == NULL) {
+            pg_job_free(&sc->recs[i]);
+            (void) close(sc->fds[i]);
+            continue;
+        }
+
+        job->lock_fd = sc->fds[i];
+        job->claimed = 1;
+
+        ngx_http_podgen_metrics_job(PG_MJOB_QUEUED, 1);
+        ngx_queue_insert_tail(&ngx_http_podgen_jobs.waiting, &job->queue);
+    }
+
+    sc->n = 0;
+
+    ngx_http_podgen_job_start_next();
+}
+
+
+static void
+ngx_http_podgen_job_scan_release(void *data)
+{
+    ngx_http_podgen_job_scan_t  *sc = data;
+
+    ngx_uint_t  i;
+
+    /* not taken over (the worker exits): let them go */
+
+    for (i = 0; i < sc->n; i++) {
+        pg_job_free(&sc->recs[i]);
+        (void) close(sc->fds[i]);
+    }
+
+    ngx_free(sc->recs);
+    ngx_free(sc->fds);
+    ngx_free(sc);
+
+    ngx_http_podgen_jobs.scanning = 0;
+
+    if (ngx_http_podgen_jobs.pmcf && !ngx_exiting && !ngx_quit
+        && !ngx_terminate)
+    {
+        ngx_add_timer(&ngx_http_podgen_jobs.scan_ev,
+                      NGX_HTTP_PODGEN_JOBS_SCAN);
+    }
+}
+
+
+static void
+ngx_http_podgen_job_scan_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                   room, have;
+    ngx_http_podgen_job_scan_t  *sc;
+
+    if (ngx_exiting || ngx_http_podgen_jobs.scanning) {
+        return;
+    }
+
+    /* take what this worker can start soon; others take the rest */
+
+    have = ngx_http_podgen_jobs.n;
+    room = 2 * ngx_http_podgen_jobs.pmcf->jobs.concurrency;
+
+    if (have >= room) {
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_SCAN);
+        return;
+    }
+
+    room -= have;
+
+    sc = ngx_calloc(sizeof(ngx_http_podgen_job_scan_t), ev->log);
+    if (sc == NULL) {
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_SCAN);
+        return;
+    }
+
+    sc->room = room;
+    sc->recs = ngx_calloc(room * sizeof(pg_job_t), ev->log);
+    sc->fds = ngx_calloc(room * sizeof(int), ev->log);
+
+    if (sc->recs == NULL || sc->fds == NULL
+        || ngx_http_podgen_offload(ngx_http_podgen_jobs.pmcf->thread_pool,
+                                   ngx_http_podgen_job_scan_thread,
+                                   ngx_http_podgen_job_scan_after,
+                                   ngx_http_podgen_job_scan_release, sc,
+                                   ev->log)
+           == NULL)
+    {
+        ngx_free(sc->recs);
+        ngx_free(sc->fds);
+        ngx_free(sc);
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_SCAN);
+        return;
+    }
+
+    ngx_http_podgen_jobs.scanning = 1;
+}
+
+
+/* ---- Redis mode: the fleet's stream ------------------------------------ */
+
+
+static ngx_http_podgen_job_t *
+ngx_http_podgen_job_find(const char *id)
+{
+    ngx_queue_t            *q;
+    ngx_queue_t            *queues[2];
+    ngx_uint_t              i;
+    ngx_http_podgen_job_t  *job;
+
+    queues[0] = &ngx_http_podgen_jobs.waiting;
+    queues[1] = &ngx_http_podgen_jobs.running;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]);
+             q = ngx_queue_next(q))
+        {
+            job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+            if (ngx_strcmp(job->rec.id, id) == 0) {
+                return job;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A job of the fleet's stream that is to run: here, unless it already
+ * runs here.
+ */
+
+static void
+ngx_http_podgen_job_take(const char *entry, pg_job_t *rec)
+{
+    ngx_http_podgen_job_t  *job;
+
+    if (ngx_http_podgen_jobs.pmcf == NULL
+        || ngx_http_podgen_job_find(rec->id))
+    {
+        pg_job_free(rec);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "podgen: job \"%s\" taken from the stream (%s)", rec->id,
+                  entry);
+
+    job = ngx_http_podgen_job_new(rec);
+    if (job == NULL) {
+        pg_job_free(rec);
+        return;
+    }
+
+    (void) ngx_cpystrn((u_char *) job->entry, (u_char *) entry,
+                       sizeof(job->entry));
+
+    /* this node's copy, then it runs here */
+
+    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+        job->entry[0] = '\0';
+        job->finished = 1;
+        job->final = 1;
+        ngx_http_podgen_job_maybe_free(job);
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_turned(ngx_msec_t next)
+{
+    if (ngx_http_podgen_jobs.pmcf && !ngx_exiting
+        && !ngx_http_podgen_jobs.stream_ev.timer_set)
+    {
+        ngx_add_timer(&ngx_http_podgen_jobs.stream_ev, next);
+    }
+}
+
+
+/* "Still working on them": the entries of the jobs of this worker. */
+
+static void
+ngx_http_podgen_jobs_beat(void)
+{
+    char                   *entries[10];
+    ngx_queue_t            *q;
+    ngx_queue_t            *queues[2];
+    ngx_uint_t              i, n;
+    ngx_http_podgen_job_t  *job;
+
+    queues[0] = &ngx_http_podgen_jobs.waiting;
+    queues[1] = &ngx_http_podgen_jobs.running;
+    n = 0;
+
+    for (i = 0; i < 2; i++) {
+        for (q = ngx_queue_head(queues[i]);
+             q != ngx_queue_sentinel(queues[i]) && n < 10;
+             q = ngx_queue_next(q))
+        {
+            job = ngx_queue_data(q, ngx_http_podgen_job_t, queue);
+
+            if (job->entry[0]) {
+                entries[n++] = job->entry;
+            }
+        }
+    }
+
+    ngx_http_podgen_job_redis_beat(entries, n);
+}
+
+
+static void
+ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
+{
+    ngx_uint_t  room, beat;
+
+    if (ngx_exiting || ngx_http_podgen_jobs.pmcf == NULL) {
+        return;
+    }
+
+    if (!ngx_http_podgen_redis_up()) {
+        /* the jobs here go on; new ones wait for Redis */
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    beat = (ngx_msec_int_t) (ngx_current_msec - ngx_http_podgen_jobs.last_beat)
+           >= NGX_HTTP_PODGEN_JOBS_BEAT;
+
+    if (beat) {
+        ngx_http_podgen_jobs.last_beat = ngx_current_msec;
+        ngx_http_podgen_jobs_beat();
+    }
+
+    room = 2 * ngx_http_podgen_jobs.pmcf->jobs.concurrency;
+    room = (ngx_http_podgen_jobs.n >= room) ? 0
+                                            : room - ngx_http_podgen_jobs.n;
+
+    if (ngx_http_podgen_job_redis_turn(room, beat, ngx_http_podgen_job_take,
+                                       ngx_http_podgen_jobs_turned)
+        != NGX_OK)
+    {
+        ngx_add_timer(ev, 1000);
+    }
+}

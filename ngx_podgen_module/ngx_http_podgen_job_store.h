@@ -1,0 +1,78 @@
+/*
+ * podgen: the job store on local disk — files, locks and the scan for
+ * unfinished jobs.
+ *
+ *   {store}/jobs/{id}.json    a job's record, replaced by rename
+ *   {store}/locks/{id}        while the job is unfinished: held with
+ *                             flock() by the worker that runs it
+ *   {store}/audio/{id}.{ext}  a completed podcast's episode
+ *
+ * A worker that dies releases its locks with it; the scan finds unlocked
+ * unfinished jobs, so an accepted job is never lost across restarts,
+ * reloads and crashes.  Everything here that touches the disk runs on a
+ * pool thread (the functions say which).
+ */
+
+#ifndef NGX_HTTP_PODGEN_JOB_STORE_H
+#define NGX_HTTP_PODGEN_JOB_STORE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "pg_buf.h"
+#include "pg_job.h"
+
+
+/* a record to write (claim: a new job, its lock taken first) */
+typedef struct {
+    pg_buf_t       json;
+    int            lock_fd;         /* out: the lock, when claimed */
+    int            err;             /* out: errno */
+    unsigned       claim:1;
+    unsigned       final:1;         /* finished: the lock file goes */
+    unsigned       deleted:1;       /* out: deleted meanwhile */
+    char           id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_job_store_write_t;
+
+
+/* unfinished jobs found, their locks taken */
+typedef struct {
+    ngx_uint_t     room;
+    ngx_uint_t     n;
+    pg_job_t      *recs;
+    int           *fds;
+} ngx_http_podgen_job_scan_t;
+
+
+/* Configuration: the store's directories, made by nginx at start. */
+ngx_int_t ngx_http_podgen_job_store_paths(ngx_conf_t *cf, ngx_str_t *store);
+
+/* In a worker's init_process. */
+void ngx_http_podgen_job_store_init(ngx_str_t *store);
+
+/* Paths in the store; buf has NGX_MAX_PATH bytes. */
+void ngx_http_podgen_job_path(char *buf, const char *dir, const char *id,
+    const char *ext);
+
+/* A small file into pool: NGX_OK, NGX_DECLINED (none), NGX_ERROR. */
+ngx_int_t ngx_http_podgen_job_read_file(ngx_pool_t *pool, const char *path,
+    u_char **data, size_t *len, ngx_log_t *log);
+
+/* Thread: data to path, by rename of a temporary file; errno is set. */
+ngx_int_t ngx_http_podgen_job_write_file(const char *path, u_char *data,
+    size_t len);
+
+/* Thread: a record write (see the type). */
+void ngx_http_podgen_job_store_write(ngx_http_podgen_job_store_write_t *w);
+
+/*
+ * Thread: a completed episode to {store}/audio/{id}{ext}; NGX_ERROR with
+ * error set (also when the job was deleted meanwhile: "deleted").
+ */
+ngx_int_t ngx_http_podgen_job_store_episode(const char *id, const char *ext,
+    u_char *data, size_t len, char *error, size_t size);
+
+/* Thread: unfinished jobs nobody runs, up to sc->room, locks taken. */
+void ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc);
+
+#endif /* NGX_HTTP_PODGEN_JOB_STORE_H */
