@@ -11,9 +11,10 @@
  *   GET    {base}/{id}/transcript.vtt     WebVTT
  *   GET    {base}/{id}/transcript.json
  *
- * {base} is the location's name.  Reading the store (list, feed) and
- * deleting run on the thread pool; a status is read from L1, else from
- * its small record file.
+ * {base} is the location's name.  Deleting runs on the thread pool; a
+ * status is read from L1, else from its small record file.  The list and
+ * the feed are in ngx_http_podgen_podcast_library.c, the episode and its
+ * transcripts in ngx_http_podgen_podcast_files.c.
  */
 
 #include <ngx_config.h>
@@ -32,41 +33,13 @@
 #include "ngx_http_podgen_job_redis.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
+#include "ngx_http_podgen_podcasts.h"
 
 
 #define NGX_HTTP_PODGEN_WAIT_MAX     60         /* s of a long poll */
 #define NGX_HTTP_PODGEN_WAIT_TICK    100        /* ms between looks */
-#define NGX_HTTP_PODGEN_LIST_MAX     100
-#define NGX_HTTP_PODGEN_FEED_ITEMS   100
 
 
-typedef struct ngx_http_podgen_podcasts_s {
-    ngx_http_request_t        *request;
-    ngx_http_podgen_job_t     *job;         /* being accepted */
-    ngx_http_podgen_offload_t *offload;
-    ngx_event_t                wait;
-    ngx_msec_t                 deadline;
-    uint64_t                   version;
-    ngx_str_t                  base;
-    ngx_str_t                  host;
-    char                       id[PG_JOB_ID_LEN + 1];
-    char                       cursor[PG_JOB_ID_LEN + 1];
-    ngx_uint_t                 limit;
-    ngx_uint_t                 feed;
-    pg_buf_t                   out;
-    ngx_int_t                  status;      /* of the pool work */
-    void                      *fetch;       /* a lookup in Redis */
-    ngx_http_podgen_redis_op_t *list_op;    /* the fleet's list, in Redis */
-    pg_buf_t                   records;     /* its records: length, JSON */
-    ngx_msec_t                 wait_start;
-    ngx_int_t                  wait_s;
-    ngx_str_t                  what;        /* audio, transcript.* */
-    unsigned                   held:1;      /* r->main->count++ */
-    unsigned                   waiting:1;
-    struct ngx_http_podgen_podcasts_s  *copy;  /* working on the pool */
-    struct ngx_http_podgen_podcasts_s  *peer;  /* the request's context */
-    unsigned                   answered:1;
-} ngx_http_podgen_podcasts_t;
 
 
 static ngx_int_t ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
@@ -76,17 +49,10 @@ static void ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc,
     pg_job_t *rec);
 static ngx_int_t ngx_http_podgen_podcasts_status(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p);
-static ngx_int_t ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
-    ngx_http_podgen_podcasts_t *p, pg_job_t *rec, ngx_uint_t status);
 static void ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev);
-static ngx_int_t ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
-    ngx_http_podgen_podcasts_t *p, ngx_uint_t feed);
 static ngx_int_t ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p);
-static ngx_int_t ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
-    ngx_http_podgen_podcasts_t *p, ngx_str_t *what);
 static void ngx_http_podgen_podcasts_cleanup(void *data);
-static ngx_int_t ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r);
 
 
 static ngx_http_podgen_podcasts_t *
@@ -258,7 +224,7 @@ ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r)
 {
     pg_error_t  err;
@@ -481,7 +447,7 @@ ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
 /* ---- GET {id}: the status ----------------------------------------------- */
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p, pg_job_t *rec, ngx_uint_t status)
 {
@@ -544,7 +510,7 @@ ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
 }
 
 
-static void
+void
 ngx_http_podgen_podcasts_hold(ngx_http_podgen_podcasts_t *p)
 {
     if (!p->held) {
@@ -556,7 +522,7 @@ ngx_http_podgen_podcasts_hold(ngx_http_podgen_podcasts_t *p)
 
 /* The end of an answer that went async: rc is finalized here. */
 
-static void
+void
 ngx_http_podgen_podcasts_finish(ngx_http_podgen_podcasts_t *p, ngx_int_t rc)
 {
     ngx_http_request_t  *r;
@@ -574,7 +540,7 @@ static void ngx_http_podgen_podcasts_status_found(void *data, ngx_int_t rc,
 
 /* The time a long poll waited is the client's, not the server's latency. */
 
-static void
+void
 ngx_http_podgen_podcasts_waited(ngx_http_podgen_podcasts_t *p)
 {
     ngx_http_podgen_ctx_t  *ctx;
@@ -774,7 +740,7 @@ ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev)
  * the thread is done); release() frees the copy.  NGX_DONE, or an answer.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_podgen_podcasts_offload(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p, ngx_http_podgen_work_pt work,
     ngx_http_podgen_work_pt after, ngx_http_podgen_work_pt release)
@@ -826,7 +792,7 @@ ngx_http_podgen_podcasts_offload(ngx_http_request_t *r,
 
 /* The pool thread is done: the request takes the copy's answer. */
 
-static ngx_http_podgen_podcasts_t *
+ngx_http_podgen_podcasts_t *
 ngx_http_podgen_podcasts_back(ngx_http_podgen_podcasts_t *q)
 {
     q->offload = NULL;
@@ -835,476 +801,6 @@ ngx_http_podgen_podcasts_back(ngx_http_podgen_podcasts_t *q)
     q->peer->status = q->status;
 
     return q->peer;
-}
-
-
-/* ---- the list and the feed, read on the pool ---------------------------- */
-
-
-static ngx_uint_t ngx_http_podgen_podcasts_take(
-    ngx_http_podgen_podcasts_t *p, pg_job_t **job, u_char *json, size_t len);
-static void ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
-    pg_job_t **jobs, size_t taken);
-
-
-static int
-ngx_http_podgen_podcasts_cmp(const void *a, const void *b)
-{
-    /* newest first: ids sort by time */
-    return -ngx_strcmp((const char *) a, (const char *) b);
-}
-
-
-static void
-ngx_http_podgen_podcasts_list_thread(void *data)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    int             fd;
-    DIR            *dir;
-    char           *ids, *nids;
-    size_t          n, cap, i, taken, len;
-    u_char         *raw;
-    ssize_t         got;
-    pg_job_t      **jobs;
-    struct stat     st;
-    struct dirent  *de;
-    char            path[NGX_MAX_PATH];
-
-    p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    ngx_http_podgen_job_path(path, "jobs", "", "");
-
-    dir = opendir(path);
-    if (dir == NULL) {
-        return;
-    }
-
-    ids = NULL;
-    n = 0;
-    cap = 0;
-
-    while ((de = readdir(dir)) != NULL) {
-        len = ngx_strlen(de->d_name);
-
-        if (len != PG_JOB_ID_LEN + 5
-            || ngx_strcmp(de->d_name + PG_JOB_ID_LEN, ".json") != 0
-            || !pg_job_id_valid(de->d_name, PG_JOB_ID_LEN)
-            || de->d_name[0] != 'p')
-        {
-            continue;
-        }
-
-        if (p->cursor[0]
-            && ngx_strncmp(de->d_name, p->cursor, PG_JOB_ID_LEN) >= 0)
-        {
-            continue;
-        }
-
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            nids = realloc(ids, cap * (PG_JOB_ID_LEN + 1));
-            if (nids == NULL) {
-                free(ids);
-                (void) closedir(dir);
-                return;
-            }
-
-            ids = nids;
-        }
-
-        ngx_memcpy(ids + n * (PG_JOB_ID_LEN + 1), de->d_name, PG_JOB_ID_LEN);
-        ids[n * (PG_JOB_ID_LEN + 1) + PG_JOB_ID_LEN] = '\0';
-        n++;
-    }
-
-    (void) closedir(dir);
-
-    if (n) {
-        qsort(ids, n, PG_JOB_ID_LEN + 1, ngx_http_podgen_podcasts_cmp);
-    }
-
-    jobs = calloc(p->limit + 1, sizeof(pg_job_t *));
-    if (jobs == NULL) {
-        free(ids);
-        return;
-    }
-
-    taken = 0;
-
-    for (i = 0; i < n && taken <= p->limit; i++) {
-        ngx_http_podgen_job_path(path, "jobs", ids + i * (PG_JOB_ID_LEN + 1),
-                                 ".json");
-
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd == -1) {
-            continue;
-        }
-
-        raw = NULL;
-        got = -1;
-
-        if (fstat(fd, &st) == 0 && st.st_size < 64 * 1024 * 1024) {
-            raw = malloc(st.st_size + 1);
-            if (raw) {
-                got = read(fd, raw, st.st_size);
-            }
-        }
-
-        (void) close(fd);
-
-        if (raw && got == st.st_size) {
-            taken += ngx_http_podgen_podcasts_take(p, &jobs[taken], raw, got);
-        }
-
-        free(raw);
-    }
-
-    free(ids);
-
-    ngx_http_podgen_podcasts_render(p, jobs, taken);
-}
-
-
-/* A record that belongs in the list (or the feed) goes to *job: 1, or 0. */
-
-static ngx_uint_t
-ngx_http_podgen_podcasts_take(ngx_http_podgen_podcasts_t *p, pg_job_t **job,
-    u_char *json, size_t len)
-{
-    pg_job_t    *rec;
-    pg_error_t   err;
-
-    rec = calloc(1, sizeof(pg_job_t));
-    if (rec == NULL) {
-        return 0;
-    }
-
-    if (pg_job_from_json((char *) json, len, rec, &err) != 0) {
-        free(rec);
-        return 0;
-    }
-
-    if (rec->kind != PG_JOB_PODCAST
-        || (p->feed && rec->status != PG_JOB_COMPLETED))
-    {
-        pg_job_free(rec);
-        free(rec);
-        return 0;
-    }
-
-    *job = rec;
-
-    return 1;
-}
-
-
-/*
- * The list (or the feed) of jobs[0..taken), newest first; one more than
- * the limit says that more follow.  p->status NGX_HTTP_OK when p->out has
- * it.  The jobs are freed.
- */
-
-static void
-ngx_http_podgen_podcasts_render(ngx_http_podgen_podcasts_t *p,
-    pg_job_t **jobs, size_t taken)
-{
-    size_t  i;
-    char    base[256];
-
-    ngx_snprintf((u_char *) base, sizeof(base), "%V%Z", &p->base);
-
-    if (p->feed) {
-        pg_rss_channel_t  ch;
-        char              link[300];
-
-        ngx_snprintf((u_char *) link, sizeof(link), "http://%V%Z", &p->host);
-
-        ch.title = "podgen";
-        ch.link = link;
-        ch.description = "Podcasts generated by podgen";
-        ch.author = "podgen";
-        ch.image = NULL;
-
-        if (pg_rss_write(&ch, jobs, taken > p->limit ? p->limit : taken,
-                         &p->out)
-            == 0)
-        {
-            p->status = NGX_HTTP_OK;
-        }
-
-    } else {
-        int  ok;
-
-        ok = pg_buf_append_str(&p->out, "{\"object\":\"list\",\"data\":[") == 0;
-
-        for (i = 0; ok && i < taken && i < p->limit; i++) {
-            ok = (i == 0 || pg_buf_append(&p->out, ",", 1) == 0)
-                 && pg_job_public_json(jobs[i], base, &p->out) == 0;
-        }
-
-        if (ok) {
-            char  tail[128];
-
-            if (taken > p->limit) {
-                ngx_snprintf((u_char *) tail, sizeof(tail),
-                             "],\"has_more\":true,\"next_cursor\":\"%s\"}%Z",
-                             jobs[p->limit - 1]->id);
-
-            } else {
-                ngx_snprintf((u_char *) tail, sizeof(tail),
-                             "],\"has_more\":false,\"next_cursor\":null}%Z");
-            }
-
-            if (pg_buf_append_str(&p->out, tail) == 0) {
-                p->status = NGX_HTTP_OK;
-            }
-        }
-    }
-
-    for (i = 0; i < taken; i++) {
-        pg_job_free(jobs[i]);
-        free(jobs[i]);
-    }
-
-    free(jobs);
-}
-
-
-/* Redis mode: the records Redis answered with, parsed on the pool. */
-
-static void
-ngx_http_podgen_podcasts_records_thread(void *data)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    u_char      *pos, *end;
-    size_t       len, taken;
-    pg_job_t   **jobs;
-
-    p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    jobs = calloc(p->limit + 1, sizeof(pg_job_t *));
-    if (jobs == NULL) {
-        return;
-    }
-
-    taken = 0;
-    pos = p->records.data;
-    end = pos + p->records.len;
-
-    while (taken <= p->limit && end - pos >= (ssize_t) sizeof(size_t)) {
-        ngx_memcpy(&len, pos, sizeof(size_t));
-        pos += sizeof(size_t);
-
-        if ((size_t) (end - pos) < len) {
-            break;
-        }
-
-        taken += ngx_http_podgen_podcasts_take(p, &jobs[taken], pos, len);
-        pos += len;
-    }
-
-    ngx_http_podgen_podcasts_render(p, jobs, taken);
-}
-
-
-static void
-ngx_http_podgen_podcasts_list_after(void *data)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    u_char                      *copy;
-    ngx_int_t                    rc;
-    ngx_http_request_t          *r;
-    ngx_http_podgen_podcasts_t  *peer;
-
-    peer = ngx_http_podgen_podcasts_back(p);
-    r = p->request;
-
-    if (p->status != NGX_HTTP_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    copy = ngx_pnalloc(r->pool, p->out.len);
-    if (copy == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(copy, p->out.data, p->out.len);
-
-    if (p->feed) {
-        r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type,
-                    "application/rss+xml; charset=utf-8");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-        rc = ngx_http_podgen_add_common_headers(r);
-        if (rc == NGX_OK) {
-            rc = ngx_http_podgen_send_memory(r, copy, p->out.len);
-        }
-
-    } else {
-        rc = ngx_http_podgen_send_json(r, NGX_HTTP_OK, copy, p->out.len);
-    }
-
-done:
-
-    ngx_http_podgen_podcasts_finish(peer, rc);
-}
-
-
-static void
-ngx_http_podgen_podcasts_list_release(void *data)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    pg_buf_free(&p->out);
-    pg_buf_free(&p->records);
-    ngx_free(p);
-}
-
-
-/*
- * Redis mode: the records of the fleet are here; they are parsed and the
- * list written on the pool.  Redis failed: the node's own store answers.
- */
-
-static void
-ngx_http_podgen_podcasts_listed(void *data, ngx_int_t rc,
-    ngx_http_podgen_redis_value_t *reply)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    size_t                          i;
-    ngx_http_request_t             *r;
-    ngx_http_podgen_redis_value_t  *e;
-
-    p->list_op = NULL;
-    r = p->request;
-
-    if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_ARRAY) {
-
-        for (i = 0; i < reply->n; i++) {
-            e = &reply->elts[i];
-
-            if (e->type != NGX_HTTP_PODGEN_REDIS_STRING) {
-                continue;
-            }
-
-            if (pg_buf_append(&p->records, &e->str.len, sizeof(size_t)) != 0
-                || pg_buf_append(&p->records, e->str.data, e->str.len) != 0)
-            {
-                pg_buf_free(&p->records);
-                ngx_http_podgen_podcasts_finish(p,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-        }
-
-        rc = ngx_http_podgen_podcasts_offload(r, p,
-                                     ngx_http_podgen_podcasts_records_thread,
-                                     ngx_http_podgen_podcasts_list_after,
-                                     ngx_http_podgen_podcasts_list_release);
-
-        if (rc == NGX_DONE) {
-            /* the copy on the pool has the records now */
-            ngx_memzero(&p->records, sizeof(pg_buf_t));
-            return;
-        }
-
-        pg_buf_free(&p->records);
-
-    } else {
-        rc = ngx_http_podgen_podcasts_offload(r, p,
-                                         ngx_http_podgen_podcasts_list_thread,
-                                         ngx_http_podgen_podcasts_list_after,
-                                         ngx_http_podgen_podcasts_list_release);
-        if (rc == NGX_DONE) {
-            return;
-        }
-    }
-
-    ngx_http_podgen_podcasts_finish(p, rc);
-}
-
-
-static ngx_int_t
-ngx_http_podgen_podcasts_list(ngx_http_request_t *r,
-    ngx_http_podgen_podcasts_t *p, ngx_uint_t feed)
-{
-    ngx_int_t    n;
-    ngx_str_t    arg;
-    pg_error_t   err;
-
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p->feed = feed;
-    p->limit = feed ? NGX_HTTP_PODGEN_FEED_ITEMS : 20;
-
-    if (!feed && ngx_http_arg(r, (u_char *) "limit", 5, &arg) == NGX_OK) {
-        n = ngx_atoi(arg.data, arg.len);
-
-        if (n < 1 || n > NGX_HTTP_PODGEN_LIST_MAX) {
-            pg_error_set(&err, 400, "limit", "invalid_value",
-                         "'limit' must be 1 to %d", NGX_HTTP_PODGEN_LIST_MAX);
-            return ngx_http_podgen_send_error(r, &err);
-        }
-
-        p->limit = n;
-    }
-
-    if (!feed && ngx_http_arg(r, (u_char *) "cursor", 6, &arg) == NGX_OK
-        && arg.len)
-    {
-        if (!pg_job_id_valid((char *) arg.data, arg.len)) {
-            pg_error_set(&err, 400, "cursor", "invalid_value",
-                         "'cursor' must be a next_cursor of a list");
-            return ngx_http_podgen_send_error(r, &err);
-        }
-
-        ngx_memcpy(p->cursor, arg.data, PG_JOB_ID_LEN);
-        p->cursor[PG_JOB_ID_LEN] = '\0';
-    }
-
-    if (feed) {
-        if (r->headers_in.server.len) {
-            p->host = r->headers_in.server;
-
-        } else {
-            ngx_str_set(&p->host, "localhost");
-        }
-
-        if (r->headers_in.host) {
-            p->host = r->headers_in.host->value;
-        }
-
-        if (p->host.len > 200) {
-            p->host.len = 200;
-        }
-    }
-
-    /* Redis mode: the library of the fleet; else (or Redis is down) the
-     * node's own store */
-
-    p->list_op = ngx_http_podgen_job_redis_list(p->cursor, p->limit + 1,
-                                                feed,
-                                                ngx_http_podgen_podcasts_listed,
-                                                p);
-    if (p->list_op) {
-        r->read_event_handler = ngx_http_test_reading;
-        ngx_http_podgen_podcasts_hold(p);
-        return NGX_DONE;
-    }
-
-    return ngx_http_podgen_podcasts_offload(r, p,
-                                         ngx_http_podgen_podcasts_list_thread,
-                                         ngx_http_podgen_podcasts_list_after,
-                                         ngx_http_podgen_podcasts_list_release);
 }
 
 
@@ -1453,262 +949,6 @@ ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
                                        ngx_http_podgen_podcasts_delete_thread,
                                        ngx_http_podgen_podcasts_delete_after,
                                        ngx_http_podgen_podcasts_delete_release);
-}
-
-
-/* ---- the episode and its transcripts ------------------------------------ */
-
-
-static ngx_int_t ngx_http_podgen_podcasts_file_have(
-    ngx_http_podgen_podcasts_t *p, ngx_int_t rc, pg_job_t *rec);
-
-
-static void
-ngx_http_podgen_podcasts_file_found(void *data, ngx_int_t rc, pg_job_t *rec,
-    u_char *audio, size_t len)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    p->fetch = NULL;
-
-    rc = ngx_http_podgen_podcasts_file_have(p, rc, rec);
-
-    if (rc != NGX_DONE) {
-        ngx_http_podgen_podcasts_finish(p, rc);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_podgen_podcasts_file(ngx_http_request_t *r,
-    ngx_http_podgen_podcasts_t *p, ngx_str_t *what)
-{
-    ngx_int_t  rc;
-    pg_job_t   rec;
-
-    p->what = *what;
-
-    ngx_memzero(&rec, sizeof(pg_job_t));
-
-    rc = ngx_http_podgen_job_lookup(r->pool, p->id, &rec, r->connection->log,
-                                    0, ngx_http_podgen_podcasts_file_found,
-                                    p, &p->fetch);
-    if (rc == NGX_AGAIN) {
-        ngx_http_podgen_podcasts_hold(p);
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_podgen_podcasts_file_have(p, rc, &rec);
-
-    pg_job_free(&rec);
-
-    return rc;
-}
-
-
-/* Another node made the episode: Redis has its bytes. */
-
-static void
-ngx_http_podgen_podcasts_episode_found(void *data, ngx_int_t rc,
-    pg_job_t *rec, u_char *audio, size_t len)
-{
-    ngx_http_podgen_podcasts_t  *p = data;
-
-    u_char              *copy;
-    ngx_http_request_t  *r;
-
-    p->fetch = NULL;
-    r = p->request;
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_podgen_podcasts_finish(p,
-                                     ngx_http_podgen_podcasts_not_found(r));
-        return;
-    }
-
-    copy = (rc == NGX_OK) ? ngx_pnalloc(r->pool, len ? len : 1) : NULL;
-
-    if (copy == NULL) {
-        ngx_http_podgen_podcasts_finish(p, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_memcpy(copy, audio, len);
-
-    r->allow_ranges = 1;
-
-    ngx_http_podgen_podcasts_finish(p,
-                                ngx_http_podgen_send_memory(r, copy, len));
-}
-
-
-static ngx_int_t
-ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
-    ngx_int_t rc, pg_job_t *rec)
-{
-    u_char                    *data;
-    pg_buf_t                   out;
-    ngx_str_t                  value, *what;
-    ngx_buf_t                 *b;
-    pg_error_t                 err;
-    ngx_chain_t                cl;
-    pg_format_t                format;
-    ngx_file_info_t            fi;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_request_t        *r;
-    ngx_pool_cleanup_file_t   *clnf;
-    char                       path[NGX_MAX_PATH], ext[8];
-
-    r = p->request;
-    what = &p->what;
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_podgen_podcasts_not_found(r);
-    }
-
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rec->status != PG_JOB_COMPLETED) {
-        pg_error_set(&err, 409, NULL, "not_ready",
-                     "the podcast is %s; its audio and transcript come "
-                     "when it is completed",
-                     pg_job_status_name(rec->status));
-
-        ngx_str_set(&value, "2");
-        (void) ngx_http_podgen_add_header(r, "Retry-After", &value);
-
-        return ngx_http_podgen_send_error(r, &err);
-    }
-
-    if (what->data[0] == 't') {
-        ngx_memzero(&out, sizeof(pg_buf_t));
-
-        rc = (what->len == 14) ? pg_vtt_write(rec, &out)
-                               : pg_transcript_json(rec, &out);
-
-        data = (rc == 0) ? ngx_pnalloc(r->pool, out.len ? out.len : 1) : NULL;
-
-        if (data == NULL) {
-            pg_buf_free(&out);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(data, out.data, out.len);
-        value.len = out.len;
-        pg_buf_free(&out);
-
-        if (what->len == 15) {
-            return ngx_http_podgen_send_json(r, NGX_HTTP_OK, data, value.len);
-        }
-
-        r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type, "text/vtt; charset=utf-8");
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-        if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_podgen_send_memory(r, data, value.len);
-    }
-
-    /* the audio: a file, sent like a static one (sendfile, Range) */
-
-    format = pg_format_from_name(rec->format, rec->format
-                                              ? ngx_strlen(rec->format) : 0);
-
-    if (format == PG_FMT_UNKNOWN) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_type.data = (u_char *) pg_format_mime(format);
-    r->headers_out.content_type.len = ngx_strlen(pg_format_mime(format));
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name(format));
-    ngx_http_podgen_job_path(path, "audio", p->id, ext);
-
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
-    b = ngx_calloc_buf(r->pool);
-    if (cln == NULL || b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->file = ngx_pcalloc(r->pool, sizeof(ngx_file_t));
-    if (b->file == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->file->fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (b->file->fd == NGX_INVALID_FILE) {
-
-        /* not made here: another node's, in Redis */
-
-        rc = ngx_http_podgen_job_lookup(r->pool, p->id, NULL,
-                                        r->connection->log, 1,
-                                        ngx_http_podgen_podcasts_episode_found,
-                                        p, &p->fetch);
-        if (rc == NGX_AGAIN) {
-            if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            ngx_http_podgen_podcasts_hold(p);
-            return NGX_DONE;
-        }
-
-        return ngx_http_podgen_podcasts_not_found(r);
-    }
-
-    cln->handler = ngx_pool_cleanup_file;
-    clnf = cln->data;
-    clnf->fd = b->file->fd;
-    clnf->name = (u_char *) "podgen episode";
-    clnf->log = r->connection->log;
-
-    if (ngx_fd_info(b->file->fd, &fi) == NGX_FILE_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->file->name.len = ngx_strlen(path);
-    b->file->name.data = ngx_pnalloc(r->pool, b->file->name.len + 1);
-    if (b->file->name.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(b->file->name.data, path, b->file->name.len + 1);
-    b->file->log = r->connection->log;
-    b->file_pos = 0;
-    b->file_last = ngx_file_size(&fi);
-    b->in_file = b->file_last ? 1 : 0;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-    b->sync = b->in_file ? 0 : 1;
-
-    r->headers_out.content_length_n = ngx_file_size(&fi);
-    r->headers_out.last_modified_time = ngx_file_mtime(&fi);
-    r->allow_ranges = 1;
-
-    if (ngx_http_set_etag(r) != NGX_OK
-        || ngx_http_podgen_add_common_headers(r) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    cl.buf = b;
-    cl.next = NULL;
-
-    return ngx_http_output_filter(r, &cl);
 }
 
 
