@@ -1,14 +1,34 @@
 /*
- * podgen core: the OpenAI chat-completions exchange that writes a script.
+ * podgen core: the OpenAI chat-completions exchange that writes a script:
+ * the request body, the reply envelope, and the script inside it, parsed
+ * and validated (pg_script_from_llm_json).
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
+#include "pg_buf.h"
+#include "pg_json.h"
 #include "pg_llm.h"
+#include "pg_script.h"
+#include "pg_script_int.h"
+#include "pg_text.h"
+
+
+#define PG_LLM_REPLY_MAX         (4 * 1024 * 1024)
+#define PG_LLM_TEXT_MAX          2000
+#define PG_LLM_TURNS_MIN         2
+#define PG_LLM_TITLE_MAX         200
+
+
+static void pg_llm_unfence(const char **json, size_t *len);
+static void pg_llm_error(pg_error_t *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 
 static const char  *pg_llm_style_notes[] = {
@@ -380,6 +400,295 @@ pg_llm_reply_free(pg_llm_reply_t *reply)
     free(reply->finish_reason);
     reply->content = NULL;
     reply->finish_reason = NULL;
+}
+
+
+int
+pg_script_from_llm_json(const char *json, size_t len,
+    const pg_script_request_t *req, pg_script_t *script, pg_error_t *err)
+{
+    char              *text, *name;
+    size_t             i, h, n, nhosts, tlen;
+    yajl_val           tree, v, item, sp, tx;
+    const char        *t;
+    const pg_host_t   *hosts;
+
+    memset(script, 0, sizeof(pg_script_t));
+
+    if (json == NULL || len == 0) {
+        pg_llm_error(err, "the LLM reply is empty");
+        return -1;
+    }
+
+    if (len > PG_LLM_REPLY_MAX) {
+        pg_llm_error(err, "the LLM reply is too long (%zu bytes)", len);
+        return -1;
+    }
+
+    if (req->nhosts == 0) {
+        hosts = pg_script_default_host;
+        nhosts = PG_NELEMS(pg_script_default_host);
+
+    } else {
+        hosts = req->hosts;
+        nhosts = req->nhosts < PG_SCRIPT_MAX_HOSTS ? req->nhosts
+                                                   : PG_SCRIPT_MAX_HOSTS;
+    }
+
+    pg_llm_unfence(&json, &len);
+
+    tree = pg_json_parse_object(json, len, PG_JSON_MAX_DEPTH, err);
+    if (tree == NULL) {
+        char  msg[sizeof(err->message)];
+
+        memcpy(msg, err->message, sizeof(msg));
+        pg_llm_error(err, "the LLM reply is not a script: %.200s", msg);
+        return -1;
+    }
+
+    /* the title */
+
+    v = pg_json_get(tree, "title");
+
+    if (v != NULL && !YAJL_IS_NULL(v)) {
+
+        if (!YAJL_IS_STRING(v)) {
+            pg_llm_error(err, "the LLM reply's title is not a string");
+            goto failed;
+        }
+
+        t = YAJL_GET_STRING(v);
+
+        if (pg_script_trimmed_dup(t, strlen(t), &script->title, err) != 0) {
+            goto failed;
+        }
+
+        tlen = script->title ? strlen(script->title) : 0;
+
+        if (tlen == 0 || tlen > PG_LLM_TITLE_MAX
+            || !pg_utf8_valid(script->title, tlen))
+        {
+            pg_llm_error(err, "the LLM reply's title must be 1 to %d bytes "
+                         "of text", PG_LLM_TITLE_MAX);
+            goto failed;
+        }
+
+        /* a title is one line */
+
+        for (i = 0; i < tlen; i++) {
+            if ((unsigned char) script->title[i] < 0x20) {
+                script->title[i] = ' ';
+            }
+        }
+
+    } else {
+        t = req->topic ? req->topic : req->source_text;
+
+        if (pg_script_short_text(t, t ? (strlen(t) < 400 ? strlen(t) : 400)
+                                      : 0,
+                                 PG_SCRIPT_SHORT_MAX, &script->title) != 0)
+        {
+            pg_script_oom(err);
+            goto failed;
+        }
+
+        if (script->title == NULL) {
+            script->title = strdup("A podcast");
+
+            if (script->title == NULL) {
+                pg_script_oom(err);
+                goto failed;
+            }
+        }
+
+        pg_script_title_case(script->title);
+    }
+
+    /* the dialogue */
+
+    v = pg_json_get(tree, "dialogue");
+
+    if (v == NULL || !YAJL_IS_ARRAY(v)) {
+        pg_llm_error(err, "the LLM reply has no 'dialogue' array");
+        goto failed;
+    }
+
+    n = v->u.array.len;
+
+    if (n < PG_LLM_TURNS_MIN || n > PG_LLM_TURNS_MAX) {
+        pg_llm_error(err, "the LLM reply has %zu turns; %d to %d are "
+                     "expected", n, PG_LLM_TURNS_MIN, PG_LLM_TURNS_MAX);
+        goto failed;
+    }
+
+    script->segments = calloc(n, sizeof(pg_segment_t));
+    if (script->segments == NULL) {
+        pg_script_oom(err);
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        item = v->u.array.values[i];
+
+        if (!YAJL_IS_OBJECT(item)) {
+            pg_llm_error(err, "dialogue[%zu] is not an object", i);
+            goto failed;
+        }
+
+        sp = pg_json_get(item, "speaker");
+        tx = pg_json_get(item, "text");
+
+        if (sp == NULL || !YAJL_IS_STRING(sp)) {
+            pg_llm_error(err, "dialogue[%zu] has no speaker", i);
+            goto failed;
+        }
+
+        if (tx == NULL || !YAJL_IS_STRING(tx)) {
+            pg_llm_error(err, "dialogue[%zu] has no text", i);
+            goto failed;
+        }
+
+        t = YAJL_GET_STRING(sp);
+
+        if (pg_script_trimmed_dup(t, strlen(t), &name, err) != 0) {
+            goto failed;
+        }
+
+        for (h = 0; name && h < nhosts; h++) {
+            if (pg_script_same_name(name, hosts[h].name)) {
+                break;
+            }
+        }
+
+        if (name == NULL || h == nhosts) {
+            free(name);
+            pg_llm_error(err, "dialogue[%zu]: the speaker '%.*s' is not "
+                         "one of the hosts", i, pg_script_utf8_cut(t, 64), t);
+            goto failed;
+        }
+
+        free(name);
+
+        t = YAJL_GET_STRING(tx);
+
+        if (pg_script_trimmed_dup(t, strlen(t), &text, err) != 0) {
+            goto failed;
+        }
+
+        if (text == NULL) {
+            pg_llm_error(err, "dialogue[%zu]: the text is empty", i);
+            goto failed;
+        }
+
+        script->segments[i].speaker = h;
+        script->segments[i].text = text;
+        script->nsegments = i + 1;
+
+        tlen = strlen(text);
+
+        if (tlen > PG_LLM_TEXT_MAX) {
+            pg_llm_error(err, "dialogue[%zu]: the text is %zu bytes long; "
+                         "the maximum is %d", i, tlen, PG_LLM_TEXT_MAX);
+            goto failed;
+        }
+
+        if (!pg_utf8_valid(text, tlen)) {
+            pg_llm_error(err, "dialogue[%zu]: the text is not UTF-8", i);
+            goto failed;
+        }
+
+        script->word_count += pg_script_count_words(text, tlen);
+    }
+
+    if (pg_script_copy_hosts(script, hosts, nhosts) != 0) {
+        pg_script_oom(err);
+        goto failed;
+    }
+
+    yajl_tree_free(tree);
+
+    return 0;
+
+failed:
+
+    yajl_tree_free(tree);
+    pg_script_free(script);
+
+    return -1;
+}
+
+
+/*
+ * LLMs like to wrap JSON in a Markdown fence, sometimes after a line of
+ * prose: "Here is the script:\n```json\n{...}\n```".  Narrows the reply
+ * to what is inside; a reply that starts with "{" is left alone.
+ */
+static void
+pg_llm_unfence(const char **json, size_t *len)
+{
+    const char  *s, *e, *p, *nl;
+
+    s = *json;
+    e = s + *len;
+
+    while (s < e && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
+        s++;
+    }
+
+    while (e > s && (e[-1] == ' ' || (e[-1] >= '\t' && e[-1] <= '\r'))) {
+        e--;
+    }
+
+    if (s == e || *s == '{') {
+        return;
+    }
+
+    for (p = s; e - p >= 3 && memcmp(p, "```", 3) != 0; p++) {
+        /* void */
+    }
+
+    if (e - p < 3) {
+        return;
+    }
+
+    /* the info string ("json") runs to the end of the fence's line */
+
+    nl = memchr(p, '\n', (size_t) (e - p));
+    if (nl == NULL) {
+        return;
+    }
+
+    s = nl + 1;
+
+    /* the last fence closes: the JSON itself may contain ``` in a string */
+
+    for (p = e - 3; p >= s; p--) {
+        if (memcmp(p, "```", 3) == 0) {
+            e = p;
+            break;
+        }
+    }
+
+    *json = s;
+    *len = (size_t) (e - s);
+}
+
+
+static void
+pg_llm_error(pg_error_t *err, const char *fmt, ...)
+{
+    va_list  args;
+
+    /* the upstream failed, not the client: a 502 */
+
+    err->status = 502;
+    err->type = "server_error";
+    err->param = NULL;
+    err->code = "invalid_llm_reply";
+
+    va_start(args, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, args);
+    va_end(args);
 }
 
 

@@ -1,8 +1,7 @@
 /*
  * podgen core: the OpenAI chat-completions exchange that writes a script
- * (plain C, no nginx, no network): building the request body and reading
- * the reply envelope.  The script inside is validated by
- * pg_script_from_llm_json().
+ * (plain C, no nginx, no network): building the request body, reading
+ * the reply envelope, and parsing and validating the script inside it.
  */
 
 #ifndef PG_LLM_H
@@ -45,6 +44,18 @@ int pg_llm_parse_reply(const char *body, size_t len, pg_llm_reply_t *reply,
     pg_error_t *err);
 
 void pg_llm_reply_free(pg_llm_reply_t *reply);
+
+/*
+ * Parses and validates a script written by an LLM: the JSON object
+ * {"title": string, "dialogue": [{"speaker": string, "text": string}, ...]}
+ * where every speaker must be one of the hosts' names (case-insensitive;
+ * stored as the host's index), every text non-empty after trimming and at
+ * most 2000 bytes, 2..400 turns, title 1..200 bytes (a missing title is
+ * made from the topic).  Also accepts the object wrapped in a ```json
+ * fence.  Returns 0, or -1 with a reason in err (code "invalid_llm_reply").
+ */
+int pg_script_from_llm_json(const char *json, size_t len,
+    const pg_script_request_t *req, pg_script_t *script, pg_error_t *err);
 
 /*
  * Retry-After header value (seconds, or an HTTP date is ignored): the

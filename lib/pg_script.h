@@ -6,6 +6,9 @@
  *     most salient sentences of the source text and writes a multi-host
  *     dialogue around them in one of five styles;
  *   - the script itself and its JSON form (yajl gen).
+ *
+ * A script written by an LLM is parsed by pg_script_from_llm_json(), in
+ * pg_llm.h.
  */
 
 #ifndef PG_SCRIPT_H
@@ -121,18 +124,6 @@ double pg_script_duration(const pg_script_t *script);
  * "estimated_duration_s":X}.  0 or -1.
  */
 int pg_script_to_json(const pg_script_t *script, pg_buf_t *out);
-
-/*
- * Parses and validates a script written by an LLM: the JSON object
- * {"title": string, "dialogue": [{"speaker": string, "text": string}, ...]}
- * where every speaker must be one of the hosts' names (case-insensitive;
- * stored as the host's index), every text non-empty after trimming and at
- * most 2000 bytes, 2..400 turns, title 1..200 bytes (a missing title is
- * made from the topic).  Also accepts the object wrapped in a ```json
- * fence.  Returns 0, or -1 with a reason in err (code "invalid_llm_reply").
- */
-int pg_script_from_llm_json(const char *json, size_t len,
-    const pg_script_request_t *req, pg_script_t *script, pg_error_t *err);
 
 /*
  * An edited script given whole (POST /v1/podcasts "segments", with

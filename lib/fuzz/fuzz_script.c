@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for lib/pg_script.c.  Each input is used three ways,
+ * libFuzzer target for the script code.  Each input is used three ways,
  * and every promise of each step is checked; any violation aborts:
  *
  *   (a) a POST /v1/scripts body: parse -> canonical -> generate (twice,
@@ -10,8 +10,9 @@
  *       style, hosts and length taken from the first bytes: generate.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib \
- *       lib/fuzz/fuzz_script.c lib/pg_script.c lib/pg_json.c lib/pg_text.c \
- *       lib/pg_buf.c -lyajl -lm -o build/fuzz_script
+ *       lib/fuzz/fuzz_script.c lib/pg_script.c lib/pg_script_request.c \
+ *       lib/pg_analysis.c lib/pg_dialogue.c lib/pg_llm.c lib/pg_json.c \
+ *       lib/pg_text.c lib/pg_buf.c -lyajl -lm -o build/fuzz_script
  *   build/fuzz_script -max_len=65536 -dict=lib/fuzz/fuzz_script.dict \
  *       t/fuzz/script
  *
@@ -25,6 +26,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "pg_llm.h"
 #include "pg_script.h"
 #include "pg_text.h"
 

@@ -1,7 +1,9 @@
 /*
- * Unit tests of lib/pg_script.c: the script request, its canonical form,
- * the built-in generator (shapes, turn-taking, length, extractiveness,
- * determinism, hostile text, speed) and scripts written by an LLM.
+ * Unit tests of the script code (lib/pg_script_request.c, pg_analysis.c,
+ * pg_dialogue.c, pg_script.c, and pg_script_from_llm_json in pg_llm.c):
+ * the script request, its canonical form, the built-in generator (shapes,
+ * turn-taking, length, extractiveness, determinism, hostile text, speed)
+ * and scripts written by an LLM.
  *
  * Runs from the repository root: it reads t/data/source-*.txt.
  */
@@ -13,6 +15,7 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "pg_llm.h"
 #include "pg_script.h"
 #include "pg_text.h"
 #include "unit.h"

@@ -1,0 +1,1018 @@
+/*
+ * podgen core: the built-in generator's dialogue: the five styles (deep
+ * dive, brief, debate, interview, critique), the outline when there is
+ * no source to quote, and the phrase tables of the framing.
+ *
+ * Every sentence of content is a sentence of the (normalized) source,
+ * verbatim, so nothing is made up.  Only the framing is written here
+ * (welcome, hand-overs, questions, recap, outro), and it states no facts:
+ * it names the hosts, the topic and words that occur in the source.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg_buf.h"
+#include "pg_gen.h"
+#include "pg_script.h"
+#include "pg_script_int.h"
+
+
+#define PG_SCRIPT_SECTION        3      /* content turns of a section */
+#define PG_NOBODY                ((size_t) -1)
+
+
+static const char *pg_gen_pick(pg_gen_t *g, const char **table, size_t n);
+static const char *pg_gen_name(pg_gen_t *g, size_t h);
+static void pg_gen_append(pg_gen_t *g, const char *s, size_t n);
+static void pg_gen_phrase(pg_gen_t *g, const char *tpl, const char *name,
+    const char *text);
+static void pg_gen_ask(pg_gen_t *g, const char *tpl, size_t asker,
+    size_t target);
+static void pg_gen_unit(pg_gen_t *g, size_t u);
+static void pg_gen_say(pg_gen_t *g, size_t speaker);
+static size_t pg_gen_other(pg_gen_t *g, size_t a, size_t b, size_t k);
+static const char *pg_gen_names(pg_gen_t *g, size_t skip, int roles);
+static void pg_gen_intro(pg_gen_t *g, const char *with_one,
+    const char *with_many, const char *what);
+static void pg_gen_greetings(pg_gen_t *g, const char **table, size_t n);
+static void pg_gen_position(pg_gen_t *g, size_t h);
+static void pg_gen_outro(pg_gen_t *g, const char *with_names,
+    const char *solo);
+static void pg_gen_deep_dive(pg_gen_t *g);
+static void pg_gen_brief(pg_gen_t *g);
+static void pg_gen_debate(pg_gen_t *g);
+static void pg_gen_interview(pg_gen_t *g);
+static void pg_gen_critique(pg_gen_t *g);
+static void pg_gen_outline(pg_gen_t *g);
+
+
+/*
+ * The framing.  In a phrase "%n" is the name of the host spoken to; when
+ * a host speaks alone (one host) ", %n" and "%n, " vanish.  "%t" is a
+ * text: a topic, a list of names or of words.  No phrase states a fact.
+ */
+
+static const char  *pg_welcomes[] = {
+    "Hello, and welcome to the show.",
+    "Hi everyone, and welcome to the show.",
+    "Welcome to the show, everyone."
+};
+
+static const char  *pg_greetings[] = {
+    "Thanks, %n. Glad to be here.",
+    "Hi everyone.",
+    "Great to be here.",
+    "Hello, everyone.",
+    "Happy to be here."
+};
+
+static const char  *pg_dd_first[] = {
+    "%n, where should we start?",
+    "%n, what caught your eye first?",
+    "%n, what should listeners know first?"
+};
+
+static const char  *pg_dd_next[] = {
+    "%n, what stood out to you next?",
+    "%n, what else should we dig into?",
+    "%n, where does it go from here?",
+    "%n, what comes next?",
+    "%n, what did you take from the next part?"
+};
+
+static const char  *pg_dd_follow[] = {
+    "%n, why does that matter?",
+    "Can you unpack that a bit, %n?",
+    "%n, what does that mean in practice?",
+    "How does that fit the bigger picture, %n?",
+    "%n, can you say more?",
+    "And what follows from that, %n?"
+};
+
+static const char  *pg_reactions[] = {
+    "", "Interesting.", "Okay.", "", "I see.", "Huh."
+};
+
+static const char  *pg_answers[] = {
+    "", "Sure.", "Well.", "", "Right.", "Good question."
+};
+
+static const char  *pg_brief_next[] = {
+    "Next.", "Also.", "Another point.", "Then."
+};
+
+static const char  *pg_db_greetings[] = {
+    "Ready to argue it out, %n.",
+    "Happy to take the other side.",
+    "Let's do it.",
+    "Looking forward to it."
+};
+
+static const char  *pg_db_counters[] = {
+    "I'd push back on that, %n.",
+    "I see it differently, %n.",
+    "Fair point, %n, but consider this.",
+    "That's only half the picture, %n.",
+    "Let me challenge that, %n.",
+    "I'm not so sure, %n."
+};
+
+static const char  *pg_db_positions[][2] = {
+    { "My position: the points about %t carry the most weight.",
+      "My position: the source makes a stronger case than it first seems." },
+    { "My position: the case around %t is weaker than it looks.",
+      "My position: the source leaves too many questions open." }
+};
+
+static const char  *pg_iv_greetings[] = {
+    "Thanks for having me, %n.",
+    "Glad to be here, %n.",
+    "Happy to be here."
+};
+
+static const char  *pg_iv_questions[] = {
+    "%n, what comes next?",
+    "%n, can you tell us more?",
+    "What's the most important detail here, %n?",
+    "%n, how would you explain the next part?",
+    "What else should listeners know, %n?",
+    "%n, where does this lead?",
+    "Why does this matter, %n?"
+};
+
+static const char  *pg_cr_strengths[] = {
+    "That's a strong point, %n. Here's another.",
+    "Agreed, %n. I'd add this.",
+    "Good one, %n. This also works."
+};
+
+static const char  *pg_cr_claims[] = {
+    "Take this claim.",
+    "This one, for example.",
+    "Consider this."
+};
+
+static const char  *pg_cr_doubts[] = {
+    "What's the evidence for that, %n? Here's another claim to check.",
+    "%n, does that hold up without more data? I'd also question this.",
+    "Is that too broad, %n? This one needs support too.",
+    "Who would disagree with that, %n? Consider this, too."
+};
+
+static const char  *pg_cr_verdicts[] = {
+    "My verdict: worth reading, with claims worth checking.",
+    "My verdict: convincing in parts, but I'd want sources.",
+    "My verdict: clear and useful, with caveats.",
+    "My verdict: a good start that needs more evidence.",
+    "My verdict: stronger on description than on proof.",
+    "My verdict: I'd recommend it, and read it critically.",
+    "My verdict: solid, though some claims go unsupported."
+};
+
+static const char  *pg_cr_short_verdicts[PG_NELEMS(pg_cr_verdicts)] = {
+    "My verdict: worth reading.",
+    "My verdict: it needs sources.",
+    "My verdict: convincing in parts.",
+    "My verdict: useful, with caveats.",
+    "My verdict: a good start.",
+    "My verdict: read it critically.",
+    "My verdict: mostly solid."
+};
+
+static const char  *pg_outline_questions[] = {
+    "First question. What is %t?",
+    "Next. Why does it matter, and to whom?",
+    "And how did it come about?",
+    "What do people often get wrong about it?",
+    "Finally. What are the open questions?"
+};
+
+
+int
+pg_gen_build(pg_gen_t *g, pg_script_t *script)
+{
+    char           *t;
+    size_t          i, j;
+    pg_sentence_t  *s;
+
+    memset(script, 0, sizeof(pg_script_t));
+
+    g->nsegs = 0;
+    g->last = PG_NOBODY;
+    g->phrase = 0;
+    g->line.len = 0;
+    g->nkey_terms = 0;
+
+    if (g->nranks == 0) {
+        pg_gen_outline(g);
+
+    } else {
+        pg_gen_group(g);
+
+        for (i = 0; i < g->npicked; i++) {
+            s = &g->sents[g->picked[i]];
+
+            for (j = 0; j < s->nterms; j++) {
+                pg_gen_offer(g, g->ids[s->first + j], g->nsents >= 4,
+                             g->key_terms, &g->nkey_terms,
+                             PG_SCRIPT_KEY_TERMS);
+            }
+        }
+
+        switch (g->req->style) {
+
+        case PG_STYLE_BRIEF:
+            pg_gen_brief(g);
+            break;
+
+        case PG_STYLE_DEBATE:
+            pg_gen_debate(g);
+            break;
+
+        case PG_STYLE_INTERVIEW:
+            pg_gen_interview(g);
+            break;
+
+        case PG_STYLE_CRITIQUE:
+            pg_gen_critique(g);
+            break;
+
+        default:
+            pg_gen_deep_dive(g);
+            break;
+        }
+    }
+
+    script->segments = g->segs;
+    script->nsegments = g->nsegs;
+
+    g->segs = NULL;
+    g->nsegs = 0;
+    g->segs_cap = 0;
+
+    script->title = strdup(g->title);
+
+    if (g->failed || script->title == NULL
+        || pg_script_copy_hosts(script, g->hosts, g->nhosts) != 0)
+    {
+        pg_script_free(script);
+        return -1;
+    }
+
+    for (i = 0; i < script->nsegments; i++) {
+        t = script->segments[i].text;
+        script->word_count += pg_script_count_words(t, strlen(t));
+    }
+
+    return 0;
+}
+
+
+#define PG_PICK(g, table)  pg_gen_pick(g, table, PG_NELEMS(table))
+
+
+/* A variant of a phrase: varies along the script and between sources. */
+static const char *
+pg_gen_pick(pg_gen_t *g, const char **table, size_t n)
+{
+    return table[(g->seed + g->phrase++) % n];
+}
+
+
+static const char *
+pg_gen_name(pg_gen_t *g, size_t h)
+{
+    return g->hosts[h].name;
+}
+
+
+static void
+pg_gen_append(pg_gen_t *g, const char *s, size_t n)
+{
+    if (!g->failed && pg_buf_append(&g->line, s, n) != 0) {
+        g->failed = 1;
+    }
+}
+
+
+/* Adds a phrase to the turn being written; see the phrase tables. */
+static void
+pg_gen_phrase(pg_gen_t *g, const char *tpl, const char *name,
+    const char *text)
+{
+    int          upper;
+    char         c;
+    const char  *p, *s;
+
+    if (tpl[0] == '\0') {
+        return;
+    }
+
+    if (g->line.len) {
+        pg_gen_append(g, " ", 1);
+    }
+
+    upper = 0;
+
+    for (p = tpl; *p; p++) {
+
+        if (name == NULL && strncmp(p, ", %n", 4) == 0) {
+            p += 3;
+            continue;
+        }
+
+        if (name == NULL && strncmp(p, "%n, ", 4) == 0) {
+            p += 3;
+            upper = 1;
+            continue;
+        }
+
+        if (p[0] == '%' && (p[1] == 'n' || p[1] == 't')) {
+            s = p[1] == 'n' ? name : text;
+
+            if (s) {
+                pg_gen_append(g, s, strlen(s));
+            }
+
+            p++;
+            continue;
+        }
+
+        c = *p;
+
+        if (upper && c >= 'a' && c <= 'z') {
+            c -= 'a' - 'A';
+        }
+
+        upper = 0;
+        pg_gen_append(g, &c, 1);
+    }
+}
+
+
+/* A question to a host by name; to oneself (a solo show) without it. */
+static void
+pg_gen_ask(pg_gen_t *g, const char *tpl, size_t asker, size_t target)
+{
+    pg_gen_phrase(g, tpl, target != asker ? pg_gen_name(g, target) : NULL,
+                  NULL);
+}
+
+
+/* The sentences of a content turn, verbatim. */
+static void
+pg_gen_unit(pg_gen_t *g, size_t u)
+{
+    char            c;
+    size_t          i;
+    pg_unit_t      *unit;
+    pg_sentence_t  *s;
+
+    unit = &g->units[u];
+
+    for (i = unit->first; i < unit->first + unit->n; i++) {
+        s = &g->sents[g->picked[i]];
+
+        if (g->line.len) {
+            pg_gen_append(g, " ", 1);
+        }
+
+        pg_gen_append(g, g->text + s->off, s->len);
+
+        /* a piece cut from a run-on sentence: end it for the voice */
+
+        c = g->text[s->off + s->len - 1];
+
+        if (s->open && PG_ALNUM(c)) {
+            pg_gen_append(g, ".", 1);
+        }
+    }
+}
+
+
+/*
+ * The turn being written becomes a segment of speaker; when the same host
+ * spoke last it joins that segment, so no host has two turns in a row
+ * (except in a solo show, where the turns stay apart).
+ */
+static void
+pg_gen_say(pg_gen_t *g, size_t speaker)
+{
+    char          *p;
+    size_t         len, cap;
+    pg_segment_t  *seg;
+
+    if (g->failed || g->line.len == 0) {
+        return;
+    }
+
+    if (g->nsegs && g->nhosts > 1 && g->last == speaker) {
+        seg = &g->segs[g->nsegs - 1];
+        len = strlen(seg->text);
+
+        p = realloc(seg->text, len + 1 + g->line.len + 1);
+        if (p == NULL) {
+            g->failed = 1;
+            return;
+        }
+
+        p[len] = ' ';
+        memcpy(p + len + 1, g->line.data, g->line.len);
+        p[len + 1 + g->line.len] = '\0';
+        seg->text = p;
+
+        g->line.len = 0;
+        return;
+    }
+
+    if (g->nsegs == g->segs_cap) {
+        cap = g->segs_cap ? g->segs_cap * 2 : 32;
+
+        seg = realloc(g->segs, cap * sizeof(pg_segment_t));
+        if (seg == NULL) {
+            g->failed = 1;
+            return;
+        }
+
+        g->segs = seg;
+        g->segs_cap = cap;
+    }
+
+    p = malloc(g->line.len + 1);
+    if (p == NULL) {
+        g->failed = 1;
+        return;
+    }
+
+    memcpy(p, g->line.data, g->line.len);
+    p[g->line.len] = '\0';
+
+    g->segs[g->nsegs].speaker = speaker;
+    g->segs[g->nsegs].text = p;
+    g->nsegs++;
+
+    g->line.len = 0;
+    g->last = speaker;
+}
+
+
+/*
+ * A host other than a and b, taking turns with k; failing that one other
+ * than a; failing that (a solo show) a.
+ */
+static size_t
+pg_gen_other(pg_gen_t *g, size_t a, size_t b, size_t k)
+{
+    size_t  i, h;
+
+    for (i = 0; i < g->nhosts; i++) {
+        h = (k + i) % g->nhosts;
+
+        if (h != a && h != b) {
+            return h;
+        }
+    }
+
+    for (i = 0; i < g->nhosts; i++) {
+        h = (k + i) % g->nhosts;
+
+        if (h != a) {
+            return h;
+        }
+    }
+
+    return a;
+}
+
+
+/*
+ * "Sam", "Sam, our expert", "Sam, Jo and Kim": the hosts but skip, in
+ * g->tmp; with roles, a role is named for a single other host, and only a
+ * plain one ("expert", "guest", not "host").
+ */
+static const char *
+pg_gen_names(pg_gen_t *g, size_t skip, int roles)
+{
+    int           plain;
+    size_t        h, n, i, count;
+    const char   *role;
+    pg_buf_t     *b;
+
+    b = &g->tmp;
+    b->len = 0;
+    count = g->nhosts - (skip < g->nhosts);
+    n = 0;
+
+    for (h = 0; h < g->nhosts; h++) {
+        if (h == skip) {
+            continue;
+        }
+
+        if (n > 0 && pg_buf_append_str(b, n + 1 == count ? " and " : ", ")
+                     != 0)
+        {
+            g->failed = 1;
+        }
+
+        if (pg_buf_append_str(b, pg_gen_name(g, h)) != 0) {
+            g->failed = 1;
+        }
+
+        n++;
+
+        role = g->hosts[h].role;
+
+        if (!roles || count != 1 || role == NULL
+            || pg_script_same_name(role, "host")
+            || strlen(role) > 32)
+        {
+            continue;
+        }
+
+        plain = 1;
+
+        for (i = 0; role[i]; i++) {
+            if (!(PG_ALPHA(role[i]) || role[i] == ' ' || role[i] == '-')) {
+                plain = 0;
+            }
+        }
+
+        if (plain && (pg_buf_append_str(b, ", our ") != 0
+                      || pg_buf_append_str(b, role) != 0))
+        {
+            g->failed = 1;
+        }
+    }
+
+    if (pg_buf_append(b, "", 1) != 0) {
+        g->failed = 1;
+        return "";
+    }
+
+    return (const char *) b->data;
+}
+
+
+/* Host 0 welcomes the listeners, names the others and the subject. */
+static void
+pg_gen_intro(pg_gen_t *g, const char *with_one, const char *with_many,
+    const char *what)
+{
+    if (g->compact) {
+        pg_gen_phrase(g, "Welcome.", NULL, NULL);
+
+        if (g->nhosts == 1) {
+            pg_gen_phrase(g, "I'm %t.", NULL, pg_gen_name(g, 0));
+
+        } else {
+            pg_gen_phrase(g, "I'm %n, with %t.", pg_gen_name(g, 0),
+                          pg_gen_names(g, 0, 0));
+        }
+
+        if (what) {
+            pg_gen_phrase(g, "Our subject: %t.", NULL, g->subject);
+        }
+
+        return;
+    }
+
+    pg_gen_phrase(g, PG_PICK(g, pg_welcomes), NULL, NULL);
+
+    if (g->nhosts == 1) {
+        pg_gen_phrase(g, "I'm %t.", NULL, pg_gen_name(g, 0));
+
+    } else {
+        pg_gen_phrase(g, g->nhosts == 2 ? with_one : with_many,
+                      pg_gen_name(g, 0), pg_gen_names(g, 0, 1));
+    }
+
+    if (what) {
+        pg_gen_phrase(g, what, NULL, g->subject);
+    }
+
+    if (g->focus) {
+        pg_gen_phrase(g, "We'll pay special attention to %t.", NULL,
+                      g->focus);
+    }
+}
+
+
+static void
+pg_gen_greetings(pg_gen_t *g, const char **table, size_t n)
+{
+    size_t  h;
+
+    if (g->compact) {
+        return;
+    }
+
+    for (h = 1; h < g->nhosts; h++) {
+        pg_gen_phrase(g, pg_gen_pick(g, table, n), pg_gen_name(g, 0), NULL);
+        pg_gen_say(g, h);
+    }
+}
+
+
+/* Host 0 says goodbye, thanking the others by name. */
+static void
+pg_gen_outro(pg_gen_t *g, const char *with_names, const char *solo)
+{
+    if (g->compact) {
+        pg_gen_phrase(g, "Thanks for listening.", NULL, NULL);
+
+    } else if (g->nhosts > 1 && with_names) {
+        pg_gen_phrase(g, with_names, NULL, pg_gen_names(g, 0, 0));
+
+    } else {
+        pg_gen_phrase(g, solo, NULL, NULL);
+    }
+
+    pg_gen_say(g, 0);
+}
+
+
+/*
+ * Deep dive: sections of three turns, each with its presenter, who is
+ * handed over to by name and asked follow-up questions by the others;
+ * then a recap and the outro.
+ */
+static void
+pg_gen_deep_dive(pg_gen_t *g)
+{
+    size_t  u, p, asker, r;
+
+    pg_gen_intro(g, "I'm %n, and with me today is %t.",
+                 "I'm %n, and with me today are %t.",
+                 "Today we're taking a deep dive into %t.");
+    pg_gen_say(g, 0);
+    pg_gen_greetings(g, pg_greetings, PG_NELEMS(pg_greetings));
+
+    p = 0;
+
+    for (u = 0; u < g->nunits; u++) {
+
+        if (u % PG_SCRIPT_SECTION == 0) {
+            p = (1 + u / PG_SCRIPT_SECTION) % g->nhosts;
+
+            asker = (g->last != PG_NOBODY && g->last != p)
+                    ? g->last : pg_gen_other(g, p, p, u);
+
+            pg_gen_ask(g, u == 0 ? PG_PICK(g, pg_dd_first)
+                                 : PG_PICK(g, pg_dd_next),
+                       asker, p);
+            pg_gen_say(g, asker);
+
+        } else {
+            asker = pg_gen_other(g, p, PG_NOBODY, u);
+
+            if (asker != p) {
+                pg_gen_phrase(g, PG_PICK(g, pg_reactions), NULL, NULL);
+            }
+
+            pg_gen_ask(g, PG_PICK(g, pg_dd_follow), asker, p);
+            pg_gen_say(g, asker);
+
+            pg_gen_phrase(g, PG_PICK(g, pg_answers), NULL, NULL);
+        }
+
+        pg_gen_unit(g, u);
+        pg_gen_say(g, p);
+    }
+
+    /*
+     * The recap, when there is something to recap, by another host than
+     * the last one and host 0, who closes.
+     */
+
+    if (g->nunits >= 3 && !g->compact) {
+        r = pg_gen_other(g, g->last, 0, g->nunits);
+
+        pg_gen_phrase(g, "Let's recap.", NULL, NULL);
+
+        if (g->nkey_terms >= 2
+            && pg_gen_terms_text(g, g->key_terms, g->nkey_terms, &g->tmp)
+               == 0)
+        {
+            pg_gen_phrase(g, "Today we talked about %t.", NULL,
+                          (const char *) g->tmp.data);
+
+        } else {
+            pg_gen_phrase(g, "That covers the main points.", NULL, NULL);
+        }
+
+        pg_gen_say(g, r);
+    }
+
+    pg_gen_outro(g, "That's it for this deep dive. Thanks, %t, and thanks "
+                 "for listening.",
+                 "That's it for this deep dive. Thanks for listening.");
+}
+
+
+/* Brief: a short intro, the points in quick turns, a one-line outro. */
+static void
+pg_gen_brief(pg_gen_t *g)
+{
+    size_t  u, p;
+
+    pg_gen_intro(g, "I'm %n, here with %t.", "I'm %n, here with %t.",
+                 "Here's the brief on %t.");
+    pg_gen_say(g, 0);
+
+    for (u = 0; u < g->nunits; u++) {
+        p = (u + 1) % g->nhosts;
+
+        if (g->nhosts > 1 && u > 0 && u % 3 == 0 && g->last != p) {
+            pg_gen_phrase(g, "Thanks, %n.", pg_gen_name(g, g->last), NULL);
+        }
+
+        if (u == 0) {
+            pg_gen_phrase(g, "First.", NULL, NULL);
+
+        } else if (u + 1 == g->nunits) {
+            pg_gen_phrase(g, "Finally.", NULL, NULL);
+
+        } else {
+            pg_gen_phrase(g, PG_PICK(g, pg_brief_next), NULL, NULL);
+        }
+
+        pg_gen_unit(g, u);
+        pg_gen_say(g, p);
+    }
+
+    pg_gen_outro(g, NULL, "That's the brief. Thanks for listening.");
+}
+
+
+/* A host's closing position in a debate, for a side by turns. */
+static void
+pg_gen_position(pg_gen_t *g, size_t h)
+{
+    pg_term_t    *t;
+    const char  **tpl;
+
+    if (g->compact) {
+        pg_gen_phrase(g, h % 2 ? "I'm not convinced." : "I'm convinced.",
+                      NULL, NULL);
+        return;
+    }
+
+    tpl = pg_db_positions[h % 2];
+
+    if (g->nkey_terms == 0) {
+        pg_gen_phrase(g, tpl[1], NULL, NULL);
+        return;
+    }
+
+    t = &g->terms[g->key_terms[h % g->nkey_terms]];
+
+    g->tmp.len = 0;
+
+    if (pg_buf_append(&g->tmp, g->text + t->surface, t->surface_len) != 0
+        || pg_buf_append(&g->tmp, "", 1) != 0)
+    {
+        g->failed = 1;
+        return;
+    }
+
+    pg_gen_phrase(g, tpl[0], NULL, (const char *) g->tmp.data);
+}
+
+
+/*
+ * Debate: each turn answers the one before from the other side ("I'd push
+ * back on that, Sam"), and each host closes with a position.
+ */
+static void
+pg_gen_debate(pg_gen_t *g)
+{
+    size_t  u, h, p, prev, asker;
+
+    pg_gen_intro(g, "I'm %n, and with me today is %t.",
+                 "I'm %n, and with me today are %t.",
+                 "Today we're debating %t, taking turns on each side.");
+    pg_gen_say(g, 0);
+    pg_gen_greetings(g, pg_db_greetings, PG_NELEMS(pg_db_greetings));
+
+    p = 1 % g->nhosts;
+    asker = (g->last != PG_NOBODY && g->last != p)
+            ? g->last : pg_gen_other(g, p, p, 0);
+
+    pg_gen_ask(g, "%n, why don't you open?", asker, p);
+    pg_gen_say(g, asker);
+
+    prev = PG_NOBODY;
+
+    for (u = 0; u < g->nunits; u++) {
+        p = (u + 1) % g->nhosts;
+
+        if (u == 0) {
+            pg_gen_phrase(g, "Let me open with this.", NULL, NULL);
+
+        } else {
+            pg_gen_phrase(g, PG_PICK(g, pg_db_counters),
+                          prev != p ? pg_gen_name(g, prev) : NULL, NULL);
+        }
+
+        pg_gen_unit(g, u);
+        pg_gen_say(g, p);
+        prev = p;
+    }
+
+    pg_gen_phrase(g, g->compact ? "Let's wrap up."
+                                : "Let's wrap up. Where does each of us land?",
+                  NULL, NULL);
+    pg_gen_say(g, 0);
+
+    for (h = 1; h < g->nhosts; h++) {
+        pg_gen_position(g, h);
+        pg_gen_say(g, h);
+    }
+
+    pg_gen_position(g, 0);
+    pg_gen_outro(g, NULL, "Thanks for listening.");
+}
+
+
+/* Interview: host 0 asks, the others answer in turn, from the source. */
+static void
+pg_gen_interview(pg_gen_t *g)
+{
+    size_t       u, guest;
+    const char  *q;
+
+    pg_gen_intro(g, "I'm %n, and today I'm talking with %t.",
+                 "I'm %n, and today I'm talking with %t.",
+                 "We're discussing %t.");
+    pg_gen_say(g, 0);
+    pg_gen_greetings(g, pg_iv_greetings, PG_NELEMS(pg_iv_greetings));
+
+    for (u = 0; u < g->nunits; u++) {
+        guest = g->nhosts > 1 ? 1 + u % (g->nhosts - 1) : 0;
+
+        if (u == 0) {
+            q = "%n, let's start at the beginning. What should people know "
+                "first?";
+
+        } else if (u + 1 == g->nunits && g->nunits > 2) {
+            q = "%n, one last question. What should listeners take away?";
+
+        } else {
+            q = PG_PICK(g, pg_iv_questions);
+        }
+
+        pg_gen_ask(g, q, 0, guest);
+        pg_gen_say(g, 0);
+
+        pg_gen_phrase(g, PG_PICK(g, pg_answers), NULL, NULL);
+        pg_gen_unit(g, u);
+        pg_gen_say(g, guest);
+    }
+
+    pg_gen_outro(g, "That's all we have time for. Thank you, %t, and "
+                 "thanks for listening.",
+                 "That's all we have time for. Thanks for listening.");
+}
+
+
+/*
+ * Critique: the first half of the picked sentences as strengths, the
+ * second half as claims to question, then each host's verdict.
+ */
+static void
+pg_gen_critique(pg_gen_t *g)
+{
+    size_t        u, h, p, prev, asker, strengths;
+    const char  **verdicts;
+
+    pg_gen_intro(g, "I'm %n, and with me today is %t.",
+                 "I'm %n, and with me today are %t.",
+                 "Today we're reviewing %t: what works, what doesn't, and "
+                 "our verdict.");
+    pg_gen_say(g, 0);
+    pg_gen_greetings(g, pg_greetings, PG_NELEMS(pg_greetings));
+
+    strengths = (g->nunits + 1) / 2;
+    prev = PG_NOBODY;
+
+    for (u = 0; u < g->nunits; u++) {
+        p = (u + 1) % g->nhosts;
+
+        if (u == 0) {
+            asker = (g->last != PG_NOBODY && g->last != p)
+                    ? g->last : pg_gen_other(g, p, p, 0);
+
+            pg_gen_ask(g, "%n, let's start with the strengths. What works?",
+                       asker, p);
+            pg_gen_say(g, asker);
+
+        } else if (u == strengths) {
+            pg_gen_ask(g, "Now for the weak spots. %n, which claims give "
+                       "you pause?", prev, p);
+            pg_gen_say(g, prev);
+
+            pg_gen_phrase(g, PG_PICK(g, pg_cr_claims), NULL, NULL);
+
+        } else {
+            pg_gen_phrase(g, u < strengths ? PG_PICK(g, pg_cr_strengths)
+                                           : PG_PICK(g, pg_cr_doubts),
+                          prev != p ? pg_gen_name(g, prev) : NULL, NULL);
+        }
+
+        pg_gen_unit(g, u);
+        pg_gen_say(g, p);
+        prev = p;
+    }
+
+    pg_gen_phrase(g, "Time for a verdict.", NULL, NULL);
+    pg_gen_say(g, 0);
+
+    /* one verdict each, no two the same (there are more than hosts) */
+
+    verdicts = g->compact ? pg_cr_short_verdicts : pg_cr_verdicts;
+
+    for (h = 1; h <= g->nhosts; h++) {
+        pg_gen_phrase(g, verdicts[(g->seed + h) % PG_NELEMS(pg_cr_verdicts)],
+                      NULL, NULL);
+
+        if (h < g->nhosts) {
+            pg_gen_say(g, h);
+        }
+    }
+
+    pg_gen_outro(g, NULL, "Thanks for listening.");
+}
+
+
+/*
+ * No source to quote: an outline, said to be one, of questions about the
+ * topic for the hosts to explore; no answers, since there are no facts.
+ */
+static void
+pg_gen_outline(pg_gen_t *g)
+{
+    size_t       i, n;
+    const char  *q[PG_NELEMS(pg_outline_questions) + 1], *extra;
+
+    pg_gen_intro(g, "I'm %n, and with me today is %t.",
+                 "I'm %n, and with me today are %t.", NULL);
+
+    if (g->req->source_text) {
+        pg_gen_phrase(g, "The source text we were given had no sentences "
+                      "we could use, so this episode is an outline, not a "
+                      "summary.", NULL, NULL);
+
+    } else {
+        pg_gen_phrase(g, "No source material was given for this episode, "
+                      "so this is an outline, not a summary.", NULL, NULL);
+    }
+
+    pg_gen_phrase(g, "Here are some questions about %t for us to explore.",
+                  NULL, g->subject);
+    pg_gen_say(g, 0);
+
+    switch (g->req->style) {
+
+    case PG_STYLE_DEBATE:
+        extra = "What are the strongest arguments for and against it?";
+        break;
+
+    case PG_STYLE_INTERVIEW:
+        extra = "Who would be the best expert to ask about it?";
+        break;
+
+    case PG_STYLE_CRITIQUE:
+        extra = "Which claims about it deserve the most scrutiny?";
+        break;
+
+    default:
+        extra = NULL;
+        break;
+    }
+
+    n = 0;
+
+    for (i = 0; i < PG_NELEMS(pg_outline_questions); i++) {
+
+        if (g->req->style == PG_STYLE_BRIEF && (i == 2 || i == 3)) {
+            continue;
+        }
+
+        if (i + 1 == PG_NELEMS(pg_outline_questions) && extra) {
+            q[n++] = extra;
+        }
+
+        q[n++] = pg_outline_questions[i];
+    }
+
+    for (i = 0; i < n; i++) {
+        pg_gen_phrase(g, q[i], NULL, g->subject);
+        pg_gen_say(g, (i + 1) % g->nhosts);
+    }
+
+    pg_gen_phrase(g, "That's the outline. With source material, we could "
+                  "answer these questions properly. Thanks for listening.",
+                  NULL, NULL);
+    pg_gen_say(g, 0);
+}
