@@ -10,6 +10,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use IO::Socket::IP;
 use Socket qw(SOL_SOCKET SO_LINGER);
@@ -22,6 +23,9 @@ $SIG{PIPE} = 'IGNORE';
 skip_rest('ffmpeg is not installed') unless which('ffmpeg');
 
 my %CT = ('Content-Type' => 'application/json');
+
+# a batch of 50 items takes a while
+$Podgen::API::TIMEOUT = 120;
 
 my $LOCATIONS = 'location = /v1/audio/speech { podgen_speech; }
                  location /v1/audio/ { podgen_audio; }
@@ -44,60 +48,18 @@ my @WORKERS = $ng->worker_pids;
 
 # ---- helpers -----------------------------------------------------------------
 
-# POST JSON (a Perl structure or raw text); returns (response, decoded or undef)
-sub post {
-    my ($n, $path, $body, %o) = @_;
-    my $raw = ref $body ? $JSON->encode($body) : $body;
-    my $r = request($n, 'POST', $path, body => $raw,
-                    headers => $o{headers} // \%CT,
-                    timeout => $o{timeout} // 120);
-    my $j = eval { $JSON->decode($r->{body}) };
-    return ($r, $j);
-}
-
-sub speech_body {
+# a batch item: a speech of this input (and these fields)
+sub speech_item {
     my ($input, %f) = @_;
-    return { model => 'tts-1', voice => 'alloy', response_format => 'mp3',
-             input => $input, %f };
+    return { type => 'speech', body => speech_fields(input => $input, %f) };
 }
-
-sub speech_item { { type => 'speech', body => speech_body(@_) } }
 
 sub batch { my ($n, @items) = @_; post($n, '/v1/batch', { requests => \@items }) }
-
-# name{labels} => value for every sample of /metrics
-sub metrics {
-    my ($n) = @_;
-    my $r = request($n, 'GET', '/metrics');
-    my %m;
-    for (split /\n/, $r->{body} // '') {
-        next if /^#/;
-        $m{$1} = $2 + 0 if /^(\S+)\s+(\S+)$/;
-    }
-    return \%m;
-}
 
 my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}';
 my $L1_HIT  = 'podgen_cache_requests_total{tier="l1",kind="audio",result="hit"}';
 my $AUDIO_S = 'podgen_tts_audio_seconds_total';
 my $GONE    = 'podgen_errors_total{type="client_gone"}';
-
-sub path_of { my ($u) = @_; $u //= ''; $u =~ s{^https?://[^/]+}{}; $u }
-
-# Poll a job until it is completed or failed; returns its last status object.
-sub poll_job {
-    my ($n, $path, $timeout) = @_;
-    $path = path_of($path);
-    my $deadline = time + ($timeout // 120);
-    my $j = {};
-    while (time < $deadline) {
-        my $r = request($n, 'GET', "$path?wait=10", timeout => 30);
-        $j = eval { $JSON->decode($r->{body}) } // { http => $r->{status} };
-        last if ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.2 unless $r->{status} == 200;
-    }
-    return $j;
-}
 
 sub words { my $n = () = $_[0] =~ /\S+/g; $n }
 
@@ -267,8 +229,8 @@ my $SCRIPT_BODY  = { source_text => $BREAD, length => 'short',
                      engine => 'builtin' };
 my $PODCAST_BODY = { topic => 'Why bread rises', length => 'short',
                      engine => 'builtin', format => 'mp3' };
-my $MIX_SPEECH   = speech_body('A mixed batch speaks this sentence.',
-                               voice => 'slt');
+my $MIX_SPEECH   = speech_fields(input => 'A mixed batch speaks this sentence.',
+                                 voice => 'slt');
 
 {
     my ($r, $j) = batch($ng,
@@ -316,7 +278,7 @@ my $MIX_SPEECH   = speech_body('A mixed batch speaks this sentence.',
     like($pb->{id} // '', qr/^pod_[0-9a-f]+$/, 'mixed: the podcast item is a job');
     like($pb->{status} // '', qr/^(?:queued|running)$/, 'mixed: queued or running');
     is($pb->{links}{self}, "/v1/podcasts/$pb->{id}", 'mixed: links.self');
-    my $job = poll_job($ng, "/v1/podcasts/$pb->{id}", 180);
+    my $job = wait_job($ng, "/v1/podcasts/$pb->{id}", 180);
     is($job->{status}, 'completed', 'mixed: the podcast job completes')
         or diag $JSON->encode($job);
     cmp_ok($job->{duration_s} // 0, '>', 5, 'mixed: with a duration');
@@ -343,13 +305,13 @@ my @ASYNC = (
     my ($r, $j) = post($ng, '/v1/batch', { requests => \@ASYNC,
                                            async => JSON::PP::true });
     is($r->{status}, 202, 'async: 202');
-    my $loc = path_of($r->{headers}{location});
+    my $loc = job_path($r->{headers}{location});
     like($loc, qr{^/v1/podcasts/bat_[0-9a-f]+$}, 'async: Location /v1/podcasts/bat_...');
     is($j->{id}, ($loc =~ m{/([^/]+)$})[0], 'async: the body names the job');
     like($j->{status} // '', qr/^(?:queued|running|completed)$/,
          'async: status ' . ($j->{status} // 'none'));
 
-    my $job = poll_job($ng, $loc, 120);
+    my $job = wait_job($ng, $loc, 120);
     is($job->{status}, 'completed', 'async: the job completes')
         or diag $JSON->encode($job);
     is($job->{progress}{total}, 6, 'async: progress.total is the item count');
@@ -469,11 +431,11 @@ my @per = (
     [ 'item not an object',  5,                                  'requests[]', 'invalid_type' ],
     [ 'item an array',       [ 'speech', {} ],                   'requests[]', 'invalid_type' ],
     [ 'item null',           undef,                              'requests[]', 'invalid_type' ],
-    [ 'type missing',        { body => speech_body('No type.') }, 'type', 'missing_required_parameter' ],
-    [ 'type not a string',   { type => 1, body => speech_body('Numeric type.') },
+    [ 'type missing',        { body => speech_fields(input => 'No type.') }, 'type', 'missing_required_parameter' ],
+    [ 'type not a string',   { type => 1, body => speech_fields(input => 'Numeric type.') },
                                                                  'type', 'invalid_type' ],
     [ 'type unknown',        { type => 'video', body => {} },    'type', 'invalid_value' ],
-    [ 'type in capitals',    { type => 'SPEECH', body => speech_body('Capitals.') },
+    [ 'type in capitals',    { type => 'SPEECH', body => speech_fields(input => 'Capitals.') },
                                                                  'type', 'invalid_value' ],
     [ 'body missing',        { type => 'speech' },               'body', 'missing_required_parameter' ],
     [ 'body not an object',  { type => 'speech', body => 'Hello.' }, 'body', 'invalid_type' ],
@@ -701,7 +663,7 @@ sub leave_mid_batch {
     my ($r, $j) = post($ng, '/v1/batch', { requests => \@ASYNC,
                                            async => JSON::PP::true });
     is($r->{status}, 202, 'async, all cached: 202');
-    my $job = poll_job($ng, $r->{headers}{location}, 60);
+    my $job = wait_job($ng, $r->{headers}{location}, 60);
     is($job->{status}, 'completed', 'async, all cached: completed');
     is(scalar(grep { $_->{cached} } @{ $job->{results}{results} || [] }), 4,
        'async, all cached: the 4 good items say cached');
@@ -711,7 +673,7 @@ sub leave_mid_batch {
     ($r, $j) = post($ng, '/v1/batch', { async => JSON::PP::true,
                                         requests => [ 1, { type => 'x' } ] });
     is($r->{status}, 202, 'async, all bad: 202');
-    $job = poll_job($ng, $r->{headers}{location}, 60);
+    $job = wait_job($ng, $r->{headers}{location}, 60);
     is($job->{status}, 'completed', 'async, all bad: the job completes');
     is_deeply([ @{ $job->{results}{stats} || {} }{qw(total succeeded failed)} ],
               [ 2, 0, 2 ], 'async, all bad: 2 failed');

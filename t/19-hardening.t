@@ -25,6 +25,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use IO::Socket::IP;
 use IO::Select;
@@ -51,60 +52,6 @@ EOF
 # ---------------------------------------------------------------------------
 # helpers
 
-sub post {
-    my ($ng, $path, $body, %o) = @_;
-    $body = $JSON->encode($body) if ref $body;
-    return request($ng, 'POST', $path, body => $body,
-                   headers => { %CT, %{ $o{headers} || {} } },
-                   timeout => $o{timeout} // 30);
-}
-
-sub jdecode { my $j = eval { $JSON->decode($_[0] // '') }; return $j }
-
-sub show {
-    my ($r) = @_;
-    my $b = substr($r->{body} // '', 0, 400);
-    $b =~ s/([^\x20-\x7e\n])/sprintf '\\x%02x', ord $1/ge;
-    return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
-         . "\n" . ($r->{raw_headers} // '') . "\n\n$b";
-}
-
-# An OpenAI-shaped JSON error with this status and code (a string, or a
-# regex), and the param when one is given.
-sub error_ok {
-    my ($r, $status, $code, $name, $param) = @_;
-    my $j = jdecode($r->{body});
-    my $e = ref $j eq 'HASH' && ref $j->{error} eq 'HASH' ? $j->{error} : undef;
-    my $ok = $r->{status} == $status
-          && ($r->{headers}{'content-type'} // '') =~ m{^application/json}
-          && $e
-          && (grep { exists $e->{$_} } qw(message type param code)) == 4
-          && defined $e->{message} && $e->{message} ne ''
-          && defined $e->{code}
-          && (ref $code ? $e->{code} =~ $code : $e->{code} eq $code)
-          && (!defined $param || (defined $e->{param} && $e->{param} eq $param));
-    ok($ok, "$name: $status " . (ref $code ? "$code" : $code)
-            . (defined $param ? " (param $param)" : ''))
-        or diag show($r);
-    return $ok;
-}
-
-# Long-polls a job until it is completed or failed; returns its status JSON.
-sub wait_job {
-    my ($ng, $id, $secs) = @_;
-    my $end = time + ($secs // 30);
-    my $j;
-    while (time < $end) {
-        my $left = int($end - time) || 1;
-        my $r = request($ng, 'GET', "/v1/podcasts/$id?wait=" . ($left > 10 ? 10 : $left),
-                        timeout => 15);
-        $j = jdecode($r->{body});
-        return $j if $j && ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.1 if $r->{status} != 200;
-    }
-    return $j;
-}
-
 # Stops an nginx and checks its whole error log; $no_leak also checks that
 # no speech job was still held when the workers exited.
 sub finish {
@@ -122,12 +69,6 @@ sub finish {
             . "encoded audio; the podcast/batch artifact maker drops its job "
             . "after the last output without ngx_http_podgen_tts_detach), e.g.:\n" . join("\n", @held[0 .. ($#held > 2 ? 2 : $#held)]);
     }
-}
-
-sub metric {
-    my ($ng, $re) = @_;
-    my $m = request($ng, 'GET', '/metrics', timeout => 5)->{body} // '';
-    return $m =~ /^$re (\S+)$/m ? $1 : undef;
 }
 
 # ===========================================================================
@@ -222,7 +163,8 @@ note sprintf '%5.1f s: 10 MB bodies', time - $T0;
     for my $p (qw(/v1/audio/speech /v1/scripts /v1/podcasts /v1/batch)) {
         my $t = time;
         my $r = post($ng, $p, $ten, timeout => 20);
-        error_ok($r, 413, 'request_too_large', "10 MB body on $p");
+        error_ok($r, "10 MB body on $p", status => 413,
+                 code => 'request_too_large');
         cmp_ok(time - $t, '<', 5, "10 MB body on $p: answered fast");
     }
     # chunked: no Content-Length to refuse up front
@@ -232,7 +174,8 @@ note sprintf '%5.1f s: 10 MB bodies', time - $T0;
     my $r = request($ng, 'POST', '/v1/podcasts', body => $chunked,
                     headers => { %CT, 'Transfer-Encoding' => 'chunked' },
                     timeout => 20);
-    error_ok($r, 413, 'request_too_large', '10 MB chunked body on /v1/podcasts');
+    error_ok($r, '10 MB chunked body on /v1/podcasts', status => 413,
+             code => 'request_too_large');
 }
 
 # ---- a million elements; nesting 100,000 deep ---------------------------------
@@ -256,7 +199,8 @@ note sprintf '%5.1f s: a million elements; nesting 100,000 deep', time - $T0;
         my ($p, $body, $code, $param) = @$c;
         my $t = time;
         my $r = post($big_port, $p, $body, timeout => 20);
-        error_ok($r, 400, $code, "a million-element array on $p", $param);
+        error_ok($r, "a million-element array on $p", status => 400,
+                 code => $code, param => $param);
         cmp_ok(time - $t, '<', 3, sprintf("... answered in %.2f s", time - $t));
     }
 
@@ -266,7 +210,8 @@ note sprintf '%5.1f s: a million elements; nesting 100,000 deep', time - $T0;
         for my $d ([ 'arrays', $deep_a ], [ 'objects', $deep_o ]) {
             my $t = time;
             my $r = post($ng, $p, qq({"model":"tts-1","voice":"alloy","input":"x","x":$d->[1]}));
-            error_ok($r, 400, 'nesting_too_deep', "$d->[0] 100,000 deep on $p");
+            error_ok($r, "$d->[0] 100,000 deep on $p", status => 400,
+                     code => 'nesting_too_deep');
             cmp_ok(time - $t, '<', 2, "... answered fast");
         }
     }
@@ -306,7 +251,8 @@ for my $f (@FIELDS) {
     my ($fname, $path, $tmpl) = @$f;
     for my $b (@BAD_STRINGS) {
         (my $body = $tmpl) =~ s/VAL/$b->[1]/;
-        error_ok(post($ng, $path, $body), 400, $b->[2], "$fname with $b->[0]");
+        error_ok(scalar post($ng, $path, $body), "$fname with $b->[0]",
+                 status => 400, code => $b->[2]);
     }
 }
 
@@ -317,7 +263,8 @@ for my $f (@FIELDS) {
     (my $body = $tmpl) =~ s/VAL/"Bell\\u0007 escape\\u001b[31m tab\\t line\\nend\\u007f."/;
     my $r = post($ng, $path, $body);
     if ($param) {
-        error_ok($r, 400, 'invalid_value', "$fname with escaped control characters", $param);
+        error_ok($r, "$fname with escaped control characters", status => 400,
+                 code => 'invalid_value', param => $param);
     } else {
         like($r->{status}, qr/^20[02]$/, "$fname with escaped control characters: accepted")
             or diag show($r);
@@ -360,12 +307,12 @@ note sprintf '%5.1f s: numbers', time - $T0;
     );
     for my $s (@speed) {
         my ($name, $v, $code) = @$s;
-        error_ok(post($ng, '/v1/audio/speech',
-                      qq({"model":"tts-1","voice":"alloy","input":"Hi.","speed":$v})),
-                 400, $code, "speech speed $name");
-        error_ok(post($ng, '/v1/podcasts',
-                      qq({"speed":$v,"segments":[{"speaker":"A","text":"Hi."}]})),
-                 400, $code, "podcast speed $name");
+        error_ok(scalar post($ng, '/v1/audio/speech',
+                             qq({"model":"tts-1","voice":"alloy","input":"Hi.","speed":$v})),
+                 "speech speed $name", status => 400, code => $code);
+        error_ok(scalar post($ng, '/v1/podcasts',
+                             qq({"speed":$v,"segments":[{"speaker":"A","text":"Hi."}]})),
+                 "podcast speed $name", status => 400, code => $code);
     }
     # in a batch the item fails in its place (or the whole body is refused
     # when it is not JSON)
@@ -384,12 +331,12 @@ note sprintf '%5.1f s: numbers', time - $T0;
         my $code = $w =~ /^["t\[]/ ? 'invalid_type'
                  : $w =~ /e999/ ? qr/^(?:invalid_value|invalid_json)$/
                  : 'invalid_value';
-        error_ok(post($ng, '/v1/scripts',
-                      qq({"engine":"builtin","topic":"Tea","target_words":$w})),
-                 400, $code, "scripts target_words $w");
-        error_ok(post($ng, '/v1/podcasts',
-                      qq({"engine":"builtin","topic":"Tea","target_words":$w})),
-                 400, $code, "podcast target_words $w");
+        error_ok(scalar post($ng, '/v1/scripts',
+                             qq({"engine":"builtin","topic":"Tea","target_words":$w})),
+                 "scripts target_words $w", status => 400, code => $code);
+        error_ok(scalar post($ng, '/v1/podcasts',
+                             qq({"engine":"builtin","topic":"Tea","target_words":$w})),
+                 "podcast target_words $w", status => 400, code => $code);
     }
     is(post($ng, '/v1/scripts', '{"engine":"builtin","topic":"Tea","target_words":5000}')
            ->{status}, 200, 'target_words 5000 (the maximum) is fine');
@@ -724,7 +671,8 @@ note sprintf '%5.1f s: the bearer key', time - $T0;
                [ 'the key with a NUL after it', { Authorization => "Bearer $KEY\x00x" } ]) {
         my $r = post($ak, '/v1/audio/speech', $sb, headers => $c->[1]);
         next if $r->{status} == 400 && $c->[0] =~ /NUL/;    # nginx refuses the header
-        error_ok($r, 401, 'invalid_api_key', "api key: $c->[0]");
+        error_ok($r, "api key: $c->[0]", status => 401,
+                 code => 'invalid_api_key');
         is($r->{headers}{'www-authenticate'}, 'Bearer', "api key: $c->[0]: WWW-Authenticate");
     }
     is(post($ak, '/v1/audio/speech', $sb, headers => { Authorization => "Bearer $KEY" })
@@ -732,7 +680,8 @@ note sprintf '%5.1f s: the bearer key', time - $T0;
     is(post($ak, '/v1/audio/speech', $sb, headers => { Authorization => "bearer $KEY" })
            ->{status}, 200, 'api key: the scheme is case-insensitive');
     for my $p ('/v1/voices', '/v1/podcasts', '/v1/podcasts/feed.xml', '/v1/audio/' . ('0' x 64) . '.mp3') {
-        error_ok(request($ak, 'GET', $p), 401, 'invalid_api_key', "api key: GET $p without it");
+        error_ok(request($ak, 'GET', $p), "api key: GET $p without it",
+                 status => 401, code => 'invalid_api_key');
     }
     is(request($ak, 'GET', '/v1/voices', headers => { Authorization => "Bearer $KEY" })
            ->{status}, 200, 'api key: GET /v1/voices with it');
@@ -877,7 +826,7 @@ note sprintf '%5.1f s: an LLM that hangs', time - $T0;
     is((jdecode($on->{body}) // {})->{engine}, 'builtin', '... written by the built-in engine');
     error_ok({ status => $off->{status}, body => $off->{body},
                headers => { 'content-type' => $off->{ct} } },
-             504, 'llm_timeout', 'LLM hangs, fallback off');
+             'LLM hangs, fallback off', status => 504, code => 'llm_timeout');
     cmp_ok(time - $t, '<', 5, 'LLM hangs: both answered within a few seconds of the 1 s timeout');
 
     my %job;
@@ -1085,14 +1034,15 @@ SKIP: {
         if ($r->{status} == 202) {
             my $id = (jdecode($r->{body}) // {})->{id};
             my $j = wait_job($d, $id, 20);
-            push @states, $j ? $j->{status} : 'none';
+            push @states, $j->{status} // 'none';
             push @ids, $id;
             if ($j && $j->{status} eq 'failed') {
                 $failed_msg //= ref $j->{error} ? "$j->{error}{code}: $j->{error}{message}" : '';
             }
         } else {
-            error_ok($r, $r->{status} >= 500 ? $r->{status} : 500, qr/./,
-                     "disk full: POST $i is refused with a JSON 5xx");
+            error_ok($r, "disk full: POST $i is refused with a JSON 5xx",
+                     status => $r->{status} >= 500 ? $r->{status} : 500,
+                     code => qr/./);
             push @states, "POST $r->{status}";
         }
         last if @states >= 4 && $states[-1] ne 'completed' && $states[-2] ne 'completed';
@@ -1115,7 +1065,8 @@ SKIP: {
         my $j = wait_job($d, (jdecode($r->{body}) // {})->{id}, 20);
         is($j && $j->{status}, 'failed', 'disk completely full: the job fails');
     } else {
-        error_ok($r, $r->{status}, qr/^server_(?:error|busy)$|storage/, 'disk completely full: POST');
+        error_ok($r, 'disk completely full: POST', status => $r->{status},
+                 code => qr/^server_(?:error|busy)$|storage/);
     }
     is(request($d, 'GET', '/v1/voices')->{status}, 200, 'disk full: nginx keeps serving');
     is(request($d, 'GET', '/v1/podcasts?limit=100')->{status}, 200, 'disk full: the list is served');
