@@ -552,12 +552,6 @@ my $MARKUP_ID;
     my ($one) = grep { $_->{id} eq $mine[0] } @{ $j->{data} || [] };
     is($one->{status}, 'completed', 'list: items are statuses');
 
-    error_ok((get($ng, "/v1/podcasts?limit=$_->[0]"))[0],
-             "list: limit=$_->[0]", status => 400, param => 'limit')
-        for [0], [101], ['abc'], ['-1'];
-    error_ok((get($ng, "/v1/podcasts?cursor=$_"))[0],
-             "list: cursor=$_", status => 400, param => 'cursor')
-        for '../x', 'pod_zz', '..%2f..%2fetc%2fpasswd';
     my ($rc, $jc) = get($ng, "/v1/podcasts?limit=100&cursor=$mine[2]");
     is_deeply([ grep { my $x = $_; grep { $_ eq $x } @mine }
                 map { $_->{id} } @{ $jc->{data} || [] } ],
@@ -640,10 +634,6 @@ my $MARKUP_ID;
     ok(!@same, "$name: each answer differs from the one before")
         or diag("same: @same");
     ok(!@back, "$name: progress never goes back") or diag("@back");
-    error_ok((get($ng, "/v1/podcasts/$id?wait=abc"))[0],
-             "$name: wait=abc", status => 400, param => 'wait');
-    error_ok((get($ng, "/v1/podcasts/$id?wait=-1"))[0],
-             "$name: wait=-1", status => 400, param => 'wait');
 
     # the last segment done: the episode is being rendered; DELETE now
     $st = wait_job($ng, $id, 30, until => sub {
@@ -768,81 +758,11 @@ my $MARKUP_ID;
 }
 
 # ---- 11. bad input -----------------------------------------------------------
+#
+# Every request refused with a JSON error is a block after __DATA__.  Here:
+# what is accepted, and what must not touch a job.
 
 {
-    my $ok_seg = [ { speaker => 'A', text => 'Hello there.' } ];
-    my @cases = (
-        [ 'invalid JSON', '{"topic": "tea",', 400 ],
-        [ 'not an object', '["topic", "tea"]', 400 ],
-        [ 'a string', '"tea"', 400 ],
-        [ 'empty body', '', 400 ],
-        [ 'nothing to talk about', {}, 400, 'topic' ],
-        [ 'only a format', { format => 'mp3' }, 400, 'topic' ],
-        [ 'topic empty', { topic => '' }, 400, 'topic' ],
-        [ 'topic not a string', { topic => 5 }, 400, 'topic' ],
-        [ 'format aac', { topic => 'tea', format => 'aac' }, 400, 'format' ],
-        [ 'format xyz', { topic => 'tea', format => 'xyz' }, 400, 'format' ],
-        [ 'format a number', { topic => 'tea', format => 3 }, 400, 'format' ],
-        [ 'speed 0', { topic => 'tea', speed => 0 }, 400, 'speed' ],
-        [ 'speed 9', { topic => 'tea', speed => 9 }, 400, 'speed' ],
-        [ 'speed "fast"', { topic => 'tea', speed => 'fast' }, 400, 'speed' ],
-        [ 'length xl', { topic => 'tea', length => 'xl' }, 400, 'length' ],
-        [ 'style unknown', { topic => 'tea', style => 'rant' }, 400, 'style' ],
-        [ 'segments []', { segments => [] }, 400, 'segments' ],
-        [ 'segments not an array', { segments => 'Hello.' }, 400, 'segments' ],
-        [ 'segments of strings', { segments => ['Hello.'] }, 400, 'segments[0]',
-          'invalid_type' ],
-        [ 'a segment without text', { segments => [ { speaker => 'A' } ] }, 400,
-          'segments[0].text' ],
-        [ 'a segment without speaker', { segments => [ { text => 'Hi.' } ] }, 400,
-          'segments[0].speaker' ],
-        [ 'a segment with nothing to say',
-          { segments => [ { speaker => 'A', text => '... !' } ] }, 400,
-          'segments[0].text' ],
-        [ 'a speaker who is not a host',
-          { segments => [ { speaker => 'A', text => 'Hi.' },
-                          { speaker => 'Zed', text => 'Hello.' } ],
-            hosts => [ { name => 'A', voice => 'alloy' } ] }, 400,
-          'segments[1].speaker' ],
-        [ '401 segments',
-          { segments => [ map { { speaker => 'A', text => "Line $_." } } 1 .. 401 ] },
-          400, 'segments' ],
-        [ 'title ""', { topic => 'tea', title => '' }, 400, 'title' ],
-        [ 'title of spaces', { topic => 'tea', title => " \n " }, 400, 'title' ],
-        [ 'title of 300 bytes', { topic => 'tea', title => 'x' x 300 }, 400, 'title' ],
-        [ 'title not a string', { topic => 'tea', title => [1] }, 400, 'title' ],
-        [ 'unknown host voice',
-          { topic => 'tea', hosts => [ { name => 'A', voice => 'nobody-at-all' } ] },
-          400, 'hosts[0].voice' ],
-        [ 'unknown host voice (edited)',
-          { segments => $ok_seg, hosts => [ { name => 'A', voice => 'nobody-at-all' } ] },
-          400, 'hosts[0].voice' ],
-        [ 'engine llm, no LLM configured', { topic => 'tea', engine => 'llm' }, 400,
-          'engine' ],
-        [ 'engine unknown', { topic => 'tea', engine => 'magic' }, 400, 'engine' ],
-    );
-    my $before = () = glob("$STORE/jobs/*.json");
-    for my $c (@cases) {
-        my ($name, $body, $status, $param, $code) = @$c;
-        my ($r) = post_podcast($ng, $body);
-        error_ok($r, "bad input: $name", status => $status,
-                 (defined $param ? (param => $param) : ()),
-                 ($code ? (code => $code) : ()));
-    }
-    my $after = () = glob("$STORE/jobs/*.json");
-    is($after, $before, 'bad input: no job was stored');
-
-    error_ok((post_podcast($ng, '{"topic":"tea"}',
-                           headers => { 'Content-Type' => 'text/plain' }))[0],
-             'bad input: Content-Type text/plain', status => 415);
-    error_ok((post_podcast($ng, '{"topic":"tea"}', headers => {
-                 'Content-Type' => 'application/x-www-form-urlencoded' }))[0],
-             'bad input: Content-Type application/x-www-form-urlencoded',
-             status => 415);
-    error_ok((post_podcast($ng, '{"topic":"tea"}',
-                           headers => { 'Content-Type' => 'application/jsonx' }))[0],
-             'bad input: Content-Type application/jsonx', status => 415);
-
     # no Content-Type at all is taken as JSON (ngx_http_podgen_check_json_body)
     my ($nct, $jn) = post_podcast($ng, $JSON->encode({ segments => [ { speaker => 'N',
                                        text => 'No content type here.' } ] }),
@@ -861,43 +781,11 @@ my $MARKUP_ID;
         $COMPLETED{ $jc->{id} } = 'mp3';
     }
 
-    my $nope = 'pod_' . ('0' x 19) . '1';
-    error_ok((get($ng, '/v1/podcasts/pod_zz'))[0], 'bad id: pod_zz', status => 404,
-             code => 'not_found');
-    error_ok((get($ng, '/v1/podcasts/POD_' . ('A' x 20)))[0],
-             'bad id: upper case', status => 404);
-    error_ok((get($ng, "/v1/podcasts/${nope}0"))[0], 'bad id: 21 digits', status => 404);
-    error_ok((get($ng, "/v1/podcasts/$nope"))[0], 'an id of no job', status => 404,
-             code => 'not_found');
-    error_ok((get($ng, "/v1/podcasts/$nope/audio"))[0],
-             'an id of no job: audio', status => 404);
-    error_ok((get($ng, "/v1/podcasts/$FIRST/nope"))[0],
-             'a job: /nope', status => 404);
-    error_ok((get($ng, "/v1/podcasts/$FIRST/audio/x"))[0],
-             'a job: /audio/x', status => 404);
-    error_ok((get($ng, "/v1/podcasts/$FIRST/"))[0],
-             'a job: trailing slash', status => 404);
-    for my $p ('/v1/podcasts/../etc/passwd',
-               '/v1/podcasts/%2e%2e/%2e%2e/etc/passwd',
-               '/v1/podcasts/..%2f..%2f..%2fetc%2fpasswd',
-               '/v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs',
-               "/v1/podcasts/$FIRST/..%2f..%2f..%2fetc%2fpasswd") {
-        my ($r) = get($ng, $p);
-        ok(($r->{status} == 404 || $r->{status} == 400)
-           && $r->{body} !~ /root:/, "traversal $p: 404 or 400, no file")
-            or diag("$r->{status} $r->{body}");
-    }
-    my ($put) = request($ng, 'PUT', '/v1/podcasts');
-    error_ok($put, 'PUT /v1/podcasts', status => 405);
-    is($put->{headers}{allow}, 'GET, HEAD, POST', 'PUT /v1/podcasts: Allow');
-    my ($pp) = post($ng, "/v1/podcasts/$FIRST", '{"topic":"tea"}');
-    error_ok($pp, 'POST /v1/podcasts/{id}', status => 405);
-    is($pp->{headers}{allow}, 'GET, HEAD, DELETE', 'POST /v1/podcasts/{id}: Allow');
-    my ($da) = request($ng, 'DELETE', "/v1/podcasts/$FIRST/audio");
-    error_ok($da, 'DELETE /v1/podcasts/{id}/audio', status => 405);
-    is($da->{headers}{allow}, 'GET, HEAD', 'DELETE .../audio: Allow');
-    my ($df) = request($ng, 'DELETE', '/v1/podcasts/feed.xml');
-    error_ok($df, 'DELETE /v1/podcasts/feed.xml', status => 405);
+    # a POST to a job's id and a DELETE of its audio are 405s (blocks);
+    # they leave the job alone
+    request($ng, 'POST', "/v1/podcasts/$FIRST", body => '{"topic":"tea"}',
+            headers => \%CT);
+    request($ng, 'DELETE', "/v1/podcasts/$FIRST/audio");
     my ($still) = get($ng, "/v1/podcasts/$FIRST");
     is($still->{status}, 200, 'the job is still there after all that');
 }
@@ -1123,6 +1011,436 @@ $ng2->stop;
     ok(!@bad, 'two workers: error log clean') or diag(join "\n", @bad);
 }
 
+# ---- 11. bad input, as blocks -----------------------------------------------
+#
+# The blocks refused with a JSON error run on a store of their own, which
+# must stay empty; those that make a job first have a store in their
+# nginx's prefix ("podgen_store store").
+
+my $BAD_STORE = File::Temp::tempdir('podgen-podcasts-bad-XXXXXX', TMPDIR => 1,
+                                    CLEANUP => !$ENV{PODGEN_TEST_KEEP});
+chmod 0777, $BAD_STORE;
+run_blocks(no_done_testing => 1, defaults => {
+    http_config => "podgen_store $BAD_STORE;",
+    config => 'location /v1/podcasts { podgen_podcasts; }',
+    more_headers => 'Content-Type: application/json',
+});
+ok(-d "$BAD_STORE/jobs", 'bad input: the store the blocks used is there');
+my @stored = glob("$BAD_STORE/jobs/*");
+is(scalar @stored, 0, 'bad input: no job was stored') or diag("@stored");
+
 note(sprintf('run time %.1f s', time - $T_START));
 
 done_testing();
+
+__DATA__
+
+=== bad input: invalid JSON
+--- request
+POST /v1/podcasts
+{"topic": "tea",
+--- api_error: 400
+
+=== bad input: not an object
+--- request
+POST /v1/podcasts
+["topic", "tea"]
+--- api_error: 400
+
+=== bad input: a string
+--- request
+POST /v1/podcasts
+"tea"
+--- api_error: 400
+
+=== bad input: empty body
+--- request
+POST /v1/podcasts
+--- api_error: 400
+
+=== bad input: nothing to talk about
+--- request
+POST /v1/podcasts
+{}
+--- api_error: 400 param=topic
+
+=== bad input: only a format
+--- request
+POST /v1/podcasts
+{"format":"mp3"}
+--- api_error: 400 param=topic
+
+=== bad input: topic empty
+--- request
+POST /v1/podcasts
+{"topic":""}
+--- api_error: 400 param=topic
+
+=== bad input: topic not a string
+--- request
+POST /v1/podcasts
+{"topic":5}
+--- api_error: 400 param=topic
+
+=== bad input: format aac
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":"aac"}
+--- api_error: 400 param=format
+
+=== bad input: format xyz
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":"xyz"}
+--- api_error: 400 param=format
+
+=== bad input: format a number
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":3}
+--- api_error: 400 param=format
+
+=== bad input: speed 0
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":0}
+--- api_error: 400 param=speed
+
+=== bad input: speed 9
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":9}
+--- api_error: 400 param=speed
+
+=== bad input: speed "fast"
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":"fast"}
+--- api_error: 400 param=speed
+
+=== bad input: length xl
+--- request
+POST /v1/podcasts
+{"topic":"tea","length":"xl"}
+--- api_error: 400 param=length
+
+=== bad input: style unknown
+--- request
+POST /v1/podcasts
+{"topic":"tea","style":"rant"}
+--- api_error: 400 param=style
+
+=== bad input: segments []
+--- request
+POST /v1/podcasts
+{"segments":[]}
+--- api_error: 400 param=segments
+
+=== bad input: segments not an array
+--- request
+POST /v1/podcasts
+{"segments":"Hello."}
+--- api_error: 400 param=segments
+
+=== bad input: segments of strings
+--- request
+POST /v1/podcasts
+{"segments":["Hello."]}
+--- api_error: 400 code=invalid_type param=segments[0]
+
+=== bad input: a segment without text
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A"}]}
+--- api_error: 400 param=segments[0].text
+
+=== bad input: a segment without speaker
+--- request
+POST /v1/podcasts
+{"segments":[{"text":"Hi."}]}
+--- api_error: 400 param=segments[0].speaker
+
+=== bad input: a segment with nothing to say
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"... !"}]}
+--- api_error: 400 param=segments[0].text
+
+=== bad input: a speaker who is not a host
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hi."},{"speaker":"Zed","text":"Hello."}],"hosts":[{"name":"A","voice":"alloy"}]}
+--- api_error: 400 param=segments[1].speaker
+
+=== bad input: 401 segments
+--- request eval
+"POST /v1/podcasts\n"
+. $JSON->encode({ segments => [ map { { speaker => 'A', text => "Line $_." } } 1 .. 401 ] })
+--- api_error: 400 param=segments
+
+=== bad input: title ""
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":""}
+--- api_error: 400 param=title
+
+=== bad input: title of spaces
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":" \n "}
+--- api_error: 400 param=title
+
+=== bad input: title of 300 bytes
+--- request eval
+"POST /v1/podcasts\n" . '{"topic":"tea","title":"' . ('x' x 300) . '"}'
+--- api_error: 400 param=title
+
+=== bad input: title not a string
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":[1]}
+--- api_error: 400 param=title
+
+=== bad input: unknown host voice
+--- request
+POST /v1/podcasts
+{"topic":"tea","hosts":[{"name":"A","voice":"nobody-at-all"}]}
+--- api_error: 400 param=hosts[0].voice
+
+=== bad input: unknown host voice (edited)
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}],"hosts":[{"name":"A","voice":"nobody-at-all"}]}
+--- api_error: 400 param=hosts[0].voice
+
+=== bad input: engine llm, no LLM configured
+--- request
+POST /v1/podcasts
+{"topic":"tea","engine":"llm"}
+--- api_error: 400 param=engine
+
+=== bad input: engine unknown
+--- request
+POST /v1/podcasts
+{"topic":"tea","engine":"magic"}
+--- api_error: 400 param=engine
+
+=== bad input: Content-Type text/plain
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: text/plain
+--- api_error: 415
+
+=== bad input: Content-Type application/x-www-form-urlencoded
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- api_error: 415
+
+=== bad input: Content-Type application/jsonx
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: application/jsonx
+--- api_error: 415
+
+=== list: limit=0
+--- request
+GET /v1/podcasts?limit=0
+--- api_error: 400 param=limit
+
+=== list: limit=101
+--- request
+GET /v1/podcasts?limit=101
+--- api_error: 400 param=limit
+
+=== list: limit=abc
+--- request
+GET /v1/podcasts?limit=abc
+--- api_error: 400 param=limit
+
+=== list: limit=-1
+--- request
+GET /v1/podcasts?limit=-1
+--- api_error: 400 param=limit
+
+=== list: cursor=../x
+--- request
+GET /v1/podcasts?cursor=../x
+--- api_error: 400 param=cursor
+
+=== list: cursor=pod_zz
+--- request
+GET /v1/podcasts?cursor=pod_zz
+--- api_error: 400 param=cursor
+
+=== list: cursor=..%2f..%2fetc%2fpasswd
+--- request
+GET /v1/podcasts?cursor=..%2f..%2fetc%2fpasswd
+--- api_error: 400 param=cursor
+
+=== bad id: pod_zz
+--- request
+GET /v1/podcasts/pod_zz
+--- api_error: 404 code=not_found
+
+=== bad id: upper case
+--- request
+GET /v1/podcasts/POD_AAAAAAAAAAAAAAAAAAAA
+--- api_error: 404
+
+=== bad id: 21 digits
+--- request
+GET /v1/podcasts/pod_000000000000000000010
+--- api_error: 404
+
+=== an id of no job
+--- request
+GET /v1/podcasts/pod_00000000000000000001
+--- api_error: 404 code=not_found
+
+=== an id of no job: audio
+--- request
+GET /v1/podcasts/pod_00000000000000000001/audio
+--- api_error: 404
+
+=== traversal /v1/podcasts/../etc/passwd: 404 or 400, no file
+--- request
+GET /v1/podcasts/../etc/passwd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/%2e%2e/%2e%2e/etc/passwd: 404 or 400, no file
+--- request
+GET /v1/podcasts/%2e%2e/%2e%2e/etc/passwd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/..%2f..%2f..%2fetc%2fpasswd: 404 or 400, no file
+--- request
+GET /v1/podcasts/..%2f..%2f..%2fetc%2fpasswd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs: 404 or 400, no file
+--- request
+GET /v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== PUT /v1/podcasts
+--- request
+PUT /v1/podcasts
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD, POST
+
+=== DELETE /v1/podcasts/feed.xml
+--- request
+DELETE /v1/podcasts/feed.xml
+--- api_error: 405
+
+=== long poll: wait=abc
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"A job to poll the wrong way."}]}
+--- request_code: 202
+--- then
+GET /v1/podcasts/{id}?wait=abc
+--- api_error: 400 param=wait
+
+=== long poll: wait=-1
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"A job to poll the wrong way."}]}
+--- request_code: 202
+--- then
+GET /v1/podcasts/{id}?wait=-1
+--- api_error: 400 param=wait
+
+=== a job: /nope
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/nope
+--- api_error: 404
+
+=== a job: /audio/x
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/audio/x
+--- api_error: 404
+
+=== a job: trailing slash
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/
+--- api_error: 404
+
+=== traversal /v1/podcasts/{id}/..%2f..%2f..%2fetc%2fpasswd: 404 or 400, no file
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/..%2f..%2f..%2fetc%2fpasswd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== POST /v1/podcasts/{id}
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+POST /v1/podcasts/{id}
+{"topic":"tea"}
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD, DELETE
+
+=== DELETE /v1/podcasts/{id}/audio
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+DELETE /v1/podcasts/{id}/audio
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD
