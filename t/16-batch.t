@@ -346,11 +346,6 @@ my @ASYNC = (
               [ 6, 4, 2, 1 ], 'async: stats 6 total, 4 ok, 2 failed, 1 deduplicated');
     my $g = request($ng, 'GET', $a[1]{audio_url} // '/v1/audio/none');
     is($g->{status}, 200, 'async: an audio_url of the async results downloads');
-
-    # invalid async batches are refused at once, not accepted as a job
-    my ($br) = post($ng, '/v1/batch', { requests => [ (speech_item('x')) x 101 ],
-                                        async => JSON::PP::true });
-    is($br->{status}, 400, 'async with 101 items: 400, no job');
 }
 
 # ---- 5. the alias -------------------------------------------------------------
@@ -378,53 +373,12 @@ my @ASYNC = (
               'alias: /v1/batch answers the same (but for cached/elapsed_ms)');
     is_deeply([ map { $_->{status} } @{ $j1->{results} || [] } ],
               [ 200, 200, 200, 400 ], 'alias: per-item statuses');
-    my $gr = request($ng, 'GET', '/batch/process');
-    is($gr->{status}, 405, 'alias: GET is 405');
-    is($gr->{headers}{allow}, 'POST', 'alias: Allow: POST');
-    my ($er, $ej) = post($ng, '/batch/process', '{"requests":[]}');
-    is($er->{status}, 400, 'alias: an empty batch is 400');
 }
 
 # ---- 6. bad input ---------------------------------------------------------------
 
-# whole-request errors: the batch is refused
-my @whole = (
-    [ 'not JSON',              'this is not json',          'invalid_json', undef ],
-    [ 'JSON but not an object', '[{"type":"speech"}]',      'invalid_json', undef ],
-    [ 'truncated JSON',        '{"requests":[{"type":"sp',  'invalid_json', undef ],
-    [ 'requests missing',      '{"async":false}',
-      'missing_required_parameter', 'requests' ],
-    [ 'requests not an array', '{"requests":{"type":"speech"}}', 'invalid_type', 'requests' ],
-    [ 'requests a string',     '{"requests":"speech"}',    'invalid_type', 'requests' ],
-    [ 'requests empty',        '{"requests":[]}',          'invalid_value', 'requests' ],
-    [ '101 requests',
-      $JSON->encode({ requests => [ (speech_item('One of many.')) x 101 ] }),
-      'batch_too_large', 'requests' ],
-    [ 'async a string',        '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":"yes"}',
-      'invalid_type', 'async' ],
-    [ 'async a number',        '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":1}',
-      'invalid_type', 'async' ],
-    [ 'async null',            '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":null}',
-      'invalid_type', 'async' ],
-);
-for my $c (@whole) {
-    my ($name, $body, $code, $param) = @$c;
-    my ($r, $j) = post($ng, '/v1/batch', $body);
-    is($r->{status}, 400, "bad batch ($name): 400");
-    is($j && $j->{error} && $j->{error}{code}, $code, "bad batch ($name): code $code");
-    is($j && $j->{error} && $j->{error}{param}, $param,
-       "bad batch ($name): param " . ($param // 'null'));
-    ok(!($j && $j->{results}), "bad batch ($name): no results");
-}
-
-# exactly podgen_batch_max (100) items is fine: here all the same one
-{
-    my ($r, $j) = batch($ng, (speech_item('A hundred times the same.')) x 100);
-    is($r->{status}, 200, '100 items (the default podgen_batch_max): 200');
-    is($j->{stats}{total}, 100, '100 items: total 100');
-    is($j->{stats}{deduplicated}, 99, '100 identical items: 99 deduplicated');
-    is($j->{stats}{succeeded}, 100, '100 identical items: 100 succeeded');
-}
+# Whole-request errors (the batch is refused), exactly podgen_batch_max
+# (100) items, methods and content types: blocks after __DATA__.
 
 # per-item errors: the batch is 200 and the item says what is wrong
 my @per = (
@@ -488,28 +442,6 @@ my @per = (
     # an item whose type is right but whose body is not: its type is known
     is($x[8]{type}, 'speech', 'body missing: the result still says type speech');
     is($x[10]{type}, 'script', 'body an array: the result still says type script');
-}
-
-# method and content type
-{
-    my $g = request($ng, 'GET', '/v1/batch');
-    is($g->{status}, 405, 'GET /v1/batch: 405');
-    is($g->{headers}{allow}, 'POST', 'GET /v1/batch: Allow: POST');
-    like($g->{body}, qr/"code":"method_not_allowed"/, 'GET /v1/batch: JSON error');
-    my $p = request($ng, 'PUT', '/v1/batch', body => '{"requests":[]}', headers => \%CT);
-    is($p->{status}, 405, 'PUT /v1/batch: 405');
-    my $t = request($ng, 'POST', '/v1/batch', body => '{"requests":[]}',
-                    headers => { 'Content-Type' => 'text/plain' });
-    is($t->{status}, 415, 'text/plain: 415');
-    like($t->{body}, qr/"code":"unsupported_media_type"/, 'text/plain: JSON error');
-    # like every podgen endpoint, a body without Content-Type is read as JSON
-    my $n = request($ng, 'POST', '/v1/batch',
-                    body => $JSON->encode({ requests => [ speech_item('No type.') ] }));
-    is($n->{status}, 200, 'no Content-Type: read as JSON, 200');
-    my ($cs) = post($ng, '/v1/batch',
-                    { requests => [ speech_item('With a charset.') ] },
-                    headers => { 'Content-Type' => 'application/json; charset=utf-8' });
-    is($cs->{status}, 200, 'application/json; charset=utf-8: 200');
 }
 
 # ---- single flight across requests -------------------------------------------
@@ -679,7 +611,7 @@ sub leave_mid_batch {
               [ 2, 0, 2 ], 'async, all bad: 2 failed');
 }
 
-# ---- podgen_batch_max, and stopping nginx with batches in flight -----------------
+# ---- stopping nginx with batches in flight (podgen_batch_max: blocks) ----------
 
 {
     my $small = Podgen::Test::Nginx->new(
@@ -688,13 +620,6 @@ sub leave_mid_batch {
                    location /v1/podcasts { podgen_podcasts; }
                    location /v1/audio/ { podgen_audio; }');
     $small->start;
-    my @five = map { speech_item("Small server sentence $_.") } 1 .. 5;
-    my ($r5, $j5) = batch($small, @five);
-    is($r5->{status}, 200, 'podgen_batch_max 5: 5 items are fine');
-    my ($r6, $j6) = batch($small, @five, speech_item('And a sixth.'));
-    is($r6->{status}, 400, 'podgen_batch_max 5: 6 items are 400');
-    is($j6->{error}{code}, 'batch_too_large', 'podgen_batch_max 5: batch_too_large');
-    like($j6->{error}{message} // '', qr/\b5\b/, 'podgen_batch_max 5: the message says 5');
 
     # a long async batch and a long sync one still running when nginx stops
     my @long = map {
@@ -736,4 +661,181 @@ my @bad = $ng->check_error_log;
 ok(!@bad, 'error log clean: no alert/crit/emerg/sanitizer reports')
     or diag join "\n", @bad;
 
-done_testing;
+# ---- 6. bad input, as blocks --------------------------------------------------
+
+run_blocks(defaults => {
+    http_config => 'podgen_store store;',
+    config => $LOCATIONS,
+    more_headers => 'Content-Type: application/json',
+});
+
+__DATA__
+
+=== bad batch (not JSON)
+--- request
+POST /v1/batch
+this is not json
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (JSON but not an object)
+--- request
+POST /v1/batch
+[{"type":"speech"}]
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (truncated JSON)
+--- request
+POST /v1/batch
+{"requests":[{"type":"sp
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests missing)
+--- request
+POST /v1/batch
+{"async":false}
+--- api_error: 400 code=missing_required_parameter param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests not an array)
+--- request
+POST /v1/batch
+{"requests":{"type":"speech"}}
+--- api_error: 400 code=invalid_type param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests a string)
+--- request
+POST /v1/batch
+{"requests":"speech"}
+--- api_error: 400 code=invalid_type param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests empty)
+--- request
+POST /v1/batch
+{"requests":[]}
+--- api_error: 400 code=invalid_value param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (101 requests)
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('One of many.')) x 101 ] })
+--- api_error: 400 code=batch_too_large param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async a string)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":"yes"}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async a number)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":1}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async null)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":null}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== async with 101 items: 400, no job
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('x')) x 101 ],
+                  async => JSON::PP::true })
+--- error_code: 400
+
+=== 100 items (the default podgen_batch_max): 200, all the same one
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('A hundred times the same.')) x 100 ] })
+--- timeout: 120
+--- error_code: 200
+--- response_json
+{"stats":{"total":100,"deduplicated":99,"succeeded":100}}
+
+=== GET /v1/batch
+--- request
+GET /v1/batch
+--- api_error: 405 code=method_not_allowed
+--- response_headers
+Allow: POST
+
+=== PUT /v1/batch
+--- request
+PUT /v1/batch
+{"requests":[]}
+--- error_code: 405
+
+=== text/plain
+--- request
+POST /v1/batch
+{"requests":[]}
+--- more_headers
+Content-Type: text/plain
+--- api_error: 415 code=unsupported_media_type
+
+=== no Content-Type: read as JSON, 200
+--- request
+POST /v1/batch
+{"requests":[{"type":"speech","body":{"model":"tts-1","voice":"alloy","response_format":"mp3","input":"No type."}}]}
+--- more_headers
+--- error_code: 200
+
+=== application/json; charset=utf-8: 200
+--- request
+POST /v1/batch
+{"requests":[{"type":"speech","body":{"model":"tts-1","voice":"alloy","response_format":"mp3","input":"With a charset."}}]}
+--- more_headers
+Content-Type: application/json; charset=utf-8
+--- error_code: 200
+
+=== alias: GET is 405
+--- request
+GET /batch/process
+--- error_code: 405
+--- response_headers
+Allow: POST
+
+=== alias: an empty batch is 400
+--- request
+POST /batch/process
+{"requests":[]}
+--- error_code: 400
+
+=== podgen_batch_max 5: 5 items are fine
+--- http_config
+podgen_batch_max 5;
+--- config
+location = /v1/batch { podgen_batch; }
+location /v1/podcasts { podgen_podcasts; }
+location /v1/audio/ { podgen_audio; }
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ map { main::speech_item("Small server sentence $_.") } 1 .. 5 ] })
+--- timeout: 120
+--- error_code: 200
+
+=== podgen_batch_max 5: 6 items are 400 batch_too_large, the message says 5
+--- http_config
+podgen_batch_max 5;
+--- config
+location = /v1/batch { podgen_batch; }
+location /v1/podcasts { podgen_podcasts; }
+location /v1/audio/ { podgen_audio; }
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (map { main::speech_item("Small server sentence $_.") } 1 .. 5),
+                                main::speech_item('And a sixth.') ] })
+--- api_error: 400 code=batch_too_large
+--- response_body_like: "message"\s*:\s*"[^"]*\b5\b
