@@ -8,6 +8,7 @@ use lib 't/lib';
 use Podgen::Test;
 use Test::More;
 use IO::Socket::IP;
+use File::Temp ();
 
 # --- imperative API -------------------------------------------------------
 
@@ -216,7 +217,149 @@ SKIP: {
     is(scalar keys %p, 5, 'free_port gives distinct ports');
 }
 
-run_blocks();
+# Jobs and errors, mocked with return: a job that completes (its URL in
+# Location), one that fails (at the default /v1/podcasts/{id}), one that
+# never ends, an answer without an id, and two errors.
+my $JOB_MOCKS = <<'EOF';
+default_type application/json;
+location = /jobs {
+    add_header Location http://localhost/jobs/job-ok always;
+    return 202 '{"id":"job-ok","status":"queued"}';
+}
+location = /jobs/job-ok {
+    return 200 '{"id":"job-ok","status":"completed","progress":{"done":2,"total":2}}';
+}
+location ~ ^/jobs/([^/]+)/echo$ {
+    return 200 '{"job":"$1","method":"$request_method","length":"$content_length"}';
+}
+location = /failing { return 202 '{"id":"job-failed"}'; }
+location = /v1/podcasts/job-failed {
+    return 200 '{"id":"job-failed","status":"failed","error":{"code":"x","message":"y"}}';
+}
+location = /stuck {
+    add_header Location /jobs/stuck always;
+    return 202 '{"id":"stuck","status":"queued"}';
+}
+location = /jobs/stuck { return 200 '{"id":"stuck","status":"running"}'; }
+location = /no-id { return 202 '{"status":"queued"}'; }
+location = /error {
+    return 400 '{"error":{"message":"bad","type":"invalid_request_error","param":"voice","code":"invalid_value"}}';
+}
+location = /half-error { return 400 '{"error":{"message":"bad","type":"t","code":"c"}}'; }
+EOF
+
+# The job and error sections fail when they should.  The blocks run in a
+# child perl; its TAP says which assertions failed, and those must be
+# exactly the ones named here.
+{
+    my $config = "--- config\n$JOB_MOCKS";
+    # block => the assertion of it that must fail
+    my %fails = (
+        'wait_status completed, the job fails' => 'job status',
+        'wait_status, the job never ends' => 'job status',
+        'then with {id}, no id' => 'the request made a job (an id)',
+        'request_code 201, got 202' => 'request status',
+        'api_error: another code' => 'code invalid_json',
+        'api_error: another param' => 'param input',
+        'api_error: no param key' => 'JSON {error: {message, type, param, code}}',
+        'api_error: another status' => '404',
+        'max_time too short' => 'answered in',
+        'response_body_unlike matches' => 'response body unlike',
+    );
+    my $blocks = <<"EOF";
+=== the control: passes
+$config
+--- request
+POST /jobs
+--- request_code: 202
+--- wait_status: completed
+
+=== wait_status completed, the job fails
+$config
+--- request
+POST /failing
+--- wait_status: completed
+
+=== wait_status, the job never ends
+$config
+--- request
+POST /stuck
+--- wait_status: completed
+--- wait_timeout: 1
+
+=== then with {id}, no id
+$config
+--- request
+POST /no-id
+--- then
+GET /jobs/{id}
+
+=== request_code 201, got 202
+$config
+--- request
+POST /jobs
+--- request_code: 201
+--- then
+GET /jobs/job-ok
+
+=== api_error: another code
+$config
+--- request
+GET /error
+--- api_error: 400 code=invalid_json
+
+=== api_error: another param
+$config
+--- request
+GET /error
+--- api_error: 400 param=input
+
+=== api_error: no param key
+$config
+--- request
+GET /half-error
+--- api_error: 400
+
+=== api_error: another status
+$config
+--- request
+GET /error
+--- api_error: 404 code=invalid_value
+
+=== max_time too short
+$config
+--- request
+GET /error
+--- max_time: 0.00001
+
+=== response_body_unlike matches
+$config
+--- request
+GET /error
+--- response_body_unlike: "param":"voice"
+EOF
+    my $dir = File::Temp::tempdir('podgen-harness-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    my $root = repo_root();
+    open my $fh, '>', "$dir/child.t" or die "$dir/child.t: $!";
+    print $fh "use lib '$root/t/lib';\nuse Podgen::Test;\nrun_blocks();\n"
+            . "__DATA__\n$blocks";
+    close $fh;
+    my $out = `$^X $dir/child.t 2>&1`;
+    my $rc = $? >> 8;
+    my @not_ok = $out =~ /^not ok \d+ - (.*)$/mg;
+    my @want = sort map { "$_: $fails{$_}" } keys %fails;
+    my @missed = grep { my $w = $_; !grep { index($_, $w) == 0 } @not_ok } @want;
+    my @extra = grep { my $g = $_; !grep { index($g, $_) == 0 } @want } @not_ok;
+    ok(!@missed, 'failing blocks: each fails on the assertion it must')
+        or diag "did not fail: @missed\n$out";
+    ok(!@extra, 'failing blocks: nothing else fails (the control passes)')
+        or diag join("\n", 'also failed:', @extra) . "\n$out";
+    is($rc, scalar @not_ok, 'failing blocks: the child exits with its number '
+                            . 'of failures') or diag $out;
+}
+
+run_blocks(defaults => { config => $JOB_MOCKS });
 
 __DATA__
 
@@ -315,3 +458,40 @@ GET /h
 "X-A: " . ("a" x 5)
 --- response_body eval
 "[" . ("a" x 5) . "]"
+
+=== TEST 10: wait_status: the job's URL from Location; its final status is the response checked
+--- request
+POST /jobs
+{"topic":"x"}
+--- request_code: 202
+--- wait_status: completed
+--- wait_timeout: 10
+--- error_code: 200
+--- response_json
+{"id":"job-ok","status":"completed","progress":{"done":2}}
+
+=== TEST 11: then: {id} in the follow-up's URL and body is the job's id
+--- request
+POST /jobs
+--- then
+POST /jobs/{id}/echo
+{"about":"{id}"}
+--- error_code: 200
+--- response_json
+{"job":"job-ok","method":"POST","length":"18"}
+
+=== TEST 12: wait_status failed, then: without Location the job is /v1/podcasts/{id}
+--- request
+POST /failing
+--- wait_status: failed
+--- then
+GET /jobs/{id}/echo
+--- response_json
+{"job":"job-failed","method":"GET"}
+
+=== TEST 13: api_error, response_body_unlike, max_time
+--- request
+GET /error
+--- api_error: 400 code=/^invalid_(?:value|json)$/ param=voice type=invalid_request_error
+--- response_body_unlike: root:
+--- max_time: 5

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use MIME::Base64 qw(decode_base64);
 
@@ -27,24 +28,8 @@ location = /v1/audio/speech { podgen_speech; }
 EOF
 $ng->start;
 
-sub speech {
-    my (%f) = @_;
-    my $hdr = delete $f{headers} || {};
-    my %b = (model => 'tts-1', input => $TEXT, voice => 'alloy', %f);
-    delete $b{$_} for grep { !defined $b{$_} } keys %b;
-    return request($ng, 'POST', '/v1/audio/speech',
-                   body => $JSON->encode(\%b),
-                   headers => { 'Content-Type' => 'application/json', %$hdr },
-                   timeout => 60);
-}
-
-sub show {
-    my ($r) = @_;
-    my $b = substr($r->{body} // '', 0, 300);
-    $b =~ s/([^\x20-\x7e\n])/sprintf '\\x%02x', ord $1/ge;
-    return "status $r->{status} " . ($r->{error} // '') . "\n"
-         . ($r->{raw_headers} // '') . "\n\n$b";
-}
+# every request says $TEXT unless it gives an input
+my @TEXT = (input => $TEXT);
 
 sub within {
     my ($got, $want, $tol, $name) = @_;
@@ -66,7 +51,7 @@ my %magic = (
 
 my %dur;
 for my $fmt (qw(wav mp3 opus flac pcm)) {
-    my $r = speech(response_format => $fmt);
+    my $r = speech($ng, @TEXT, response_format => $fmt);
     is($r->{status}, 200, "$fmt: 200") or diag show($r);
     is($r->{headers}{'content-type'}, $MIME{$fmt}, "$fmt: Content-Type");
     ok($r->{chunked}, "$fmt: chunked transfer encoding");
@@ -93,7 +78,7 @@ for my $fmt (qw(mp3 opus flac pcm)) {
 
 # default format: mp3
 {
-    my $r = speech(response_format => undef);
+    my $r = speech($ng, @TEXT, response_format => undef);
     is($r->{status}, 200, 'no response_format: 200') or diag show($r);
     is($r->{headers}{'content-type'}, 'audio/mpeg', 'no response_format: mp3');
     within(scalar audio_duration($r->{body}, 'mp3'), $dur{wav}, 0.10,
@@ -104,7 +89,7 @@ for my $fmt (qw(mp3 opus flac pcm)) {
 
 for my $case ([2.0, 0.4, 0.65], [0.5, 1.6, 2.5], [1, 0.9, 1.1]) {
     my ($speed, $lo, $hi) = @$case;
-    my $r = speech(response_format => 'wav', speed => $speed);
+    my $r = speech($ng, @TEXT, response_format => 'wav', speed => $speed);
     is($r->{status}, 200, "speed $speed: 200") or diag show($r);
     my $d = audio_duration($r->{body}, 'wav');
     my $ratio = ($d // 0) / ($dur{wav} || 1);
@@ -117,7 +102,7 @@ for my $case ([2.0, 0.4, 0.65], [0.5, 1.6, 2.5], [1, 0.9, 1.1]) {
 # --- models -------------------------------------------------------------------
 
 for my $model (qw(tts-1 tts-1-hd gpt-4o-mini-tts flite)) {
-    my $r = speech(model => $model, input => 'Testing the model name.',
+    my $r = speech($ng, model => $model, input => 'Testing the model name.',
                    response_format => 'wav',
                    instructions => 'Speak like a pirate.');
     is($r->{status}, 200, "model $model: 200") or diag show($r);
@@ -129,7 +114,7 @@ for my $model (qw(tts-1 tts-1-hd gpt-4o-mini-tts flite)) {
 my @builtin = qw(slt rms awb kal kal16);
 my @openai = qw(alloy ash ballad coral echo fable onyx nova sage shimmer verse);
 for my $v (@builtin, @openai) {
-    my $r = speech(voice => $v, input => 'Hello there, how are you today?',
+    my $r = speech($ng, voice => $v, input => 'Hello there, how are you today?',
                    response_format => 'wav');
     is($r->{status}, 200, "voice $v: 200") or diag show($r);
     is($r->{headers}{'content-type'}, 'audio/wav', "voice $v: audio/wav");
@@ -148,7 +133,7 @@ for my $v (@builtin, @openai) {
 # --- request id ---------------------------------------------------------------
 
 {
-    my $r = speech(input => 'Hi.', response_format => 'wav',
+    my $r = speech($ng, input => 'Hi.', response_format => 'wav',
                    headers => { 'X-Request-Id' => 'client-id-123' });
     is($r->{status}, 200, 'client X-Request-Id: 200');
     is($r->{headers}{'x-request-id'}, 'client-id-123',
@@ -177,7 +162,7 @@ sub parse_sse {
 for my $fmt (qw(mp3 wav pcm)) {
     # a text of its own: a cold request streams, a cached one comes whole
     my $input = "Server sent events, in $fmt. $TEXT";
-    my $r = speech(response_format => $fmt, stream_format => 'sse',
+    my $r = speech($ng, response_format => $fmt, stream_format => 'sse',
                    input => $input);
     is($r->{status}, 200, "sse $fmt: 200") or diag show($r);
     like($r->{headers}{'content-type'} // '', qr{^text/event-stream\b},
@@ -208,12 +193,12 @@ for my $fmt (qw(mp3 wav pcm)) {
         if $magic{$fmt};
     my ($d, $err) = audio_duration($audio, $fmt);
     ok(defined $d, "sse $fmt: decodes") or diag $err;
-    my $w = speech(response_format => 'wav', input => $input);
+    my $w = speech($ng, response_format => 'wav', input => $input);
     within($d, scalar(audio_duration($w->{body}, "wav")), 0.10,
            "sse $fmt: duration within 10% of the WAV's");
 
     # the same request again comes from the cache, whole, same audio
-    my $h = speech(response_format => $fmt, stream_format => 'sse',
+    my $h = speech($ng, response_format => $fmt, stream_format => 'sse',
                    input => $input);
     is($h->{headers}{'x-podgen-cache'}, 'HIT-L1', "sse $fmt: cached the 2nd time");
     my (undef, @hev) = parse_sse($h->{body});

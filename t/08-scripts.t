@@ -8,6 +8,7 @@ use warnings;
 use utf8;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 
 my %CT = ('Content-Type' => 'application/json');
@@ -27,17 +28,6 @@ my $HISTORY = slurp_data('source-history.txt');
 # the source as the module quotes it: whitespace runs collapsed (the file
 # is ASCII, so the typographic normalization changes nothing else)
 (my $HISTORY_FLAT = $HISTORY) =~ s/\s+/ /g;
-
-# POST a script request; returns (response, decoded JSON or undef).
-sub script {
-    my ($ng, $body, %o) = @_;
-    my $raw = ref $body ? $JSON->encode($body) : $body;
-    my $res = request($ng, 'POST', $o{path} // '/v1/scripts', body => $raw,
-                      headers => $o{headers} // \%CT,
-                      timeout => $o{timeout} // 30);
-    my $j = eval { $JSON->decode($res->{body}) };
-    return ($res, $j);
-}
 
 sub words { my $n = () = $_[0] =~ /\S+/g; return $n }
 

@@ -12,6 +12,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use HTTP::Tiny;
 use IO::Socket::IP;
@@ -66,27 +67,6 @@ sub llm_nginx {
     return $ng;
 }
 
-sub script {
-    my ($ng, $body, %o) = @_;
-    my $res = request($ng, 'POST', '/v1/scripts', body => $JSON->encode($body),
-                      headers => \%CT, timeout => $o{timeout} // 30);
-    my $j = eval { $JSON->decode($res->{body}) };
-    return ($res, $j);
-}
-
-# Prometheus text -> { 'name{labels}' => value }
-sub metrics {
-    my ($ng) = @_;
-    my $r = request($ng, 'GET', '/metrics', timeout => 10);
-    my %m;
-    for (split /\n/, $r->{body}) {
-        next if /^#/ || !/\S/;
-        my ($k, $v) = /^(\S+)\s+(\S+)$/ or next;
-        $m{$k} = $v;
-    }
-    return \%m;
-}
-
 sub log_clean {
     my ($ng, $name) = @_;
     my @bad = $ng->check_error_log(1);
@@ -102,22 +82,6 @@ sub speakers_ok {
         or diag "speakers: @sp";
     my %seen = map { $_ => 1 } @sp;
     is(scalar keys %seen, scalar @$names, "$name: every host speaks");
-}
-
-# Error JSON in OpenAI's shape.
-sub error_ok {
-    my ($res, $j, $status, $code, $name) = @_;
-    my $ok = is($res->{status}, $status, "$name: $status");
-    $ok &= like($res->{headers}{'content-type'} // '', qr{^application/json\b},
-                "$name: JSON");
-    $ok &= ok($j && ref $j->{error} eq 'HASH'
-              && (grep { exists $j->{error}{$_} } qw(message type param code)) == 4
-              && length $j->{error}{message}, "$name: OpenAI error shape");
-    $ok &= is($j && $j->{error}{code}, $code, "$name: code $code");
-    $ok &= like($res->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
-                "$name: X-Request-Id");
-    diag "$res->{status} $res->{raw_headers}\n\n$res->{body}" unless $ok;
-    return $ok;
 }
 
 # --- the request podgen sends; the API key --------------------------------
@@ -194,7 +158,8 @@ sub error_ok {
     like($ng->error_log, qr/\[warn\].*"PODGEN_TEST_KEY" is not set/,
          'without "env PODGEN_TEST_KEY;": a warning at start');
     ($res, $j) = script($ng, { topic => topic('no key') });
-    error_ok($res, $j, 502, 'llm_error', 'without the key');
+    error_ok($res, 'without the key',
+             status => 502, code => 'llm_error', request_id => 1);
     like($j->{error}{message} // '', qr/401/, '... the LLM answered 401');
     ok(!defined mock_requests($km)->[-1]{headers}{authorization},
        '... no Authorization header was sent');
@@ -242,7 +207,8 @@ for my $m (@MODES) {
             like($j && $j->{title}, qr/: an outline$/, "$name: the built-in outline");
             speakers_ok($j, [ @NAMES[0, 1] ], $name);
         } else {
-            error_ok($res, $j, $status, $code, $name);
+            error_ok($res, $name,
+                     status => $status, code => $code, request_id => 1);
             is($j && $j->{error}{type}, 'server_error', "$name: type server_error");
             ok(!exists $res->{headers}{'x-podgen-fallback'}, "$name: no X-Podgen-Fallback");
         }
@@ -292,7 +258,8 @@ for my $m (@MODES) {
     $ng = llm_nginx(llm => 'model=mock-fail-3 retries=2 timeout=5s', fallback => 'off');
     mock_reset();
     ($res, $j) = script($ng, { topic => topic('fail thrice') });
-    error_ok($res, $j, 502, 'llm_error', 'mock-fail-3, retries=2');
+    error_ok($res, 'mock-fail-3, retries=2',
+             status => 502, code => 'llm_error', request_id => 1);
     is(mock_stats()->{requests}, 3, '... after 3 attempts');
     is(metrics($ng)->{podgen_llm_retries_total}, 2, '... podgen_llm_retries_total 2');
     log_clean($ng, 'retries');
@@ -324,7 +291,8 @@ for my $m (@MODES) {
     $ng = llm_nginx(llm => 'model=mock-hang timeout=1s retries=1', fallback => 'off');
     mock_reset();
     ($res, $j) = script($ng, { topic => topic('hang twice') });
-    error_ok($res, $j, 504, 'llm_timeout', 'mock-hang, timeout=1s retries=1');
+    error_ok($res, 'mock-hang, timeout=1s retries=1',
+             status => 504, code => 'llm_timeout', request_id => 1);
     ok($res->{time} >= 2 && $res->{time} < 4,
        sprintf '... after two 1 s attempts (%.2f s)', $res->{time});
     is(mock_stats()->{requests}, 2, '... 2 attempts');
@@ -590,7 +558,8 @@ sub concurrent {
     my $ng = llm_nginx(mock_port => $l->sockport, llm => 'model=mock-ok timeout=1s retries=0',
                        fallback => 'off');
     my ($res, $j) = script($ng, { topic => topic('black hole') });
-    error_ok($res, $j, 504, 'llm_timeout', 'an LLM that never accepts: connect timeout');
+    error_ok($res, 'an LLM that never accepts: connect timeout',
+             status => 504, code => 'llm_timeout', request_id => 1);
     ok($res->{time} >= 0.9 && $res->{time} < 2.5, sprintf '... after 1 s (%.2f s)', $res->{time});
     log_clean($ng, 'connect timeout');
 

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use IO::Socket::IP;
 use Socket ();
@@ -196,12 +197,6 @@ sub burst {
     return @st;
 }
 
-sub speech_body {
-    my (%f) = @_;
-    return $JSON->encode({ model => 'tts-1', voice => 'alloy',
-                           response_format => 'wav', %f });
-}
-
 my $CONFIG = <<'EOF';
 location = /v1/audio/speech { podgen_speech; }
 location = /v1/scripts { podgen_scripts; }
@@ -313,10 +308,12 @@ promtool_ok(request($ng, 'GET', '/metrics')->{body}, 'fresh');
     my @st;
     for my $i (1 .. 3) {
         push @st, request($ng, 'POST', '/v1/audio/speech', headers => \%CT,
-            body => speech_body(input => "Metrics test sentence number $i."))->{status};
+            body => speech_body(response_format => 'wav',
+                                input => "Metrics test sentence number $i."))->{status};
     }
     push @st, request($ng, 'POST', '/v1/audio/speech', headers => \%CT,
-        body => speech_body(input => 'Hi.', voice => 'nobody'))->{status};
+        body => speech_body(response_format => 'wav', input => 'Hi.',
+                            voice => 'nobody'))->{status};
     push @st, request($ng, 'POST', '/v1/audio/speech', headers => \%CT,
         body => '{"model":"tts-1","input":')->{status};
     is("@st", '200 200 200 400 400', '3 speech requests and 2 bad ones');
@@ -366,7 +363,8 @@ my @WORKERS = $ng->worker_pids;
     kill 'USR1', $ng->master_pid;    # reopen the logs
     sleep 0.3;
     my $voices = "GET /v1/voices HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    my $bad = speech_body(input => 'Hi.', voice => 'nobody');
+    my $bad = speech_body(response_format => 'wav', input => 'Hi.',
+                          voice => 'nobody');
     my $badreq = "POST /v1/audio/speech HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
                . "Content-Type: application/json\r\nContent-Length: " . length($bad)
                . "\r\n\r\n$bad";
@@ -487,7 +485,7 @@ $ng->stop;
         "$HTTP\npodgen_metrics_buckets 0.01 0.1 1;");
     $ng2->start;
     request($ng2, 'POST', '/v1/audio/speech', headers => \%CT,
-            body => speech_body(input => 'Buckets.'));
+            body => speech_body(response_format => 'wav', input => 'Buckets.'));
     my ($r, $p) = get_metrics($ng2);
     for my $fam (qw(podgen_request_duration_seconds podgen_tts_synthesis_seconds
                     podgen_llm_duration_seconds)) {

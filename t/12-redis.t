@@ -6,6 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
@@ -31,20 +32,8 @@ sub node {
     return $n;
 }
 
-sub speech {
-    my ($ng, %f) = @_;
-    return request($ng, 'POST', '/v1/audio/speech',
-                   body => $JSON->encode({ model => 'tts-1', voice => 'echo',
-                                           response_format => 'mp3', %f }),
-                   headers => { 'Content-Type' => 'application/json' },
-                   timeout => 30);
-}
-
-sub metric {
-    my ($ng, $re) = @_;
-    my $m = request($ng, 'GET', '/metrics')->{body};
-    return $m =~ /^$re (\S+)$/m ? $1 : undef;
-}
+# speech() of this file: voice echo, 30 s
+my @ECHO = (voice => 'echo', timeout => 30);
 
 sub redis_cli { system('redis-cli', '-p', $rport, @_) == 0 }
 
@@ -57,17 +46,17 @@ ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1
 
 # ---- shared artifacts ------------------------------------------------------
 
-my $ra = speech($a, input => 'Made on node A, heard on node B.');
+my $ra = speech($a, @ECHO, input => 'Made on node A, heard on node B.');
 is($ra->{headers}{'x-podgen-cache'}, 'MISS', 'node A: MISS');
 ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:audio:*'` =~ /\S/ },
             3), 'the audio is in Redis under the prefix');
 
-my $rb = speech($b, input => 'Made on node A, heard on node B.');
+my $rb = speech($b, @ECHO, input => 'Made on node A, heard on node B.');
 is($rb->{headers}{'x-podgen-cache'}, 'HIT-L2', 'node B: HIT-L2');
 is($rb->{body}, $ra->{body}, 'node B serves the bytes node A made');
-is(speech($b, input => 'Made on node A, heard on node B.')
+is(speech($b, @ECHO, input => 'Made on node A, heard on node B.')
        ->{headers}{'x-podgen-cache'}, 'HIT-L1', 'and then from its own L1');
-is(metric($b, 'podgen_cache_requests_total\{tier="l2",kind="audio",result="hit"\}'),
+is(metric($b, 'podgen_cache_requests_total{tier="l2",kind="audio",result="hit"}'),
    1, 'L2 hit counted');
 
 my $sb = $JSON->encode({ topic => 'Shared scripts', engine => 'builtin' });
@@ -89,7 +78,7 @@ is_deeply($JSON->decode($s2->{body})->{segments},
     my $audio0 = (metric($a, 'podgen_tts_audio_seconds_total') // 0)
                + (metric($b, 'podgen_tts_audio_seconds_total') // 0);
     my @res = in_parallel(16, sub {
-        my $r = speech($_[0] % 2 ? $a : $b, input => $text);
+        my $r = speech($_[0] % 2 ? $a : $b, @ECHO, input => $text);
         return ($r->{status}, $r->{headers}{'x-podgen-cache'},
                 length $r->{body});
     });
@@ -100,7 +89,7 @@ is_deeply($JSON->decode($s2->{body})->{segments},
        'the 15 others, on both nodes, waited for it');
     my $audio1 = (metric($a, 'podgen_tts_audio_seconds_total') // 0)
                + (metric($b, 'podgen_tts_audio_seconds_total') // 0);
-    my $one = speech($a, input => $text);
+    my $one = speech($a, @ECHO, input => $text);
     my $d = audio_duration($one->{body}, 'mp3');
     ok(abs(($audio1 - $audio0) - $d) < 0.15 * $d,
        sprintf('synthesized once in the fleet: %.1f s for %.1f s of audio',
@@ -134,7 +123,7 @@ is_deeply($JSON->decode($s2->{body})->{segments},
         my ($name, @cmds) = @$case;
         my $text = 'Garbage in Redis, case ' . ++$n . '.';
         my $before = $keys_now->('t12:audio:*');
-        my $ra = speech($a, input => $text);
+        my $ra = speech($a, @ECHO, input => $text);
         my $key;
         wait_for(sub { $key = $new_key->('t12:audio:*', $before) }, 3);
         ok($key, "garbage ($name): A stored the audio");
@@ -142,7 +131,7 @@ is_deeply($JSON->decode($s2->{body})->{segments},
             my ($cmd, @args) = @$c;
             system('redis-cli', '-p', $rport, $cmd, $key, @args);
         }
-        my $rb = speech($b, input => $text);
+        my $rb = speech($b, @ECHO, input => $text);
         is($rb->{status}, 200, "garbage ($name): B answers 200");
         isnt($rb->{headers}{'x-podgen-cache'}, 'HIT-L2',
              "garbage ($name): not as a hit");
@@ -268,7 +257,7 @@ sub redis_set_raw {
         config => 'location = /v1/audio/speech { podgen_speech; }');
     $c->start;
     my $r;
-    ok(wait_for(sub { $r = speech($c, input => 'A short life in Redis.');
+    ok(wait_for(sub { $r = speech($c, @ECHO, input => 'A short life in Redis.');
                       $r->{status} == 200 }, 5), 'ttl: speech 200');
     my ($key) = ('');
     wait_for(sub { ($key) = grep { length }
@@ -289,7 +278,7 @@ sub redis_set_raw {
 my $err0 = metric($a, 'podgen_redis_errors_total');
 redis_cli('client', 'pause', '2000', 'ALL');
 my $t0 = time;
-my $slow = speech($a, input => 'Redis is stalled right now.');
+my $slow = speech($a, @ECHO, input => 'Redis is stalled right now.');
 my $took = time - $t0;
 is($slow->{status}, 200, 'Redis stalled: still 200');
 cmp_ok($took, '<', 1.5, sprintf('answered without waiting for Redis (%.2f s)',
@@ -303,9 +292,9 @@ ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1 }, 8),
 # ---- Redis goes away -------------------------------------------------------
 
 $redis->stop;
-ok(wait_for(sub { my $r = speech($a, input => 'Redis is gone.');
+ok(wait_for(sub { my $r = speech($a, @ECHO, input => 'Redis is gone.');
                   $r->{status} == 200 }, 3), 'Redis down: speech still 200');
-my $gone = speech($a, input => 'Redis is gone, again.');
+my $gone = speech($a, @ECHO, input => 'Redis is gone, again.');
 is($gone->{status}, 200, 'Redis down: another 200');
 is($gone->{headers}{'x-podgen-cache'}, 'MISS', 'made locally');
 ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 1) == 0 }, 3),
@@ -315,7 +304,7 @@ $redis = start_redis(port => $rport);
 ok(wait_for(sub { (metric($a, 'podgen_redis_up') // 0) == 1
                   && (metric($b, 'podgen_redis_up') // 0) == 1 }, 10),
    'both nodes reconnect when Redis is back');
-my $back = speech($a, input => 'Redis is back.');
+my $back = speech($a, @ECHO, input => 'Redis is back.');
 is($back->{status}, 200, 'after the return: 200');
 ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:audio:*'` =~ /\S/ },
             3), 'and artifacts go to Redis again');

@@ -8,6 +8,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use JSON::PP;
 use POSIX ();
@@ -33,35 +34,6 @@ sub node {
                                      config => $LOCATIONS);
     $n->start;
     return $n;
-}
-
-sub speech_body {
-    $JSON->encode({ model => 'tts-1', voice => 'alloy',
-                    response_format => 'mp3', @_ });
-}
-
-sub speech {
-    my ($ng, $input, %o) = @_;
-    return request($ng, 'POST', '/v1/audio/speech',
-                   body => speech_body(input => $input,
-                                       %{ $o{fields} || {} }),
-                   headers => { %CT, %{ $o{headers} || {} } },
-                   timeout => 60);
-}
-
-sub tag { $_[0]{headers}{'x-podgen-cache'} // "status $_[0]{status}" }
-
-# name{labels} => value for every sample of a /metrics page
-sub metrics {
-    my ($ng) = @_;
-    my $r = request($ng, 'GET', '/metrics');
-    my %m;
-    return \%m unless $r->{status} == 200;
-    for (split /\n/, $r->{body}) {
-        next if /^#/;
-        $m{$1} = $2 + 0 if /^(\S+)\s+(\S+)$/;
-    }
-    return \%m;
 }
 
 # Wav artifacts of $n sentences each ("$words" tell them apart from other
@@ -114,8 +86,8 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
     } 1 .. 12;
     my @len;
     for my $i (0 .. $#texts) {
-        my $r = speech($ng, $texts[$i]);
-        is(tag($r), 'MISS', "tiny zone: artifact $i is made")
+        my $r = speech($ng, input => $texts[$i]);
+        is(cache_tag($r), 'MISS', "tiny zone: artifact $i is made")
             if $i == 0 || $i == $#texts;
         push @len, length $r->{body};
     }
@@ -138,20 +110,24 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
        "tiny zone: bytes $bytes fit $entries entries of $min-$max bytes");
 
     # the newest is still there, the least recently used one is gone
-    is(tag(speech($ng, $texts[-1])), 'HIT-L1', 'tiny zone: the newest hits');
-    is(tag(speech($ng, $texts[0])), 'MISS', 'tiny zone: the oldest was evicted');
-    is(tag(speech($ng, $texts[0])), 'HIT-L1', 'tiny zone: and is cached again');
+    is(cache_tag(speech($ng, input => $texts[-1])), 'HIT-L1',
+       'tiny zone: the newest hits');
+    is(cache_tag(speech($ng, input => $texts[0])), 'MISS',
+       'tiny zone: the oldest was evicted');
+    is(cache_tag(speech($ng, input => $texts[0])), 'HIT-L1',
+       'tiny zone: and is cached again');
 
     # (c) 8 sentences of mp3 are about 190 KB: over max_entry=64k
     my $big = join ' ', map { "Sentence $_ makes this artifact too big to keep." }
               1 .. 8;
     my $e0 = metrics($ng)->{podgen_cache_entries};
-    my $b1 = speech($ng, $big);
+    my $b1 = speech($ng, input => $big);
     cmp_ok(length $b1->{body}, '>', 64 * 1024,
            sprintf('max_entry: the artifact is %d bytes', length $b1->{body}));
-    is(tag($b1), 'MISS', 'max_entry: made');
-    is(tag(speech($ng, $big)), 'MISS', 'max_entry: not cached, made again');
-    is(tag(speech($ng, $big)), 'MISS', 'max_entry: and again');
+    is(cache_tag($b1), 'MISS', 'max_entry: made');
+    is(cache_tag(speech($ng, input => $big)), 'MISS',
+       'max_entry: not cached, made again');
+    is(cache_tag(speech($ng, input => $big)), 'MISS', 'max_entry: and again');
     is(metrics($ng)->{podgen_cache_entries}, $e0,
        'max_entry: podgen_cache_entries unchanged');
     my $u = $b1->{headers}{'x-podgen-audio-url'} // '/v1/audio/none.mp3';
@@ -170,17 +146,19 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
     # that "right away" falls in the same second as the store
     sleep(1.05 - (time - int time));
     my $text = 'This entry lives for one second.';
-    is(tag(speech($ng, $text)), 'MISS', 'ttl=1s: made');
-    is(tag(speech($ng, $text)), 'HIT-L1', 'ttl=1s: a hit right away');
+    is(cache_tag(speech($ng, input => $text)), 'MISS', 'ttl=1s: made');
+    is(cache_tag(speech($ng, input => $text)), 'HIT-L1',
+       'ttl=1s: a hit right away');
     sleep 2.2;
-    is(tag(speech($ng, $text)), 'MISS', 'ttl=1s: a miss after 2.2 s');
+    is(cache_tag(speech($ng, input => $text)), 'MISS',
+       'ttl=1s: a miss after 2.2 s');
 
     # stored late in a second, the entry should still live 0.4 s later
     sleep(1.9 - (time - int time));
     my $late = 'This entry is stored late in a second.';
-    speech($ng, $late);
+    speech($ng, input => $late);
     sleep 0.4;
-    is(tag(speech($ng, $late)), 'HIT-L1',
+    is(cache_tag(speech($ng, input => $late)), 'HIT-L1',
        'ttl=1s: an entry stored at .9 s still hits 0.4 s later');
 
     log_clean($ng, 'ttl');
@@ -193,12 +171,12 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
     my @t = map { "Counted artifact number $_." } 1 .. 3;
     my %len;
     for my $t (@t) {
-        my $r = speech($ng, $t);
-        is(tag($r), 'MISS', "metrics: cold '$t'");
+        my $r = speech($ng, input => $t);
+        is(cache_tag($r), 'MISS', "metrics: cold '$t'");
         $len{$t} = length $r->{body};
     }
     my @tags;
-    push @tags, tag(speech($ng, $t[$_ % 3])) for 0 .. 4;
+    push @tags, cache_tag(speech($ng, input => $t[$_ % 3])) for 0 .. 4;
     is("@tags", join(' ', ('HIT-L1') x 5), 'metrics: 5 repeats hit');
 
     # a request is counted when its log phase runs, just after its last
@@ -233,8 +211,9 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
 my $ng = node(workers => 2);
 
 {
-    my $r = speech($ng, 'Fetch me again by my key. I am an immutable artifact.');
-    is(tag($r), 'MISS', 'audio: the speech request made it');
+    my $r = speech($ng,
+                   input => 'Fetch me again by my key. I am an immutable artifact.');
+    is(cache_tag($r), 'MISS', 'audio: the speech request made it');
     ok($r->{chunked}, 'audio: it was streamed');
     my $url = $r->{headers}{'x-podgen-audio-url'} // '';
     like($url, qr{^/v1/audio/[0-9a-f]{64}\.mp3$}, "audio: X-Podgen-Audio-Url $url");
@@ -353,8 +332,8 @@ sub concurrent_cold {
     my %md5 = map { $_->[3] => 1 } @res;
     is(scalar keys %md5, 1, '100 identical bodies');
 
-    my $one = speech($ng, $text);
-    is(tag($one), 'HIT-L1', 'then it is cached');
+    my $one = speech($ng, input => $text);
+    is(cache_tag($one), 'HIT-L1', 'then it is cached');
     is(md5_hex($one->{body}), (keys %md5)[0], 'with the same bytes');
     my $d = audio_duration($one->{body}, 'mp3') // 0;
     my $m1 = metrics($ng);
@@ -375,8 +354,10 @@ log_clean($ng, 'audio');
 {
     my $off = node(workers => 2, http => 'podgen_metrics_record off;');
     my $t = 'Nobody counts this sentence.';
-    is(tag(speech($off, $t)), 'MISS', 'record off: speech works');
-    is(tag(speech($off, $t)), 'HIT-L1', 'record off: and is cached');
+    is(cache_tag(speech($off, input => $t)), 'MISS',
+       'record off: speech works');
+    is(cache_tag(speech($off, input => $t)), 'HIT-L1',
+       'record off: and is cached');
     my $r = request($off, 'GET', '/metrics');
     is($r->{status}, 200, 'record off: /metrics still answers 200')
         or diag "got $r->{status}: " . substr($r->{body}, 0, 120);
@@ -405,13 +386,13 @@ log_clean($ng, 'audio');
     my (undef, $wavreq, $raw) = wav_artifacts($ng,
                                    'Pinned, read slowly over a narrow socket,', 9);
     my $p = $wavreq->('P');
-    is(tag($p), 'MISS', 'pin: the artifact is made');
+    is(cache_tag($p), 'MISS', 'pin: the artifact is made');
     my $plen = length $p->{body};
     ok($plen > 700_000 && $plen < 1_400_000,
        "pin: it is about 1 MB ($plen bytes)");
     # (a streamed MISS carries placeholder RIFF sizes; the stored copy not)
     my $ref = $wavreq->('P');
-    is(tag($ref), 'HIT-L1', 'pin: and cached');
+    is(cache_tag($ref), 'HIT-L1', 'pin: and cached');
 
     # a client with a 4 KB receive buffer asks for it and reads a little
     my ($s, $got) = slow_client($ng, $raw->('P'));
@@ -419,9 +400,9 @@ log_clean($ng, 'audio');
          'pin: the slow client gets a hit');
 
     # two more artifacts of the same size evict it meanwhile
-    is(tag($wavreq->('Q')), 'MISS', 'pin: a second artifact is made');
-    is(tag($wavreq->('R')), 'MISS', 'pin: a third one');
-    is(tag($wavreq->('P')), 'MISS', 'pin: the pinned one left the index');
+    is(cache_tag($wavreq->('Q')), 'MISS', 'pin: a second artifact is made');
+    is(cache_tag($wavreq->('R')), 'MISS', 'pin: a third one');
+    is(cache_tag($wavreq->('P')), 'MISS', 'pin: the pinned one left the index');
 
     $got = slow_finish($s, $got);
     my ($hdr, $rest) = split /\r\n\r\n/, $got, 2;
@@ -430,8 +411,10 @@ log_clean($ng, 'audio');
 
     # its memory came back: two fresh artifacts are held at once
     $wavreq->($_) for qw(S T);
-    is(tag($wavreq->('S')), 'HIT-L1', 'pin: the memory came back (1 of 2)');
-    is(tag($wavreq->('T')), 'HIT-L1', 'pin: the memory came back (2 of 2)');
+    is(cache_tag($wavreq->('S')), 'HIT-L1',
+       'pin: the memory came back (1 of 2)');
+    is(cache_tag($wavreq->('T')), 'HIT-L1',
+       'pin: the memory came back (2 of 2)');
     log_clean($ng, 'pin');
 }
 
@@ -446,7 +429,7 @@ log_clean($ng, 'audio');
                   listen => ' sndbuf=16k');
     my (undef, $wavreq, $raw) = wav_artifacts($ng,
                                    'Killed, it stays pinned while its worker dies,', 7);
-    is(tag($wavreq->('P')), 'MISS', 'kill: the artifact is made');
+    is(cache_tag($wavreq->('P')), 'MISS', 'kill: the artifact is made');
     my ($s, $got) = slow_client($ng, $raw->('P'));
     like($got, qr/X-Podgen-Cache: HIT-L1/, 'kill: a slow client pins the hit');
 
@@ -467,8 +450,10 @@ log_clean($ng, 'audio');
     # (~1 MB each: the 3 MB zone holds three, two while 1 MB stays pinned)
     # four more evict it, and its memory comes back: the last three are
     # held at once
-    is(tag($wavreq->($_)), 'MISS', "kill: artifact $_ is made") for qw(Q R S T);
-    is(tag($wavreq->($_)), 'HIT-L1', "kill: artifact $_ is held") for qw(R S T);
+    is(cache_tag($wavreq->($_)), 'MISS',
+       "kill: artifact $_ is made") for qw(Q R S T);
+    is(cache_tag($wavreq->($_)), 'HIT-L1',
+       "kill: artifact $_ is held") for qw(R S T);
 
     $ng->stop;
     my @bad = grep { !/worker process $old exited on signal 9/ }
@@ -487,16 +472,18 @@ SKIP: {
     my $small = node(http => "podgen_cache_zone small:1m max_entry=1k; "
                              . "podgen_redis 127.0.0.1:$rp prefix=t13:;");
     my $t = 'Made on one node, too big for the first tier of the other.';
-    is(tag(speech($maker, $t)), 'MISS', 'L2: made on the first node');
+    is(cache_tag(speech($maker, input => $t)), 'MISS',
+       'L2: made on the first node');
     my $end = time + 3;
     sleep 0.05 while time < $end
         && !`redis-cli -p $rp --scan --pattern 't13:audio:*'`;
-    is(tag(speech($small, $t)), 'HIT-L2', 'L2: the other node reads it');
+    is(cache_tag(speech($small, input => $t)), 'HIT-L2',
+       'L2: the other node reads it');
     {
         # an L2 hit that L1 declines must release the node's marker
         my $r = request($small, 'POST', '/v1/audio/speech', headers => \%CT,
                         body => speech_body(input => $t), timeout => 3);
-        is(tag($r), 'HIT-L2', 'L2: and again, without waiting');
+        is(cache_tag($r), 'HIT-L2', 'L2: and again, without waiting');
     }
     $maker->stop;
     $small->stop;

@@ -6,6 +6,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use JSON::PP;
 use File::Temp ();
@@ -91,22 +92,13 @@ ok($prom, "prometheus listens on $pport") or diag $@;
 skip_rest('prometheus did not start') unless $prom;
 
 # /api/v1/query?query=... -> the result list, or undef
-sub query {
-    my ($q) = @_;
-    (my $enc = $q) =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
-    my $r = request($pport, 'GET', "/api/v1/query?query=$enc", timeout => 5);
-    return undef unless $r->{status} == 200;
-    my $j = eval { $JSON->decode($r->{body}) } or return undef;
-    return undef unless ($j->{status} // '') eq 'success';
-    return $j->{data}{result};
-}
 
 sub wait_query {
     my ($q, $ok, $secs) = @_;
     my $end = time + $secs;
     my $res;
     while (time < $end) {
-        $res = query($q);
+        $res = prom_query($pport, $q);
         return $res if $res && $ok->($res);
         sleep 0.25;
     }
@@ -143,14 +135,14 @@ my $hr = wait_query('podgen_cache_hit_ratio{kind="audio"}',
 ok($hr && $hr->[0] && $hr->[0]{value}[1] == $direct,
    "podgen_cache_hit_ratio{kind=\"audio\"} in Prometheus is $direct, as on /metrics");
 
-my $hist = query('histogram_quantile(0.5, sum by (le) '
-                 . '(podgen_request_duration_seconds_bucket{endpoint="speech"}))');
+my $hist = prom_query($pport, 'histogram_quantile(0.5, sum by (le) '
+                                . '(podgen_request_duration_seconds_bucket{endpoint="speech"}))');
 ok($hist && @$hist && $hist->[0]{value}[1] =~ /^[0-9.e+-]+$/
    && $hist->[0]{value}[1] > 0,
    'histogram_quantile over podgen_request_duration_seconds works: '
    . ($hist && @$hist ? $hist->[0]{value}[1] : 'nothing'));
 
-my $scr = query('scrape_samples_scraped{job="podgen"}');
+my $scr = prom_query($pport, 'scrape_samples_scraped{job="podgen"}');
 ok($scr && @$scr && $scr->[0]{value}[1] > 100,
    'scrape_samples_scraped: ' . ($scr && @$scr ? $scr->[0]{value}[1] : '-'));
 

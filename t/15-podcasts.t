@@ -11,6 +11,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use JSON::PP;
 use File::Temp ();
@@ -59,69 +60,10 @@ sub source {
     return join "\n\n", @p[0 .. ($paragraphs > @p ? $#p : $paragraphs - 1)];
 }
 
-sub decode { my $j = eval { $JSON->decode($_[0] // '') }; $j }
-
-# POST /v1/podcasts with a Perl structure or raw text
-sub post {
-    my ($n, $body, %o) = @_;
-    my $raw = ref $body ? $JSON->encode($body) : $body;
-    my $r = request($n, 'POST', $o{path} // '/v1/podcasts', body => $raw,
-                    headers => $o{headers} // \%CT, timeout => 30);
-    return ($r, decode($r->{body}));
-}
-
-sub get {
-    my ($n, $path, %o) = @_;
-    my $r = request($n, $o{method} // 'GET', $path,
-                    headers => $o{headers} // {}, timeout => $o{timeout} // 30);
-    return ($r, decode($r->{body}));
-}
-
-# A job accepted: its id, after checking the 202.
-sub create {
-    my ($n, $body, $name) = @_;
-    my ($r, $j) = post($n, $body);
-    is($r->{status}, 202, "$name: 202")
-        or diag("$r->{status} $r->{body}");
-    my $id = $j ? $j->{id} // '' : '';
-    like($id, $ID_RE, "$name: id") or return undef;
-    return $id;
-}
-
-# Long polls until the job is completed or failed (or $timeout s pass).
-sub wait_done {
-    my ($n, $id, $timeout) = @_;
-    my $deadline = time + ($timeout // 60);
-    my $j = {};
-    while (time < $deadline) {
-        my ($r, $d) = get($n, "/v1/podcasts/$id?wait=10");
-        $j = $d // { http => $r->{status}, body => $r->{body} };
-        return $j if ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.2 unless $r->{status} == 200;
-    }
-    diag("job $id not finished after ${\($timeout // 60)} s: "
-         . $JSON->encode($j));
-    return $j;
-}
-
-# Long polls until $cond->(status json) holds; the last status.
-sub wait_until {
-    my ($n, $id, $cond, $timeout) = @_;
-    my $deadline = time + ($timeout // 30);
-    my $j = {};
-    while (time < $deadline) {
-        my ($r, $d) = get($n, "/v1/podcasts/$id?wait=5");
-        $j = $d // {};
-        return $j if $cond->($j);
-        return $j if ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.1 unless $r->{status} == 200;
-    }
-    return $j;
-}
-
+# Waits for the job: "$name: completed"; its last status.
 sub completed {
     my ($n, $id, $name, $timeout) = @_;
-    my $j = wait_done($n, $id, $timeout);
+    my $j = wait_job($n, $id, $timeout);
     is($j->{status}, 'completed', "$name: completed")
         or diag($JSON->encode($j));
     return $j;
@@ -164,20 +106,9 @@ sub probe {
     my ($st, $out, $err) = run('ffprobe', '-v', 'error', @in,
         '-show_entries', 'format=duration:stream=codec_name',
         '-of', 'json', $f);
-    my $j = $st == 0 ? decode($out) : undef;
+    my $j = $st == 0 ? jdecode($out) : undef;
     return (undef, undef, $err) unless $j;
     return ($j->{format}{duration}, $j->{streams}[0]{codec_name}, $err);
-}
-
-sub metric {
-    my ($n, $name) = @_;
-    my $r = request($n, 'GET', '/metrics');
-    for (split /\n/, $r->{body}) {
-        next if /^#/;
-        my ($k, $v) = /^(\S+)\s+(\S+)$/ or next;
-        return $v + 0 if $k eq $name;
-    }
-    return 0;
 }
 
 sub vtt_secs {
@@ -255,31 +186,7 @@ sub feedparser {
     my ($xml) = @_;
     my $f = tmpfile($xml, 'xml');
     my ($st, $out, $err) = run($PY, '-c', $FEEDPARSER, $f);
-    return decode($out) // { failed => "exit $st: $err" };
-}
-
-# An OpenAI-shaped error with this status (and param, code when given).
-sub is_error {
-    my ($r, $status, $name, %o) = @_;
-    my $ok = is($r->{status}, $status, "$name: $status");
-    my $j = decode($r->{body});
-    my $e = ref $j eq 'HASH' ? $j->{error} : undef;
-    $ok &&= ok(ref $e eq 'HASH'
-               && (grep { exists $e->{$_} } qw(message type param code)) == 4
-               && defined $e->{message} && $e->{message} ne ''
-               && defined $e->{type} && defined $e->{code},
-               "$name: {error: {message, type, param, code}}");
-    like($r->{headers}{'content-type'} // '', qr{^application/json},
-         "$name: JSON");
-    if (exists $o{param} && ref $e eq 'HASH') {
-        $ok &&= is($e->{param}, $o{param}, "$name: param "
-                   . ($o{param} // 'null'));
-    }
-    if ($o{code} && ref $e eq 'HASH') {
-        $ok &&= is($e->{code}, $o{code}, "$name: code $o{code}");
-    }
-    diag("response: $r->{status} $r->{body}") unless $ok;
-    return $ok;
+    return jdecode($out) // { failed => "exit $st: $err" };
 }
 
 sub store_files {
@@ -290,7 +197,7 @@ sub store_files {
 
 sub record_on_disk {
     my ($id) = @_;
-    return decode(slurp("$STORE/jobs/$id.json"));
+    return jdecode(slurp("$STORE/jobs/$id.json"));
 }
 
 # every page of the list, limit $limit: (ids, pages, problems)
@@ -479,10 +386,10 @@ my @HOSTS = ({ name => 'Ada', voice => 'alloy', role => 'host' },
              { name => 'Ben', voice => 'echo', role => 'guest' });
 {
     my $name = 'source mp3';
-    my ($r, $j) = post($ng, { source_text => source('source-bread.txt', 3),
-                              style => 'deep-dive', length => 'short',
-                              engine => 'builtin', format => 'mp3',
-                              hosts => \@HOSTS });
+    my ($r, $j) = post_podcast($ng, { source_text => source('source-bread.txt', 3),
+                                      style => 'deep-dive', length => 'short',
+                                      engine => 'builtin', format => 'mp3',
+                                      hosts => \@HOSTS });
     is($r->{status}, 202, "$name: 202 Accepted");
     my $id = $j->{id} // '';
     like($id, $ID_RE, "$name: id is pod_ + 20 hex digits");
@@ -498,7 +405,7 @@ my @HOSTS = ({ name => 'Ada', voice => 'alloy', role => 'host' },
     # not ready yet (a job this size takes a second or more)
     my ($nr) = get($ng, "/v1/podcasts/$id/audio");
     if ($nr->{status} == 409) {
-        is_error($nr, 409, "$name: audio before completion", code => 'not_ready');
+        error_ok($nr, "$name: audio before completion", status => 409, code => 'not_ready');
         is($nr->{headers}{'retry-after'}, '2', "$name: 409 has Retry-After");
     } else {
         pass("$name: (already completed: no 409 to see)");
@@ -516,9 +423,9 @@ my @HOSTS = ({ name => 'Ada', voice => 'alloy', role => 'host' },
     my $src = source('source-sleep.txt', 1);
     my %ids;
     for my $fmt (qw(wav opus pcm)) {
-        $ids{$fmt} = create($ng, { source_text => $src, length => 'short',
-                                   format => $fmt, hosts => \@HOSTS },
-                            "source $fmt");
+        $ids{$fmt} = new_podcast($ng, { source_text => $src, length => 'short',
+                                        format => $fmt, hosts => \@HOSTS },
+                                 "source $fmt");
     }
     for my $fmt (qw(wav opus pcm)) {
         next unless $ids{$fmt};
@@ -538,11 +445,11 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
         { speaker => 'Rita', text => 'The capacitors are the first thing to replace, always.' },
         { speaker => 'Sam',  text => 'And then we listen to it warm up, slowly, like a kettle.' },
     );
-    my $m0 = metric($ng, $L1_MISS);
-    my $id1 = create($ng, { segments => \@segs, format => 'mp3',
-                            title => 'Radio workshop' }, 'edited');
+    my $m0 = metric($ng, $L1_MISS) // 0;
+    my $id1 = new_podcast($ng, { segments => \@segs, format => 'mp3',
+                                 title => 'Radio workshop' }, 'edited');
     completed($ng, $id1, 'edited');
-    my $m1 = metric($ng, $L1_MISS);
+    my $m1 = metric($ng, $L1_MISS) // 0;
     is($m1 - $m0, 4, 'edited: 4 new segments, 4 syntheses (L1 audio misses)');
     my $e1 = check_episode($ng, $id1, 'mp3', 'edited');
     is($e1->{status}{title}, 'Radio workshop', 'edited: the title given');
@@ -553,10 +460,10 @@ my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}
 
     my @segs2 = map { {%$_} } @segs;
     $segs2[2]{text} = 'The capacitors go first; the old ones leak and swell.';
-    my $id2 = create($ng, { segments => \@segs2, format => 'mp3',
-                            title => 'Radio workshop' }, 'edited again');
+    my $id2 = new_podcast($ng, { segments => \@segs2, format => 'mp3',
+                                 title => 'Radio workshop' }, 'edited again');
     completed($ng, $id2, 'edited again');
-    my $m2 = metric($ng, $L1_MISS);
+    my $m2 = metric($ng, $L1_MISS) // 0;
     is($m2 - $m1, 1, 'edited again: exactly one segment synthesized');
     my $e2 = check_episode($ng, $id2, 'mp3', 'edited again');
     is_deeply([ map { $_->{text} } @{ $e2->{transcript}{segments} } ],
@@ -579,9 +486,9 @@ my $MARKUP_ID;
     my $name = 'markup';
     my @segs = ({ speaker => 'A<b>&c', text => 'Arrows --> and <i>tags</i> & ampersands, read aloud.' },
                 { speaker => 'Bo--', text => 'Then a plain answer --> done.' });
-    my $id = $MARKUP_ID = create($ng, { segments => \@segs,
-                                        title => $MARKUP_TITLE,
-                                        format => 'mp3' }, $name);
+    my $id = $MARKUP_ID = new_podcast($ng, { segments => \@segs,
+                                             title => $MARKUP_TITLE,
+                                             format => 'mp3' }, $name);
     my $st = completed($ng, $id, $name);
     is($st->{title}, $MARKUP_TITLE_OUT,
        "$name: the title round-trips, its newline a space");
@@ -610,9 +517,9 @@ my $MARKUP_ID;
 {
     my @mine;
     for my $i (1 .. 5) {
-        my $id = create($ng, { segments => [ { speaker => 'Lib',
-                                 text => "Library entry number $i." } ],
-                               format => 'mp3' }, "list job $i");
+        my $id = new_podcast($ng, { segments => [ { speaker => 'Lib',
+                                      text => "Library entry number $i." } ],
+                                    format => 'mp3' }, "list job $i");
         push @mine, $id if $id;
     }
     is(scalar @mine, 5, 'list: 5 jobs made');
@@ -645,12 +552,6 @@ my $MARKUP_ID;
     my ($one) = grep { $_->{id} eq $mine[0] } @{ $j->{data} || [] };
     is($one->{status}, 'completed', 'list: items are statuses');
 
-    is_error((get($ng, "/v1/podcasts?limit=$_->[0]"))[0], 400,
-             "list: limit=$_->[0]", param => 'limit')
-        for [0], [101], ['abc'], ['-1'];
-    is_error((get($ng, "/v1/podcasts?cursor=$_"))[0], 400,
-             "list: cursor=$_", param => 'cursor')
-        for '../x', 'pod_zz', '..%2f..%2fetc%2fpasswd';
     my ($rc, $jc) = get($ng, "/v1/podcasts?limit=100&cursor=$mine[2]");
     is_deeply([ grep { my $x = $_; grep { $_ eq $x } @mine }
                 map { $_->{id} } @{ $jc->{data} || [] } ],
@@ -700,11 +601,11 @@ my $MARKUP_ID;
 
 {
     my $name = 'long poll';
-    my $id = create($ng, { source_text => source('source-history.txt'),
-                           length => 'medium', format => 'mp3' }, $name);
-    my $st = wait_until($ng, $id, sub {
+    my $id = new_podcast($ng, { source_text => source('source-history.txt'),
+                                length => 'medium', format => 'mp3' }, $name);
+    my $st = wait_job($ng, $id, 20, until => sub {
         ($_[0]{status} // '') eq 'running' && ($_[0]{progress}{total} // 0) > 8
-    }, 20);
+    });
     is($st->{status}, 'running', "$name: running");
     my ($r0, $prev) = get($ng, "/v1/podcasts/$id");
     is($r0->{headers}{'retry-after'}, '2', "$name: Retry-After while running");
@@ -733,18 +634,14 @@ my $MARKUP_ID;
     ok(!@same, "$name: each answer differs from the one before")
         or diag("same: @same");
     ok(!@back, "$name: progress never goes back") or diag("@back");
-    is_error((get($ng, "/v1/podcasts/$id?wait=abc"))[0], 400,
-             "$name: wait=abc", param => 'wait');
-    is_error((get($ng, "/v1/podcasts/$id?wait=-1"))[0], 400,
-             "$name: wait=-1", param => 'wait');
 
     # the last segment done: the episode is being rendered; DELETE now
-    $st = wait_until($ng, $id, sub {
+    $st = wait_job($ng, $id, 30, until => sub {
         ($_[0]{progress}{total} // 0) > 0
         && $_[0]{progress}{done} == $_[0]{progress}{total}
-    }, 30);
+    });
     my $rendering = ($st->{status} // '') eq 'running';
-    my ($d) = get($ng, "/v1/podcasts/$id", method => 'DELETE');
+    my ($d) = request($ng, 'DELETE', "/v1/podcasts/$id");
     is($d->{status}, 204, "delete while rendering: 204");
     $GONE{$id} = 1;
     sleep 2;
@@ -767,19 +664,19 @@ my $MARKUP_ID;
 
 {
     my $name = 'delete while running';
-    my $id = create($ng, { source_text => source('source-sleep.txt'),
-                           length => 'long', speed => 1.3, format => 'opus' },
-                    $name);
+    my $id = new_podcast($ng, { source_text => source('source-sleep.txt'),
+                                length => 'long', speed => 1.3, format => 'opus' },
+                         $name);
 
     # podgen_jobs 1: the next job waits in the queue
-    my $qid = create($ng, { segments => [ { speaker => 'Q',
-                              text => 'A queued job is deleted before it runs.' } ] },
-                     'delete while queued');
+    my $qid = new_podcast($ng, { segments => [ { speaker => 'Q',
+                                   text => 'A queued job is deleted before it runs.' } ] },
+                          'delete while queued');
     my ($q0, $qj) = get($ng, "/v1/podcasts/$qid");
     is($qj->{status}, 'queued', 'delete while queued: queued');
     is($q0->{headers}{'retry-after'}, '2', 'queued: Retry-After');
-    is_error((get($ng, "/v1/podcasts/$qid/transcript.json"))[0], 409,
-             'queued: transcript.json', code => 'not_ready');
+    error_ok((get($ng, "/v1/podcasts/$qid/transcript.json"))[0],
+             'queued: transcript.json', status => 409, code => 'not_ready');
     my $t0 = time;
     my ($qw, $qwj) = get($ng, "/v1/podcasts/$qid?wait=1");
     my $dt = time - $t0;
@@ -797,7 +694,7 @@ my $MARKUP_ID;
         POSIX::_exit(0);
     }
     sleep 0.5;
-    my ($qd) = get($ng, "/v1/podcasts/$qid", method => 'DELETE');
+    my ($qd) = request($ng, 'DELETE', "/v1/podcasts/$qid");
     my $t_del = time;
     is($qd->{status}, 204, 'delete while queued: 204');
     $GONE{$qid} = 1;
@@ -809,24 +706,25 @@ my $MARKUP_ID;
        sprintf('a long poll on a job deleted meanwhile: at once (%.2f s)',
                ($pt // 99) - $t_del));
 
-    my $st = wait_until($ng, $id, sub { ($_[0]{progress}{done} // 0) >= 2 }, 20);
+    my $st = wait_job($ng, $id, 20,
+                      until => sub { ($_[0]{progress}{done} // 0) >= 2 });
     ok($st->{status} eq 'running'
        && $st->{progress}{done} < $st->{progress}{total} - 5,
        "$name: running ($st->{progress}{done}/$st->{progress}{total})");
     ok(-e "$STORE/locks/$id", "$name: a running job holds a lock file");
-    my ($d) = get($ng, "/v1/podcasts/$id", method => 'DELETE');
+    my ($d) = request($ng, 'DELETE', "/v1/podcasts/$id");
     is($d->{status}, 204, "$name: 204");
     is($d->{body}, '', "$name: no body");
     $GONE{$id} = 1;
     sleep 3;
     my ($g) = get($ng, "/v1/podcasts/$id");
-    is_error($g, 404, "$name: then GET", code => 'not_found');
+    error_ok($g, "$name: then GET", status => 404, code => 'not_found');
     my ($ids) = list_all($ng, 100);
     ok(!grep({ $_ eq $id } @$ids), "$name: not in the list");
     my @left = store_files($id);
     ok(!@left, "$name: nothing of it in the store") or diag("left: @left");
-    is_error((get($ng, "/v1/podcasts/$qid"))[0], 404,
-             'delete while queued: still 404 later');
+    error_ok((get($ng, "/v1/podcasts/$qid"))[0],
+             'delete while queued: still 404 later', status => 404);
     @left = store_files($qid);
     ok(!@left, 'delete while queued: it never ran, nothing in the store')
         or diag("left: @left");
@@ -834,161 +732,60 @@ my $MARKUP_ID;
 
 {
     my $name = 'delete';
-    my $id = create($ng, { segments => [ { speaker => 'Del',
-                             text => 'This episode will be deleted.' } ],
-                           format => 'wav' }, $name);
+    my $id = new_podcast($ng, { segments => [ { speaker => 'Del',
+                                  text => 'This episode will be deleted.' } ],
+                                format => 'wav' }, $name);
     completed($ng, $id, $name);
     ok(-f "$STORE/jobs/$id.json" && -f "$STORE/audio/$id.wav",
        "$name: record and episode in the store");
-    my ($d) = get($ng, "/v1/podcasts/$id", method => 'DELETE');
+    my ($d) = request($ng, 'DELETE', "/v1/podcasts/$id");
     is($d->{status}, 204, "$name: 204");
     $GONE{$id} = 1;
-    is_error((get($ng, "/v1/podcasts/$id"))[0], 404, "$name: GET then",
+    error_ok((get($ng, "/v1/podcasts/$id"))[0], "$name: GET then", status => 404,
              code => 'not_found');
-    is_error((get($ng, "/v1/podcasts/$id/audio"))[0], 404, "$name: audio then");
-    is_error((get($ng, "/v1/podcasts/$id/transcript.vtt"))[0], 404,
-             "$name: transcript.vtt then");
-    is_error((get($ng, "/v1/podcasts/$id/transcript.json"))[0], 404,
-             "$name: transcript.json then");
+    error_ok((get($ng, "/v1/podcasts/$id/audio"))[0], "$name: audio then", status => 404);
+    error_ok((get($ng, "/v1/podcasts/$id/transcript.vtt"))[0],
+             "$name: transcript.vtt then", status => 404);
+    error_ok((get($ng, "/v1/podcasts/$id/transcript.json"))[0],
+             "$name: transcript.json then", status => 404);
     my @left = store_files($id);
     ok(!@left, "$name: record, episode and lock gone from the store")
         or diag("left: @left");
-    is_error((get($ng, "/v1/podcasts/$id", method => 'DELETE'))[0], 404,
-             "$name: DELETE again");
+    error_ok((request($ng, 'DELETE', "/v1/podcasts/$id"))[0],
+             "$name: DELETE again", status => 404);
     my ($ids) = list_all($ng, 100);
     ok(!grep({ $_ eq $id } @$ids), "$name: not in the list");
 }
 
 # ---- 11. bad input -----------------------------------------------------------
+#
+# Every request refused with a JSON error is a block after __DATA__.  Here:
+# what is accepted, and what must not touch a job.
 
 {
-    my $ok_seg = [ { speaker => 'A', text => 'Hello there.' } ];
-    my @cases = (
-        [ 'invalid JSON', '{"topic": "tea",', 400 ],
-        [ 'not an object', '["topic", "tea"]', 400 ],
-        [ 'a string', '"tea"', 400 ],
-        [ 'empty body', '', 400 ],
-        [ 'nothing to talk about', {}, 400, 'topic' ],
-        [ 'only a format', { format => 'mp3' }, 400, 'topic' ],
-        [ 'topic empty', { topic => '' }, 400, 'topic' ],
-        [ 'topic not a string', { topic => 5 }, 400, 'topic' ],
-        [ 'format aac', { topic => 'tea', format => 'aac' }, 400, 'format' ],
-        [ 'format xyz', { topic => 'tea', format => 'xyz' }, 400, 'format' ],
-        [ 'format a number', { topic => 'tea', format => 3 }, 400, 'format' ],
-        [ 'speed 0', { topic => 'tea', speed => 0 }, 400, 'speed' ],
-        [ 'speed 9', { topic => 'tea', speed => 9 }, 400, 'speed' ],
-        [ 'speed "fast"', { topic => 'tea', speed => 'fast' }, 400, 'speed' ],
-        [ 'length xl', { topic => 'tea', length => 'xl' }, 400, 'length' ],
-        [ 'style unknown', { topic => 'tea', style => 'rant' }, 400, 'style' ],
-        [ 'segments []', { segments => [] }, 400, 'segments' ],
-        [ 'segments not an array', { segments => 'Hello.' }, 400, 'segments' ],
-        [ 'segments of strings', { segments => ['Hello.'] }, 400, 'segments[0]',
-          'invalid_type' ],
-        [ 'a segment without text', { segments => [ { speaker => 'A' } ] }, 400,
-          'segments[0].text' ],
-        [ 'a segment without speaker', { segments => [ { text => 'Hi.' } ] }, 400,
-          'segments[0].speaker' ],
-        [ 'a segment with nothing to say',
-          { segments => [ { speaker => 'A', text => '... !' } ] }, 400,
-          'segments[0].text' ],
-        [ 'a speaker who is not a host',
-          { segments => [ { speaker => 'A', text => 'Hi.' },
-                          { speaker => 'Zed', text => 'Hello.' } ],
-            hosts => [ { name => 'A', voice => 'alloy' } ] }, 400,
-          'segments[1].speaker' ],
-        [ '401 segments',
-          { segments => [ map { { speaker => 'A', text => "Line $_." } } 1 .. 401 ] },
-          400, 'segments' ],
-        [ 'title ""', { topic => 'tea', title => '' }, 400, 'title' ],
-        [ 'title of spaces', { topic => 'tea', title => " \n " }, 400, 'title' ],
-        [ 'title of 300 bytes', { topic => 'tea', title => 'x' x 300 }, 400, 'title' ],
-        [ 'title not a string', { topic => 'tea', title => [1] }, 400, 'title' ],
-        [ 'unknown host voice',
-          { topic => 'tea', hosts => [ { name => 'A', voice => 'nobody-at-all' } ] },
-          400, 'hosts[0].voice' ],
-        [ 'unknown host voice (edited)',
-          { segments => $ok_seg, hosts => [ { name => 'A', voice => 'nobody-at-all' } ] },
-          400, 'hosts[0].voice' ],
-        [ 'engine llm, no LLM configured', { topic => 'tea', engine => 'llm' }, 400,
-          'engine' ],
-        [ 'engine unknown', { topic => 'tea', engine => 'magic' }, 400, 'engine' ],
-    );
-    my $before = () = glob("$STORE/jobs/*.json");
-    for my $c (@cases) {
-        my ($name, $body, $status, $param, $code) = @$c;
-        my ($r) = post($ng, $body);
-        is_error($r, $status, "bad input: $name",
-                 (defined $param ? (param => $param) : ()),
-                 ($code ? (code => $code) : ()));
-    }
-    my $after = () = glob("$STORE/jobs/*.json");
-    is($after, $before, 'bad input: no job was stored');
-
-    is_error((post($ng, '{"topic":"tea"}',
-                   headers => { 'Content-Type' => 'text/plain' }))[0], 415,
-             'bad input: Content-Type text/plain');
-    is_error((post($ng, '{"topic":"tea"}', headers => {
-                 'Content-Type' => 'application/x-www-form-urlencoded' }))[0],
-             415, 'bad input: Content-Type application/x-www-form-urlencoded');
-    is_error((post($ng, '{"topic":"tea"}',
-                   headers => { 'Content-Type' => 'application/jsonx' }))[0],
-             415, 'bad input: Content-Type application/jsonx');
-
     # no Content-Type at all is taken as JSON (ngx_http_podgen_check_json_body)
-    my ($nct, $jn) = post($ng, $JSON->encode({ segments => [ { speaker => 'N',
-                               text => 'No content type here.' } ] }),
-                          headers => {});
+    my ($nct, $jn) = post_podcast($ng, $JSON->encode({ segments => [ { speaker => 'N',
+                                       text => 'No content type here.' } ] }),
+                                  headers => { 'Content-Type' => undef });
     is($nct->{status}, 202, 'no Content-Type: taken as JSON, 202');
     if ($jn && $jn->{id}) {
         completed($ng, $jn->{id}, 'no Content-Type');
         $COMPLETED{ $jn->{id} } = 'mp3';
     }
-    my ($cs) = post($ng, $JSON->encode({ segments => [ { speaker => 'N',
-                             text => 'No content type here.' } ] }),
-                    headers => { 'Content-Type' => 'Application/JSON; charset=utf-8' });
+    my ($cs) = post_podcast($ng, $JSON->encode({ segments => [ { speaker => 'N',
+                                     text => 'No content type here.' } ] }),
+                            headers => { 'Content-Type' => 'Application/JSON; charset=utf-8' });
     is($cs->{status}, 202, 'Content-Type Application/JSON; charset=utf-8: 202');
-    if (my $jc = decode($cs->{body})) {
+    if (my $jc = jdecode($cs->{body})) {
         completed($ng, $jc->{id}, 'Content-Type with charset');
         $COMPLETED{ $jc->{id} } = 'mp3';
     }
 
-    my $nope = 'pod_' . ('0' x 19) . '1';
-    is_error((get($ng, '/v1/podcasts/pod_zz'))[0], 404, 'bad id: pod_zz',
-             code => 'not_found');
-    is_error((get($ng, '/v1/podcasts/POD_' . ('A' x 20)))[0], 404,
-             'bad id: upper case');
-    is_error((get($ng, "/v1/podcasts/${nope}0"))[0], 404, 'bad id: 21 digits');
-    is_error((get($ng, "/v1/podcasts/$nope"))[0], 404, 'an id of no job',
-             code => 'not_found');
-    is_error((get($ng, "/v1/podcasts/$nope/audio"))[0], 404,
-             'an id of no job: audio');
-    is_error((get($ng, "/v1/podcasts/$FIRST/nope"))[0], 404,
-             'a job: /nope');
-    is_error((get($ng, "/v1/podcasts/$FIRST/audio/x"))[0], 404,
-             'a job: /audio/x');
-    is_error((get($ng, "/v1/podcasts/$FIRST/"))[0], 404,
-             'a job: trailing slash');
-    for my $p ('/v1/podcasts/../etc/passwd',
-               '/v1/podcasts/%2e%2e/%2e%2e/etc/passwd',
-               '/v1/podcasts/..%2f..%2f..%2fetc%2fpasswd',
-               '/v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs',
-               "/v1/podcasts/$FIRST/..%2f..%2f..%2fetc%2fpasswd") {
-        my ($r) = get($ng, $p);
-        ok(($r->{status} == 404 || $r->{status} == 400)
-           && $r->{body} !~ /root:/, "traversal $p: 404 or 400, no file")
-            or diag("$r->{status} $r->{body}");
-    }
-    my ($put) = get($ng, '/v1/podcasts', method => 'PUT');
-    is_error($put, 405, 'PUT /v1/podcasts');
-    is($put->{headers}{allow}, 'GET, HEAD, POST', 'PUT /v1/podcasts: Allow');
-    my ($pp) = post($ng, '{"topic":"tea"}', path => "/v1/podcasts/$FIRST");
-    is_error($pp, 405, 'POST /v1/podcasts/{id}');
-    is($pp->{headers}{allow}, 'GET, HEAD, DELETE', 'POST /v1/podcasts/{id}: Allow');
-    my ($da) = get($ng, "/v1/podcasts/$FIRST/audio", method => 'DELETE');
-    is_error($da, 405, 'DELETE /v1/podcasts/{id}/audio');
-    is($da->{headers}{allow}, 'GET, HEAD', 'DELETE .../audio: Allow');
-    my ($df) = get($ng, '/v1/podcasts/feed.xml', method => 'DELETE');
-    is_error($df, 405, 'DELETE /v1/podcasts/feed.xml');
+    # a POST to a job's id and a DELETE of its audio are 405s (blocks);
+    # they leave the job alone
+    request($ng, 'POST', "/v1/podcasts/$FIRST", body => '{"topic":"tea"}',
+            headers => \%CT);
+    request($ng, 'DELETE', "/v1/podcasts/$FIRST/audio");
     my ($still) = get($ng, "/v1/podcasts/$FIRST");
     is($still->{status}, 200, 'the job is still there after all that');
 }
@@ -998,12 +795,12 @@ my $MARKUP_ID;
 my $RESUMED;
 {
     my $name = 'restart';
-    my $id = $RESUMED = create($ng, { source_text => source('source-bread.txt'),
-                                      length => 'long', speed => 1.1,
-                                      hosts => \@HOSTS, format => 'mp3' }, $name);
-    my $st = wait_until($ng, $id, sub {
+    my $id = $RESUMED = new_podcast($ng, { source_text => source('source-bread.txt'),
+                                           length => 'long', speed => 1.1,
+                                           hosts => \@HOSTS, format => 'mp3' }, $name);
+    my $st = wait_job($ng, $id, 30, until => sub {
         ($_[0]{status} // '') eq 'running' && ($_[0]{progress}{done} // 0) >= 3
-    }, 30);
+    });
     ok($st->{status} eq 'running' && $st->{progress}{done} < $st->{progress}{total},
        "$name: running ($st->{progress}{done}/$st->{progress}{total}) when "
        . 'nginx is stopped');
@@ -1032,9 +829,9 @@ my $RESUMED;
     $ng->mark_error_log;
     my $t0 = time;
     $ng->start;
-    my $moved = wait_until($ng, $id, sub {
+    my $moved = wait_job($ng, $id, 10, until => sub {
         ($_[0]{progress}{done} // 0) > 0 || ($_[0]{status} // '') eq 'completed'
-    }, 10);
+    });
     my $dt = time - $t0;
     my $log = $ng->error_log_since_mark;
     like($log, qr/podgen: job "\Q$id\E" resumed/, "$name: the job is resumed");
@@ -1072,11 +869,11 @@ $ng2->start;
 my ($RUNNING, $FAILED);
 {
     my $name = 'two workers';
-    $RUNNING = create($ng2, { source_text => source('source-history.txt'),
-                              length => 'long', speed => 0.9,
-                              engine => 'builtin', format => 'flac' }, $name);
-    $FAILED = create($ng2, { topic => 'The history of tea', engine => 'llm' },
-                     'llm down');
+    $RUNNING = new_podcast($ng2, { source_text => source('source-history.txt'),
+                                   length => 'long', speed => 0.9,
+                                   engine => 'builtin', format => 'flac' }, $name);
+    $FAILED = new_podcast($ng2, { topic => 'The history of tea', engine => 'llm' },
+                          'llm down');
     my $pids_log = $ng2->prefix . '/logs/pids.log';
     my $before = -s $pids_log // 0;
     my @seen;
@@ -1110,14 +907,14 @@ my ($RUNNING, $FAILED);
        "$name: answered by the workers") or diag(substr($plog, $before));
     note('the GETs were answered by ' . scalar(keys %pids) . ' worker(s)');
 
-    my $f = wait_done($ng2, $FAILED, 30);
+    my $f = wait_job($ng2, $FAILED, 30);
     is($f->{status}, 'failed', 'llm down: the job failed');
     ok(ref $f->{error} eq 'HASH' && defined $f->{error}{code}
        && defined $f->{error}{message},
        'llm down: error {code, message}') or diag($JSON->encode($f));
     is($f->{duration_s}, undef, 'llm down: no duration');
-    is_error((get($ng2, "/v1/podcasts/$FAILED/audio"))[0], 409,
-             'llm down: audio', code => 'not_ready');
+    error_ok((get($ng2, "/v1/podcasts/$FAILED/audio"))[0],
+             'llm down: audio', status => 409, code => 'not_ready');
 }
 
 SKIP: {
@@ -1214,6 +1011,436 @@ $ng2->stop;
     ok(!@bad, 'two workers: error log clean') or diag(join "\n", @bad);
 }
 
+# ---- 11. bad input, as blocks -----------------------------------------------
+#
+# The blocks refused with a JSON error run on a store of their own, which
+# must stay empty; those that make a job first have a store in their
+# nginx's prefix ("podgen_store store").
+
+my $BAD_STORE = File::Temp::tempdir('podgen-podcasts-bad-XXXXXX', TMPDIR => 1,
+                                    CLEANUP => !$ENV{PODGEN_TEST_KEEP});
+chmod 0777, $BAD_STORE;
+run_blocks(no_done_testing => 1, defaults => {
+    http_config => "podgen_store $BAD_STORE;",
+    config => 'location /v1/podcasts { podgen_podcasts; }',
+    more_headers => 'Content-Type: application/json',
+});
+ok(-d "$BAD_STORE/jobs", 'bad input: the store the blocks used is there');
+my @stored = glob("$BAD_STORE/jobs/*");
+is(scalar @stored, 0, 'bad input: no job was stored') or diag("@stored");
+
 note(sprintf('run time %.1f s', time - $T_START));
 
 done_testing();
+
+__DATA__
+
+=== bad input: invalid JSON
+--- request
+POST /v1/podcasts
+{"topic": "tea",
+--- api_error: 400
+
+=== bad input: not an object
+--- request
+POST /v1/podcasts
+["topic", "tea"]
+--- api_error: 400
+
+=== bad input: a string
+--- request
+POST /v1/podcasts
+"tea"
+--- api_error: 400
+
+=== bad input: empty body
+--- request
+POST /v1/podcasts
+--- api_error: 400
+
+=== bad input: nothing to talk about
+--- request
+POST /v1/podcasts
+{}
+--- api_error: 400 param=topic
+
+=== bad input: only a format
+--- request
+POST /v1/podcasts
+{"format":"mp3"}
+--- api_error: 400 param=topic
+
+=== bad input: topic empty
+--- request
+POST /v1/podcasts
+{"topic":""}
+--- api_error: 400 param=topic
+
+=== bad input: topic not a string
+--- request
+POST /v1/podcasts
+{"topic":5}
+--- api_error: 400 param=topic
+
+=== bad input: format aac
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":"aac"}
+--- api_error: 400 param=format
+
+=== bad input: format xyz
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":"xyz"}
+--- api_error: 400 param=format
+
+=== bad input: format a number
+--- request
+POST /v1/podcasts
+{"topic":"tea","format":3}
+--- api_error: 400 param=format
+
+=== bad input: speed 0
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":0}
+--- api_error: 400 param=speed
+
+=== bad input: speed 9
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":9}
+--- api_error: 400 param=speed
+
+=== bad input: speed "fast"
+--- request
+POST /v1/podcasts
+{"topic":"tea","speed":"fast"}
+--- api_error: 400 param=speed
+
+=== bad input: length xl
+--- request
+POST /v1/podcasts
+{"topic":"tea","length":"xl"}
+--- api_error: 400 param=length
+
+=== bad input: style unknown
+--- request
+POST /v1/podcasts
+{"topic":"tea","style":"rant"}
+--- api_error: 400 param=style
+
+=== bad input: segments []
+--- request
+POST /v1/podcasts
+{"segments":[]}
+--- api_error: 400 param=segments
+
+=== bad input: segments not an array
+--- request
+POST /v1/podcasts
+{"segments":"Hello."}
+--- api_error: 400 param=segments
+
+=== bad input: segments of strings
+--- request
+POST /v1/podcasts
+{"segments":["Hello."]}
+--- api_error: 400 code=invalid_type param=segments[0]
+
+=== bad input: a segment without text
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A"}]}
+--- api_error: 400 param=segments[0].text
+
+=== bad input: a segment without speaker
+--- request
+POST /v1/podcasts
+{"segments":[{"text":"Hi."}]}
+--- api_error: 400 param=segments[0].speaker
+
+=== bad input: a segment with nothing to say
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"... !"}]}
+--- api_error: 400 param=segments[0].text
+
+=== bad input: a speaker who is not a host
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hi."},{"speaker":"Zed","text":"Hello."}],"hosts":[{"name":"A","voice":"alloy"}]}
+--- api_error: 400 param=segments[1].speaker
+
+=== bad input: 401 segments
+--- request eval
+"POST /v1/podcasts\n"
+. $JSON->encode({ segments => [ map { { speaker => 'A', text => "Line $_." } } 1 .. 401 ] })
+--- api_error: 400 param=segments
+
+=== bad input: title ""
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":""}
+--- api_error: 400 param=title
+
+=== bad input: title of spaces
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":" \n "}
+--- api_error: 400 param=title
+
+=== bad input: title of 300 bytes
+--- request eval
+"POST /v1/podcasts\n" . '{"topic":"tea","title":"' . ('x' x 300) . '"}'
+--- api_error: 400 param=title
+
+=== bad input: title not a string
+--- request
+POST /v1/podcasts
+{"topic":"tea","title":[1]}
+--- api_error: 400 param=title
+
+=== bad input: unknown host voice
+--- request
+POST /v1/podcasts
+{"topic":"tea","hosts":[{"name":"A","voice":"nobody-at-all"}]}
+--- api_error: 400 param=hosts[0].voice
+
+=== bad input: unknown host voice (edited)
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}],"hosts":[{"name":"A","voice":"nobody-at-all"}]}
+--- api_error: 400 param=hosts[0].voice
+
+=== bad input: engine llm, no LLM configured
+--- request
+POST /v1/podcasts
+{"topic":"tea","engine":"llm"}
+--- api_error: 400 param=engine
+
+=== bad input: engine unknown
+--- request
+POST /v1/podcasts
+{"topic":"tea","engine":"magic"}
+--- api_error: 400 param=engine
+
+=== bad input: Content-Type text/plain
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: text/plain
+--- api_error: 415
+
+=== bad input: Content-Type application/x-www-form-urlencoded
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- api_error: 415
+
+=== bad input: Content-Type application/jsonx
+--- request
+POST /v1/podcasts
+{"topic":"tea"}
+--- more_headers
+Content-Type: application/jsonx
+--- api_error: 415
+
+=== list: limit=0
+--- request
+GET /v1/podcasts?limit=0
+--- api_error: 400 param=limit
+
+=== list: limit=101
+--- request
+GET /v1/podcasts?limit=101
+--- api_error: 400 param=limit
+
+=== list: limit=abc
+--- request
+GET /v1/podcasts?limit=abc
+--- api_error: 400 param=limit
+
+=== list: limit=-1
+--- request
+GET /v1/podcasts?limit=-1
+--- api_error: 400 param=limit
+
+=== list: cursor=../x
+--- request
+GET /v1/podcasts?cursor=../x
+--- api_error: 400 param=cursor
+
+=== list: cursor=pod_zz
+--- request
+GET /v1/podcasts?cursor=pod_zz
+--- api_error: 400 param=cursor
+
+=== list: cursor=..%2f..%2fetc%2fpasswd
+--- request
+GET /v1/podcasts?cursor=..%2f..%2fetc%2fpasswd
+--- api_error: 400 param=cursor
+
+=== bad id: pod_zz
+--- request
+GET /v1/podcasts/pod_zz
+--- api_error: 404 code=not_found
+
+=== bad id: upper case
+--- request
+GET /v1/podcasts/POD_AAAAAAAAAAAAAAAAAAAA
+--- api_error: 404
+
+=== bad id: 21 digits
+--- request
+GET /v1/podcasts/pod_000000000000000000010
+--- api_error: 404
+
+=== an id of no job
+--- request
+GET /v1/podcasts/pod_00000000000000000001
+--- api_error: 404 code=not_found
+
+=== an id of no job: audio
+--- request
+GET /v1/podcasts/pod_00000000000000000001/audio
+--- api_error: 404
+
+=== traversal /v1/podcasts/../etc/passwd: 404 or 400, no file
+--- request
+GET /v1/podcasts/../etc/passwd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/%2e%2e/%2e%2e/etc/passwd: 404 or 400, no file
+--- request
+GET /v1/podcasts/%2e%2e/%2e%2e/etc/passwd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/..%2f..%2f..%2fetc%2fpasswd: 404 or 400, no file
+--- request
+GET /v1/podcasts/..%2f..%2f..%2fetc%2fpasswd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== traversal /v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs: 404 or 400, no file
+--- request
+GET /v1/podcasts/pod_0000000000000000000a/..%2f..%2fjobs
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== PUT /v1/podcasts
+--- request
+PUT /v1/podcasts
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD, POST
+
+=== DELETE /v1/podcasts/feed.xml
+--- request
+DELETE /v1/podcasts/feed.xml
+--- api_error: 405
+
+=== long poll: wait=abc
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"A job to poll the wrong way."}]}
+--- request_code: 202
+--- then
+GET /v1/podcasts/{id}?wait=abc
+--- api_error: 400 param=wait
+
+=== long poll: wait=-1
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"A job to poll the wrong way."}]}
+--- request_code: 202
+--- then
+GET /v1/podcasts/{id}?wait=-1
+--- api_error: 400 param=wait
+
+=== a job: /nope
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/nope
+--- api_error: 404
+
+=== a job: /audio/x
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/audio/x
+--- api_error: 404
+
+=== a job: trailing slash
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/
+--- api_error: 404
+
+=== traversal /v1/podcasts/{id}/..%2f..%2f..%2fetc%2fpasswd: 404 or 400, no file
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+GET /v1/podcasts/{id}/..%2f..%2f..%2fetc%2fpasswd
+--- error_code_like: ^40[04]$
+--- response_body_unlike: root:
+
+=== POST /v1/podcasts/{id}
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+POST /v1/podcasts/{id}
+{"topic":"tea"}
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD, DELETE
+
+=== DELETE /v1/podcasts/{id}/audio
+--- http_config
+podgen_store store;
+--- request
+POST /v1/podcasts
+{"segments":[{"speaker":"A","text":"Hello there."}]}
+--- request_code: 202
+--- wait_status: completed
+--- then
+DELETE /v1/podcasts/{id}/audio
+--- api_error: 405
+--- response_headers
+Allow: GET, HEAD

@@ -10,6 +10,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use IO::Socket::IP;
 use Socket qw(SOL_SOCKET SO_LINGER);
@@ -22,6 +23,9 @@ $SIG{PIPE} = 'IGNORE';
 skip_rest('ffmpeg is not installed') unless which('ffmpeg');
 
 my %CT = ('Content-Type' => 'application/json');
+
+# a batch of 50 items takes a while
+$Podgen::API::TIMEOUT = 120;
 
 my $LOCATIONS = 'location = /v1/audio/speech { podgen_speech; }
                  location /v1/audio/ { podgen_audio; }
@@ -44,60 +48,18 @@ my @WORKERS = $ng->worker_pids;
 
 # ---- helpers -----------------------------------------------------------------
 
-# POST JSON (a Perl structure or raw text); returns (response, decoded or undef)
-sub post {
-    my ($n, $path, $body, %o) = @_;
-    my $raw = ref $body ? $JSON->encode($body) : $body;
-    my $r = request($n, 'POST', $path, body => $raw,
-                    headers => $o{headers} // \%CT,
-                    timeout => $o{timeout} // 120);
-    my $j = eval { $JSON->decode($r->{body}) };
-    return ($r, $j);
-}
-
-sub speech_body {
+# a batch item: a speech of this input (and these fields)
+sub speech_item {
     my ($input, %f) = @_;
-    return { model => 'tts-1', voice => 'alloy', response_format => 'mp3',
-             input => $input, %f };
+    return { type => 'speech', body => speech_fields(input => $input, %f) };
 }
-
-sub speech_item { { type => 'speech', body => speech_body(@_) } }
 
 sub batch { my ($n, @items) = @_; post($n, '/v1/batch', { requests => \@items }) }
-
-# name{labels} => value for every sample of /metrics
-sub metrics {
-    my ($n) = @_;
-    my $r = request($n, 'GET', '/metrics');
-    my %m;
-    for (split /\n/, $r->{body} // '') {
-        next if /^#/;
-        $m{$1} = $2 + 0 if /^(\S+)\s+(\S+)$/;
-    }
-    return \%m;
-}
 
 my $L1_MISS = 'podgen_cache_requests_total{tier="l1",kind="audio",result="miss"}';
 my $L1_HIT  = 'podgen_cache_requests_total{tier="l1",kind="audio",result="hit"}';
 my $AUDIO_S = 'podgen_tts_audio_seconds_total';
 my $GONE    = 'podgen_errors_total{type="client_gone"}';
-
-sub path_of { my ($u) = @_; $u //= ''; $u =~ s{^https?://[^/]+}{}; $u }
-
-# Poll a job until it is completed or failed; returns its last status object.
-sub poll_job {
-    my ($n, $path, $timeout) = @_;
-    $path = path_of($path);
-    my $deadline = time + ($timeout // 120);
-    my $j = {};
-    while (time < $deadline) {
-        my $r = request($n, 'GET', "$path?wait=10", timeout => 30);
-        $j = eval { $JSON->decode($r->{body}) } // { http => $r->{status} };
-        last if ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.2 unless $r->{status} == 200;
-    }
-    return $j;
-}
 
 sub words { my $n = () = $_[0] =~ /\S+/g; $n }
 
@@ -267,8 +229,8 @@ my $SCRIPT_BODY  = { source_text => $BREAD, length => 'short',
                      engine => 'builtin' };
 my $PODCAST_BODY = { topic => 'Why bread rises', length => 'short',
                      engine => 'builtin', format => 'mp3' };
-my $MIX_SPEECH   = speech_body('A mixed batch speaks this sentence.',
-                               voice => 'slt');
+my $MIX_SPEECH   = speech_fields(input => 'A mixed batch speaks this sentence.',
+                                 voice => 'slt');
 
 {
     my ($r, $j) = batch($ng,
@@ -316,7 +278,7 @@ my $MIX_SPEECH   = speech_body('A mixed batch speaks this sentence.',
     like($pb->{id} // '', qr/^pod_[0-9a-f]+$/, 'mixed: the podcast item is a job');
     like($pb->{status} // '', qr/^(?:queued|running)$/, 'mixed: queued or running');
     is($pb->{links}{self}, "/v1/podcasts/$pb->{id}", 'mixed: links.self');
-    my $job = poll_job($ng, "/v1/podcasts/$pb->{id}", 180);
+    my $job = wait_job($ng, "/v1/podcasts/$pb->{id}", 180);
     is($job->{status}, 'completed', 'mixed: the podcast job completes')
         or diag $JSON->encode($job);
     cmp_ok($job->{duration_s} // 0, '>', 5, 'mixed: with a duration');
@@ -343,13 +305,13 @@ my @ASYNC = (
     my ($r, $j) = post($ng, '/v1/batch', { requests => \@ASYNC,
                                            async => JSON::PP::true });
     is($r->{status}, 202, 'async: 202');
-    my $loc = path_of($r->{headers}{location});
+    my $loc = job_path($r->{headers}{location});
     like($loc, qr{^/v1/podcasts/bat_[0-9a-f]+$}, 'async: Location /v1/podcasts/bat_...');
     is($j->{id}, ($loc =~ m{/([^/]+)$})[0], 'async: the body names the job');
     like($j->{status} // '', qr/^(?:queued|running|completed)$/,
          'async: status ' . ($j->{status} // 'none'));
 
-    my $job = poll_job($ng, $loc, 120);
+    my $job = wait_job($ng, $loc, 120);
     is($job->{status}, 'completed', 'async: the job completes')
         or diag $JSON->encode($job);
     is($job->{progress}{total}, 6, 'async: progress.total is the item count');
@@ -384,11 +346,6 @@ my @ASYNC = (
               [ 6, 4, 2, 1 ], 'async: stats 6 total, 4 ok, 2 failed, 1 deduplicated');
     my $g = request($ng, 'GET', $a[1]{audio_url} // '/v1/audio/none');
     is($g->{status}, 200, 'async: an audio_url of the async results downloads');
-
-    # invalid async batches are refused at once, not accepted as a job
-    my ($br) = post($ng, '/v1/batch', { requests => [ (speech_item('x')) x 101 ],
-                                        async => JSON::PP::true });
-    is($br->{status}, 400, 'async with 101 items: 400, no job');
 }
 
 # ---- 5. the alias -------------------------------------------------------------
@@ -416,64 +373,23 @@ my @ASYNC = (
               'alias: /v1/batch answers the same (but for cached/elapsed_ms)');
     is_deeply([ map { $_->{status} } @{ $j1->{results} || [] } ],
               [ 200, 200, 200, 400 ], 'alias: per-item statuses');
-    my $gr = request($ng, 'GET', '/batch/process');
-    is($gr->{status}, 405, 'alias: GET is 405');
-    is($gr->{headers}{allow}, 'POST', 'alias: Allow: POST');
-    my ($er, $ej) = post($ng, '/batch/process', '{"requests":[]}');
-    is($er->{status}, 400, 'alias: an empty batch is 400');
 }
 
 # ---- 6. bad input ---------------------------------------------------------------
 
-# whole-request errors: the batch is refused
-my @whole = (
-    [ 'not JSON',              'this is not json',          'invalid_json', undef ],
-    [ 'JSON but not an object', '[{"type":"speech"}]',      'invalid_json', undef ],
-    [ 'truncated JSON',        '{"requests":[{"type":"sp',  'invalid_json', undef ],
-    [ 'requests missing',      '{"async":false}',
-      'missing_required_parameter', 'requests' ],
-    [ 'requests not an array', '{"requests":{"type":"speech"}}', 'invalid_type', 'requests' ],
-    [ 'requests a string',     '{"requests":"speech"}',    'invalid_type', 'requests' ],
-    [ 'requests empty',        '{"requests":[]}',          'invalid_value', 'requests' ],
-    [ '101 requests',
-      $JSON->encode({ requests => [ (speech_item('One of many.')) x 101 ] }),
-      'batch_too_large', 'requests' ],
-    [ 'async a string',        '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":"yes"}',
-      'invalid_type', 'async' ],
-    [ 'async a number',        '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":1}',
-      'invalid_type', 'async' ],
-    [ 'async null',            '{"requests":[{"type":"script","body":{"topic":"x"}}],"async":null}',
-      'invalid_type', 'async' ],
-);
-for my $c (@whole) {
-    my ($name, $body, $code, $param) = @$c;
-    my ($r, $j) = post($ng, '/v1/batch', $body);
-    is($r->{status}, 400, "bad batch ($name): 400");
-    is($j && $j->{error} && $j->{error}{code}, $code, "bad batch ($name): code $code");
-    is($j && $j->{error} && $j->{error}{param}, $param,
-       "bad batch ($name): param " . ($param // 'null'));
-    ok(!($j && $j->{results}), "bad batch ($name): no results");
-}
-
-# exactly podgen_batch_max (100) items is fine: here all the same one
-{
-    my ($r, $j) = batch($ng, (speech_item('A hundred times the same.')) x 100);
-    is($r->{status}, 200, '100 items (the default podgen_batch_max): 200');
-    is($j->{stats}{total}, 100, '100 items: total 100');
-    is($j->{stats}{deduplicated}, 99, '100 identical items: 99 deduplicated');
-    is($j->{stats}{succeeded}, 100, '100 identical items: 100 succeeded');
-}
+# Whole-request errors (the batch is refused), exactly podgen_batch_max
+# (100) items, methods and content types: blocks after __DATA__.
 
 # per-item errors: the batch is 200 and the item says what is wrong
 my @per = (
     [ 'item not an object',  5,                                  'requests[]', 'invalid_type' ],
     [ 'item an array',       [ 'speech', {} ],                   'requests[]', 'invalid_type' ],
     [ 'item null',           undef,                              'requests[]', 'invalid_type' ],
-    [ 'type missing',        { body => speech_body('No type.') }, 'type', 'missing_required_parameter' ],
-    [ 'type not a string',   { type => 1, body => speech_body('Numeric type.') },
+    [ 'type missing',        { body => speech_fields(input => 'No type.') }, 'type', 'missing_required_parameter' ],
+    [ 'type not a string',   { type => 1, body => speech_fields(input => 'Numeric type.') },
                                                                  'type', 'invalid_type' ],
     [ 'type unknown',        { type => 'video', body => {} },    'type', 'invalid_value' ],
-    [ 'type in capitals',    { type => 'SPEECH', body => speech_body('Capitals.') },
+    [ 'type in capitals',    { type => 'SPEECH', body => speech_fields(input => 'Capitals.') },
                                                                  'type', 'invalid_value' ],
     [ 'body missing',        { type => 'speech' },               'body', 'missing_required_parameter' ],
     [ 'body not an object',  { type => 'speech', body => 'Hello.' }, 'body', 'invalid_type' ],
@@ -526,28 +442,6 @@ my @per = (
     # an item whose type is right but whose body is not: its type is known
     is($x[8]{type}, 'speech', 'body missing: the result still says type speech');
     is($x[10]{type}, 'script', 'body an array: the result still says type script');
-}
-
-# method and content type
-{
-    my $g = request($ng, 'GET', '/v1/batch');
-    is($g->{status}, 405, 'GET /v1/batch: 405');
-    is($g->{headers}{allow}, 'POST', 'GET /v1/batch: Allow: POST');
-    like($g->{body}, qr/"code":"method_not_allowed"/, 'GET /v1/batch: JSON error');
-    my $p = request($ng, 'PUT', '/v1/batch', body => '{"requests":[]}', headers => \%CT);
-    is($p->{status}, 405, 'PUT /v1/batch: 405');
-    my $t = request($ng, 'POST', '/v1/batch', body => '{"requests":[]}',
-                    headers => { 'Content-Type' => 'text/plain' });
-    is($t->{status}, 415, 'text/plain: 415');
-    like($t->{body}, qr/"code":"unsupported_media_type"/, 'text/plain: JSON error');
-    # like every podgen endpoint, a body without Content-Type is read as JSON
-    my $n = request($ng, 'POST', '/v1/batch',
-                    body => $JSON->encode({ requests => [ speech_item('No type.') ] }));
-    is($n->{status}, 200, 'no Content-Type: read as JSON, 200');
-    my ($cs) = post($ng, '/v1/batch',
-                    { requests => [ speech_item('With a charset.') ] },
-                    headers => { 'Content-Type' => 'application/json; charset=utf-8' });
-    is($cs->{status}, 200, 'application/json; charset=utf-8: 200');
 }
 
 # ---- single flight across requests -------------------------------------------
@@ -701,7 +595,7 @@ sub leave_mid_batch {
     my ($r, $j) = post($ng, '/v1/batch', { requests => \@ASYNC,
                                            async => JSON::PP::true });
     is($r->{status}, 202, 'async, all cached: 202');
-    my $job = poll_job($ng, $r->{headers}{location}, 60);
+    my $job = wait_job($ng, $r->{headers}{location}, 60);
     is($job->{status}, 'completed', 'async, all cached: completed');
     is(scalar(grep { $_->{cached} } @{ $job->{results}{results} || [] }), 4,
        'async, all cached: the 4 good items say cached');
@@ -711,13 +605,13 @@ sub leave_mid_batch {
     ($r, $j) = post($ng, '/v1/batch', { async => JSON::PP::true,
                                         requests => [ 1, { type => 'x' } ] });
     is($r->{status}, 202, 'async, all bad: 202');
-    $job = poll_job($ng, $r->{headers}{location}, 60);
+    $job = wait_job($ng, $r->{headers}{location}, 60);
     is($job->{status}, 'completed', 'async, all bad: the job completes');
     is_deeply([ @{ $job->{results}{stats} || {} }{qw(total succeeded failed)} ],
               [ 2, 0, 2 ], 'async, all bad: 2 failed');
 }
 
-# ---- podgen_batch_max, and stopping nginx with batches in flight -----------------
+# ---- stopping nginx with batches in flight (podgen_batch_max: blocks) ----------
 
 {
     my $small = Podgen::Test::Nginx->new(
@@ -726,13 +620,6 @@ sub leave_mid_batch {
                    location /v1/podcasts { podgen_podcasts; }
                    location /v1/audio/ { podgen_audio; }');
     $small->start;
-    my @five = map { speech_item("Small server sentence $_.") } 1 .. 5;
-    my ($r5, $j5) = batch($small, @five);
-    is($r5->{status}, 200, 'podgen_batch_max 5: 5 items are fine');
-    my ($r6, $j6) = batch($small, @five, speech_item('And a sixth.'));
-    is($r6->{status}, 400, 'podgen_batch_max 5: 6 items are 400');
-    is($j6->{error}{code}, 'batch_too_large', 'podgen_batch_max 5: batch_too_large');
-    like($j6->{error}{message} // '', qr/\b5\b/, 'podgen_batch_max 5: the message says 5');
 
     # a long async batch and a long sync one still running when nginx stops
     my @long = map {
@@ -774,4 +661,181 @@ my @bad = $ng->check_error_log;
 ok(!@bad, 'error log clean: no alert/crit/emerg/sanitizer reports')
     or diag join "\n", @bad;
 
-done_testing;
+# ---- 6. bad input, as blocks --------------------------------------------------
+
+run_blocks(defaults => {
+    http_config => 'podgen_store store;',
+    config => $LOCATIONS,
+    more_headers => 'Content-Type: application/json',
+});
+
+__DATA__
+
+=== bad batch (not JSON)
+--- request
+POST /v1/batch
+this is not json
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (JSON but not an object)
+--- request
+POST /v1/batch
+[{"type":"speech"}]
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (truncated JSON)
+--- request
+POST /v1/batch
+{"requests":[{"type":"sp
+--- api_error: 400 code=invalid_json param=null
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests missing)
+--- request
+POST /v1/batch
+{"async":false}
+--- api_error: 400 code=missing_required_parameter param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests not an array)
+--- request
+POST /v1/batch
+{"requests":{"type":"speech"}}
+--- api_error: 400 code=invalid_type param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests a string)
+--- request
+POST /v1/batch
+{"requests":"speech"}
+--- api_error: 400 code=invalid_type param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (requests empty)
+--- request
+POST /v1/batch
+{"requests":[]}
+--- api_error: 400 code=invalid_value param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (101 requests)
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('One of many.')) x 101 ] })
+--- api_error: 400 code=batch_too_large param=requests
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async a string)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":"yes"}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async a number)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":1}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== bad batch (async null)
+--- request
+POST /v1/batch
+{"requests":[{"type":"script","body":{"topic":"x"}}],"async":null}
+--- api_error: 400 code=invalid_type param=async
+--- response_body_unlike: "results"\s*:
+
+=== async with 101 items: 400, no job
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('x')) x 101 ],
+                  async => JSON::PP::true })
+--- error_code: 400
+
+=== 100 items (the default podgen_batch_max): 200, all the same one
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (main::speech_item('A hundred times the same.')) x 100 ] })
+--- timeout: 120
+--- error_code: 200
+--- response_json
+{"stats":{"total":100,"deduplicated":99,"succeeded":100}}
+
+=== GET /v1/batch
+--- request
+GET /v1/batch
+--- api_error: 405 code=method_not_allowed
+--- response_headers
+Allow: POST
+
+=== PUT /v1/batch
+--- request
+PUT /v1/batch
+{"requests":[]}
+--- error_code: 405
+
+=== text/plain
+--- request
+POST /v1/batch
+{"requests":[]}
+--- more_headers
+Content-Type: text/plain
+--- api_error: 415 code=unsupported_media_type
+
+=== no Content-Type: read as JSON, 200
+--- request
+POST /v1/batch
+{"requests":[{"type":"speech","body":{"model":"tts-1","voice":"alloy","response_format":"mp3","input":"No type."}}]}
+--- more_headers
+--- error_code: 200
+
+=== application/json; charset=utf-8: 200
+--- request
+POST /v1/batch
+{"requests":[{"type":"speech","body":{"model":"tts-1","voice":"alloy","response_format":"mp3","input":"With a charset."}}]}
+--- more_headers
+Content-Type: application/json; charset=utf-8
+--- error_code: 200
+
+=== alias: GET is 405
+--- request
+GET /batch/process
+--- error_code: 405
+--- response_headers
+Allow: POST
+
+=== alias: an empty batch is 400
+--- request
+POST /batch/process
+{"requests":[]}
+--- error_code: 400
+
+=== podgen_batch_max 5: 5 items are fine
+--- http_config
+podgen_batch_max 5;
+--- config
+location = /v1/batch { podgen_batch; }
+location /v1/podcasts { podgen_podcasts; }
+location /v1/audio/ { podgen_audio; }
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ map { main::speech_item("Small server sentence $_.") } 1 .. 5 ] })
+--- timeout: 120
+--- error_code: 200
+
+=== podgen_batch_max 5: 6 items are 400 batch_too_large, the message says 5
+--- http_config
+podgen_batch_max 5;
+--- config
+location = /v1/batch { podgen_batch; }
+location /v1/podcasts { podgen_podcasts; }
+location /v1/audio/ { podgen_audio; }
+--- request eval
+"POST /v1/batch\n"
+. $JSON->encode({ requests => [ (map { main::speech_item("Small server sentence $_.") } 1 .. 5),
+                                main::speech_item('And a sixth.') ] })
+--- api_error: 400 code=batch_too_large
+--- response_body_like: "message"\s*:\s*"[^"]*\b5\b

@@ -19,8 +19,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
-use JSON::PP;
 use POSIX ();
 use IO::Socket::IP;
 use Digest::MD5 qw(md5_hex);
@@ -30,8 +30,6 @@ use Time::HiRes qw(time sleep);
 $SIG{PIPE} = 'IGNORE';
 
 my $T0 = time;
-my $JSON = JSON::PP->new->canonical;
-my %CT = ('Content-Type' => 'application/json');
 
 my $redis = start_redis();
 my $rport = $redis->port;
@@ -57,70 +55,10 @@ sub node {
     return $n;
 }
 
-# name{labels} => value for every sample of a /metrics page
-sub metrics {
-    my ($n) = @_;
-    my $r = request($n, 'GET', '/metrics');
-    my %m;
-    return \%m unless $r->{status} == 200;
-    for (split /\n/, $r->{body}) {
-        next if /^#/;
-        $m{$1} = $2 + 0 if /^(\S+)\s+(\S+)$/;
-    }
-    return \%m;
-}
-
-sub speech_body {
-    $JSON->encode({ model => 'tts-1', voice => 'alloy',
-                    response_format => 'mp3', @_ });
-}
-
-sub speech {
-    my ($n, $input) = @_;
-    return request($n, 'POST', '/v1/audio/speech',
-                   body => speech_body(input => $input), headers => \%CT,
-                   timeout => 60);
-}
-
-sub tag { $_[0]{headers}{'x-podgen-cache'} // "status $_[0]{status}" }
-
 sub redis_keys {
     my ($pattern) = @_;
     return grep { length } split /\n/,
         `redis-cli -p $rport --scan --pattern '$pattern'`;
-}
-
-sub get_json {
-    my ($n, $path, %o) = @_;
-    my $r = request($n, 'GET', $path, timeout => $o{timeout} // 30);
-    my $j = eval { $JSON->decode($r->{body}) };
-    return ($r, $j);
-}
-
-# Follow a job on one node (long polls) until it is completed or failed.
-sub follow {
-    my ($n, $id, $secs) = @_;
-    my $end = time + $secs;
-    my $j = {};
-    while (time < $end) {
-        my $w = int($end - time);
-        $w = 10 if $w > 10;
-        last if $w < 1;
-        (my $r, $j) = get_json($n, "/v1/podcasts/$id?wait=$w",
-                               timeout => $w + 10);
-        $j //= { http => $r->{status} };
-        last if ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.2 unless $r->{status} == 200;
-    }
-    return $j;
-}
-
-sub post_podcast {
-    my ($n, $body) = @_;
-    my $r = request($n, 'POST', '/v1/podcasts', body => $JSON->encode($body),
-                    headers => \%CT, timeout => 30);
-    my $j = eval { $JSON->decode($r->{body}) } // {};
-    return ($r, $j);
 }
 
 my $A = node('A');
@@ -170,12 +108,12 @@ EOF
 
 {
     my $text = 'Node A makes this sentence; node B finds it in Redis.';
-    my $ra = speech($A, $text);
-    is(tag($ra), 'MISS', '(a) node A: MISS');
+    my $ra = speech($A, input => $text);
+    is(cache_tag($ra), 'MISS', '(a) node A: MISS');
     ok(wait_for(sub { redis_keys('t18:audio:*') }, 5),
        '(a) the audio reached Redis');
-    my $rb = speech($B, $text);
-    is(tag($rb), 'HIT-L2', '(a) node B: HIT-L2');
+    my $rb = speech($B, input => $text);
+    is(cache_tag($rb), 'HIT-L2', '(a) node B: HIT-L2');
     ok($rb->{status} == 200 && length $rb->{body}
        && $rb->{body} eq $ra->{body},
        sprintf('(a) identical bytes (%d and %d)', length $ra->{body},
@@ -232,7 +170,7 @@ sub fleet {
                           . 'hits %d, summed over A and B',
                           $m1->{$L1_MISS} - $m0->{$L1_MISS},
                           $m1->{$L2_HIT} - $m0->{$L2_HIT}));
-    my $one = speech($B, $text);
+    my $one = speech($B, input => $text);
     is(md5_hex($one->{body}), (keys %md5)[0], '(b) the cached copy is the same');
     my $d = audio_duration($one->{body}, 'mp3') // 0;
     my $grew = $m1->{$AUDIO_S} - $m0->{$AUDIO_S};
@@ -254,16 +192,16 @@ sub fleet {
             { speaker => 'Ann', text => 'And Redis keeps the record.' } ] });
     is($r->{status}, 202, '(c) POST on A: 202');
     my $id = $j->{id} // 'none';
-    my ($rb, $jb) = get_json($B, "/v1/podcasts/$id");
+    my ($rb, $jb) = get($B, "/v1/podcasts/$id");
     is($rb->{status}, 200, '(c) GET on B: 200');
     is_deeply([ @{ $jb // {} }{qw(id title format created_at)} ],
               [ @$j{qw(id title format created_at)} ],
               '(c) B shows the record A accepted');
-    my $done = follow($B, $id, 30);
+    my $done = wait_job($B, $id, 30);
     is($done->{status}, 'completed', '(c) followed to completion from B')
         or diag explain $done;
-    my (undef, $ja) = get_json($A, "/v1/podcasts/$id");
-    (undef, $jb) = get_json($B, "/v1/podcasts/$id");
+    my (undef, $ja) = get($A, "/v1/podcasts/$id");
+    (undef, $jb) = get($B, "/v1/podcasts/$id");
     is_deeply($jb, $ja, '(c) A and B answer the same completed record');
     my $aa = request($A, 'GET', "/v1/podcasts/$id/audio");
     my $ab = request($B, 'GET', "/v1/podcasts/$id/audio");
@@ -294,13 +232,13 @@ sub fleet {
         sleep 0.01;
     }
     for my $id (@ids) {
-        my $done = follow($A, $id, 60);
+        my $done = wait_job($A, $id, 60);
         is($done->{status}, 'completed', "(g) $id completed");
     }
 
     my %list;
     for my $n ($A, $B) {
-        my ($r, $j) = get_json($n, '/v1/podcasts?limit=100');
+        my ($r, $j) = get($n, '/v1/podcasts?limit=100');
         is($r->{status}, 200, "(g) list on $n->{name}: 200");
         $list{$n->{name}} = [ map { $_->{id} } @{ $j->{data} // [] } ];
     }
@@ -319,7 +257,7 @@ sub fleet {
         while (1) {
             my $q = "/v1/podcasts?limit=$limit"
                     . ($cursor ? "&cursor=$cursor" : '');
-            my ($r, $j) = get_json($n, $q);
+            my ($r, $j) = get($n, $q);
             last unless $r->{status} == 200 && ++$pages < 50;
             push @paged, map { $_->{id} } @{ $j->{data} };
             last unless $j->{has_more};
@@ -351,7 +289,7 @@ sub fleet {
        '(g) an unindexed record is in Redis');
     my $has = sub {
         my ($n, $id) = @_;
-        my (undef, $j) = get_json($n, '/v1/podcasts?limit=100');
+        my (undef, $j) = get($n, '/v1/podcasts?limit=100');
         return scalar grep { $_->{id} eq $id } @{ $j->{data} // [] };
     };
     ok(!$has->($B, $old), '(g) the list does not know it yet');
@@ -372,11 +310,11 @@ sub fleet {
     system('redis-cli', '-p', $rport, 'SET', "t18:job:$bad", '{"id": [oops');
     system('redis-cli', '-p', $rport, 'ZADD', 't18:podcasts', '0', $bad);
     {
-        my ($r, $j) = get_json($B, '/v1/podcasts?limit=100');
+        my ($r, $j) = get($B, '/v1/podcasts?limit=100');
         is($r->{status}, 200, '(g) a corrupt record: the list still answers');
         ok(!grep({ $_->{id} eq $bad } @{ $j->{data} // [] }),
            '(g) without the corrupt record');
-        my ($rs, $js) = get_json($B, "/v1/podcasts/$bad");
+        my ($rs, $js) = get($B, "/v1/podcasts/$bad");
         ok($rs->{status} >= 400 && $rs->{status} != 502 && $js
            && $js->{error}, "(g) its status: a JSON error ($rs->{status})");
     }
@@ -386,7 +324,7 @@ sub fleet {
     is(request($B, 'DELETE', "/v1/podcasts/$ids[0]")->{status}, 204,
        '(g) DELETE through B: 204');
     for my $n ($A, $B) {
-        my (undef, $j) = get_json($n, '/v1/podcasts?limit=100');
+        my (undef, $j) = get($n, '/v1/podcasts?limit=100');
         ok(!grep({ $_->{id} eq $ids[0] } @{ $j->{data} // [] }),
            "(g) the deleted podcast left the list on $n->{name}");
         my $f = request($n, 'GET', '/v1/podcasts/feed.xml');
@@ -397,15 +335,6 @@ sub fleet {
 
 # ---- (e) Prometheus has both nodes ------------------------------------------------
 
-sub query {
-    my ($q) = @_;
-    (my $enc = $q) =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
-    my $r = request($pport, 'GET', "/api/v1/query?query=$enc", timeout => 5);
-    return undef unless $r->{status} == 200;
-    my $j = eval { $JSON->decode($r->{body}) } or return undef;
-    return undef unless ($j->{status} // '') eq 'success';
-    return $j->{data}{result};
-}
 
 SKIP: {
     skip 'prometheus is not installed or did not start', 3 unless $prom;
@@ -414,8 +343,8 @@ SKIP: {
     my $res;
     my $t0 = time;
     wait_for(sub {
-        $res = query('podgen_requests_total{job="podgen",endpoint="speech",'
-                     . 'code="200"}') or return 0;
+        $res = prom_query($pport, 'podgen_requests_total{job="podgen",'
+                                  . 'endpoint="speech",code="200"}') or return 0;
         %seen = map { $_->{metric}{instance} => $_->{value}[1] } @$res;
         return !grep { !$seen{$_} } @targets;
     }, 20);
@@ -424,10 +353,10 @@ SKIP: {
                . 'both instances after %.1f s: %s', time - $t0,
                join(', ', map { "$_=" . ($seen{$_} // '-') } @targets)))
         or diag explain($res), "\n", $prom->log;
-    my $up = query('up{job="podgen"}') // [];
+    my $up = prom_query($pport, 'up{job="podgen"}') // [];
     is(scalar(grep { $want{ $_->{metric}{instance} } && $_->{value}[1] eq '1' }
               @$up), 2, '(e) up is 1 for both targets');
-    my $sum = query('sum(podgen_requests_total{job="podgen"})') // [];
+    my $sum = prom_query($pport, 'sum(podgen_requests_total{job="podgen"})') // [];
     ok(@$sum && $sum->[0]{value}[1] > 50,
        '(e) sum over the fleet: ' . (@$sum ? $sum->[0]{value}[1] : '-'));
     $prom->stop;
@@ -484,7 +413,7 @@ my $killed;
     my $st = {};
     my $t0 = time;
     wait_for(sub {
-        (undef, $st) = get_json($other, "/v1/podcasts/$id", timeout => 5);
+        (undef, $st) = get($other, "/v1/podcasts/$id", timeout => 5);
         $st //= {};
         my $p = $st->{progress} // {};
         return ($st->{status} // '') =~ /^(?:completed|failed)$/
@@ -509,7 +438,7 @@ my $killed;
     $owner->{master} = undef;
     $killed = $owner;
 
-    my $done = follow($other, $id, 60);
+    my $done = wait_job($other, $id, 60);
     my $took = time - $tk;
     is($done->{status}, 'completed',
        sprintf('(d) node %s finished it, %.1f s after the kill',

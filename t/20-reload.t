@@ -14,6 +14,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Podgen::Test;
+use Podgen::API;
 use Test::More;
 use File::Temp qw(tempdir);
 use POSIX ();
@@ -42,8 +43,6 @@ my $ng = Podgen::Test::Nginx->new(
         location = /metrics { podgen_metrics; }
 EOF
 $ng->start;
-
-sub jdecode { my $j = eval { $JSON->decode($_[0] // '') }; return $j }
 
 my $SPEECH = $JSON->encode({ model => 'tts-1', voice => 'alloy', response_format => 'mp3',
                              input => 'Reloads lose nothing.' });
@@ -94,41 +93,18 @@ sub collect_load {
     return ($n, @bad);
 }
 
-# A podcast of a few segments: it runs for a moment.
+# A podcast of a few segments, accepted: it runs for a moment.
 my $pn = 0;
-sub post_podcast {
+sub podcast {
     my ($big) = @_;
     $pn++;
     my $more = $big ? ' Then a third sentence, and a fourth one, so that the '
                     . 'job is still at work when its worker is told to leave.' : '';
-    my $r = request($ng->port, 'POST', '/v1/podcasts', headers => \%CT,
-        body => $JSON->encode({ format => 'mp3', title => "Reload $pn",
+    return new_podcast($ng->port, { format => 'mp3', title => "Reload $pn",
             segments => [ map { { speaker => $_ % 2 ? 'A' : 'B',
                 text => "Podcast $pn, segment $_: a sentence of some length to "
                       . "keep the job busy. And a second one for good measure.$more" } }
-                      1 .. ($big ? 12 : 6) ] }));
-    my $j = jdecode($r->{body}) // {};
-    is($r->{status}, 202, "podcast $pn accepted") or diag "$r->{status} $r->{body}";
-    return $j->{id} // 'none';
-}
-
-sub wait_job {
-    my ($id, $secs) = @_;
-    my $end = time + $secs;
-    my $j;
-    while (time < $end) {
-        my $r = request($ng->port, 'GET', "/v1/podcasts/$id?wait=5", timeout => 10);
-        $j = jdecode($r->{body});
-        return $j if $j && ($j->{status} // '') =~ /^(?:completed|failed)$/;
-        sleep 0.2;
-    }
-    return $j;
-}
-
-sub job_state {
-    my ($id) = @_;
-    my $j = jdecode(request($ng->port, 'GET', "/v1/podcasts/$id", timeout => 5)->{body});
-    return $j ? $j->{status} : '?';
+                      1 .. ($big ? 12 : 6) ] }, "podcast $pn") // 'none';
 }
 
 # warm: the speech is cached, so the load is the cheap path
@@ -141,7 +117,7 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
     my $dir = tempdir(CLEANUP => 1);
     my @pids = start_load(6, $dir);
     sleep 0.7;
-    my @jobs = (post_podcast(1));
+    my @jobs = (podcast(1));
     # long polls held by the old workers while they are told to leave
     my @pollers;
     for my $i (1 .. 3) {
@@ -162,16 +138,16 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
         push @pollers, $pid;
     }
     sleep 0.3;
-    my $st = job_state($jobs[0]);
+    my $st = job_state($ng->port, $jobs[0]);
     like($st, qr/^(?:queued|running)$/, "job $jobs[0] is unfinished ($st) at the first reload");
     my @w1 = eval { $ng->reload };
     ok(@w1, 'first reload: new workers') or diag $@;
-    push @jobs, post_podcast();
+    push @jobs, podcast();
     sleep 1.2;
-    push @jobs, post_podcast();
+    push @jobs, podcast();
     my @w2 = eval { $ng->reload };
     ok(@w2, 'second reload: new workers') or diag $@;
-    push @jobs, post_podcast();
+    push @jobs, podcast();
     my ($n, @bad) = collect_load($dir, @pids);
     waitpid $_, 0 for @pollers;
     is(join(' ', map { slurp("$dir/poll.$_") // 'nothing' } 1 .. 3),
@@ -181,7 +157,7 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
     is(scalar(@bad), 0, 'reloads: every request under load got a whole 200')
         or diag join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)];
     for my $id (@jobs) {
-        my $j = wait_job($id, 40);
+        my $j = wait_job($ng->port, $id, 40);
         is($j && $j->{status}, 'completed', "reloads: job $id completes")
             or diag explain $j;
     }
@@ -195,7 +171,7 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
     my $dir = tempdir(CLEANUP => 1);
     my @pids = start_load(7, $dir);
     sleep 0.7;
-    my @jobs = (post_podcast());
+    my @jobs = (podcast());
 
     kill 'USR2', $old or die "USR2: $!";
     my $new;
@@ -220,10 +196,10 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
         }
     }
     cmp_ok($up, '>=', 2, 'the new master has its workers');
-    push @jobs, post_podcast();    # old and new workers both accept now
-    push @jobs, post_podcast(1);
+    push @jobs, podcast();    # old and new workers both accept now
+    push @jobs, podcast(1);
     sleep 0.3;
-    my $st = job_state($jobs[-1]);
+    my $st = job_state($ng->port, $jobs[-1]);
     like($st, qr/^(?:queued|running)$/, "job $jobs[-1] is unfinished ($st) at the WINCH");
 
     kill 'WINCH', $old;
@@ -235,21 +211,21 @@ is(request($ng, 'POST', '/v1/audio/speech', body => $SPEECH, headers => \%CT)->{
         sleep 0.05;
     }
     is(scalar(@left), 0, 'WINCH: the old workers finish and leave');
-    push @jobs, post_podcast();
+    push @jobs, podcast();
 
     kill 'QUIT', $old;
     $deadline = time + 15;
     sleep 0.05 while kill(0, $old) && time < $deadline;
     ok(!kill(0, $old), 'QUIT: the old master leaves');
     ok(!-e "$pidfile.oldbin", 'and removes nginx.pid.oldbin');
-    push @jobs, post_podcast();
+    push @jobs, podcast();
 
     my ($n, @bad) = collect_load($dir, @pids);
     cmp_ok($n, '>', 50, "upgrade: the clients made $n requests");
     is(scalar(@bad), 0, 'upgrade: every request under load got a whole 200')
         or diag join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)];
     for my $id (@jobs) {
-        my $j = wait_job($id, 40);
+        my $j = wait_job($ng->port, $id, 40);
         is($j && $j->{status}, 'completed', "upgrade: job $id completes")
             or diag explain $j;
     }

@@ -21,13 +21,63 @@ package Podgen::Test;
 #
 # Sections: main_config http_config config workers request more_headers
 # error_code error_code_like response_headers response_headers_like
-# response_body response_body_like response_json no_error_log error_log
-# reload skip timeout must_die wait.  Any section takes the "eval" modifier
-# ("--- request eval"): its text is Perl code whose value is used.
+# response_body response_body_like response_body_unlike response_json
+# api_error max_time no_error_log error_log reload skip timeout must_die
+# wait, and for jobs request_code wait_status wait_timeout then.  Any
+# section takes the "eval" modifier ("--- request eval"): its text is Perl
+# code whose value is used.  run_blocks(defaults => {section => value})
+# gives every block the sections it does not have.
+#
+#   --- api_error: 400 code=invalid_value param=segments[0].text
+#       An OpenAI-shaped error (Podgen::API::error_ok): this status,
+#       Content-Type application/json, {"error":{message, type, param,
+#       code}} with a non-empty message and a type and a code.  Optional
+#       tokens, no spaces in them: code=CODE or code=/REGEX/, param=PARAM
+#       (param=null: JSON null), type=TYPE.
+#   --- response_body_unlike: root:
+#       The body does not match this regex.
+#   --- max_time: 3
+#       The response came within this many seconds (connect to last byte).
+#
+# Jobs.  A block whose request makes a job (a podcast, an async batch) can
+# follow it:
+#
+#     === TEST 1: a job that completes, then its audio
+#     --- request
+#     POST /v1/podcasts
+#     {"segments":[{"speaker":"A","text":"Hello there."}]}
+#     --- request_code: 202
+#     --- wait_status: completed
+#     --- wait_timeout: 60
+#     --- then
+#     GET /v1/podcasts/{id}/audio
+#     --- error_code: 200
+#
+#   --- request_code: 202
+#       The status of the request itself (without it: any 2xx).
+#   --- wait_status: completed
+#       Long-poll the job the request made (its JSON "id"; its URL is the
+#       Location header, else /v1/podcasts/{id}) until it is completed or
+#       failed, and check which (one assertion, "<name>: job status").
+#   --- wait_timeout: 60
+#       Seconds wait_status waits at most (default 60).
+#   --- then
+#       One follow-up request, written like the request section, sent
+#       after the request (and after wait_status); "{id}" in it is the id
+#       of the job the request made.
+#   The response sections (error_code ... api_error, max_time) check the
+#   block's last response: the follow-up's when there is a then section,
+#   else the job's final status (a GET of the job after wait_status), else
+#   the request's.  The request's own response is checked by request_code.
+#
+# t/00-harness.t tests the sections, and that blocks which must fail do
+# (it runs them in a child perl and reads its TAP).
 #
 # Imperative use: Podgen::Test::Nginx->new(...), request(), raw_request(),
 # stream_request(), parse_responses(), start_redis(), start_mock_llm(),
 # audio_duration().  See the POD-less comments above each function.
+# Requests against a running podgen (post, speech, metrics, error_ok,
+# wait_job, ...) are in Podgen::API (t/lib/Podgen/API.pm).
 #
 # Environment:
 #   PODGEN_MODULE     the .so to load (default <repo>/objs/ngx_podgen_module.so)
@@ -1654,27 +1704,109 @@ sub _run_block_request {
         Test::More::note("$name: no request");
         return;
     }
-    my ($method, $uri, $body) = eval { _parse_request($s->{request}) };
-    if (!$method) {
-        Test::More::fail("$name: request section");
-        Test::More::diag($@);
-        return;
-    }
     my $headers = eval { _parse_header_lines($s->{more_headers}) };
     if (!$headers) {
         Test::More::fail("$name: more_headers section");
         Test::More::diag($@);
         return;
     }
+    my $res = _send_block_request($ng, $b, 'request', $s->{request}, $headers)
+        or return;
+    my $last = $res;
+    if (defined $s->{wait_status} || defined $s->{then}) {
+        # a failure here is reported; the nginx answered, it is not wedged
+        $last = _follow_block_job($ng, $b, $res, $headers) or return $res;
+    }
+    check_response($last, $b);
+    return $res;
+}
+
+# Sends the request of a request or then section; the response (with
+# {elapsed}, the seconds from connect to the last byte), or undef after a
+# failure is reported.
+sub _send_block_request {
+    my ($ng, $b, $what, $text, $headers) = @_;
+    my $name = $b->{name};
+    my ($method, $uri, $body) = eval { _parse_request($text) };
+    if (!$method) {
+        Test::More::fail("$name: $what section");
+        Test::More::diag($@);
+        return;
+    }
+    my $t0 = time;
     my $res = request($ng, $method, $uri, body => $body, headers => $headers,
-                      timeout => $s->{timeout} || 30);
+                      timeout => $b->{sections}{timeout} || 30);
+    $res->{elapsed} = time - $t0;
     if ($res->{error} && !$res->{status}) {
-        Test::More::fail("$name: got a response");
+        Test::More::fail("$name: got a response" . ($what eq 'request' ? ''
+                                                   : " to $what"));
         Test::More::diag("error: $res->{error}");
         return;
     }
-    check_response($res, $b);
     return $res;
+}
+
+# The job sections.  The request must be accepted (request_code, else any
+# 2xx); wait_status long-polls the job it made until it is completed or
+# failed and checks which; then sends the follow-up request with {id}
+# replaced by the job's id.  Returns the response the response sections
+# check: the follow-up's, else the job's final status (GET of the job),
+# or undef after a failure is reported.
+sub _follow_block_job {
+    my ($ng, $b, $res, $headers) = @_;
+    require Podgen::API;
+    my $s = $b->{sections};
+    my $name = $b->{name};
+    my $show = sub { Test::More::diag('response: ' . Podgen::API::show($_[0])) };
+    my $want = $s->{request_code};
+    my $ok = defined $want
+        ? Test::More::is($res->{status}, $want, "$name: request status")
+        : Test::More::like($res->{status}, qr/^2\d\d$/,
+                           "$name: the request is accepted (2xx)");
+    if (!$ok) { $show->($res); return }
+    my $j = Podgen::API::jdecode($res->{body});
+    my $id = ref $j eq 'HASH' ? $j->{id} : undef;
+    if ((defined $s->{wait_status} || ($s->{then} // '') =~ /\{id\}/)
+        && !Test::More::ok(defined $id && !ref $id && $id ne '',
+                           "$name: the request made a job (an id)"))
+    {
+        $show->($res);
+        return;
+    }
+    my $last;
+    if (defined $s->{wait_status}) {
+        # the job's own URL, as Location gives it (a batch job's differs)
+        my $job = $res->{headers}{location} // $id;
+        my $st = Podgen::API::wait_job($ng, $job, $s->{wait_timeout} || 60);
+        Test::More::is($st->{status}, $s->{wait_status}, "$name: job status")
+            or return;
+        my $t0 = time;
+        $last = request($ng, 'GET', Podgen::API::job_path($job), timeout => 30);
+        $last->{elapsed} = time - $t0;
+    }
+    if (defined $s->{then}) {
+        my $text = $s->{then};
+        $text =~ s/\{id\}/$id/g if defined $id;
+        $last = _send_block_request($ng, $b, 'then', $text, $headers) or return;
+    }
+    return $last;
+}
+
+# api_error: STATUS [code=CODE|code=/RE/] [param=PARAM|param=null] [type=TYPE]
+sub _api_error_want {
+    my ($spec) = @_;
+    my ($status, @t) = split ' ', $spec // '';
+    die "api_error: a status first, got \"" . ($status // '') . "\"\n"
+        unless defined $status && $status =~ /^\d{3}$/;
+    my %w = (status => $status);
+    for my $t (@t) {
+        my ($k, $v) = $t =~ /^(code|param|type)=(.+)$/
+            or die "api_error: not code=, param= or type=: $t\n";
+        $v = qr/$1/ if $k eq 'code' && $v =~ m{^/(.*)/$};
+        $v = undef if $k eq 'param' && $v eq 'null';
+        $w{$k} = $v;
+    }
+    return %w;
 }
 
 # Check a response against a block's response sections.
@@ -1736,6 +1868,16 @@ sub check_response {
         $ok &= Test::More::like($res->{body}, qr/$s->{response_body_like}/s,
                                 "$name: response body like");
     }
+    if (defined $s->{response_body_unlike}) {
+        $ok &= Test::More::unlike($res->{body}, qr/$s->{response_body_unlike}/s,
+                                  "$name: response body unlike");
+    }
+    if (defined $s->{max_time}) {
+        my $t = $res->{elapsed} // $res->{time} // 0;
+        $ok &= Test::More::ok($t < $s->{max_time},
+                              sprintf("%s: answered in %.2f s (< %s s)",
+                                      $name, $t, $s->{max_time}));
+    }
     if (defined $s->{response_json}) {
         my $want = ref $s->{response_json} ? $s->{response_json}
                  : eval { $JSON->decode($s->{response_json}) };
@@ -1755,6 +1897,17 @@ sub check_response {
         }
     }
     $show_body->() unless $ok;
+    if (defined $s->{api_error}) {
+        require Podgen::API;
+        my %w = eval { _api_error_want($s->{api_error}) };
+        if ($@) {
+            $ok = Test::More::fail("$name: api_error section");
+            Test::More::diag($@);
+        } else {
+            # (error_ok shows the response when it fails)
+            $ok &= Podgen::API::error_ok($res, $name, %w);
+        }
+    }
     return $ok;
 }
 
