@@ -57,6 +57,7 @@ typedef struct {
     size_t                chunk_max;
     size_t                first_chunk_max;
     ngx_int_t             request_id_index;
+    ngx_uint_t            used;             /* a location has an endpoint */
     ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
     uint64_t              memo_seed;        /* new with each configuration */
 } ngx_http_podgen_main_conf_t;
@@ -126,11 +127,31 @@ ngx_int_t ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data,
     size_t len);
 ngx_int_t ngx_http_podgen_read_json_request(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt post_handler);
-
-/* ngx_http_podgen_module.c */
 ngx_int_t ngx_http_podgen_begin(ngx_http_request_t *r);
+ngx_uint_t ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint);
+
+/* ngx_http_podgen_voices.c */
+char *ngx_http_podgen_voice(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_podgen_voices_init_conf(ngx_conf_t *cf,
+    ngx_http_podgen_main_conf_t *pmcf);
+ngx_int_t ngx_http_podgen_voices_init_process(ngx_cycle_t *cycle,
+    ngx_http_podgen_main_conf_t *pmcf);
 ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
     ngx_http_podgen_main_conf_t *pmcf, const char *name);
+int ngx_http_podgen_voice_exists(void *pmcf, const char *name);
+
+/* ngx_http_podgen_directive.c */
+char *ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_podgen_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_podgen_phases.c */
+ngx_int_t ngx_http_podgen_phases_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_podgen_content_handler(ngx_http_request_t *r);
+
+/* ngx_http_podgen_error_filter.c */
+ngx_int_t ngx_http_podgen_error_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_podgen_scripts.c: a script through the cache tiers */
 
@@ -166,7 +187,6 @@ u_char *ngx_http_podgen_script_reply_json(ngx_pool_t *pool,
     ngx_http_podgen_script_t *script, size_t *len);
 
 /* ngx_http_podgen_speech.c */
-int ngx_http_podgen_voice_exists(void *pmcf, const char *name);
 ngx_int_t ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice,
     pg_format_t format, double speed, const char *text, size_t len,
     char *hex);

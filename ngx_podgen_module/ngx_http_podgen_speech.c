@@ -95,13 +95,6 @@ ngx_http_podgen_speech_handler(ngx_http_request_t *r)
 }
 
 
-int
-ngx_http_podgen_voice_exists(void *data, const char *name)
-{
-    return ngx_http_podgen_find_voice(data, name) != NULL;
-}
-
-
 static void
 ngx_http_podgen_speech_body(ngx_http_request_t *r)
 {
