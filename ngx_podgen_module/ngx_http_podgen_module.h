@@ -20,6 +20,9 @@
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_jobs.h"
 
+/* until jobs, podcasts and batch include what they call */
+#include "ngx_http_podgen_offload.h"
+
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
 
@@ -120,8 +123,6 @@ ngx_int_t ngx_http_podgen_check_json_body(ngx_http_request_t *r,
     pg_error_t *err);
 ngx_int_t ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body,
     size_t *len);
-void ngx_http_podgen_free_foreign_connection(ngx_connection_t *c,
-    ngx_uint_t flags);
 ngx_int_t ngx_http_podgen_set_etag(ngx_http_request_t *r, const char *hex);
 ngx_int_t ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data,
     size_t len);

@@ -11,6 +11,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_foreign_conn.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_metrics.h"
 
