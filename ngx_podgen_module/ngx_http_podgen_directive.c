@@ -8,6 +8,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_directive.h"
+#include "ngx_http_podgen_phases.h"
 
 
 /*

@@ -7,7 +7,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pg_json.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_error_filter.h"
+#include "ngx_http_podgen_util.h"
 
 
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);

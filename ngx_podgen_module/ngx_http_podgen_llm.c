@@ -10,9 +10,8 @@
 #include <curl/curl.h>
 
 #include "pg_llm.h"
-#include "ngx_http_podgen_module.h"
-#include "ngx_http_podgen_foreign_conn.h"
 #include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_foreign_conn.h"
 #include "ngx_http_podgen_metrics.h"
 
 

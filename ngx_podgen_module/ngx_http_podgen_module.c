@@ -7,7 +7,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pg_key.h"
+#include "pg_tts.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_directive.h"
+#include "ngx_http_podgen_voices.h"
+#include "ngx_http_podgen_phases.h"
+#include "ngx_http_podgen_error_filter.h"
+#include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_jobs.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
 

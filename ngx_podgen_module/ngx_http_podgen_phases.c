@@ -9,7 +9,16 @@
 
 #include <openssl/crypto.h>
 
+#include "pg_key.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_phases.h"
+#include "ngx_http_podgen_util.h"
+#include "ngx_http_podgen_speech.h"
+#include "ngx_http_podgen_voices.h"
+#include "ngx_http_podgen_scripts.h"
+#include "ngx_http_podgen_audio.h"
+#include "ngx_http_podgen_podcasts.h"
+#include "ngx_http_podgen_batch.h"
 #include "ngx_http_podgen_metrics.h"
 
 

@@ -13,10 +13,12 @@
 #include "pg_key.h"
 #include "pg_speech_request.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_speech.h"
+#include "ngx_http_podgen_util.h"
+#include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
-#include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_fetch.h"
 
 

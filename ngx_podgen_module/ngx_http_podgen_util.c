@@ -9,7 +9,9 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "pg_json.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_util.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_metrics.h"
 

@@ -10,7 +10,11 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "pg_json.h"
+#include "pg_tts.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_voices.h"
+#include "ngx_http_podgen_util.h"
 
 
 /*
