@@ -11,6 +11,8 @@
 
 #include "pg_key.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_artifact.h"
+#include "ngx_http_podgen_speech.h"
 #include "ngx_http_podgen_fetch.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"

@@ -13,6 +13,8 @@
 #include "pg_audio.h"
 #include "pg_key.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_audio.h"
+#include "ngx_http_podgen_util.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_metrics.h"

@@ -6,7 +6,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_module.h"      /* the tag of the L1 zones */
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_metrics.h"
 #include "pg_key.h"

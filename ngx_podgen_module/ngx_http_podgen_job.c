@@ -15,7 +15,7 @@
 #include "ngx_http_podgen_job_record.h"
 #include "ngx_http_podgen_job_redis.h"
 #include "ngx_http_podgen_redis.h"
-#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_offload.h"
 #include "ngx_http_podgen_metrics.h"
 
 

@@ -1,5 +1,6 @@
 /*
- * podgen: the LLM client on libcurl multi and nginx events (see header).
+ * podgen: the LLM client on libcurl multi and nginx events (see header),
+ * and the podgen_llm directive that configures it.
  */
 
 #include <ngx_config.h>
@@ -9,8 +10,8 @@
 #include <curl/curl.h>
 
 #include "pg_llm.h"
-#include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_foreign_conn.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -75,6 +76,158 @@ static void ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call,
 static void ngx_http_podgen_llm_retry_handler(ngx_event_t *ev);
 static void ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm);
 static void ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call);
+
+
+/*
+ * podgen_llm URL [model=NAME] [api_key_env=VAR] [timeout=TIME]
+ *     [max_concurrency=N] [max_queue=N] [retries=N]
+ */
+
+char *
+ngx_http_podgen_llm_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_podgen_llm_conf_t  *llm;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    llm = (ngx_http_podgen_llm_conf_t *) ((char *) conf + cmd->offset);
+
+    if (llm->url.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!(value[1].len > 7
+          && (ngx_strncmp(value[1].data, "http://", 7) == 0
+              || ngx_strncmp(value[1].data, "https://", 8) == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "podgen_llm: \"%V\" is not an http:// or "
+                           "https:// URL", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    llm->url = value[1];
+
+    while (llm->url.len && llm->url.data[llm->url.len - 1] == '/') {
+        llm->url.len--;
+    }
+
+    ngx_str_set(&llm->model, "gpt-4o-mini");
+    llm->timeout = 60000;
+    llm->max_concurrency = 64;
+    llm->max_queue = 4096;
+    llm->retries = 2;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "model=", 6) == 0) {
+            llm->model.data = value[i].data + 6;
+            llm->model.len = value[i].len - 6;
+
+            if (llm->model.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "api_key_env=", 12) == 0) {
+            llm->api_key_env.data = value[i].data + 12;
+            llm->api_key_env.len = value[i].len - 12;
+
+            if (llm->api_key_env.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            llm->timeout = ngx_parse_time(&s, 0);
+            if (llm->timeout == (ngx_msec_t) NGX_ERROR || llm->timeout == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_concurrency=", 16) == 0) {
+            n = ngx_atoi(value[i].data + 16, value[i].len - 16);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            llm->max_concurrency = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_queue=", 10) == 0) {
+            n = ngx_atoi(value[i].data + 10, value[i].len - 10);
+            if (n < 0) {
+                goto invalid;
+            }
+
+            llm->max_queue = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "retries=", 8) == 0) {
+            n = ngx_atoi(value[i].data + 8, value[i].len - 8);
+            if (n < 0 || n > 10) {
+                goto invalid;
+            }
+
+            llm->retries = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    /* NUL-terminated copies for curl and getenv() */
+
+    s.data = ngx_pnalloc(cf->pool, llm->url.len + 1);
+    if (s.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(s.data, llm->url.data, llm->url.len + 1);
+    llm->url.data = s.data;
+
+    s.data = ngx_pnalloc(cf->pool, llm->model.len + 1);
+    if (s.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(s.data, llm->model.data, llm->model.len + 1);
+    llm->model.data = s.data;
+
+    if (llm->api_key_env.len) {
+        s.data = ngx_pnalloc(cf->pool, llm->api_key_env.len + 1);
+        if (s.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(s.data, llm->api_key_env.data, llm->api_key_env.len + 1);
+        llm->api_key_env.data = s.data;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "podgen_llm: invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
 
 
 ngx_int_t

@@ -39,6 +39,13 @@ typedef void (*ngx_http_podgen_llm_done_pt)(void *data, ngx_int_t rc,
     pg_script_t *script, pg_error_t *err);
 
 
+/*
+ * podgen_llm URL [model=NAME] [api_key_env=VAR] [timeout=TIME]
+ *     [max_concurrency=N] [max_queue=N] [retries=N]
+ */
+char *ngx_http_podgen_llm_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 ngx_int_t ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
     ngx_http_podgen_llm_conf_t *conf);
 void ngx_http_podgen_llm_exit_process(ngx_cycle_t *cycle);

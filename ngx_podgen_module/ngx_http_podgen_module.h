@@ -1,5 +1,8 @@
 /*
- * podgen: nginx HTTP module — shared types and helpers.
+ * podgen: nginx HTTP module — the types every file of the module shares:
+ * the main and location configuration, the request context, the voices,
+ * the endpoints.  The functions of each file are declared in its own
+ * header.
  */
 
 #ifndef NGX_HTTP_PODGEN_MODULE_H
@@ -10,11 +13,9 @@
 #include <ngx_http.h>
 #include <ngx_thread_pool.h>
 
-#include "pg_json.h"
 #include "pg_tts.h"
-#include "pg_script.h"
-#include "pg_audio.h"
-#include "pg_key.h"
+
+/* the configurations that the main configuration embeds */
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
@@ -57,6 +58,7 @@ typedef struct {
     size_t                chunk_max;
     size_t                first_chunk_max;
     ngx_int_t             request_id_index;
+    ngx_uint_t            used;             /* a location has an endpoint */
     ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
     uint64_t              memo_seed;        /* new with each configuration */
 } ngx_http_podgen_main_conf_t;
@@ -97,119 +99,6 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_podgen_module;
-
-
-/* ngx_http_podgen_util.c */
-ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
-void ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc);
-ngx_int_t ngx_http_podgen_memo_key(ngx_http_podgen_main_conf_t *pmcf,
-    ngx_uint_t endpoint, u_char *body, size_t len, u_char *key);
-ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
-    ngx_str_t *value);
-ngx_int_t ngx_http_podgen_error_json(ngx_pool_t *pool, pg_error_t *err,
-    ngx_str_t *out);
-ngx_int_t ngx_http_podgen_send_error(ngx_http_request_t *r,
-    pg_error_t *err);
-ngx_int_t ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    u_char *json, size_t len);
-ngx_int_t ngx_http_podgen_check_method(ngx_http_request_t *r,
-    ngx_uint_t allowed, char *allow, pg_error_t *err);
-ngx_int_t ngx_http_podgen_check_json_body(ngx_http_request_t *r,
-    pg_error_t *err);
-ngx_int_t ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body,
-    size_t *len);
-void ngx_http_podgen_free_foreign_connection(ngx_connection_t *c,
-    ngx_uint_t flags);
-ngx_int_t ngx_http_podgen_set_etag(ngx_http_request_t *r, const char *hex);
-ngx_int_t ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data,
-    size_t len);
-ngx_int_t ngx_http_podgen_read_json_request(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt post_handler);
-
-/* ngx_http_podgen_module.c */
-ngx_int_t ngx_http_podgen_begin(ngx_http_request_t *r);
-ngx_http_podgen_voice_t *ngx_http_podgen_find_voice(
-    ngx_http_podgen_main_conf_t *pmcf, const char *name);
-
-/* ngx_http_podgen_scripts.c: a script through the cache tiers */
-
-typedef struct {
-    char                 *key;          /* hex */
-    const char           *engine;       /* "builtin" | "llm" */
-    const char           *fallback;     /* why the LLM was not used, or NULL */
-    u_char               *json;         /* the script object */
-    size_t                len;
-    ngx_uint_t            cached;       /* 0 made now, 1 L1, 2 L2 */
-} ngx_http_podgen_script_t;
-
-typedef struct ngx_http_podgen_script_make_s  ngx_http_podgen_script_make_t;
-
-/* The script is valid during the call; rc NGX_ERROR: err says why. */
-typedef void (*ngx_http_podgen_script_done_pt)(void *data, ngx_int_t rc,
-    ngx_http_podgen_script_t *script, pg_error_t *err);
-
-/*
- * Takes over *req.  NGX_OK: an L1 hit in *hit (memory from pool);
- * NGX_AGAIN: done() is called later, exactly once, unless canceled;
- * NGX_DECLINED: *err (400, 503); NGX_ERROR.
- */
-ngx_int_t ngx_http_podgen_script_make(ngx_http_podgen_main_conf_t *pmcf,
-    pg_script_request_t *req, ngx_pool_t *pool,
-    ngx_http_podgen_script_done_pt done, void *data, ngx_log_t *log,
-    ngx_http_podgen_script_t *hit, ngx_http_podgen_script_make_t **mp,
-    pg_error_t *err);
-void ngx_http_podgen_script_cancel(ngx_http_podgen_script_make_t *m);
-ngx_int_t ngx_http_podgen_script_hosts(ngx_http_podgen_main_conf_t *pmcf,
-    pg_script_request_t *req, pg_error_t *err);
-u_char *ngx_http_podgen_script_reply_json(ngx_pool_t *pool,
-    ngx_http_podgen_script_t *script, size_t *len);
-
-/* ngx_http_podgen_speech.c */
-int ngx_http_podgen_voice_exists(void *pmcf, const char *name);
-ngx_int_t ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice,
-    pg_format_t format, double speed, const char *text, size_t len,
-    char *hex);
-
-/* ngx_http_podgen_artifact.c: speech audio made whole */
-
-typedef struct {
-    char                  key[PG_KEY_LEN + 1];
-    u_char               *audio;
-    size_t                len;
-    ngx_uint_t            cached;       /* 0 made now, 1 L1, 2 L2 */
-} ngx_http_podgen_audio_t;
-
-typedef struct ngx_http_podgen_audio_make_s  ngx_http_podgen_audio_make_t;
-
-/* The audio is valid during the call; rc NGX_ERROR: err says why. */
-typedef void (*ngx_http_podgen_audio_done_pt)(void *data, ngx_int_t rc,
-    ngx_http_podgen_audio_t *audio, pg_error_t *err);
-
-/*
- * text: normalized (pg_text_normalize).  NGX_OK: an L1 hit in *hit
- * (memory from pool); NGX_AGAIN: done() is called later, exactly once,
- * unless canceled (hit->key is set either way); NGX_ERROR.
- */
-ngx_int_t ngx_http_podgen_audio_make(ngx_http_podgen_main_conf_t *pmcf,
-    ngx_http_podgen_voice_t *voice, pg_format_t format, double speed,
-    const char *text, size_t len, ngx_pool_t *pool,
-    ngx_http_podgen_audio_done_pt done, void *data, ngx_log_t *log,
-    ngx_http_podgen_audio_t *hit, ngx_http_podgen_audio_make_t **mp);
-void ngx_http_podgen_audio_cancel(ngx_http_podgen_audio_make_t *m);
-
-/* ngx_http_podgen_podcasts.c */
-ngx_int_t ngx_http_podgen_podcast_record(ngx_http_podgen_main_conf_t *pmcf,
-    u_char *body, size_t len, ngx_uint_t salt, pg_job_t *rec,
-    pg_error_t *err);
-
-/* endpoint handlers */
-ngx_int_t ngx_http_podgen_speech_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_voices_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_scripts_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_audio_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_podcasts_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_podgen_batch_handler(ngx_http_request_t *r);
 
 
 #endif /* NGX_HTTP_PODGEN_MODULE_H */

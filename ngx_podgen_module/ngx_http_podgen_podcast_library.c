@@ -19,9 +19,10 @@
 #include "ngx_http_podgen_job_store.h"
 #include "ngx_http_podgen_job_record.h"
 #include "ngx_http_podgen_job_redis.h"
-#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_util.h"
+#include "ngx_http_podgen_offload.h"
 #include "ngx_http_podgen_metrics.h"
-#include "ngx_http_podgen_podcasts.h"
+#include "ngx_http_podgen_podcasts_common.h"
 
 
 #define NGX_HTTP_PODGEN_LIST_MAX     100

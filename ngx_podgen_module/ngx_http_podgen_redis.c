@@ -10,8 +10,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
-#include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_redis.h"
+#include "ngx_http_podgen_foreign_conn.h"
 #include "ngx_http_podgen_metrics.h"
 
 

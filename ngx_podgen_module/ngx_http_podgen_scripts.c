@@ -16,11 +16,14 @@
 #include "pg_key.h"
 #include "pg_script.h"
 #include "ngx_http_podgen_module.h"
-#include "ngx_http_podgen_tts.h"
+#include "ngx_http_podgen_scripts.h"
+#include "ngx_http_podgen_util.h"
+#include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_llm.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_fetch.h"
+#include "ngx_http_podgen_offload.h"
 
 
 #define NGX_HTTP_PODGEN_SCRIPT_VERSION  "builtin-1"

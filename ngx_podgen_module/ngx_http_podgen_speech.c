@@ -13,10 +13,12 @@
 #include "pg_key.h"
 #include "pg_speech_request.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_speech.h"
+#include "ngx_http_podgen_util.h"
+#include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_cache.h"
-#include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_fetch.h"
 
 
@@ -92,13 +94,6 @@ ngx_int_t
 ngx_http_podgen_speech_handler(ngx_http_request_t *r)
 {
     return ngx_http_podgen_read_json_request(r, ngx_http_podgen_speech_body);
-}
-
-
-int
-ngx_http_podgen_voice_exists(void *data, const char *name)
-{
-    return ngx_http_podgen_find_voice(data, name) != NULL;
 }
 
 

@@ -67,21 +67,6 @@ void ngx_http_podgen_tts_rebind(ngx_http_podgen_tts_job_t *job,
 /* The consumer goes away; no output callback is called after this. */
 void ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job);
 
-/*
- * Any other CPU work (the built-in script generator) on the same pool:
- * work(data) runs on a pool thread, then after(data) in the event loop,
- * then release(data).  After detach, after() is not called, release() is.
- * The caller must not detach once after() has run.  NULL: the queue is
- * full or out of memory.
- */
-typedef struct ngx_http_podgen_offload_s  ngx_http_podgen_offload_t;
-typedef void (*ngx_http_podgen_work_pt)(void *data);
-
-ngx_http_podgen_offload_t *ngx_http_podgen_offload(ngx_thread_pool_t *tp,
-    ngx_http_podgen_work_pt work, ngx_http_podgen_work_pt after,
-    ngx_http_podgen_work_pt release, void *data, ngx_log_t *log);
-void ngx_http_podgen_offload_detach(ngx_http_podgen_offload_t *o);
-
 /* Reports leaked jobs at worker exit. */
 void ngx_http_podgen_tts_exit(ngx_cycle_t *cycle);
 

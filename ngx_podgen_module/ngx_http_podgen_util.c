@@ -9,8 +9,11 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "pg_json.h"
 #include "ngx_http_podgen_module.h"
+#include "ngx_http_podgen_util.h"
 #include "ngx_http_podgen_cache.h"
+#include "ngx_http_podgen_metrics.h"
 
 
 #define NGX_HTTP_PODGEN_REQUEST_ID_MAX  64
@@ -109,6 +112,81 @@ ngx_http_podgen_get_ctx(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_podgen_module);
 
     return ctx;
+}
+
+
+/* The metrics' name (PG_EP_*) of a location's endpoint. */
+
+ngx_uint_t
+ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
+{
+    switch (endpoint) {
+
+    case NGX_HTTP_PODGEN_SPEECH:
+        return PG_EP_SPEECH;
+
+    case NGX_HTTP_PODGEN_VOICES:
+        return PG_EP_VOICES;
+
+    case NGX_HTTP_PODGEN_SCRIPTS:
+        return PG_EP_SCRIPTS;
+
+    case NGX_HTTP_PODGEN_AUDIO:
+        return PG_EP_AUDIO;
+
+    case NGX_HTTP_PODGEN_PODCASTS:
+        return PG_EP_PODCASTS;
+
+    case NGX_HTTP_PODGEN_BATCH:
+        return PG_EP_BATCH;
+
+    default:
+        return PG_EP_N;
+    }
+}
+
+
+static void
+ngx_http_podgen_inflight_done(void *data)
+{
+    ngx_http_podgen_metrics_inflight((ngx_uint_t) (uintptr_t) data, -1);
+}
+
+
+/* Counts a request as in flight until its pool goes away. */
+
+ngx_int_t
+ngx_http_podgen_begin(ngx_http_request_t *r)
+{
+    ngx_uint_t                   ep;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_podgen_ctx_t       *ctx;
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->counted) {
+        return NGX_OK;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+    ep = ngx_http_podgen_metrics_endpoint(plcf->endpoint);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_podgen_inflight_done;
+    cln->data = (void *) (uintptr_t) ep;
+
+    ngx_http_podgen_metrics_inflight(ep, 1);
+    ctx->counted = 1;
+
+    return NGX_OK;
 }
 
 
@@ -475,36 +553,6 @@ ngx_http_podgen_body_bytes(ngx_http_request_t *r, u_char **body, size_t *len)
     }
 
     return NGX_OK;
-}
-
-
-/*
- * Gives back an nginx connection that wrapped a socket owned by a library
- * (curl, hiredis): the library closes the socket itself.  flags:
- * NGX_CLOSE_EVENT when the socket is already closed (no epoll_ctl then).
- */
-
-void
-ngx_http_podgen_free_foreign_connection(ngx_connection_t *c, ngx_uint_t flags)
-{
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    c->fd = (ngx_socket_t) -1;
-    ngx_free_connection(c);
 }
 
 
