@@ -54,6 +54,8 @@ static void ngx_http_podgen_job_start_next(void);
 static void ngx_http_podgen_job_run(ngx_http_podgen_job_t *job);
 static void ngx_http_podgen_job_stop(ngx_http_podgen_job_t *job);
 static void ngx_http_podgen_job_maybe_free(ngx_http_podgen_job_t *job);
+static void ngx_http_podgen_job_let_go(ngx_http_podgen_job_t *job,
+    ngx_int_t rc);
 static void ngx_http_podgen_job_scan_handler(ngx_event_t *ev);
 static void ngx_http_podgen_job_keep_handler(ngx_event_t *ev);
 static void ngx_http_podgen_job_retry_handler(ngx_event_t *ev);
@@ -278,14 +280,7 @@ ngx_http_podgen_job_write_after(void *data)
                           "podgen: job \"%s\" could not be stored",
                           job->rec.id);
 
-            if (job->accepted) {
-                job->accepted(job->data, NGX_ERROR, &job->rec);
-                job->accepted = NULL;
-            }
-
-            job->finished = 1;
-            job->final = 1;
-            ngx_http_podgen_job_maybe_free(job);
+            ngx_http_podgen_job_let_go(job, NGX_ERROR);
             return;
         }
 
@@ -463,14 +458,7 @@ ngx_http_podgen_job_queued(void *data, ngx_int_t rc)
     if (rc == NGX_OK) {
         /* a worker of some node takes it from the stream */
 
-        if (job->accepted) {
-            job->accepted(job->data, NGX_OK, &job->rec);
-            job->accepted = NULL;
-        }
-
-        job->finished = 1;
-        job->final = 1;
-        ngx_http_podgen_job_maybe_free(job);
+        ngx_http_podgen_job_let_go(job, NGX_OK);
         return;
     }
 
@@ -481,14 +469,7 @@ ngx_http_podgen_job_queued(void *data, ngx_int_t rc)
                   "run here", job->rec.id);
 
     if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
-        if (job->accepted) {
-            job->accepted(job->data, NGX_ERROR, &job->rec);
-            job->accepted = NULL;
-        }
-
-        job->finished = 1;
-        job->final = 1;
-        ngx_http_podgen_job_maybe_free(job);
+        ngx_http_podgen_job_let_go(job, NGX_ERROR);
     }
 }
 
@@ -661,6 +642,22 @@ ngx_http_podgen_job_maybe_free(ngx_http_podgen_job_t *job)
     if (ngx_http_podgen_jobs.pmcf) {
         ngx_http_podgen_job_start_next();
     }
+}
+
+
+/* Not this worker's job (any more): the submitter is told, it goes. */
+
+static void
+ngx_http_podgen_job_let_go(ngx_http_podgen_job_t *job, ngx_int_t rc)
+{
+    if (job->accepted) {
+        job->accepted(job->data, rc, &job->rec);
+        job->accepted = NULL;
+    }
+
+    job->finished = 1;
+    job->final = 1;
+    ngx_http_podgen_job_maybe_free(job);
 }
 
 
