@@ -19,6 +19,8 @@ static char *ngx_http_podgen_metrics_location(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_podgen_metrics_buckets(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_podgen_metrics_init_process(ngx_cycle_t *cycle);
+static void ngx_http_podgen_metrics_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_podgen_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -72,10 +74,10 @@ ngx_module_t  ngx_http_podgen_metrics_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_podgen_metrics_init_process,  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_podgen_metrics_exit_process,  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -92,6 +94,9 @@ static double  ngx_http_podgen_metrics_default_buckets[] = {
  * a worker of an old cycle keeps the zone it was born with.
  */
 pg_metrics_shm_t  *ngx_http_podgen_metrics_shm;
+
+/* this process's gauges; NULL: slot 0 */
+static pg_metrics_slot_t  *ngx_http_podgen_metrics_slot;
 
 static char  ngx_http_podgen_build_version[32] = "unknown";
 static char  ngx_http_podgen_build_flite[32] = "unknown";
@@ -354,13 +359,147 @@ ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,
 }
 
 
+/* ---- the gauges' slots -------------------------------------------------- */
+
+
+static ngx_inline pg_metrics_slot_t *
+ngx_http_podgen_metrics_my_slot(pg_metrics_shm_t *m)
+{
+    return ngx_http_podgen_metrics_slot ? ngx_http_podgen_metrics_slot
+                                        : &m->slots[0];
+}
+
+
+/* 1: pid is a process that is gone. */
+
+static ngx_uint_t
+ngx_http_podgen_metrics_gone(ngx_atomic_uint_t pid)
+{
+    return pid > PG_METRICS_SLOT_BUSY && (ngx_pid_t) pid != ngx_pid
+           && kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+/* Empties the slot of a process that is gone; one caller wins. */
+
+static void
+ngx_http_podgen_metrics_empty(pg_metrics_slot_t *s, ngx_atomic_uint_t pid)
+{
+    ngx_uint_t  i;
+
+    if (!ngx_atomic_cmp_set(&s->pid, pid, PG_METRICS_SLOT_BUSY)) {
+        return;
+    }
+
+    for (i = 0; i < PG_EP_N; i++) {
+        s->inflight[i] = 0;
+    }
+
+    s->thread_queue = 0;
+    s->jobs[PG_MJOB_QUEUED] = 0;
+    s->jobs[PG_MJOB_RUNNING] = 0;
+
+    ngx_memory_barrier();
+    s->pid = 0;
+}
+
+
+void
+ngx_http_podgen_metrics_gauges(pg_metrics_shm_t *m, pg_metrics_slot_t *sum)
+{
+    ngx_uint_t          i, k;
+    ngx_atomic_uint_t   pid;
+    pg_metrics_slot_t  *s;
+
+    ngx_memzero(sum, sizeof(pg_metrics_slot_t));
+
+    for (i = 0; i < PG_METRICS_SLOTS; i++) {
+        s = &m->slots[i];
+        pid = s->pid;
+
+        if (i > 0 && (pid == 0 || pid == PG_METRICS_SLOT_BUSY)) {
+            continue;
+        }
+
+        if (i > 0 && ngx_http_podgen_metrics_gone(pid)) {
+            ngx_http_podgen_metrics_empty(s, pid);
+            continue;
+        }
+
+        for (k = 0; k < PG_EP_N; k++) {
+            sum->inflight[k] += s->inflight[k];
+        }
+
+        sum->thread_queue += s->thread_queue;
+        sum->jobs[PG_MJOB_QUEUED] += s->jobs[PG_MJOB_QUEUED];
+        sum->jobs[PG_MJOB_RUNNING] += s->jobs[PG_MJOB_RUNNING];
+    }
+}
+
+
+/*
+ * A worker starts: the slots of processes that are gone are emptied, then
+ * it takes a free one.
+ */
+
+static ngx_int_t
+ngx_http_podgen_metrics_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t          i;
+    pg_metrics_shm_t   *m = ngx_http_podgen_metrics_shm;
+    pg_metrics_slot_t  *s;
+
+    ngx_http_podgen_metrics_slot = NULL;
+
+    if (m == NULL || (ngx_process != NGX_PROCESS_WORKER
+                      && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return NGX_OK;
+    }
+
+    for (i = 1; i < PG_METRICS_SLOTS; i++) {
+        s = &m->slots[i];
+
+        if (ngx_http_podgen_metrics_gone(s->pid)) {
+            ngx_http_podgen_metrics_empty(s, s->pid);
+        }
+    }
+
+    for (i = 1; i < PG_METRICS_SLOTS; i++) {
+        s = &m->slots[i];
+
+        if (ngx_atomic_cmp_set(&s->pid, 0, (ngx_atomic_uint_t) ngx_pid)) {
+            ngx_http_podgen_metrics_slot = s;
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_metrics_exit_process(ngx_cycle_t *cycle)
+{
+    pg_metrics_slot_t  *s = ngx_http_podgen_metrics_slot;
+
+    if (s == NULL) {
+        return;
+    }
+
+    /* what is still counted here is not in flight any more */
+    ngx_http_podgen_metrics_slot = NULL;
+    ngx_http_podgen_metrics_empty(s, (ngx_atomic_uint_t) ngx_pid);
+}
+
+
 void
 ngx_http_podgen_metrics_inflight(ngx_uint_t endpoint, ngx_int_t delta)
 {
     pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
 
     if (m && endpoint < PG_EP_N) {
-        pg_add(m->inflight[endpoint], delta);
+        pg_add(ngx_http_podgen_metrics_my_slot(m)->inflight[endpoint], delta);
     }
 }
 
@@ -447,8 +586,10 @@ ngx_http_podgen_metrics_error(ngx_uint_t type)
 void
 ngx_http_podgen_metrics_thread_queue(ngx_int_t delta)
 {
-    if (ngx_http_podgen_metrics_shm) {
-        pg_add(ngx_http_podgen_metrics_shm->thread_queue, delta);
+    pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
+
+    if (m) {
+        pg_add(ngx_http_podgen_metrics_my_slot(m)->thread_queue, delta);
     }
 }
 
@@ -458,9 +599,17 @@ ngx_http_podgen_metrics_job(ngx_uint_t status, ngx_int_t delta)
 {
     pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
 
-    if (m && status < PG_MJOB_N) {
-        pg_add(m->jobs[status], delta);
+    if (m == NULL || status >= PG_MJOB_N) {
+        return;
     }
+
+    if (status <= PG_MJOB_RUNNING) {
+        /* a gauge of this process */
+        pg_add(ngx_http_podgen_metrics_my_slot(m)->jobs[status], delta);
+        return;
+    }
+
+    pg_add(m->jobs[status], delta);
 }
 
 

@@ -181,8 +181,11 @@ pg_active_connections(void)
 static void
 pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
 {
-    char        labels[96];
-    ngx_uint_t  e, c, t, k;
+    char               labels[96];
+    ngx_uint_t         e, c, t, k;
+    pg_metrics_slot_t  g;
+
+    ngx_http_podgen_metrics_gauges(m, &g);
 
     pg_family(o, "podgen_requests_total", "counter",
               "Requests answered, by endpoint and status code.");
@@ -221,7 +224,7 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
 
     for (e = 0; e < PG_EP_N; e++) {
         pg_printf(o, "podgen_inflight_requests{endpoint=\"%s\"} %A\n",
-                  pg_endpoint_names[e], pg_gauge(&m->inflight[e]));
+                  pg_endpoint_names[e], pg_gauge(&g.inflight[e]));
     }
 
     pg_family(o, "podgen_cache_requests_total", "counter",
@@ -315,13 +318,13 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
     pg_family(o, "podgen_thread_pool_queue", "gauge",
               "podgen tasks posted to the thread pool and not finished.");
     pg_printf(o, "podgen_thread_pool_queue %A\n",
-              pg_gauge(&m->thread_queue));
+              pg_gauge(&g.thread_queue));
 
     pg_family(o, "podgen_jobs", "gauge", "Jobs by status.");
 
     for (k = 0; k < PG_MJOB_N; k++) {
         pg_printf(o, "podgen_jobs{status=\"%s\"} %A\n", pg_job_names[k],
-                  pg_gauge(&m->jobs[k]));
+                  pg_gauge(k <= PG_MJOB_RUNNING ? &g.jobs[k] : &m->jobs[k]));
     }
 
     pg_family(o, "podgen_redis_up", "gauge",
@@ -371,13 +374,16 @@ pg_render_json(pg_out_t *o, pg_metrics_shm_t *m)
 {
     ngx_uint_t         e, c, k, first;
     ngx_atomic_uint_t  n, errors, total;
+    pg_metrics_slot_t  g;
+
+    ngx_http_podgen_metrics_gauges(m, &g);
 
     pg_printf(o, "{\"version\":\"%s\",\"uptime_s\":%T,",
               ngx_http_podgen_metrics_build_version(),
               ngx_time() - m->start_time);
 
     pg_printf(o, "\"active_connections\":%A,\"thread_pool_queue\":%A,",
-              pg_active_connections(), pg_gauge(&m->thread_queue));
+              pg_active_connections(), pg_gauge(&g.thread_queue));
 
     pg_printf(o, "\"endpoints\":{");
 
@@ -403,7 +409,7 @@ pg_render_json(pg_out_t *o, pg_metrics_shm_t *m)
         pg_double(o, n ? (double) m->request_duration[e].sum_us / n / 1000
                        : 0);
         pg_printf(o, ",\"inflight\":%A,\"codes\":{",
-                  pg_gauge(&m->inflight[e]));
+                  pg_gauge(&g.inflight[e]));
 
         first = 1;
 
@@ -459,7 +465,7 @@ pg_render_json(pg_out_t *o, pg_metrics_shm_t *m)
 
     for (k = 0; k < PG_MJOB_N; k++) {
         pg_printf(o, "%s\"%s\":%A", k ? "," : "", pg_job_names[k],
-                  pg_gauge(&m->jobs[k]));
+                  pg_gauge(k <= PG_MJOB_RUNNING ? &g.jobs[k] : &m->jobs[k]));
     }
 
     pg_printf(o, "},\"errors\":{");

@@ -24,6 +24,25 @@ typedef struct {
 } pg_metrics_hist_t;
 
 
+/*
+ * The gauges a process moves (requests in flight, tasks on the pool, jobs
+ * queued and running): each worker adds to a slot of its own, the status
+ * location sums the slots, and the slot of a process that is gone (a
+ * worker that crashed runs no cleanup) is emptied, so gauges come back to
+ * zero.  Slot 0 is for any process without a slot of its own.
+ */
+
+#define PG_METRICS_SLOTS        64
+#define PG_METRICS_SLOT_BUSY    1               /* pid while being emptied */
+
+typedef struct {
+    ngx_atomic_t       pid;                     /* 0: free */
+    ngx_atomic_t       inflight[PG_EP_N];
+    ngx_atomic_t       thread_queue;
+    ngx_atomic_t       jobs[PG_MJOB_RUNNING + 1];   /* queued, running */
+} pg_metrics_slot_t;
+
+
 typedef struct {
     ngx_uint_t         magic;
     time_t             start_time;
@@ -32,7 +51,6 @@ typedef struct {
 
     ngx_atomic_t       requests[PG_EP_N][PG_METRICS_CODES_N];
     pg_metrics_hist_t  request_duration[PG_EP_N];
-    ngx_atomic_t       inflight[PG_EP_N];
 
     ngx_atomic_t       cache[PG_TIER_N][PG_KIND_N][2];  /* miss, hit */
     ngx_atomic_t       cache_bytes[PG_TIER_N];
@@ -50,10 +68,11 @@ typedef struct {
     ngx_atomic_t       llm_fallbacks;
 
     ngx_atomic_t       errors[PG_ERR_N];
-    ngx_atomic_t       thread_queue;
-    ngx_atomic_t       jobs[PG_MJOB_N];
+    ngx_atomic_t       jobs[PG_MJOB_N];         /* completed, failed */
     ngx_atomic_t       redis_up;
     ngx_atomic_t       redis_errors;
+
+    pg_metrics_slot_t  slots[PG_METRICS_SLOTS];
 } pg_metrics_shm_t;
 
 
@@ -76,6 +95,10 @@ static const ngx_uint_t  pg_metrics_codes[PG_METRICS_CODES_N] = {
 extern pg_metrics_shm_t  *ngx_http_podgen_metrics_shm;
 
 ngx_int_t ngx_http_podgen_metrics_handler(ngx_http_request_t *r);
+
+/* The gauges of all live processes, summed; slots of dead ones emptied. */
+void ngx_http_podgen_metrics_gauges(pg_metrics_shm_t *m,
+    pg_metrics_slot_t *sum);
 const char *ngx_http_podgen_metrics_build_version(void);
 const char *ngx_http_podgen_metrics_build_flite(void);
 

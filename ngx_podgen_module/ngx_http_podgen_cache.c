@@ -23,6 +23,7 @@ typedef struct {
     int64_t               expires;          /* ms; pending: the deadline */
     ngx_uint_t            waiters;
     ngx_uint_t            pins;             /* requests sending its data */
+    ngx_pid_t             owner;            /* a marker: who makes it */
     size_t                len;
     u_char                data[1];
 } ngx_http_podgen_cache_node_t;
@@ -96,6 +97,16 @@ ngx_http_podgen_cache_now(void)
 
 static ngx_int_t ngx_http_podgen_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+
+
+/* A process of this node that is gone (a worker that crashed or left). */
+
+static ngx_inline ngx_uint_t
+ngx_http_podgen_cache_gone(ngx_pid_t pid)
+{
+    return pid != 0 && pid != ngx_pid && kill(pid, 0) == -1
+           && ngx_errno == NGX_ESRCH;
+}
 
 
 static ngx_rbtree_key_t
@@ -473,8 +484,9 @@ ngx_http_podgen_cache_init_process(ngx_http_podgen_cache_conf_t *cache,
     ngx_log_t *log)
 {
     ngx_uint_t                       i, n;
-    ngx_queue_t                     *q;
+    ngx_queue_t                     *q, *next;
     ngx_http_podgen_cache_ctx_t     *ctx;
+    ngx_http_podgen_cache_node_t    *cn;
     ngx_http_podgen_cache_shpin_t   *sp;
     ngx_http_podgen_cache_holder_t  *h;
 
@@ -490,9 +502,7 @@ ngx_http_podgen_cache_init_process(ngx_http_podgen_cache_conf_t *cache,
     for (i = 0; i < NGX_HTTP_PODGEN_CACHE_HOLDERS; i++) {
         h = &ctx->sh->holders[i];
 
-        if (h->pid == 0 || h->pid == ngx_pid
-            || kill(h->pid, 0) == 0 || ngx_errno != NGX_ESRCH)
-        {
+        if (!ngx_http_podgen_cache_gone(h->pid)) {
             continue;
         }
 
@@ -514,6 +524,32 @@ ngx_http_podgen_cache_init_process(ngx_http_podgen_cache_conf_t *cache,
         }
 
         h->pid = 0;
+    }
+
+    /*
+     * Markers of makers that are gone: their work will never be stored,
+     * so the requests waiting for it (and the next ones) make it anew.
+     */
+
+    n = 0;
+
+    for (q = ngx_queue_head(&ctx->sh->queue);
+         q != ngx_queue_sentinel(&ctx->sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cn = ngx_queue_data(q, ngx_http_podgen_cache_node_t, queue);
+
+        if (cn->pending && ngx_http_podgen_cache_gone(cn->owner)) {
+            ngx_http_podgen_cache_delete(ctx, cn);
+            n++;
+        }
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "podgen: %ui cache markers of processes that are "
+                      "gone removed", n);
     }
 
     for (i = 0; i < NGX_HTTP_PODGEN_CACHE_HOLDERS; i++) {
@@ -870,7 +906,10 @@ ngx_http_podgen_cache_memo_put(ngx_http_podgen_cache_conf_t *cache,
  *                 again (the first time, the caller is counted as a waiter);
  *   NGX_DECLINED  nothing there: a marker now says the caller makes it, and
  *                 ..._put() or ..._release() must follow.
- * A marker older than `deadline` seconds is taken over: its owner is gone.
+ * A marker names its maker's pid: a marker whose maker is gone (a worker
+ * that crashed runs no cleanup) is taken over by the next caller that
+ * looks, so waiters notice within one poll; one older than `deadline`
+ * seconds is taken over too.
  */
 
 ngx_int_t
@@ -878,6 +917,8 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
     u_char *key, ngx_uint_t kind, ngx_pool_t *pool, u_char **data,
     size_t *len, ngx_uint_t *tag, ngx_uint_t *waiting, time_t deadline)
 {
+    ngx_pid_t                      taken;
+    ngx_uint_t                     waiters;
     ngx_rbtree_node_t             *node;
     ngx_http_podgen_cache_ctx_t   *ctx;
     ngx_http_podgen_cache_node_t  *cn;
@@ -909,14 +950,25 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
         return NGX_OK;
     }
 
+    waiters = 0;
+    taken = 0;
+
     if (cn && cn->pending) {
-        if (!*waiting) {
-            cn->waiters++;
-            *waiting = 1;
+        if (!ngx_http_podgen_cache_gone(cn->owner)) {
+            if (!*waiting) {
+                cn->waiters++;
+                *waiting = 1;
+            }
+
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_AGAIN;
         }
 
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_AGAIN;
+        /* its maker died (a crashed worker runs no cleanup): this caller
+         * takes the work over, and the others wait for it instead */
+
+        waiters = cn->waiters - ((*waiting && cn->waiters) ? 1 : 0);
+        taken = cn->owner;
     }
 
     if (cn) {
@@ -937,8 +989,9 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
         cn->tag = 0;
         cn->pending = 1;
         cn->unlinked = 0;
-        cn->waiters = 0;
+        cn->waiters = waiters;
         cn->pins = 0;
+        cn->owner = ngx_pid;
         cn->len = 0;
         cn->expires = ngx_http_podgen_cache_now() + (int64_t) deadline * 1000;
 
@@ -947,6 +1000,12 @@ ngx_http_podgen_cache_acquire(ngx_http_podgen_cache_conf_t *cache,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (taken) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "podgen: the maker of a cache entry (process %P) is "
+                      "gone, made here", taken);
+    }
 
     *waiting = 0;
     ngx_http_podgen_metrics_cache(0, kind, 0);
