@@ -184,10 +184,13 @@ ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id, pg_job_t *rec,
         return NGX_DECLINED;
     }
 
-    /* another node's job: Redis has it */
+    /* another node's job: Redis has it, or Redis is away and nobody
+     * here can say whether there is one (NGX_BUSY) */
 
-    return ngx_http_podgen_job_redis_get(id, episode, 2000, found, data,
-                                         handle);
+    rc = ngx_http_podgen_job_redis_get(id, episode, 2000, found, data,
+                                       handle);
+
+    return (rc == NGX_DECLINED) ? NGX_BUSY : rc;
 }
 
 

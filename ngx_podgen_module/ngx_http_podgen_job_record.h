@@ -43,7 +43,8 @@ ngx_int_t ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id,
 
 /*
  * As job_load, and in Redis mode from Redis when this node has no copy:
- * NGX_OK (*rec filled now), NGX_DECLINED, NGX_ERROR, or NGX_AGAIN:
+ * NGX_OK (*rec filled now), NGX_DECLINED (none), NGX_BUSY (Redis is away:
+ * there may be one, also as rc of found()), NGX_ERROR, or NGX_AGAIN:
  * found() is called later with the record (valid during the call; rec
  * NULL unless rc is NGX_OK) unless *handle is canceled first.  episode: the
  * episode's audio (audio, len) from Redis instead of the record.

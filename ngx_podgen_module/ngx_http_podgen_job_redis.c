@@ -613,7 +613,8 @@ ngx_http_podgen_job_redis_fetched(void *data, ngx_int_t rc,
         /* canceled */
 
     } else if (rc != NGX_OK) {
-        f->found(f->data, NGX_ERROR, NULL, NULL, 0);
+        /* Redis failed or is too slow: whether there is one is unknown */
+        f->found(f->data, NGX_BUSY, NULL, NULL, 0);
 
     } else if (reply->type != NGX_HTTP_PODGEN_REDIS_STRING) {
         f->found(f->data, NGX_DECLINED, NULL, NULL, 0);

@@ -42,7 +42,8 @@ typedef void (*ngx_http_podgen_job_redis_take_pt)(const char *entry,
 
 /*
  * rc NGX_OK: the record (rec) or the episode (audio, len), valid during
- * the call; NGX_DECLINED: none; NGX_ERROR.
+ * the call; NGX_DECLINED: none; NGX_BUSY: Redis did not answer (there may
+ * be one); NGX_ERROR.
  */
 typedef void (*ngx_http_podgen_job_redis_found_pt)(void *data, ngx_int_t rc,
     pg_job_t *rec, u_char *audio, size_t len);

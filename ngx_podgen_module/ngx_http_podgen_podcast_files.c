@@ -91,6 +91,12 @@ ngx_http_podgen_podcasts_episode_found(void *data, ngx_int_t rc,
         return;
     }
 
+    if (rc == NGX_BUSY) {
+        ngx_http_podgen_podcasts_finish(p,
+                                   ngx_http_podgen_podcasts_unavailable(r));
+        return;
+    }
+
     copy = (rc == NGX_OK) ? ngx_pnalloc(r->pool, len ? len : 1) : NULL;
 
     if (copy == NULL) {
@@ -129,6 +135,10 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_podgen_podcasts_not_found(r);
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_podgen_podcasts_unavailable(r);
     }
 
     if (rc != NGX_OK) {
@@ -226,7 +236,8 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
             return NGX_DONE;
         }
 
-        return ngx_http_podgen_podcasts_not_found(r);
+        return (rc == NGX_BUSY) ? ngx_http_podgen_podcasts_unavailable(r)
+                                : ngx_http_podgen_podcasts_not_found(r);
     }
 
     cln->handler = ngx_pool_cleanup_file;

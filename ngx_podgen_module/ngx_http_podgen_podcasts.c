@@ -227,6 +227,31 @@ ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
 }
 
 
+/*
+ * Whether the job exists cannot be told now (Redis, which holds the
+ * fleet's records, is away or slow): never a 404 for an id that may be.
+ */
+
+ngx_int_t
+ngx_http_podgen_podcasts_unavailable(ngx_http_request_t *r)
+{
+    ngx_str_t   value;
+    pg_error_t  err;
+
+    ngx_str_set(&value, "1");
+
+    if (ngx_http_podgen_add_header(r, "Retry-After", &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pg_error_set(&err, NGX_HTTP_SERVICE_UNAVAILABLE, NULL, "unavailable",
+                 "the podcast's record cannot be read now; retry shortly");
+    err.type = "server_error";
+
+    return ngx_http_podgen_send_error(r, &err);
+}
+
+
 ngx_int_t
 ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r)
 {
@@ -599,6 +624,10 @@ ngx_http_podgen_podcasts_have(ngx_http_podgen_podcasts_t *p, ngx_int_t rc,
     if (rc != NGX_OK) {
         ngx_http_podgen_podcasts_waited(p);
 
+        if (rc == NGX_BUSY) {
+            return ngx_http_podgen_podcasts_unavailable(r);
+        }
+
         return (rc == NGX_DECLINED) ? ngx_http_podgen_podcasts_not_found(r)
                                     : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -886,7 +915,10 @@ ngx_http_podgen_podcasts_redis_deleted(void *data, ngx_int_t rc,
         ngx_http_podgen_job_tombstone(p->id);
 
     } else if (rc == NGX_ERROR && p->status == NGX_HTTP_NOT_FOUND) {
-        p->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        /* Redis failed: whether another node has it is unknown */
+        ngx_http_podgen_podcasts_finish(p,
+                           ngx_http_podgen_podcasts_unavailable(p->request));
+        return;
     }
 
     ngx_http_podgen_podcasts_finish(p,
@@ -916,6 +948,13 @@ ngx_http_podgen_podcasts_delete_after(void *data)
                                         ngx_http_podgen_podcasts_redis_deleted,
                                         p, &p->fetch);
         if (rc == NGX_AGAIN) {
+            return;
+        }
+
+        if (q->status == NGX_HTTP_NOT_FOUND && ngx_http_podgen_jobs_shared()) {
+            /* Redis is away: another node's job may be there */
+            ngx_http_podgen_podcasts_finish(p,
+                           ngx_http_podgen_podcasts_unavailable(p->request));
             return;
         }
     }

@@ -71,6 +71,9 @@ ngx_http_podgen_podcasts_t *ngx_http_podgen_podcasts_back(
 void ngx_http_podgen_podcasts_waited(ngx_http_podgen_podcasts_t *p);
 
 ngx_int_t ngx_http_podgen_podcasts_not_found(ngx_http_request_t *r);
+
+/* 503 + Retry-After: whether the job exists cannot be told now. */
+ngx_int_t ngx_http_podgen_podcasts_unavailable(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_podcasts_reply(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p, pg_job_t *rec, ngx_uint_t status);
 
