@@ -182,6 +182,7 @@ ngx_http_podgen_audio_synthesize(ngx_http_podgen_fetch_t *f)
     conf.parallelism = pmcf->parallelism;
     conf.chunk_max = pmcf->chunk_max;
     conf.first_chunk_max = pmcf->chunk_max;
+    conf.max_queue = pmcf->max_queue;
     conf.output = ngx_http_podgen_audio_output;
     conf.data = m;
     conf.log = m->log;

@@ -173,6 +173,20 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       offsetof(ngx_http_podgen_main_conf_t, max_input),
       &ngx_http_podgen_max_input_bounds },
 
+    { ngx_string("podgen_max_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, max_queue),
+      NULL },
+
+    { ngx_string("podgen_max_audio"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, max_audio),
+      NULL },
+
     { ngx_string("podgen_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -253,6 +267,8 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
 
     pmcf->max_input = NGX_CONF_UNSET_UINT;
     pmcf->max_source = NGX_CONF_UNSET_SIZE;
+    pmcf->max_queue = NGX_CONF_UNSET;
+    pmcf->max_audio = NGX_CONF_UNSET;
     pmcf->llm.fallback = NGX_CONF_UNSET;
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
     pmcf->chunk_max = NGX_CONF_UNSET_SIZE;
@@ -271,6 +287,10 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(pmcf->max_input, 4096);
     ngx_conf_init_size_value(pmcf->max_source, 1024 * 1024);
+
+    /* admission: the audio a worker has yet to make, and one request's */
+    ngx_conf_init_value(pmcf->max_queue, 3600);
+    ngx_conf_init_value(pmcf->max_audio, 1800);
     ngx_conf_init_value(pmcf->llm.fallback, 1);
 
     /* the LLM client is on when podgen_llm gave it a URL */

@@ -49,6 +49,8 @@ typedef struct {
     ngx_thread_pool_t    *thread_pool;
     ngx_uint_t            max_input;
     size_t                max_source;
+    time_t                max_queue;        /* s of audio per worker */
+    time_t                max_audio;        /* s of audio per request */
     ngx_http_podgen_llm_conf_t  llm;
     ngx_flag_t            llm_enabled;
     ngx_http_podgen_cache_conf_t  cache;

@@ -18,6 +18,7 @@
 #include "pg_episode.h"
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_offload.h"
+#include "ngx_http_podgen_tts.h"
 #include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_speech.h"
 #include "ngx_http_podgen_scripts.h"
@@ -300,7 +301,8 @@ static char  *ngx_http_podgen_podcast_voices[] = {
 static void
 ngx_http_podgen_podcast_segments(ngx_http_podgen_podcast_job_t *pj)
 {
-    char                           *voice_name, *t;
+    char                           *voice_name, *t, msg[160];
+    double                          audio;
     size_t                          i, n, len;
     pg_host_t                      *host;
     pg_script_t                    *script;
@@ -403,6 +405,24 @@ ngx_http_podgen_podcast_segments(ngx_http_podgen_podcast_job_t *pj)
         rs[i].audio_key = seg->key;
         rs[i].start = -1;
         rs[i].end = -1;
+    }
+
+    /* a cost bound before any synthesis: the episode's length */
+
+    for (i = 0, audio = 0; i < n; i++) {
+        audio += ngx_http_podgen_tts_estimate(pj->segs[i].text,
+                                              pj->segs[i].len,
+                                              job->rec.speed);
+    }
+
+    if (pmcf->max_audio && audio > (double) pmcf->max_audio) {
+        ngx_free(rs);
+        ngx_snprintf((u_char *) msg, sizeof(msg),
+                     "the episode would last about %.0f minutes; the most "
+                     "is %.0f (podgen_max_audio)%Z", audio / 60,
+                     (double) pmcf->max_audio / 60);
+        ngx_http_podgen_job_fail(job, "audio_too_long", msg);
+        return;
     }
 
     if (pg_job_set_segments(&job->rec, rs, n) != 0) {

@@ -101,6 +101,7 @@ static void
 ngx_http_podgen_speech_body(ngx_http_request_t *r)
 {
     char                          hex[PG_KEY_LEN + 1];
+    double                        audio;
     u_char                       *body;
     size_t                        len;
     pg_error_t                    err;
@@ -126,6 +127,20 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
                                 &err)
         != 0)
     {
+        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
+        return;
+    }
+
+    /* a cost bound before any work: the audio this text makes */
+
+    audio = ngx_http_podgen_tts_estimate(req.text, req.text_len, req.speed);
+
+    if (pmcf->max_audio && audio > (double) pmcf->max_audio) {
+        pg_error_set(&err, 400, "input", "audio_too_long",
+                     "this input at speed %.2f would make about %.0f "
+                     "minutes of audio; the most is %.0f (podgen_max_audio)",
+                     req.speed, audio / 60, (double) pmcf->max_audio / 60);
+        pg_speech_request_free(&req);
         ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
         return;
     }
@@ -280,6 +295,7 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
 {
     ngx_int_t                     rc;
     pg_error_t                    err;
+    u_char                       *p;
     ngx_table_elt_t              *h;
     ngx_connection_t             *c;
     ngx_http_request_t           *r;
@@ -300,6 +316,7 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
     conf.output = ngx_http_podgen_speech_output;
     conf.data = s;
     conf.log = c->log;
+    conf.max_queue = pmcf->max_queue;
 
     s->job = ngx_http_podgen_tts_start(&conf, s->text, s->text_len, &rc);
 
@@ -313,10 +330,15 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
 
     if (rc == NGX_BUSY) {
         h = ngx_list_push(&r->headers_out.headers);
-        if (h) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+
+        if (h && p) {
             h->hash = 1;
             ngx_str_set(&h->key, "Retry-After");
-            ngx_str_set(&h->value, "1");
+            h->value.data = p;
+            h->value.len = ngx_sprintf(p, "%ui",
+                                       ngx_http_podgen_tts_retry_after())
+                           - p;
         }
 
         ngx_http_podgen_metrics_error(PG_ERR_BUSY);

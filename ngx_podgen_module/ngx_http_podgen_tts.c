@@ -52,6 +52,8 @@ struct ngx_http_podgen_tts_job_s {
     /* the pool's queue was full with nothing of ours on it: try again */
     ngx_event_t                   retry;
 
+    double                        estimate;     /* s of audio, admitted */
+
     unsigned                      attached:1;
     unsigned                      encoding:1;
     unsigned                      failed:1;
@@ -78,17 +80,68 @@ static void ngx_http_podgen_tts_use_cycle_log(ngx_http_podgen_tts_job_t *job);
 static void ngx_http_podgen_tts_retry(ngx_http_podgen_tts_job_t *job);
 
 
+/* seconds of audio the live jobs of this worker were admitted with */
+static double  ngx_http_podgen_tts_pending;
+
+
+#define NGX_HTTP_PODGEN_TTS_PACE      16.0    /* characters a second */
+#define NGX_HTTP_PODGEN_TTS_RATE      50.0    /* s of audio a second */
+
+
+double
+ngx_http_podgen_tts_estimate(const char *text, size_t len, double speed)
+{
+    size_t  i, n;
+
+    n = len;
+
+    for (i = 0; i < len; i++) {
+        if (text[i] >= '0' && text[i] <= '9') {
+            n += 5;
+        }
+    }
+
+    return (double) n / NGX_HTTP_PODGEN_TTS_PACE / (speed > 0 ? speed : 1);
+}
+
+
+ngx_uint_t
+ngx_http_podgen_tts_retry_after(void)
+{
+    /* what is queued, at the pace a worker makes audio (measured: tens of
+     * seconds of audio a second on a few threads) */
+    return 1 + (ngx_uint_t) (ngx_http_podgen_tts_pending
+                             / NGX_HTTP_PODGEN_TTS_RATE);
+}
+
+
 ngx_http_podgen_tts_job_t *
 ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
     size_t len, ngx_int_t *rc)
 {
     long                          n, i;
     char                         *p;
+    double                        estimate;
     pg_span_t                    *spans;
     ngx_http_podgen_tts_job_t    *job;
     ngx_http_podgen_tts_chunk_t  *chunk;
 
     *rc = NGX_ERROR;
+
+    /* admission: the audio this worker has to make is bounded; a worker
+     * with nothing to do takes any job (its length is bounded apart) */
+
+    estimate = ngx_http_podgen_tts_estimate(text, len, conf->speed);
+
+    if (conf->max_queue && ngx_http_podgen_tts_pending > 0
+        && ngx_http_podgen_tts_pending + estimate > (double) conf->max_queue)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, conf->log, 0,
+                       "podgen tts: %.0f s of audio queued, %.0f s refused",
+                       ngx_http_podgen_tts_pending, estimate);
+        *rc = NGX_BUSY;
+        return NULL;
+    }
 
     n = pg_text_split(text, len, conf->chunk_max, conf->first_chunk_max,
                       &spans);
@@ -147,6 +200,8 @@ ngx_http_podgen_tts_start(ngx_http_podgen_tts_conf_t *conf, const char *text,
 
     job->refs = 1;
     job->attached = 1;
+    job->estimate = estimate;
+    ngx_http_podgen_tts_pending += estimate;
 
     if (!ngx_http_podgen_tts_jobs_init) {
         ngx_queue_init(&ngx_http_podgen_tts_jobs);
@@ -565,6 +620,12 @@ ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job)
                    "podgen tts: job %p freed", job);
 
     ngx_queue_remove(&job->queue);
+
+    ngx_http_podgen_tts_pending -= job->estimate;
+
+    if (ngx_http_podgen_tts_pending < 0.001) {
+        ngx_http_podgen_tts_pending = 0;
+    }
 
     for (i = 0; i < job->nchunks; i++) {
         pg_pcm_free(&job->chunks[i].pcm);

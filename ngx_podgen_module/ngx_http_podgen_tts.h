@@ -46,12 +46,29 @@ typedef struct {
     ngx_http_podgen_tts_output_pt   output;
     void                           *data;
     ngx_log_t                      *log;
+    time_t                          max_queue;  /* s of audio; 0: no bound */
 } ngx_http_podgen_tts_conf_t;
 
 
 /*
+ * Seconds of audio that text[0..len) (normalized) makes at speed: an
+ * estimate from flite's pace (about 16 characters a second at speed 1; a
+ * digit is read as a word, about 6), a little long rather than short.
+ */
+double ngx_http_podgen_tts_estimate(const char *text, size_t len,
+    double speed);
+
+/*
+ * Seconds to wait before asking again when a job was refused (NGX_BUSY):
+ * from the audio this worker still has to make.
+ */
+ngx_uint_t ngx_http_podgen_tts_retry_after(void);
+
+
+/*
  * Starts a job on text[0..len) (copied).  Returns the job, or NULL with
- * NGX_ERROR / NGX_BUSY (thread pool queue full) in *rc.
+ * NGX_ERROR / NGX_BUSY in *rc: the thread pool queue is full, or the
+ * worker already has max_queue seconds of audio to make (admission).
  */
 ngx_http_podgen_tts_job_t *ngx_http_podgen_tts_start(
     ngx_http_podgen_tts_conf_t *conf, const char *text, size_t len,
