@@ -24,7 +24,9 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_podgen_loc_conf_t *plcf = conf;
 
+    ngx_http_core_srv_conf_t     *cscf;
     ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_podgen_loc_conf_t   *splcf;
     ngx_http_podgen_main_conf_t  *pmcf;
 
     if (plcf->endpoint != NGX_HTTP_PODGEN_NONE) {
@@ -35,6 +37,13 @@ ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_podgen_content_handler;
+
+    /* what nginx answers before it chooses a location is JSON too in a
+     * server with podgen locations (ngx_http_podgen_error_filter.c) */
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    splcf = cscf->ctx->loc_conf[ngx_http_podgen_module.ctx_index];
+    splcf->server_endpoints = 1;
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_podgen_module);
 

@@ -328,6 +328,7 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     plcf->endpoint = NGX_HTTP_PODGEN_NONE;
+     *     plcf->server_endpoints = 0;
      */
 
     plcf->api_key.len = NGX_CONF_UNSET_SIZE;
