@@ -124,7 +124,7 @@ static ngx_http_podgen_core_error_t  ngx_http_podgen_core_errors[] = {
       "the HTTP version of the request is not supported" },
 
     { NGX_HTTP_INSUFFICIENT_STORAGE, "server_error", "insufficient_storage",
-      "the server has no room to store the request's result" },
+      "the server has no room to store what the request makes" },
 
     { 0, NULL, NULL, NULL }
 };
