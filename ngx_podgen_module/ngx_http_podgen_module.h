@@ -81,6 +81,9 @@ typedef struct {
                                                podgen locations */
     ngx_str_t             api_key;          /* podgen_api_key; "" = off */
     char                  api_key_hash[65]; /* its SHA-256, hex */
+    ngx_str_t             feed_token;       /* podgen_feed_token; "" = off;
+                                               NUL-terminated */
+    char                  feed_token_hash[65];
 } ngx_http_podgen_loc_conf_t;
 
 
