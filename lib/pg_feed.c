@@ -16,6 +16,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "pg_feed.h"
+#include "pg_key.h"
 #include "pg_text.h"
 
 
@@ -36,7 +37,7 @@ static int pg_rss_element(pg_buf_t *out, const char *name, const char *s);
 static int pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
     const char *path, const char *id, const char *suffix);
 static int pg_rss_item(pg_buf_t *out, const pg_job_t *job,
-    const char *link, size_t link_len, pg_buf_t *tmp);
+    const char *link, size_t link_len, const char *token, pg_buf_t *tmp);
 static int pg_rss_date(pg_buf_t *out, int64_t ms);
 static int pg_rss_description(pg_buf_t *out, const pg_job_t *job);
 static const char *pg_rss_mime(const char *format);
@@ -502,6 +503,9 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
                 "<atom:link href=\"") != 0
          || pg_rss_url(out, link, link_len, "/v1/podcasts/feed.xml", "", "")
             != 0
+         || (ch->token != NULL
+             && (pg_buf_append_str(out, "?token=") != 0
+                 || pg_xml_escape(out, ch->token, strlen(ch->token)) != 0))
          || pg_buf_append_str(out,
                 "\" rel=\"self\" type=\"application/rss+xml\"/>\n") != 0;
 
@@ -522,7 +526,8 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
             continue;
         }
 
-        rc = pg_rss_item(out, jobs[i], link, link_len, &tmp) != 0;
+        rc = pg_rss_item(out, jobs[i], link, link_len, ch->token, &tmp)
+             != 0;
     }
 
     rc = rc || pg_buf_append_str(out, "</channel>\n</rss>\n") != 0;
@@ -533,12 +538,35 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
 }
 
 
+int
+pg_feed_episode_token(const char *token, size_t token_len, const char *id,
+    char *out)
+{
+    char  msg[sizeof("audio:") + PG_JOB_ID_LEN], hex[PG_KEY_LEN + 1];
+    int   n;
+
+    n = snprintf(msg, sizeof(msg), "audio:%.*s", PG_JOB_ID_LEN, id);
+
+    if (n < 0 || pg_key_hmac_sha256(token, token_len, msg, (size_t) n, hex)
+                 != 0)
+    {
+        return -1;
+    }
+
+    memcpy(out, hex, PG_FEED_TOKEN_LEN);
+    out[PG_FEED_TOKEN_LEN] = '\0';
+
+    return 0;
+}
+
+
 static int
 pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
-    size_t link_len, pg_buf_t *tmp)
+    size_t link_len, const char *token, pg_buf_t *tmp)
 {
     int        n;
     char       id[PG_JOB_ID_LEN + 1], num[64];
+    char       etoken[PG_FEED_TOKEN_LEN + 1];
     size_t     len;
     long long  s;
 
@@ -567,6 +595,14 @@ pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
         || pg_buf_append_str(out, "</description>\n<enclosure url=\"") != 0
         || pg_rss_url(out, link, link_len, "/v1/podcasts/", id, "/audio")
            != 0)
+    {
+        return -1;
+    }
+
+    if (token != NULL
+        && (pg_feed_episode_token(token, strlen(token), id, etoken) != 0
+            || pg_buf_append_str(out, "?token=") != 0
+            || pg_buf_append_str(out, etoken) != 0))
     {
         return -1;
     }

@@ -17,6 +17,8 @@
 
 #define PG_FEED_DESCRIPTION_MAX  300    /* characters of an item's
                                            description */
+#define PG_FEED_TOKEN_LEN        32     /* hex digits of an episode's
+                                           token */
 
 
 /*
@@ -58,7 +60,19 @@ typedef struct {
     const char  *description;
     const char  *author;
     const char  *image;         /* URL of the artwork; may be NULL */
+    const char  *token;         /* the feed's secret token (URL-safe), or
+                                   NULL: see pg_rss_write() */
 } pg_rss_channel_t;
+
+
+/*
+ * The token of an episode's audio link in a feed with a secret token: the
+ * first PG_FEED_TOKEN_LEN hex digits of HMAC-SHA256(token, "audio:" id),
+ * so that an episode's link opens that episode only.  out gets
+ * PG_FEED_TOKEN_LEN + 1 bytes.  Returns 0, or -1.
+ */
+int pg_feed_episode_token(const char *token, size_t token_len,
+    const char *id, char *out);
 
 
 /*
@@ -72,8 +86,10 @@ typedef struct {
  * description (the first segments' texts, at most 300 characters),
  * enclosure (url <link>/v1/podcasts/<id>/audio, length audio_bytes, type
  * the format's MIME type), itunes:duration HH:MM:SS, itunes:episodeType
- * full.  A NULL channel field is empty; trailing slashes of link are not
- * doubled.  Returns 0, or -1 when out of memory.
+ * full.  With a token, the self link ends with "?token=<token>" and each
+ * enclosure url with "?token=<the episode's token>".  A NULL channel field
+ * is empty; trailing slashes of link are not doubled.  Returns 0, or -1
+ * when out of memory.
  */
 int pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs,
     size_t n, pg_buf_t *out);

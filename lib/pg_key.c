@@ -2,8 +2,10 @@
  * podgen core: content keys.
  */
 
+#include <limits.h>
 #include <pthread.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "pg_key.h"
 
@@ -54,16 +56,11 @@ pg_key_sha256_raw(const void *data, size_t len, unsigned char *md)
 }
 
 
-int
-pg_key_sha256(const void *data, size_t len, char *hex)
+static void
+pg_key_hex(const unsigned char *md, char *hex)
 {
     unsigned int          i;
-    unsigned char         md[PG_KEY_RAW_LEN];
     static const char     digits[] = "0123456789abcdef";
-
-    if (pg_key_sha256_raw(data, len, md) != 0) {
-        return -1;
-    }
 
     for (i = 0; i < PG_KEY_RAW_LEN; i++) {
         hex[2 * i] = digits[md[i] >> 4];
@@ -71,6 +68,41 @@ pg_key_sha256(const void *data, size_t len, char *hex)
     }
 
     hex[2 * PG_KEY_RAW_LEN] = '\0';
+}
+
+
+int
+pg_key_sha256(const void *data, size_t len, char *hex)
+{
+    unsigned char  md[PG_KEY_RAW_LEN];
+
+    if (pg_key_sha256_raw(data, len, md) != 0) {
+        return -1;
+    }
+
+    pg_key_hex(md, hex);
+
+    return 0;
+}
+
+
+int
+pg_key_hmac_sha256(const void *key, size_t key_len, const void *data,
+    size_t len, char *hex)
+{
+    unsigned int   n;
+    unsigned char  md[PG_KEY_RAW_LEN];
+
+    (void) pthread_once(&pg_key_md_once, pg_key_fetch);
+
+    if (pg_key_md == NULL || key_len > (size_t) INT_MAX
+        || HMAC(pg_key_md, key, (int) key_len, data, len, md, &n) == NULL
+        || n != PG_KEY_RAW_LEN)
+    {
+        return -1;
+    }
+
+    pg_key_hex(md, hex);
 
     return 0;
 }

@@ -157,8 +157,10 @@ ngx_http_podgen_batch_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     ngx_memzero(&out, sizeof(pg_buf_t));
 
     if (rc != NGX_OK || pg_job_public_json(rec, "/v1/podcasts", &out) != 0) {
+        /* the error filter makes it JSON: 507 insufficient_storage, 500 */
         pg_buf_free(&out);
-        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_podgen_finalize(r, rc == NGX_HTTP_INSUFFICIENT_STORAGE
+                                    ? rc : NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -830,12 +832,22 @@ ngx_http_podgen_batch_podcast_accepted(void *data, ngx_int_t rc,
 
     it->job = NULL;
 
+    if (rc == NGX_HTTP_INSUFFICIENT_STORAGE) {
+        pg_error_set(&e, NGX_HTTP_INSUFFICIENT_STORAGE, NULL,
+                     "insufficient_storage",
+                     "the job store has no room for the podcast's record");
+        e.type = "server_error";
+        ngx_http_podgen_batch_item_error(it, &e);
+        return;
+    }
+
     if (rc != NGX_OK
         || pg_buf_append_str(&it->result, "\"body\":") != 0
         || pg_job_public_json(rec, "/v1/podcasts", &it->result) != 0)
     {
         pg_error_set(&e, 500, NULL, "server_error",
                      "the podcast job could not be stored");
+        e.type = "server_error";
         ngx_http_podgen_batch_item_error(it, &e);
         return;
     }

@@ -14,6 +14,8 @@ char *ngx_http_podgen_endpoint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_podgen_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_podgen_feed_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* NGX_HTTP_PODGEN_DIRECTIVE_H */

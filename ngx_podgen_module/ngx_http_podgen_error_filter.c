@@ -1,6 +1,7 @@
 /*
  * podgen: the error filter — nginx's own error pages in podgen locations
- * go out as OpenAI-style JSON errors.
+ * (and in servers with podgen locations, before a location is chosen) go
+ * out as OpenAI-style JSON errors, with a type and code for each status.
  */
 
 #include <ngx_config.h>
@@ -13,6 +14,23 @@
 #include "ngx_http_podgen_util.h"
 
 
+/* nginx has no name for it: it sends its own 494 as 400 */
+#define NGX_HTTP_PODGEN_HEADER_TOO_LARGE  431
+
+
+/* an answer of nginx's own, as an OpenAI-style error */
+typedef struct {
+    ngx_uint_t   status;
+    char        *type;          /* NULL: invalid_request_error */
+    char        *code;
+    char        *message;
+} ngx_http_podgen_core_error_t;
+
+
+static void ngx_http_podgen_core_error(ngx_uint_t status, pg_error_t *err);
+static ngx_uint_t ngx_http_podgen_error_is_ours(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_podgen_has_header(ngx_http_request_t *r,
+    char *key);
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -36,25 +54,187 @@ ngx_http_podgen_error_filter_init(ngx_conf_t *cf)
 
 
 /*
+ * What nginx itself may answer in a podgen location (or, in a server with
+ * podgen locations, before it has chosen a location), as OpenAI-style
+ * errors: 4xx are the client's (invalid_request_error) but for a rate
+ * limit, whose type is "requests" as OpenAI's is for a limit on requests;
+ * 5xx are server_error.  nginx sends its 494 (headers too large) as 400.
+ */
+
+static ngx_http_podgen_core_error_t  ngx_http_podgen_core_errors[] = {
+
+    { NGX_HTTP_BAD_REQUEST, NULL, "invalid_request",
+      "the request is malformed, or its headers are too large" },
+
+    { NGX_HTTP_UNAUTHORIZED, NULL, "invalid_api_key",
+      "incorrect or missing API key: send \"Authorization: Bearer <key>\"" },
+
+    { NGX_HTTP_FORBIDDEN, NULL, "forbidden",
+      "access to this resource is denied" },
+
+    { NGX_HTTP_NOT_FOUND, NULL, "not_found",
+      "no such resource" },
+
+    { NGX_HTTP_NOT_ALLOWED, NULL, "method_not_allowed",
+      "the method is not allowed here" },
+
+    { NGX_HTTP_REQUEST_TIME_OUT, NULL, "request_timeout",
+      "the request was not received in time" },
+
+    { NGX_HTTP_LENGTH_REQUIRED, NULL, "length_required",
+      "the request needs a Content-Length" },
+
+    { NGX_HTTP_PRECONDITION_FAILED, NULL, "precondition_failed",
+      "a precondition of the request (If-Match, If-Unmodified-Since) "
+      "is false" },
+
+    { NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NULL, "request_too_large",
+      "the request body is larger than the server accepts" },
+
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, NULL, "uri_too_long",
+      "the request URI is longer than the server accepts" },
+
+    { NGX_HTTP_RANGE_NOT_SATISFIABLE, NULL, "range_not_satisfiable",
+      "the requested range is not within the resource "
+      "(see Content-Range for its size)" },
+
+    { NGX_HTTP_TOO_MANY_REQUESTS, "requests", "rate_limit_exceeded",
+      "too many requests: slow down and retry later" },
+
+    { NGX_HTTP_PODGEN_HEADER_TOO_LARGE, NULL, "request_header_too_large",
+      "the request headers are larger than the server accepts" },
+
+    { NGX_HTTP_INTERNAL_SERVER_ERROR, "server_error", "server_error",
+      "the server could not complete the request" },
+
+    { NGX_HTTP_NOT_IMPLEMENTED, "server_error", "not_implemented",
+      "the server does not support what the request asks for" },
+
+    { NGX_HTTP_BAD_GATEWAY, "server_error", "bad_gateway",
+      "an upstream server sent an invalid answer" },
+
+    { NGX_HTTP_SERVICE_UNAVAILABLE, "server_error", "server_busy",
+      "the server is busy: retry later" },
+
+    { NGX_HTTP_GATEWAY_TIME_OUT, "server_error", "gateway_timeout",
+      "an upstream server did not answer in time" },
+
+    { NGX_HTTP_VERSION_NOT_SUPPORTED, "server_error",
+      "http_version_not_supported",
+      "the HTTP version of the request is not supported" },
+
+    { NGX_HTTP_INSUFFICIENT_STORAGE, "server_error", "insufficient_storage",
+      "the server has no room to store what the request makes" },
+
+    { 0, NULL, NULL, NULL }
+};
+
+
+static void
+ngx_http_podgen_core_error(ngx_uint_t status, pg_error_t *err)
+{
+    ngx_http_podgen_core_error_t  *e;
+
+    for (e = ngx_http_podgen_core_errors; e->status; e++) {
+        if (e->status == status) {
+            pg_error_set(err, status, NULL, e->code, "%s", e->message);
+
+            if (e->type) {
+                err->type = e->type;
+            }
+
+            return;
+        }
+    }
+
+    if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        pg_error_set(err, status, NULL, "server_error",
+                     "the server could not complete the request");
+        err->type = "server_error";
+        return;
+    }
+
+    pg_error_set(err, status, NULL, "invalid_request",
+                 "the server cannot answer this request");
+}
+
+
+/*
+ * Whether an error page is ours to make JSON: in a podgen location, and in
+ * a server with podgen locations when nginx answered before choosing a
+ * location (a request line or headers too long, a bad request line); then
+ * the request still has the server's own configuration.
+ */
+
+static ngx_uint_t
+ngx_http_podgen_error_is_ours(ngx_http_request_t *r)
+{
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+
+    if (plcf == NULL) {
+        return 0;
+    }
+
+    return plcf->endpoint != NGX_HTTP_PODGEN_NONE || plcf->server_endpoints;
+}
+
+
+/* whether a header is already in the answer (a filter_finalize'd one) */
+
+static ngx_uint_t
+ngx_http_podgen_has_header(ngx_http_request_t *r, char *key)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(key);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
+        {
+            return 1;
+        }
+    }
+}
+
+
+/*
  * nginx answers some requests itself before or while our handler runs
  * (413 for a body over client_max_body_size, 408, 400 for a broken chunked
- * body, 500): in podgen locations those become JSON errors too.
+ * body, 416 from the range filter, 429 or 503 from limit_req, 500): those
+ * become JSON errors too.  A filter that finalizes the request with its
+ * status (the range filter) starts the answer again with the module
+ * contexts cleared: the headers already set (X-Request-Id) are kept.
  */
 
 static ngx_int_t
 ngx_http_podgen_header_filter(ngx_http_request_t *r)
 {
-    ngx_str_t                    json;
-    pg_error_t                   err;
-    ngx_http_podgen_ctx_t       *ctx;
-    ngx_http_podgen_loc_conf_t  *plcf;
+    ngx_str_t               json;
+    pg_error_t              err;
+    ngx_http_podgen_ctx_t  *ctx;
 
-    if (r != r->main || r->headers_out.status < NGX_HTTP_BAD_REQUEST) {
-        return ngx_http_next_header_filter(r);
-    }
-
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
-    if (plcf == NULL || plcf->endpoint == NGX_HTTP_PODGEN_NONE) {
+    if (r != r->main || r->headers_out.status < NGX_HTTP_BAD_REQUEST
+        || !ngx_http_podgen_error_is_ours(r))
+    {
         return ngx_http_next_header_filter(r);
     }
 
@@ -67,41 +247,7 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    switch (r->headers_out.status) {
-
-    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
-        pg_error_set(&err, 413, NULL, "request_too_large",
-                     "the request body is larger than the server accepts");
-        break;
-
-    case NGX_HTTP_REQUEST_TIME_OUT:
-        pg_error_set(&err, 408, NULL, "request_timeout",
-                     "the request body was not received in time");
-        break;
-
-    case NGX_HTTP_BAD_REQUEST:
-        pg_error_set(&err, 400, NULL, "invalid_request",
-                     "the request is malformed");
-        break;
-
-    case NGX_HTTP_UNAUTHORIZED:
-        pg_error_set(&err, 401, NULL, "invalid_api_key",
-                     "incorrect or missing API key: send "
-                     "\"Authorization: Bearer <key>\"");
-        break;
-
-    case NGX_HTTP_FORBIDDEN:
-        pg_error_set(&err, 403, NULL, "forbidden",
-                     "access to this resource is denied");
-        break;
-
-    default:
-        pg_error_set(&err, r->headers_out.status, NULL, "server_error",
-                     "the server could not complete the request");
-        err.type = r->headers_out.status >= 500 ? "server_error"
-                                                 : "invalid_request_error";
-        break;
-    }
+    ngx_http_podgen_core_error(r->headers_out.status, &err);
 
     if (ngx_http_podgen_error_json(r->pool, &err, &json) != NGX_OK) {
         return ngx_http_next_header_filter(r);
@@ -127,7 +273,9 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
     /* the JSON goes out instead of nginx's HTML page */
     ctx->replacement = json;
 
-    if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
+    if (!ngx_http_podgen_has_header(r, "X-Request-Id")
+        && ngx_http_podgen_add_common_headers(r) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

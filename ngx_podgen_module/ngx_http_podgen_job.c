@@ -280,7 +280,13 @@ ngx_http_podgen_job_write_after(void *data)
                           "podgen: job \"%s\" could not be stored",
                           job->rec.id);
 
-            ngx_http_podgen_job_let_go(job, NGX_ERROR);
+            /* no room in the store: the client is told so (507) */
+
+            ngx_http_podgen_job_let_go(job,
+                                       (w->err == NGX_ENOSPC
+                                        || w->err == EDQUOT)
+                                       ? NGX_HTTP_INSUFFICIENT_STORAGE
+                                       : NGX_ERROR);
             return;
         }
 

@@ -56,7 +56,11 @@ typedef struct {
 } ngx_http_podgen_job_kind_t;
 
 
-/* The record is written and the job is ours (rc NGX_OK), or not. */
+/*
+ * The record is written and the job is ours (rc NGX_OK), or not: rc is
+ * NGX_HTTP_INSUFFICIENT_STORAGE when the store had no room for the record
+ * (ENOSPC, EDQUOT), else NGX_ERROR.
+ */
 typedef void (*ngx_http_podgen_job_accepted_pt)(void *data, ngx_int_t rc,
     pg_job_t *rec);
 

@@ -103,6 +103,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       NULL },
 
+    { ngx_string("podgen_feed_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_podgen_feed_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("podgen_store"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -348,9 +355,11 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     plcf->endpoint = NGX_HTTP_PODGEN_NONE;
+     *     plcf->server_endpoints = 0;
      */
 
     plcf->api_key.len = NGX_CONF_UNSET_SIZE;
+    plcf->feed_token.len = NGX_CONF_UNSET_SIZE;
 
     return plcf;
 }
@@ -363,7 +372,7 @@ ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_podgen_loc_conf_t *conf = child;
 
     /* endpoints are not inherited: a nested location is its own thing;
-     * the API key is */
+     * the API key and the feed token are */
 
     if (conf->api_key.len == NGX_CONF_UNSET_SIZE) {
         if (prev->api_key.len == NGX_CONF_UNSET_SIZE) {
@@ -377,6 +386,23 @@ ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->api_key.len
         && pg_key_sha256(conf->api_key.data, conf->api_key.len,
                          conf->api_key_hash)
+           != 0)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->feed_token.len == NGX_CONF_UNSET_SIZE) {
+        if (prev->feed_token.len == NGX_CONF_UNSET_SIZE) {
+            ngx_str_set(&conf->feed_token, "");
+
+        } else {
+            conf->feed_token = prev->feed_token;
+        }
+    }
+
+    if (conf->feed_token.len
+        && pg_key_sha256(conf->feed_token.data, conf->feed_token.len,
+                         conf->feed_token_hash)
            != 0)
     {
         return NGX_CONF_ERROR;

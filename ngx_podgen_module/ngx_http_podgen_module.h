@@ -79,8 +79,13 @@ typedef enum {
 
 typedef struct {
     ngx_uint_t            endpoint;         /* ngx_http_podgen_endpoint_e */
+    ngx_uint_t            server_endpoints; /* a server's own: it has
+                                               podgen locations */
     ngx_str_t             api_key;          /* podgen_api_key; "" = off */
     char                  api_key_hash[65]; /* its SHA-256, hex */
+    ngx_str_t             feed_token;       /* podgen_feed_token; "" = off;
+                                               NUL-terminated */
+    char                  feed_token_hash[65];
 } ngx_http_podgen_loc_conf_t;
 
 

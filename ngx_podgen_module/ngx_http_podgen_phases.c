@@ -10,6 +10,8 @@
 #include <openssl/crypto.h>
 
 #include "pg_key.h"
+#include "pg_job.h"
+#include "pg_feed.h"
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_phases.h"
 #include "ngx_http_podgen_util.h"
@@ -23,6 +25,10 @@
 
 
 static ngx_int_t ngx_http_podgen_access_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_podgen_bearer_ok(ngx_http_request_t *r,
+    ngx_http_podgen_loc_conf_t *plcf);
+static ngx_uint_t ngx_http_podgen_feed_token_ok(ngx_http_request_t *r,
+    ngx_http_podgen_loc_conf_t *plcf);
 static ngx_int_t ngx_http_podgen_log_handler(ngx_http_request_t *r);
 
 
@@ -59,17 +65,15 @@ ngx_http_podgen_phases_init(ngx_conf_t *cf)
 
 /*
  * The access phase of podgen locations with a key: a missing or wrong
- * bearer token gets 401 (as JSON, from the header filter).  The token is
- * compared by its SHA-256, in constant time.
+ * bearer token gets 401 (as JSON, from the header filter), unless the
+ * request is the feed or an episode's audio with its podgen_feed_token.
  */
 
 static ngx_int_t
 ngx_http_podgen_access_handler(ngx_http_request_t *r)
 {
-    u_char                      *p, *last;
     ngx_table_elt_t             *h;
     ngx_http_podgen_loc_conf_t  *plcf;
-    char                         hash[65];
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
 
@@ -77,27 +81,10 @@ ngx_http_podgen_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    h = r->headers_in.authorization;
-
-    if (h && h->value.len > 7
-        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    if (ngx_http_podgen_bearer_ok(r, plcf)
+        || ngx_http_podgen_feed_token_ok(r, plcf))
     {
-        p = h->value.data + 7;
-        last = h->value.data + h->value.len;
-
-        while (p < last && *p == ' ') {
-            p++;
-        }
-
-        while (last > p && last[-1] == ' ') {
-            last--;
-        }
-
-        if (pg_key_sha256(p, last - p, hash) == 0
-            && CRYPTO_memcmp(hash, plcf->api_key_hash, 64) == 0)
-        {
-            return NGX_OK;
-        }
+        return NGX_OK;
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -112,6 +99,106 @@ ngx_http_podgen_access_handler(ngx_http_request_t *r)
     (void) ngx_http_podgen_begin(r);
 
     return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/* The bearer token is compared by its SHA-256, in constant time. */
+
+static ngx_uint_t
+ngx_http_podgen_bearer_ok(ngx_http_request_t *r,
+    ngx_http_podgen_loc_conf_t *plcf)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+    char              hash[65];
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return 0;
+    }
+
+    p = h->value.data + 7;
+    last = h->value.data + h->value.len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    return pg_key_sha256(p, last - p, hash) == 0
+           && CRYPTO_memcmp(hash, plcf->api_key_hash, 64) == 0;
+}
+
+
+/*
+ * GET or HEAD of a podcasts location's {base}/feed.xml?token=T, T the
+ * podgen_feed_token (compared by its SHA-256, in constant time), or of
+ * {base}/{id}/audio?token=E, E the episode's token (pg_feed_episode_token(),
+ * compared in constant time): the links of the feed.  Nothing else.
+ */
+
+static ngx_uint_t
+ngx_http_podgen_feed_token_ok(ngx_http_request_t *r,
+    ngx_http_podgen_loc_conf_t *plcf)
+{
+    ngx_str_t                  rest, token;
+    ngx_http_core_loc_conf_t  *clcf;
+    char                       hash[65], want[PG_FEED_TOKEN_LEN + 1];
+
+    if (plcf->feed_token.len == 0
+        || plcf->endpoint != NGX_HTTP_PODGEN_PODCASTS
+        || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        || ngx_http_arg(r, (u_char *) "token", 5, &token) != NGX_OK)
+    {
+        return 0;
+    }
+
+    /* the path as the podcasts handler reads it */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    rest = r->uri;
+
+    if (rest.len >= clcf->name.len
+        && ngx_strncmp(rest.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        rest.data += clcf->name.len;
+        rest.len -= clcf->name.len;
+    }
+
+    while (rest.len && rest.data[0] == '/') {
+        rest.data++;
+        rest.len--;
+    }
+
+    if (rest.len == sizeof("feed.xml") - 1
+        && ngx_strncmp(rest.data, "feed.xml", rest.len) == 0)
+    {
+        return pg_key_sha256(token.data, token.len, hash) == 0
+               && CRYPTO_memcmp(hash, plcf->feed_token_hash, 64) == 0;
+    }
+
+    if (rest.len == PG_JOB_ID_LEN + sizeof("/audio") - 1
+        && rest.data[0] == 'p'
+        && pg_job_id_valid((char *) rest.data, PG_JOB_ID_LEN)
+        && ngx_strncmp(rest.data + PG_JOB_ID_LEN, "/audio",
+                       sizeof("/audio") - 1) == 0)
+    {
+        return token.len == PG_FEED_TOKEN_LEN
+               && pg_feed_episode_token((char *) plcf->feed_token.data,
+                                        plcf->feed_token.len,
+                                        (char *) rest.data, want)
+                  == 0
+               && CRYPTO_memcmp(token.data, want, PG_FEED_TOKEN_LEN) == 0;
+    }
+
+    return 0;
 }
 
 

@@ -444,7 +444,9 @@ ngx_http_podgen_podcasts_accepted(void *data, ngx_int_t rc, pg_job_t *rec)
     r = p->request;
 
     if (rc != NGX_OK) {
-        ngx_http_podgen_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        /* the error filter makes it JSON: 507 insufficient_storage, 500 */
+        ngx_http_podgen_finalize(r, rc == NGX_HTTP_INSUFFICIENT_STORAGE
+                                    ? rc : NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

@@ -31,6 +31,7 @@ typedef struct ngx_http_podgen_podcasts_s {
     uint64_t                   version;
     ngx_str_t                  base;
     ngx_str_t                  host;
+    ngx_str_t                  feed_token;  /* podgen_feed_token, or "" */
     char                       id[PG_JOB_ID_LEN + 1];
     char                       cursor[PG_JOB_ID_LEN + 1];
     ngx_uint_t                 limit;

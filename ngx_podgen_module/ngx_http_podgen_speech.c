@@ -418,8 +418,9 @@ ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice, pg_format_t format,
 
 
 /*
- * A hit is served whole: Content-Length, ETag (If-None-Match gives 304 in
- * nginx's not_modified filter) and Range (nginx's range filter).
+ * A hit is served whole: Content-Length, ETag (the audio's, at its
+ * X-Podgen-Audio-Url; a POST is never a 304, see
+ * ngx_http_podgen_check_preconditions()) and Range (nginx's range filter).
  */
 
 static ngx_int_t

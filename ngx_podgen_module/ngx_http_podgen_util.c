@@ -596,8 +596,60 @@ ngx_http_podgen_send_memory(ngx_http_request_t *r, u_char *data, size_t len)
 
 
 /*
- * The start of the POST endpoints: method, Content-Type, then the body is
- * read and post_handler runs.
+ * The preconditions of a POST (RFC 9110, 13.2.1): evaluated after the
+ * request's own checks and before its body is read, against the target
+ * resource.  nginx's not_modified filter would evaluate them on the
+ * answer, after the work, against its ETag (which names what was made, the
+ * audio at /v1/audio/{key}: another resource), and send a 304, which only
+ * GET and HEAD may get: it is off for these requests.
+ *
+ * No target of a POST has a representation with an entity tag: the list
+ * of /v1/podcasts is a current representation without one, the others
+ * have none (GET is 405).  So If-Match is false (412), but "*" on
+ * /v1/podcasts; If-None-Match is true (the POST is performed), but "*" on
+ * /v1/podcasts.  If-Modified-Since is for GET and HEAD only (13.1.3), and
+ * If-Unmodified-Since is ignored without a modification date (13.1.4).
+ */
+
+static ngx_int_t
+ngx_http_podgen_check_preconditions(ngx_http_request_t *r, pg_error_t *err)
+{
+    ngx_uint_t                   current;
+    ngx_table_elt_t             *h;
+    ngx_http_podgen_loc_conf_t  *plcf;
+
+    r->disable_not_modified = 1;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
+
+    current = (plcf->endpoint == NGX_HTTP_PODGEN_PODCASTS);
+
+    h = r->headers_in.if_match;
+
+    if (h && !(current && h->value.len == 1 && h->value.data[0] == '*')) {
+        pg_error_set(err, NGX_HTTP_PRECONDITION_FAILED, NULL,
+                     "precondition_failed",
+                     "If-Match is false: %s has no representation with an "
+                     "entity tag", current ? "this list" : "this endpoint");
+        return NGX_DECLINED;
+    }
+
+    h = r->headers_in.if_none_match;
+
+    if (h && current && h->value.len == 1 && h->value.data[0] == '*') {
+        pg_error_set(err, NGX_HTTP_PRECONDITION_FAILED, NULL,
+                     "precondition_failed",
+                     "If-None-Match: * is false: the list exists");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The start of the POST endpoints: method, Content-Type, preconditions,
+ * then the body is read and post_handler runs.
  */
 
 ngx_int_t
@@ -615,6 +667,10 @@ ngx_http_podgen_read_json_request(ngx_http_request_t *r,
 
     if (rc == NGX_OK) {
         rc = ngx_http_podgen_check_json_body(r, &err);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_check_preconditions(r, &err);
     }
 
     if (rc == NGX_DECLINED) {
@@ -640,7 +696,7 @@ ngx_http_podgen_read_json_request(ngx_http_request_t *r,
 
 /*
  * A strong ETag from an artifact's key (the key names the exact bytes);
- * nginx's not_modified filter then answers If-None-Match with 304.
+ * nginx's not_modified filter then answers If-None-Match on a GET with 304.
  */
 
 ngx_int_t

@@ -1178,6 +1178,44 @@ POST /v1/podcasts
 . $JSON->encode({ segments => [ map { { speaker => 'A', text => "Line $_." } } 1 .. 401 ] })
 --- api_error: 400 param=segments
 
+=== bad input: a segment of 4,097 bytes (podgen_max_input)
+--- request eval
+"POST /v1/podcasts\n" . $JSON->encode({ segments => [ { speaker => 'A', text => 'a' x 4097 } ] })
+--- api_error: 400 code=string_above_max_length param=segments[0].text
+
+=== bad input: a segment of 2,049 characters in 4,098 bytes (the limit is in bytes)
+--- request eval
+"POST /v1/podcasts\n" . '{"segments":[{"speaker":"A","text":"' . ("\xc3\xa9" x 2049) . '"}]}'
+--- api_error: 400 code=string_above_max_length param=segments[0].text
+
+=== bad input: a speaker of 65 bytes
+--- request eval
+"POST /v1/podcasts\n" . $JSON->encode({ segments => [ { speaker => 'S' x 65, text => 'Hi.' } ] })
+--- api_error: 400 code=invalid_value param=segments[0].speaker
+
+=== limits: 400 segments are accepted
+--- http_config
+podgen_store store;
+--- request eval
+"POST /v1/podcasts\n"
+. $JSON->encode({ segments => [ map { { speaker => $_ % 2 ? 'A' : 'B', text => 'Yes.' } } 1 .. 400 ] })
+--- request_code: 202
+--- wait_status: completed
+--- wait_timeout: 120
+--- timeout: 120
+--- response_body_like: "progress":\{"done":400,"total":400\}
+
+=== limits: a segment of 4,096 bytes is accepted
+--- http_config
+podgen_store store;
+--- request eval
+"POST /v1/podcasts\n"
+. $JSON->encode({ segments => [ { speaker => 'A', text => substr('Tea is good. ' x 400, 0, 4095) . '.' } ] })
+--- request_code: 202
+--- wait_status: completed
+--- wait_timeout: 120
+--- timeout: 120
+
 === bad input: title ""
 --- request
 POST /v1/podcasts

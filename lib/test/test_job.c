@@ -2,7 +2,8 @@
  * Unit tests of lib/pg_job.c and lib/pg_feed.c: job ids, the record file
  * (round trips, hostile records, random mutations), the public status
  * object, the WebVTT and JSON transcripts, XML escaping and the RSS feed
- * (checked with xmllint when it is installed).
+ * (checked with xmllint when it is installed), with and without a secret
+ * token (HMAC-SHA256 checked against RFC 4231).
  */
 
 #include <math.h>
@@ -16,6 +17,7 @@
 
 #include "pg_feed.h"
 #include "pg_job.h"
+#include "pg_key.h"
 #include "unit.h"
 
 
@@ -1317,6 +1319,71 @@ test_rss(void)
 }
 
 
+static void
+test_rss_token(void)
+{
+    int                skipped;
+    char               hex[PG_KEY_LEN + 1], t1[PG_FEED_TOKEN_LEN + 1];
+    char               t2[PG_FEED_TOKEN_LEN + 1], want[200];
+    pg_buf_t           b;
+    pg_job_t           a, c;
+    const char        *s;
+    pg_rss_channel_t   ch;
+    pg_job_t          *jobs[2];
+
+    /* RFC 4231, test case 2 */
+    ok(pg_key_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, hex)
+       == 0
+       && strcmp(hex, "5bdcc146bf60754e6a042426089575c7"
+                      "5a003f089d2739839dec58b964ec3843") == 0,
+       "hmac-sha256: RFC 4231 test case 2");
+
+    memset(&b, 0, sizeof(pg_buf_t));
+
+    make_full(&a);
+    make_full(&c);
+    pg_job_id_make(c.id, PG_JOB_PODCAST, 2, 0x12345678);
+    jobs[0] = &a;
+    jobs[1] = &c;
+
+    ok(pg_feed_episode_token("s3cret-feed-token", 17, a.id, t1) == 0
+       && pg_feed_episode_token("s3cret-feed-token", 17, c.id, t2) == 0
+       && strlen(t1) == PG_FEED_TOKEN_LEN && strcmp(t1, t2) != 0,
+       "rss token: one token per episode");
+    ok(pg_key_hmac_sha256("s3cret-feed-token", 17, "audio:" ID_POD,
+                          sizeof("audio:" ID_POD) - 1, hex) == 0
+       && strncmp(hex, t1, PG_FEED_TOKEN_LEN) == 0,
+       "rss token: HMAC-SHA256(token, \"audio:\" id), cut");
+    ok(pg_feed_episode_token("another-feed-token", 18, a.id, t2) == 0
+       && strcmp(t1, t2) != 0, "rss token: another secret, another token");
+
+    memset(&ch, 0, sizeof(ch));
+    ch.link = "http://127.0.0.1:8080";
+    ch.token = "s3cret-feed-token";
+
+    ok(pg_rss_write(&ch, jobs, 2, &b) == 0, "rss token: written");
+    s = buf_str(&b);
+
+    ok(xmllint_ok(&b, &skipped), "rss token: well-formed%s",
+       skipped ? " # SKIP xmllint is not installed" : " (xmllint)");
+    ok(strstr(s, "<atom:link href=\"http://127.0.0.1:8080/v1/podcasts/"
+              "feed.xml?token=s3cret-feed-token\" rel=\"self\"") != NULL,
+       "rss token: the self link carries the feed's token");
+
+    snprintf(want, sizeof(want), "<enclosure url=\"http://127.0.0.1:8080"
+             "/v1/podcasts/%s/audio?token=%s\" length=", a.id, t1);
+    ok(strstr(s, want) != NULL, "rss token: an enclosure carries its "
+       "episode's token");
+    ok(pg_feed_episode_token(ch.token, strlen(ch.token), c.id, t2) == 0
+       && strstr(s, t2) != NULL, "rss token: so does the other");
+    ok(strstr(s, "/audio\"") == NULL, "rss token: no enclosure without");
+
+    pg_job_free(&a);
+    pg_job_free(&c);
+    pg_buf_free(&b);
+}
+
+
 /* ---- the runner's setters ---------------------------------------------- */
 
 
@@ -1382,6 +1449,7 @@ main(void)
     test_transcript();
     test_xml();
     test_rss();
+    test_rss_token();
 
     return done_testing();
 }
