@@ -437,12 +437,7 @@ if (@r429) {
     error_ok($res, 'limit_conn 429 on /v1/audio/speech', status => 429);
     my $e = eval { $JSON->decode($res->{body})->{error} } || {};
     note "the 429's JSON: " . ($res->{body} // '');
-    TODO: {
-        local $TODO = "podgen's error filter has no case for 429: it says "
-                    . "code server_error, \"the server could not complete "
-                    . "the request\"";
-        is($e->{code}, 'rate_limit_exceeded', '429: code rate_limit_exceeded');
-    }
+    is($e->{code}, 'rate_limit_exceeded', '429: code rate_limit_exceeded');
 }
 {
     my $probe = pack 'H*', ($good{probe} || [''])->[0];
