@@ -272,6 +272,13 @@ ngx_http_podgen_batch_body(ngx_http_request_t *r)
                                         ctx, &ctx->job);
         if (rc != NGX_OK) {
             pg_job_free(&rec);
+
+            if (rc == NGX_DECLINED) {
+                ngx_http_finalize_request(r,
+                                          ngx_http_podgen_too_many_jobs(r));
+                return;
+            }
+
             pg_error_set(&err, 503, NULL, "server_busy",
                          "the job queue is full; retry shortly");
             err.type = "server_error";
@@ -994,7 +1001,15 @@ ngx_http_podgen_batch_start_podcast(ngx_http_podgen_batch_item_t *it)
     rc = ngx_http_podgen_job_submit(&rec,
                                     ngx_http_podgen_batch_podcast_accepted,
                                     it, &it->job);
-    if (rc != NGX_OK) {
+    if (rc == NGX_DECLINED) {
+        pg_job_free(&rec);
+        pg_error_set(&err, 429, NULL, "too_many_jobs",
+                     "too many unfinished jobs (podgen_max_jobs); retry "
+                     "later");
+        err.type = "rate_limit_error";
+        ngx_http_podgen_batch_item_error(it, &err);
+
+    } else if (rc != NGX_OK) {
         pg_job_free(&rec);
         pg_error_set(&err, 503, NULL, "server_busy",
                      "the job queue is full; retry shortly");

@@ -22,6 +22,15 @@
 #define NGX_HTTP_PODGEN_JOBS_SCAN      5000     /* ms between store scans */
 #define NGX_HTTP_PODGEN_JOBS_BEAT      3000     /* ms: "still working on it" */
 #define NGX_HTTP_PODGEN_JOB_KINDS      2
+#define NGX_HTTP_PODGEN_JOBS_SYNC      2000     /* ms between passes over the
+                                                   marked records */
+#define NGX_HTTP_PODGEN_JOBS_EPOCH     5000     /* ms: "which epoch now?" */
+#define NGX_HTTP_PODGEN_JOBS_SYNC_N    64       /* records a pass */
+
+/* how a record is written to the store */
+#define NGX_HTTP_PODGEN_JOB_WRITE      0
+#define NGX_HTTP_PODGEN_JOB_CLAIM      1        /* a job to run here */
+#define NGX_HTTP_PODGEN_JOB_ACCEPT     2        /* a new job for the fleet */
 
 
 /* a record write on the pool */
@@ -29,6 +38,28 @@ typedef struct {
     ngx_http_podgen_job_t              *job;
     ngx_http_podgen_job_store_write_t   store;
 } ngx_http_podgen_job_write_t;
+
+
+/* what is done to the store's copy after the fleet answered */
+typedef enum {
+    NGX_HTTP_PODGEN_JOB_FIX_UNMARK = 0,     /* the fleet has it */
+    NGX_HTTP_PODGEN_JOB_FIX_REMOVE,         /* deleted in the fleet */
+    NGX_HTTP_PODGEN_JOB_FIX_ADOPT,          /* the fleet's final record
+                                               replaces ours */
+    NGX_HTTP_PODGEN_JOB_FIX_EPOCH           /* the fleet's epoch, kept */
+} ngx_http_podgen_job_fix_e;
+
+typedef struct {
+    ngx_http_podgen_job_fix_e     what;
+    pg_buf_t                      json;
+    char                          id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_job_fix_t;
+
+/* a record shared again by the sync pass */
+typedef struct {
+    unsigned                      orphan:1;
+    unsigned                      final:1;
+} ngx_http_podgen_job_resync_t;
 
 
 /* the runner's state in this worker */
@@ -40,7 +71,14 @@ typedef struct {
     ngx_uint_t                    n;        /* all */
     ngx_uint_t                    scanning;
     ngx_uint_t                    shared;   /* Redis mode */
+    ngx_uint_t                    syncing;
+    ngx_uint_t                    sync_all; /* Redis lost its data: every
+                                               record of the store again */
+    char                          sync_at[PG_JOB_ID_LEN + 1];
+    char                          epoch[32];    /* as the store keeps it */
     ngx_msec_t                    last_beat;
+    ngx_msec_t                    last_epoch;
+    ngx_event_t                   sync_ev;
     ngx_event_t                   scan_ev;
     ngx_event_t                   keep_ev;
     ngx_event_t                   stream_ev;
@@ -49,7 +87,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job,
-    ngx_uint_t claim);
+    ngx_uint_t how);
+static void ngx_http_podgen_job_queued(void *data, ngx_int_t rc);
 static void ngx_http_podgen_job_start_next(void);
 static void ngx_http_podgen_job_run(ngx_http_podgen_job_t *job);
 static void ngx_http_podgen_job_stop(ngx_http_podgen_job_t *job);
@@ -60,6 +99,9 @@ static void ngx_http_podgen_job_scan_handler(ngx_event_t *ev);
 static void ngx_http_podgen_job_keep_handler(ngx_event_t *ev);
 static void ngx_http_podgen_job_retry_handler(ngx_event_t *ev);
 static void ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev);
+static void ngx_http_podgen_jobs_sync_handler(ngx_event_t *ev);
+static void ngx_http_podgen_jobs_epoch(const char *epoch, ngx_uint_t lost);
+static ngx_http_podgen_job_t *ngx_http_podgen_job_find(const char *id);
 
 
 static ngx_http_podgen_jobs_t  ngx_http_podgen_jobs;
@@ -77,6 +119,7 @@ ngx_http_podgen_jobs_init_conf(ngx_conf_t *cf,
 {
     ngx_conf_init_uint_value(jcf->concurrency, 2);
     ngx_conf_init_uint_value(jcf->batch_max, 100);
+    ngx_conf_init_uint_value(jcf->max_jobs, 1000);
 
     if (jcf->store.data == NULL) {
         ngx_str_set(&jcf->store, "podgen_store");
@@ -183,6 +226,33 @@ ngx_http_podgen_jobs_init_process(ngx_cycle_t *cycle)
 
         ngx_add_timer(&ngx_http_podgen_jobs.stream_ev, 50 + ngx_worker * 50);
 
+        /* worker 0 shares the store's copies the fleet may not have, all
+         * of them when Redis lost its data (its epoch is not the one the
+         * store knows) */
+
+        ngx_http_podgen_jobs.syncing = 0;
+        ngx_http_podgen_jobs.sync_all = 0;
+        ngx_http_podgen_jobs.sync_at[0] = '\0';
+        ngx_http_podgen_jobs.epoch[0] = '\0';
+
+        if (ngx_worker == 0) {
+            ngx_http_podgen_job_store_epoch(ngx_http_podgen_jobs.epoch,
+                                            sizeof(ngx_http_podgen_jobs.epoch));
+
+            ngx_http_podgen_jobs.sync_ev.handler =
+                                            ngx_http_podgen_jobs_sync_handler;
+            ngx_http_podgen_jobs.sync_ev.data = &ngx_http_podgen_jobs.dummy;
+            ngx_http_podgen_jobs.sync_ev.log = cycle->log;
+            ngx_http_podgen_jobs.sync_ev.cancelable = 1;
+
+            ngx_add_timer(&ngx_http_podgen_jobs.sync_ev, 500);
+        }
+
+        ngx_http_podgen_job_redis_on_epoch(ngx_http_podgen_jobs_epoch,
+                                           ngx_http_podgen_jobs.epoch[0]
+                                           ? ngx_http_podgen_jobs.epoch
+                                           : NULL);
+
         return NGX_OK;
     }
 
@@ -227,9 +297,94 @@ ngx_http_podgen_jobs_exit_process(ngx_cycle_t *cycle)
 
 
 /*
- * The record as written goes to Redis too: over the fleet's copy, or, for
- * a job accepted while Redis was down, as its first copy there.
+ * The record as written goes to Redis too, by compare and set: what the
+ * fleet answers may be that the job was deleted, or finished by another
+ * worker (after a split, a double take): the fleet's record wins then.
  */
+
+static void
+ngx_http_podgen_job_fix(const char *id, ngx_http_podgen_job_fix_e what,
+    ngx_str_t *json);
+
+
+static void
+ngx_http_podgen_job_shared(void *data, const char *id, uint64_t version,
+    ngx_int_t result, ngx_str_t *winner)
+{
+    ngx_uint_t              final;
+    pg_error_t              err;
+    ngx_http_podgen_job_t  *job;
+
+    final = (data != NULL);
+    job = ngx_http_podgen_jobs.pmcf ? ngx_http_podgen_job_find(id) : NULL;
+
+    switch (result) {
+
+    case NGX_HTTP_PODGEN_JOB_PUT_WRITTEN:
+        if (final) {
+            ngx_http_podgen_job_fix(id, NGX_HTTP_PODGEN_JOB_FIX_UNMARK, NULL);
+        }
+
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_PUT_GONE:
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "podgen: job \"%s\" was deleted in the fleet", id);
+
+        ngx_http_podgen_job_tombstone(id);
+        ngx_http_podgen_job_fix(id, NGX_HTTP_PODGEN_JOB_FIX_REMOVE, NULL);
+
+        if (job && !job->finished) {
+            job->deleted = 1;
+            ngx_http_podgen_job_stop(job);
+            job->final = 1;
+            ngx_http_podgen_job_maybe_free(job);
+        }
+
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_PUT_FINAL:
+        if (job == NULL || job->finished) {
+            if (!final) {
+                ngx_http_podgen_job_fix(id, NGX_HTTP_PODGEN_JOB_FIX_ADOPT,
+                                        winner);
+            }
+
+            break;
+        }
+
+        /* another worker finished it: its record is the job's, here too
+         * (written over ours with the next version) */
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "podgen: job \"%s\" was finished elsewhere", id);
+
+        ngx_http_podgen_job_stop(job);
+        pg_job_free(&job->rec);
+
+        if (pg_job_from_json((char *) winner->data, winner->len, &job->rec,
+                             &err)
+            != 0
+            || ngx_strcmp(job->rec.id, id) != 0)
+        {
+            pg_job_free(&job->rec);
+            (void) ngx_cpystrn((u_char *) job->rec.id, (u_char *) id,
+                               sizeof(job->rec.id));
+            (void) pg_job_set_failed(&job->rec, "server_error",
+                                     "the record could not be read");
+        }
+
+        job->rec.version = ngx_max(job->rec.version, version);
+        ngx_http_podgen_job_write(job);
+        break;
+
+    default:
+        /* older (the fleet has a newer one: ours may follow it), epoch
+         * (the whole store is shared again), failed: the mark stays */
+        break;
+    }
+}
+
 
 static void
 ngx_http_podgen_job_share(ngx_http_podgen_job_t *job, pg_buf_t *json)
@@ -238,18 +393,14 @@ ngx_http_podgen_job_share(ngx_http_podgen_job_t *job, pg_buf_t *json)
         return;
     }
 
-    if (job->unshared) {
-        if (!ngx_http_podgen_redis_up()) {
-            return;
-        }
+    /* Redis not up: the store's copy is marked, and shared later */
 
-        job->unshared = 0;
-        ngx_http_podgen_job_redis_put(&job->rec, json,
-                                      NGX_HTTP_PODGEN_JOB_PUT_SHARE);
-        return;
-    }
-
-    ngx_http_podgen_job_redis_put(&job->rec, json, NGX_HTTP_PODGEN_JOB_PUT_XX);
+    (void) ngx_http_podgen_job_redis_put(&job->rec, json,
+                                         ngx_http_podgen_job_shared,
+                                         (job->rec.status == PG_JOB_COMPLETED
+                                          || job->rec.status
+                                             == PG_JOB_FAILED)
+                                         ? (void *) 1 : NULL);
 }
 
 
@@ -274,7 +425,20 @@ ngx_http_podgen_job_write_after(void *data)
     w = &d->store;
     job->writing = 0;
 
-    if (w->claim) {
+    if (w->accept && !w->err) {
+        /* the node's copy is there: now the fleet's */
+
+        if (ngx_http_podgen_job_redis_queue(&job->rec, &w->json,
+                                            ngx_http_podgen_job_queued, job)
+            != NGX_OK)
+        {
+            ngx_http_podgen_job_queued(job, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (w->claim || w->accept) {
         if (w->err) {
             ngx_log_error(NGX_LOG_ERR, job->log, w->err,
                           "podgen: job \"%s\" could not be stored",
@@ -357,7 +521,7 @@ ngx_http_podgen_job_write_release(void *data)
 
 
 static ngx_int_t
-ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job, ngx_uint_t claim)
+ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job, ngx_uint_t how)
 {
     ngx_http_podgen_job_write_t  *w;
 
@@ -377,7 +541,9 @@ ngx_http_podgen_job_post_write(ngx_http_podgen_job_t *job, ngx_uint_t claim)
 
     w->job = job;
     w->store.lock_fd = -1;
-    w->store.claim = claim;
+    w->store.claim = (how == NGX_HTTP_PODGEN_JOB_CLAIM);
+    w->store.accept = (how == NGX_HTTP_PODGEN_JOB_ACCEPT);
+    w->store.mark = ngx_http_podgen_jobs.shared;
     w->store.final = job->finished;
     ngx_memcpy(w->store.id, job->rec.id, sizeof(w->store.id));
 
@@ -407,7 +573,9 @@ ngx_http_podgen_job_write(ngx_http_podgen_job_t *job)
         return;
     }
 
-    if (ngx_http_podgen_job_post_write(job, 0) != NGX_OK) {
+    if (ngx_http_podgen_job_post_write(job, NGX_HTTP_PODGEN_JOB_WRITE)
+        != NGX_OK)
+    {
         /* the pool is full: write a little later */
         job->dirty = 1;
 
@@ -474,7 +642,9 @@ ngx_http_podgen_job_queued(void *data, ngx_int_t rc)
                   "podgen: job \"%s\" could not be queued in redis, "
                   "run here", job->rec.id);
 
-    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+    if (ngx_http_podgen_job_post_write(job, NGX_HTTP_PODGEN_JOB_CLAIM)
+        != NGX_OK)
+    {
         ngx_http_podgen_job_let_go(job, NGX_ERROR);
     }
 }
@@ -486,8 +656,20 @@ ngx_http_podgen_job_submit(pg_job_t *rec,
     ngx_http_podgen_job_t **jp)
 {
     ngx_int_t               rc;
-    pg_buf_t                json;
+    ngx_uint_t              have;
     ngx_http_podgen_job_t  *job;
+
+    /* unfinished jobs: this worker's, in Redis mode the fleet's stream */
+
+    have = ngx_http_podgen_jobs.n;
+
+    if (ngx_http_podgen_jobs.shared) {
+        have = ngx_max(have, ngx_http_podgen_job_redis_length());
+    }
+
+    if (have >= ngx_http_podgen_jobs.pmcf->jobs.max_jobs) {
+        return NGX_DECLINED;
+    }
 
     job = ngx_http_podgen_job_new(rec);
     if (job == NULL) {
@@ -497,35 +679,17 @@ ngx_http_podgen_job_submit(pg_job_t *rec,
     job->accepted = accepted;
     job->data = data;
 
-    if (ngx_http_podgen_jobs.shared) {
+    /*
+     * Redis mode: the node's copy (marked: the fleet may not have it),
+     * then the fleet's record and stream entry; 202 once all are there.
+     * Redis down: the node runs it, and shares it once Redis is back.
+     */
 
-        /* the record, then the stream entry: 202 once both are there */
-
-        job->rec.version = 1;
-        ngx_memzero(&json, sizeof(pg_buf_t));
-
-        rc = NGX_ERROR;
-
-        if (pg_job_to_json(&job->rec, &json) == 0) {
-            rc = ngx_http_podgen_job_redis_queue(&job->rec, &json,
-                                                 ngx_http_podgen_job_queued,
-                                                 job);
-        }
-
-        pg_buf_free(&json);
-
-        if (rc == NGX_OK) {
-            *jp = job;
-            return NGX_OK;
-        }
-
-        job->rec.version = 0;
-    }
-
-    /* Redis mode, Redis down: the node runs it; shared once Redis is back */
-    job->unshared = ngx_http_podgen_jobs.shared;
-
-    rc = ngx_http_podgen_job_post_write(job, 1);
+    rc = ngx_http_podgen_job_post_write(job,
+                                        (ngx_http_podgen_jobs.shared
+                                         && ngx_http_podgen_redis_up())
+                                        ? NGX_HTTP_PODGEN_JOB_ACCEPT
+                                        : NGX_HTTP_PODGEN_JOB_CLAIM);
 
     if (rc != NGX_OK) {
         *rec = job->rec;
@@ -998,7 +1162,9 @@ ngx_http_podgen_job_take(const char *entry, pg_job_t *rec)
 
     /* this node's copy, then it runs here */
 
-    if (ngx_http_podgen_job_post_write(job, 1) != NGX_OK) {
+    if (ngx_http_podgen_job_post_write(job, NGX_HTTP_PODGEN_JOB_CLAIM)
+        != NGX_OK)
+    {
         job->entry[0] = '\0';
         job->finished = 1;
         job->final = 1;
@@ -1065,6 +1231,18 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
         return;
     }
 
+    ngx_http_podgen_job_redis_measure();
+
+    if (!ngx_http_podgen_job_redis_epoch_known()
+        || (ngx_msec_int_t) (ngx_current_msec
+                             - ngx_http_podgen_jobs.last_epoch)
+           >= NGX_HTTP_PODGEN_JOBS_EPOCH)
+    {
+        /* a Redis that restarted empty is noticed even when idle */
+        ngx_http_podgen_jobs.last_epoch = ngx_current_msec;
+        ngx_http_podgen_job_redis_epoch();
+    }
+
     beat = (ngx_msec_int_t) (ngx_current_msec - ngx_http_podgen_jobs.last_beat)
            >= NGX_HTTP_PODGEN_JOBS_BEAT;
 
@@ -1083,4 +1261,325 @@ ngx_http_podgen_jobs_stream_handler(ngx_event_t *ev)
     {
         ngx_add_timer(ev, 1000);
     }
+}
+
+
+/* ---- Redis mode: the store's copies the fleet may not have ------------- */
+
+
+static void
+ngx_http_podgen_job_fix_thread(void *data)
+{
+    ngx_http_podgen_job_fix_t  *fx = data;
+
+    char  path[NGX_MAX_PATH];
+
+    switch (fx->what) {
+
+    case NGX_HTTP_PODGEN_JOB_FIX_UNMARK:
+        ngx_http_podgen_job_store_unmark(fx->id);
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_FIX_REMOVE:
+        ngx_http_podgen_job_store_remove(fx->id);
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_FIX_ADOPT:
+        /* the fleet's final record, in place of an older one of a job
+         * that ran here */
+        ngx_http_podgen_job_path(path, "jobs", fx->id, ".json");
+
+        if (access(path, F_OK) == -1
+            || ngx_http_podgen_job_write_file(path, fx->json.data,
+                                              fx->json.len)
+               == NGX_OK)
+        {
+            ngx_http_podgen_job_path(path, "locks", fx->id, "");
+            (void) unlink(path);
+            ngx_http_podgen_job_store_unmark(fx->id);
+        }
+
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_FIX_EPOCH:
+        ngx_http_podgen_job_store_set_epoch((char *) fx->json.data);
+        break;
+    }
+}
+
+
+static void
+ngx_http_podgen_job_fix_after(void *data)
+{
+}
+
+
+static void
+ngx_http_podgen_job_fix_release(void *data)
+{
+    ngx_http_podgen_job_fix_t  *fx = data;
+
+    pg_buf_free(&fx->json);
+    ngx_free(fx);
+}
+
+
+static void
+ngx_http_podgen_job_fix(const char *id, ngx_http_podgen_job_fix_e what,
+    ngx_str_t *json)
+{
+    ngx_http_podgen_job_fix_t  *fx;
+
+    if (ngx_http_podgen_jobs.pmcf == NULL) {
+        return;
+    }
+
+    fx = ngx_calloc(sizeof(ngx_http_podgen_job_fix_t), ngx_cycle->log);
+    if (fx == NULL) {
+        return;
+    }
+
+    fx->what = what;
+    (void) ngx_cpystrn((u_char *) fx->id, (u_char *) id, sizeof(fx->id));
+
+    if (json
+        && (json->len == 0
+            || pg_buf_append(&fx->json, json->data, json->len) != 0
+            || pg_buf_append(&fx->json, (u_char *) "", 1) != 0))
+    {
+        /* nothing to write (or no memory): the mark stays, and the next
+         * pass comes back to it */
+        ngx_http_podgen_job_fix_release(fx);
+        return;
+    }
+
+    if (json) {
+        fx->json.len--;
+    }
+
+    if (ngx_http_podgen_offload(ngx_http_podgen_jobs.pmcf->thread_pool,
+                                ngx_http_podgen_job_fix_thread,
+                                ngx_http_podgen_job_fix_after,
+                                ngx_http_podgen_job_fix_release, fx,
+                                ngx_cycle->log)
+        == NULL)
+    {
+        /* a full pool: the mark stays, the next pass comes back to it */
+        ngx_http_podgen_job_fix_release(fx);
+    }
+}
+
+
+/* The fleet's epoch; lost: Redis lost what it held. */
+
+static void
+ngx_http_podgen_jobs_epoch(const char *epoch, ngx_uint_t lost)
+{
+    ngx_str_t  e;
+
+    if (ngx_worker != 0 || ngx_http_podgen_jobs.pmcf == NULL) {
+        return;
+    }
+
+    if (lost) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "podgen: redis lost its data (epoch \"%s\" is new): "
+                      "the records of this node are shared again", epoch);
+
+        ngx_http_podgen_jobs.sync_all = 1;
+        ngx_http_podgen_jobs.sync_at[0] = '\0';
+    }
+
+    if (ngx_strcmp(ngx_http_podgen_jobs.epoch, epoch) != 0) {
+        (void) ngx_cpystrn((u_char *) ngx_http_podgen_jobs.epoch,
+                           (u_char *) epoch,
+                           sizeof(ngx_http_podgen_jobs.epoch));
+
+        e.data = (u_char *) epoch;
+        e.len = ngx_strlen(epoch);
+        ngx_http_podgen_job_fix("", NGX_HTTP_PODGEN_JOB_FIX_EPOCH, &e);
+    }
+}
+
+
+/*
+ * The fleet answered for a record of the store: a final one it holds is
+ * unmarked; an unfinished one nobody runs (Redis lost its stream entry,
+ * or the job's accepting worker died) is queued again when the fleet took
+ * our copy; a deleted one goes; a final one of the fleet replaces ours.
+ */
+
+static void
+ngx_http_podgen_jobs_resynced(void *data, const char *id, uint64_t version,
+    ngx_int_t result, ngx_str_t *winner)
+{
+    ngx_http_podgen_job_resync_t  *rs = data;
+
+    switch (result) {
+
+    case NGX_HTTP_PODGEN_JOB_PUT_WRITTEN:
+        if (rs->final) {
+            ngx_http_podgen_job_fix(id, NGX_HTTP_PODGEN_JOB_FIX_UNMARK, NULL);
+
+        } else if (rs->orphan) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "podgen: job \"%s\" queued again", id);
+            ngx_http_podgen_job_redis_requeue(id);
+        }
+
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_PUT_FINAL:
+        ngx_http_podgen_job_fix(id, rs->final ? NGX_HTTP_PODGEN_JOB_FIX_UNMARK
+                                              : NGX_HTTP_PODGEN_JOB_FIX_ADOPT,
+                                winner);
+        break;
+
+    case NGX_HTTP_PODGEN_JOB_PUT_GONE:
+        ngx_http_podgen_job_tombstone(id);
+        ngx_http_podgen_job_fix(id, NGX_HTTP_PODGEN_JOB_FIX_REMOVE, NULL);
+        break;
+
+    default:
+        break;
+    }
+
+    ngx_free(rs);
+}
+
+
+static void
+ngx_http_podgen_jobs_sync_thread(void *data)
+{
+    ngx_http_podgen_job_store_unsynced(data);
+}
+
+
+static void
+ngx_http_podgen_jobs_sync_after(void *data)
+{
+    ngx_http_podgen_job_sync_t  *sc = data;
+
+    ngx_uint_t                        i;
+    ngx_http_podgen_job_resync_t     *rs;
+    ngx_http_podgen_job_sync_item_t  *it;
+
+    for (i = 0; i < sc->n; i++) {
+        it = &sc->items[i];
+
+        if (ngx_http_podgen_job_find(it->rec.id)) {
+            /* runs in this worker: its own writes share it */
+            continue;
+        }
+
+        rs = ngx_calloc(sizeof(ngx_http_podgen_job_resync_t), ngx_cycle->log);
+        if (rs == NULL) {
+            break;
+        }
+
+        rs->orphan = it->orphan;
+        rs->final = (it->rec.status == PG_JOB_COMPLETED
+                     || it->rec.status == PG_JOB_FAILED);
+
+        if (ngx_http_podgen_job_redis_put(&it->rec, &it->json,
+                                          ngx_http_podgen_jobs_resynced, rs)
+            != NGX_OK)
+        {
+            ngx_free(rs);
+            break;
+        }
+    }
+
+    if (i < sc->n) {
+        /* Redis went away: this pass again */
+        return;
+    }
+
+    ngx_memcpy(ngx_http_podgen_jobs.sync_at, sc->cursor, sizeof(sc->cursor));
+
+    if (sc->end) {
+        ngx_http_podgen_jobs.sync_at[0] = '\0';
+
+        if (sc->all) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "podgen: the records of this node are shared "
+                          "again");
+            ngx_http_podgen_jobs.sync_all = 0;
+        }
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_sync_release(void *data)
+{
+    ngx_http_podgen_job_sync_t  *sc = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < sc->n; i++) {
+        pg_job_free(&sc->items[i].rec);
+        pg_buf_free(&sc->items[i].json);
+    }
+
+    ngx_free(sc->items);
+    ngx_free(sc);
+
+    ngx_http_podgen_jobs.syncing = 0;
+
+    if (ngx_http_podgen_jobs.pmcf && !ngx_exiting && !ngx_quit
+        && !ngx_terminate)
+    {
+        /* every record again: a pass soon after the other */
+        ngx_add_timer(&ngx_http_podgen_jobs.sync_ev,
+                      ngx_http_podgen_jobs.sync_all
+                      ? 100 : NGX_HTTP_PODGEN_JOBS_SYNC);
+    }
+}
+
+
+static void
+ngx_http_podgen_jobs_sync_handler(ngx_event_t *ev)
+{
+    ngx_http_podgen_job_sync_t  *sc;
+
+    if (ngx_exiting || ngx_http_podgen_jobs.syncing) {
+        return;
+    }
+
+    if (!ngx_http_podgen_redis_up()
+        || !ngx_http_podgen_job_redis_epoch_known())
+    {
+        ngx_add_timer(ev, 1000);
+        return;
+    }
+
+    sc = ngx_calloc(sizeof(ngx_http_podgen_job_sync_t), ev->log);
+    if (sc == NULL) {
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_SYNC);
+        return;
+    }
+
+    sc->all = ngx_http_podgen_jobs.sync_all;
+    sc->room = NGX_HTTP_PODGEN_JOBS_SYNC_N;
+    ngx_memcpy(sc->cursor, ngx_http_podgen_jobs.sync_at, sizeof(sc->cursor));
+
+    sc->items = ngx_calloc(sc->room * sizeof(ngx_http_podgen_job_sync_item_t),
+                           ev->log);
+
+    if (sc->items == NULL
+        || ngx_http_podgen_offload(ngx_http_podgen_jobs.pmcf->thread_pool,
+                                   ngx_http_podgen_jobs_sync_thread,
+                                   ngx_http_podgen_jobs_sync_after,
+                                   ngx_http_podgen_jobs_sync_release, sc,
+                                   ev->log)
+           == NULL)
+    {
+        ngx_free(sc->items);
+        ngx_free(sc);
+        ngx_add_timer(ev, NGX_HTTP_PODGEN_JOBS_SYNC);
+        return;
+    }
+
+    ngx_http_podgen_jobs.syncing = 1;
 }

@@ -28,6 +28,9 @@ typedef struct {
     ngx_str_t      store;           /* podgen_store */
     ngx_uint_t     concurrency;     /* podgen_jobs: running per worker */
     ngx_uint_t     batch_max;       /* podgen_batch_max */
+    ngx_uint_t     max_jobs;        /* podgen_max_jobs: unfinished jobs
+                                       a worker (Redis mode: the fleet)
+                                       holds before new ones are 429 */
     ngx_uint_t     used;            /* a podcasts or batch location */
 } ngx_http_podgen_jobs_conf_t;
 

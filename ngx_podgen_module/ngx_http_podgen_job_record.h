@@ -42,12 +42,15 @@ ngx_int_t ngx_http_podgen_job_load(ngx_pool_t *pool, const char *id,
     pg_job_t *rec, ngx_log_t *log);
 
 /*
- * As job_load, and in Redis mode from Redis when this node has no copy:
- * NGX_OK (*rec filled now), NGX_DECLINED (none), NGX_BUSY (Redis is away:
- * there may be one, also as rc of found()), NGX_ERROR, or NGX_AGAIN:
- * found() is called later with the record (valid during the call; rec
- * NULL unless rc is NGX_OK) unless *handle is canceled first.  episode: the
- * episode's audio (audio, len) from Redis instead of the record.
+ * The latest record: standalone, as job_load.  In Redis mode the fleet's
+ * record, or this node's copy (L1, the store, an accepted copy) when it
+ * is newer or the fleet has none; with Redis away, this node's copy when
+ * it is the truth (a live job's, or a final one), else NGX_BUSY (there
+ * may be one).  NGX_OK (*rec filled now), NGX_DECLINED (none, or
+ * deleted), NGX_BUSY, NGX_ERROR, or NGX_AGAIN: found() is called later
+ * with the record (valid during the call; rec NULL unless rc is NGX_OK)
+ * unless *handle is canceled first.  episode: the episode's audio (audio,
+ * len) from Redis instead of the record.
  */
 ngx_int_t ngx_http_podgen_job_lookup(ngx_pool_t *pool, const char *id,
     pg_job_t *rec, ngx_log_t *log, ngx_uint_t episode,

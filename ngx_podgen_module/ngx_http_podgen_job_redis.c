@@ -16,23 +16,61 @@
 
 
 /*
- * A completed podcast enters {prefix}episodes with the record that says
- * so, in one script, and only over a record that is there: a job deleted
- * meanwhile stays out.
+ * The one way a record is written: compare and set.  A record carries a
+ * version, +1 on every write of its runner; the script writes ours only
+ * over an older one, never over a final one (completed, failed) unless
+ * ours is final too, never over a deleted job's tombstone "-", and only
+ * while {prefix}epoch is the one the node knows (an empty epoch: not
+ * known yet).  A podcast enters {prefix}podcasts, a completed one
+ * {prefix}episodes, with the write.
+ *
+ *   KEYS  record, podcasts, episodes, epoch
+ *   ARGV  json, id, version, final, podcast, completed, epoch
+ *
+ * The reply is NGX_HTTP_PODGEN_JOB_PUT_*: 0 written, 1 a newer one is
+ * there, {2, record} a final one is there, -1 deleted, -2 another epoch.  The
+ * status and version are the first fields the record writer puts out
+ * after the id and kind, which no text of the client can precede.
  */
-#define NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA                                    \
-    "if redis.call('SET', KEYS[1], ARGV[1], 'XX') then "                     \
-    "redis.call('ZADD', KEYS[2], 0, ARGV[2]) end return 1"
+#define NGX_HTTP_PODGEN_JOBS_PUT_LUA                                         \
+    "if ARGV[7] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[7] then "       \
+    "return -2 end "                                                         \
+    "local cur = redis.call('GET', KEYS[1]) "                                \
+    "if cur == '-' then return -1 end "                                      \
+    "if cur then "                                                           \
+    "local st, v = string.match(cur, '\"status\":\"(%a+)\",\"version\":(%d+)') " \
+    "local fin = (st == 'completed' or st == 'failed') "                     \
+    "if fin and ARGV[4] ~= '1' then return {2, cur} end "                    \
+    "if (tonumber(v) or 0) >= tonumber(ARGV[3]) then "                       \
+    "if fin then return {2, cur} end return 1 end end "                      \
+    "redis.call('SET', KEYS[1], ARGV[1]) "                                   \
+    "if ARGV[5] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end "    \
+    "if ARGV[6] == '1' then redis.call('ZADD', KEYS[3], 0, ARGV[2]) end "    \
+    "return 0"
 
 /*
- * A job accepted while Redis was down: the first write that finds Redis up
- * shares it (the record, if none is there, and its place in the library).
+ * A deleted job leaves a tombstone for a week: a copy of the record on
+ * some node's disk, not yet known to the fleet, cannot bring it back.
+ * 1 when there was a record (only then a tombstone: ids nobody made
+ * leave nothing).
  */
-#define NGX_HTTP_PODGEN_JOBS_SHARE_LUA                                       \
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then "                     \
-    "if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end "    \
-    "if ARGV[4] == '1' then redis.call('ZADD', KEYS[3], 0, ARGV[2]) end "    \
-    "end return 1"
+#define NGX_HTTP_PODGEN_JOBS_DELETE_LUA                                      \
+    "local cur = redis.call('GET', KEYS[1]) "                                \
+    "redis.call('DEL', KEYS[2]) "                                            \
+    "redis.call('ZREM', KEYS[3], ARGV[1]) "                                  \
+    "redis.call('ZREM', KEYS[4], ARGV[1]) "                                  \
+    "if cur and cur ~= '-' then "                                            \
+    "redis.call('SET', KEYS[1], '-', 'EX', 604800) return 1 end return 0"
+
+/*
+ * The fleet's epoch: made by the first node that finds none.  A Redis
+ * that restarted empty has none, or another one: each node then shares
+ * every record of its store again.
+ */
+#define NGX_HTTP_PODGEN_JOBS_EPOCH_LUA                                       \
+    "local e = redis.call('GET', KEYS[1]) "                                  \
+    "if e then return e end "                                                \
+    "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 
 /* the records of the newest ids below ARGV[1]; ids without one leave */
 #define NGX_HTTP_PODGEN_JOBS_LIST_LUA                                        \
@@ -41,7 +79,8 @@
     "local out = {} "                                                        \
     "for _, id in ipairs(ids) do "                                           \
     "local v = redis.call('GET', ARGV[3] .. id) "                            \
-    "if v then out[#out + 1] = v else redis.call('ZREM', KEYS[1], id) end "  \
+    "if v and v ~= '-' then out[#out + 1] = v "                              \
+    "else redis.call('ZREM', KEYS[1], id) end "                              \
     "end return out"
 
 /*
@@ -73,6 +112,15 @@ typedef struct {
 } ngx_http_podgen_job_queue_t;
 
 
+/* a record write in flight */
+typedef struct {
+    ngx_http_podgen_job_put_pt          done;
+    void                               *data;
+    uint64_t                            version;
+    char                                id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_job_put_t;
+
+
 /* a delivered stream entry, while its record is read */
 typedef struct {
     ngx_http_podgen_job_redis_take_pt   take;
@@ -98,6 +146,13 @@ static char                          ngx_http_podgen_job_redis_consumer[128];
 static ngx_http_podgen_job_redis_take_pt  ngx_http_podgen_job_redis_taker;
 static void                        (*ngx_http_podgen_job_redis_turned)(
                                          ngx_msec_t next);
+static char                          ngx_http_podgen_job_redis_epoch_now[32];
+static ngx_uint_t                    ngx_http_podgen_job_redis_asking;
+static ngx_uint_t                    ngx_http_podgen_job_redis_length_now;
+static ngx_uint_t                    ngx_http_podgen_job_redis_measuring;
+static ngx_uint_t                    ngx_http_podgen_job_redis_epoch_confirmed;
+static ngx_http_podgen_job_redis_epoch_pt
+                                     ngx_http_podgen_job_redis_epoch_handler;
 
 
 void
@@ -111,6 +166,12 @@ ngx_http_podgen_job_redis_init(ngx_cycle_t *cycle)
     ngx_http_podgen_job_redis_index_op = NULL;
     ngx_http_podgen_job_redis_group_made = 0;
     ngx_memcpy(ngx_http_podgen_job_redis_index_at, "0", 2);
+    ngx_http_podgen_job_redis_epoch_now[0] = '\0';
+    ngx_http_podgen_job_redis_asking = 0;
+    ngx_http_podgen_job_redis_length_now = 0;
+    ngx_http_podgen_job_redis_measuring = 0;
+    ngx_http_podgen_job_redis_epoch_confirmed = 0;
+    ngx_http_podgen_job_redis_epoch_handler = NULL;
 }
 
 
@@ -129,6 +190,7 @@ ngx_http_podgen_job_redis_queued(void *data, ngx_int_t rc,
 
     if (rc == NGX_OK) {
         /* in the stream: a worker of some node takes it from there */
+        ngx_http_podgen_job_redis_length_now++;
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "podgen: job \"%s\" queued as %V", q->id, &reply->str);
     }
@@ -138,6 +200,228 @@ ngx_http_podgen_job_redis_queued(void *data, ngx_int_t rc,
 }
 
 
+/* ---- the length of the stream: unfinished jobs of the fleet ----------- */
+
+
+static void
+ngx_http_podgen_job_redis_measured(void *data, ngx_int_t rc,
+    ngx_http_podgen_redis_value_t *reply)
+{
+    ngx_http_podgen_job_redis_measuring = 0;
+
+    if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_INTEGER
+        && reply->integer >= 0)
+    {
+        ngx_http_podgen_job_redis_length_now = (ngx_uint_t) reply->integer;
+    }
+}
+
+
+void
+ngx_http_podgen_job_redis_measure(void)
+{
+    if (ngx_http_podgen_job_redis_measuring) {
+        return;
+    }
+
+    if (ngx_http_podgen_redis_strings(ngx_http_podgen_job_redis_measured,
+                                      NULL, 0, 2, "XLEN", "%Pjobq")
+        != NULL)
+    {
+        ngx_http_podgen_job_redis_measuring = 1;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_podgen_job_redis_length(void)
+{
+    return ngx_http_podgen_job_redis_length_now;
+}
+
+
+/* ---- the epoch ----------------------------------------------------------- */
+
+
+static void
+ngx_http_podgen_job_redis_epoch_got(void *data, ngx_int_t rc,
+    ngx_http_podgen_redis_value_t *reply)
+{
+    ngx_uint_t  lost;
+
+    ngx_http_podgen_job_redis_asking = 0;
+
+    if (rc != NGX_OK || reply->type != NGX_HTTP_PODGEN_REDIS_STRING
+        || reply->str.len == 0
+        || reply->str.len >= sizeof(ngx_http_podgen_job_redis_epoch_now))
+    {
+        return;
+    }
+
+    lost = ngx_http_podgen_job_redis_epoch_now[0] != '\0'
+           && (ngx_strlen(ngx_http_podgen_job_redis_epoch_now)
+               != reply->str.len
+               || ngx_strncmp(ngx_http_podgen_job_redis_epoch_now,
+                              reply->str.data, reply->str.len)
+                  != 0);
+
+    ngx_memcpy(ngx_http_podgen_job_redis_epoch_now, reply->str.data,
+               reply->str.len);
+    ngx_http_podgen_job_redis_epoch_now[reply->str.len] = '\0';
+    ngx_http_podgen_job_redis_epoch_confirmed = 1;
+
+    if (ngx_http_podgen_job_redis_epoch_handler) {
+        ngx_http_podgen_job_redis_epoch_handler(
+                                           ngx_http_podgen_job_redis_epoch_now,
+                                           lost);
+    }
+}
+
+
+void
+ngx_http_podgen_job_redis_epoch(void)
+{
+    char  mine[32];
+
+    if (ngx_http_podgen_job_redis_asking) {
+        return;
+    }
+
+    /* a candidate, if Redis has none: this process and the time */
+
+    ngx_sprintf((u_char *) mine, "%P.%M.%ui%Z", ngx_pid, ngx_current_msec,
+                (ngx_uint_t) ngx_random() & 0xffff);
+
+    if (ngx_http_podgen_redis_strings(ngx_http_podgen_job_redis_epoch_got,
+                                      NULL, 0, 5, "EVAL",
+                                      NGX_HTTP_PODGEN_JOBS_EPOCH_LUA, "1",
+                                      "%Pepoch", mine)
+        != NULL)
+    {
+        ngx_http_podgen_job_redis_asking = 1;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_podgen_job_redis_epoch_known(void)
+{
+    return ngx_http_podgen_job_redis_epoch_confirmed;
+}
+
+
+void
+ngx_http_podgen_job_redis_on_epoch(ngx_http_podgen_job_redis_epoch_pt handler,
+    const char *known)
+{
+    ngx_http_podgen_job_redis_epoch_handler = handler;
+
+    if (known && ngx_strlen(known) < sizeof(ngx_http_podgen_job_redis_epoch_now))
+    {
+        (void) ngx_cpystrn((u_char *) ngx_http_podgen_job_redis_epoch_now,
+                           (u_char *) known,
+                           sizeof(ngx_http_podgen_job_redis_epoch_now));
+    }
+}
+
+
+/* ---- records ------------------------------------------------------------ */
+
+
+static void
+ngx_http_podgen_job_redis_put_done(void *data, ngx_int_t rc,
+    ngx_http_podgen_redis_value_t *reply)
+{
+    ngx_http_podgen_job_put_t  *put = data;
+
+    ngx_int_t                       result;
+    ngx_str_t                       winner;
+    ngx_http_podgen_redis_value_t  *code, *rec;
+
+    result = NGX_HTTP_PODGEN_JOB_PUT_FAILED;
+    ngx_str_null(&winner);
+
+    if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_INTEGER
+        && reply->integer >= -2 && reply->integer <= 1)
+    {
+        result = (ngx_int_t) reply->integer;
+
+    } else if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_ARRAY) {
+        /* {2, the fleet's final record} */
+        code = ngx_http_podgen_redis_elt(reply, 0);
+        rec = ngx_http_podgen_redis_elt(reply, 1);
+
+        if (code->type == NGX_HTTP_PODGEN_REDIS_INTEGER
+            && code->integer == NGX_HTTP_PODGEN_JOB_PUT_FINAL
+            && rec->type == NGX_HTTP_PODGEN_REDIS_STRING)
+        {
+            result = NGX_HTTP_PODGEN_JOB_PUT_FINAL;
+            winner = rec->str;
+        }
+    }
+
+    if (result == NGX_HTTP_PODGEN_JOB_PUT_EPOCH) {
+        /* Redis restarted empty (or was flushed): which epoch now? */
+        ngx_http_podgen_job_redis_epoch();
+    }
+
+    if (put->done) {
+        put->done(put->data, put->id, put->version, result, &winner);
+    }
+
+    ngx_free(put);
+}
+
+
+static ngx_int_t
+ngx_http_podgen_job_redis_cas(pg_job_t *rec, pg_buf_t *json,
+    ngx_http_podgen_redis_reply_pt handler, void *data)
+{
+    int          i;
+    char         key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
+    char         version[NGX_INT64_LEN + 1];
+    const char  *argv[14];
+    size_t       argvlen[14];
+    ngx_uint_t   podcast, final;
+
+    ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", rec->id);
+    ngx_sprintf((u_char *) version, "%uL%Z", (uint64_t) rec->version);
+
+    podcast = (rec->kind == PG_JOB_PODCAST);
+    final = (rec->status == PG_JOB_COMPLETED || rec->status == PG_JOB_FAILED);
+
+    argv[0] = "EVAL";
+    argv[1] = NGX_HTTP_PODGEN_JOBS_PUT_LUA;
+    argv[2] = "4";
+    argv[3] = key;
+    argv[4] = "%Ppodcasts";
+    argv[5] = "%Pepisodes";
+    argv[6] = "%Pepoch";
+    argv[7] = (char *) json->data;
+    argv[8] = rec->id;
+    argv[9] = version;
+    argv[10] = final ? "1" : "0";
+    argv[11] = podcast ? "1" : "0";
+    argv[12] = (podcast && rec->status == PG_JOB_COMPLETED) ? "1" : "0";
+    argv[13] = ngx_http_podgen_job_redis_epoch_now;
+
+    for (i = 0; i < 14; i++) {
+        /* the record is not a C string */
+        argvlen[i] = (i == 7) ? json->len : ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_podgen_redis_command(handler, data, 14, argv, argvlen, 0)
+        == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* The new record is there: now its stream entry. */
+
 static void
 ngx_http_podgen_job_redis_stored(void *data, ngx_int_t rc,
     ngx_http_podgen_redis_value_t *reply)
@@ -145,12 +429,20 @@ ngx_http_podgen_job_redis_stored(void *data, ngx_int_t rc,
     ngx_http_podgen_job_queue_t  *q = data;
 
     if (rc == NGX_OK
+        && reply->type == NGX_HTTP_PODGEN_REDIS_INTEGER
+        && reply->integer == NGX_HTTP_PODGEN_JOB_PUT_WRITTEN
         && ngx_http_podgen_redis_strings(ngx_http_podgen_job_redis_queued, q,
                                          0, 5, "XADD", "%Pjobq", "*", "id",
                                          q->id)
            != NULL)
     {
         return;
+    }
+
+    if (rc == NGX_OK && reply->type == NGX_HTTP_PODGEN_REDIS_INTEGER
+        && reply->integer == NGX_HTTP_PODGEN_JOB_PUT_EPOCH)
+    {
+        ngx_http_podgen_job_redis_epoch();
     }
 
     q->done(q->data, NGX_ERROR);
@@ -162,10 +454,7 @@ ngx_int_t
 ngx_http_podgen_job_redis_queue(pg_job_t *rec, pg_buf_t *json,
     ngx_http_podgen_job_redis_done_pt done, void *data)
 {
-    const char                   *argv[3];
-    size_t                        argvlen[3];
     ngx_http_podgen_job_queue_t  *q;
-    char                          key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
 
     if (!ngx_http_podgen_redis_up()) {
         return NGX_DECLINED;
@@ -182,27 +471,44 @@ ngx_http_podgen_job_redis_queue(pg_job_t *rec, pg_buf_t *json,
 
     /* the record, then the stream entry */
 
-    ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", rec->id);
-
-    argv[0] = "SET";
-    argv[1] = key;
-    argv[2] = (char *) json->data;
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
-    argvlen[2] = json->len;
-
-    if (ngx_http_podgen_redis_command(ngx_http_podgen_job_redis_stored, q, 3,
-                                      argv, argvlen, 0)
-        == NULL)
+    if (ngx_http_podgen_job_redis_cas(rec, json,
+                                      ngx_http_podgen_job_redis_stored, q)
+        != NGX_OK)
     {
         ngx_free(q);
         return NGX_DECLINED;
     }
 
-    if (rec->kind == PG_JOB_PODCAST) {
-        /* in the library of the fleet (pipelined after it) */
-        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 4, "ZADD",
-                                             "%Ppodcasts", "0", rec->id);
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_redis_put(pg_job_t *rec, pg_buf_t *json,
+    ngx_http_podgen_job_put_pt done, void *data)
+{
+    ngx_http_podgen_job_put_t  *put;
+
+    if (!ngx_http_podgen_redis_up()) {
+        return NGX_DECLINED;
+    }
+
+    put = ngx_calloc(sizeof(ngx_http_podgen_job_put_t), ngx_cycle->log);
+    if (put == NULL) {
+        return NGX_ERROR;
+    }
+
+    put->done = done;
+    put->data = data;
+    put->version = rec->version;
+    ngx_memcpy(put->id, rec->id, sizeof(put->id));
+
+    if (ngx_http_podgen_job_redis_cas(rec, json,
+                                      ngx_http_podgen_job_redis_put_done, put)
+        != NGX_OK)
+    {
+        ngx_free(put);
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -210,60 +516,10 @@ ngx_http_podgen_job_redis_queue(pg_job_t *rec, pg_buf_t *json,
 
 
 void
-ngx_http_podgen_job_redis_put(pg_job_t *rec, pg_buf_t *json,
-    ngx_http_podgen_job_put_e how)
+ngx_http_podgen_job_redis_requeue(const char *id)
 {
-    int          i, argc, record;
-    char         key[sizeof("%Pjob:") + PG_JOB_ID_LEN];
-    const char  *argv[10];
-    size_t       argvlen[10];
-    ngx_uint_t   podcast, completed;
-
-    ngx_sprintf((u_char *) key, "%%Pjob:%s%Z", rec->id);
-
-    podcast = (rec->kind == PG_JOB_PODCAST);
-    completed = podcast && rec->status == PG_JOB_COMPLETED;
-
-    if (how == NGX_HTTP_PODGEN_JOB_PUT_SHARE) {
-        argv[0] = "EVAL";
-        argv[1] = NGX_HTTP_PODGEN_JOBS_SHARE_LUA;
-        argv[2] = "3";
-        argv[3] = key;
-        argv[4] = "%Ppodcasts";
-        argv[5] = "%Pepisodes";
-        argv[6] = (char *) json->data;
-        argv[7] = rec->id;
-        argv[8] = podcast ? "1" : "0";
-        argv[9] = completed ? "1" : "0";
-        argc = 10;
-        record = 6;
-
-    } else if (completed) {
-        argv[0] = "EVAL";
-        argv[1] = NGX_HTTP_PODGEN_JOBS_COMPLETE_LUA;
-        argv[2] = "2";
-        argv[3] = key;
-        argv[4] = "%Pepisodes";
-        argv[5] = (char *) json->data;
-        argv[6] = rec->id;
-        argc = 7;
-        record = 5;
-
-    } else {
-        argv[0] = "SET";
-        argv[1] = key;
-        argv[2] = (char *) json->data;
-        argv[3] = "XX";
-        argc = 4;
-        record = 2;
-    }
-
-    for (i = 0; i < argc; i++) {
-        /* the record is not a C string */
-        argvlen[i] = (i == record) ? json->len : ngx_strlen(argv[i]);
-    }
-
-    (void) ngx_http_podgen_redis_command(NULL, NULL, argc, argv, argvlen, 0);
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 5, "XADD", "%Pjobq",
+                                         "*", "id", id);
 }
 
 
@@ -619,6 +875,12 @@ ngx_http_podgen_job_redis_fetched(void *data, ngx_int_t rc,
     } else if (reply->type != NGX_HTTP_PODGEN_REDIS_STRING) {
         f->found(f->data, NGX_DECLINED, NULL, NULL, 0);
 
+    } else if (!f->episode && reply->str.len == 1
+               && reply->str.data[0] == '-')
+    {
+        /* a deleted job's tombstone */
+        f->found(f->data, NGX_DONE, NULL, NULL, 0);
+
     } else if (f->episode) {
         f->found(f->data, NGX_OK, NULL, reply->str.data, reply->str.len);
 
@@ -731,17 +993,14 @@ ngx_http_podgen_job_redis_delete(const char *id,
     ngx_sprintf((u_char *) k2, "%%Pepisode:%s%Z", id);
 
     if (ngx_http_podgen_redis_strings(ngx_http_podgen_job_redis_deleted, f, 0,
-                                      3, "DEL", k1, k2)
+                                      8, "EVAL",
+                                      NGX_HTTP_PODGEN_JOBS_DELETE_LUA, "4",
+                                      k1, k2, "%Ppodcasts", "%Pepisodes", id)
         == NULL)
     {
         ngx_free(f);
         return NGX_DECLINED;
     }
-
-    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "ZREM",
-                                         "%Ppodcasts", id);
-    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "ZREM",
-                                         "%Pepisodes", id);
 
     *handle = f;
 

@@ -8,6 +8,11 @@
  *   {prefix}episodes        sorted set: the ids of completed ones
  *   {prefix}jobq            stream of jobs to run, read by the consumer
  *                           group "podgen" (a consumer per worker)
+ *   {prefix}epoch           made by the first node that finds none: a
+ *                           Redis that lost its data has another
+ *
+ * A record is written only by compare and set (its version), a deleted
+ * job's record is a tombstone "-" for a week.
  *
  * Scores are 0: ids sort by time, so a page of the library is a reverse
  * lexicographic range below a cursor.
@@ -24,14 +29,33 @@
 #include "ngx_http_podgen_redis.h"
 
 
-/* how a record is written */
+/* what a record write found (the replies of the write script) */
 typedef enum {
-    NGX_HTTP_PODGEN_JOB_PUT_XX = 0,     /* over a record that is there */
-    NGX_HTTP_PODGEN_JOB_PUT_SHARE       /* one accepted while Redis was
-                                           down: if none is there, with
-                                           its place in the library */
+    NGX_HTTP_PODGEN_JOB_PUT_EPOCH = -2,     /* Redis has another epoch (it
+                                               restarted empty): not written */
+    NGX_HTTP_PODGEN_JOB_PUT_GONE = -1,      /* the job was deleted */
+    NGX_HTTP_PODGEN_JOB_PUT_WRITTEN = 0,
+    NGX_HTTP_PODGEN_JOB_PUT_OLDER = 1,      /* ours is not newer than the
+                                               fleet's: not written */
+    NGX_HTTP_PODGEN_JOB_PUT_FINAL = 2,      /* the fleet's is final and
+                                               ours not newer: not written */
+    NGX_HTTP_PODGEN_JOB_PUT_FAILED = 3      /* Redis failed */
 } ngx_http_podgen_job_put_e;
 
+/*
+ * A record write's answer: the id and version written, the result, and
+ * for NGX_HTTP_PODGEN_JOB_PUT_FINAL the fleet's record (valid during the
+ * call; else empty).
+ */
+typedef void (*ngx_http_podgen_job_put_pt)(void *data, const char *id,
+    uint64_t version, ngx_int_t result, ngx_str_t *winner);
+
+/*
+ * The fleet's epoch is known (again): lost is 1 when it is not the one
+ * known before (Redis lost what it held).
+ */
+typedef void (*ngx_http_podgen_job_redis_epoch_pt)(const char *epoch,
+    ngx_uint_t lost);
 
 /* rc NGX_OK / NGX_ERROR (Redis failed) */
 typedef void (*ngx_http_podgen_job_redis_done_pt)(void *data, ngx_int_t rc);
@@ -42,8 +66,8 @@ typedef void (*ngx_http_podgen_job_redis_take_pt)(const char *entry,
 
 /*
  * rc NGX_OK: the record (rec) or the episode (audio, len), valid during
- * the call; NGX_DECLINED: none; NGX_BUSY: Redis did not answer (there may
- * be one); NGX_ERROR.
+ * the call; NGX_DECLINED: none; NGX_DONE: a tombstone (deleted); NGX_BUSY:
+ * Redis did not answer (there may be one); NGX_ERROR.
  */
 typedef void (*ngx_http_podgen_job_redis_found_pt)(void *data, ngx_int_t rc,
     pg_job_t *rec, u_char *audio, size_t len);
@@ -60,10 +84,33 @@ void ngx_http_podgen_job_redis_init(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_podgen_job_redis_queue(pg_job_t *rec, pg_buf_t *json,
     ngx_http_podgen_job_redis_done_pt done, void *data);
 
-/* The record as it is now (fire and forget); a completed podcast also
- * enters the library's episodes. */
-void ngx_http_podgen_job_redis_put(pg_job_t *rec, pg_buf_t *json,
-    ngx_http_podgen_job_put_e how);
+/*
+ * The record as it is now, by compare and set (see the write script in
+ * the .c): done() gets what it found (done may be NULL).  NGX_DECLINED:
+ * Redis is not up (done() is not called).
+ */
+ngx_int_t ngx_http_podgen_job_redis_put(pg_job_t *rec, pg_buf_t *json,
+    ngx_http_podgen_job_put_pt done, void *data);
+
+/* A stream entry again for a job whose entry Redis lost. */
+void ngx_http_podgen_job_redis_requeue(const char *id);
+
+/*
+ * The fleet's unfinished jobs (the stream's length): measured now and
+ * again, counted up by the jobs this worker queues meanwhile.
+ */
+void ngx_http_podgen_job_redis_measure(void);
+ngx_uint_t ngx_http_podgen_job_redis_length(void);
+
+/* Asks Redis for the fleet's epoch (making it if there is none). */
+void ngx_http_podgen_job_redis_epoch(void);
+
+/* 1 once this worker knows the fleet's epoch. */
+ngx_uint_t ngx_http_podgen_job_redis_epoch_known(void);
+
+/* Who is told of the epoch, and the one known from before (or NULL). */
+void ngx_http_podgen_job_redis_on_epoch(
+    ngx_http_podgen_job_redis_epoch_pt handler, const char *known);
 
 /* A completed podcast's episode, for the other nodes. */
 void ngx_http_podgen_job_redis_episode(const char *id, u_char *audio,

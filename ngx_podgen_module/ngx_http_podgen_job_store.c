@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 
+#include "pg_audio.h"
 #include "pg_job.h"
 #include "ngx_http_podgen_job_store.h"
 
@@ -50,7 +51,9 @@ ngx_http_podgen_job_store_paths(ngx_conf_t *cf, ngx_str_t *store)
     if (ngx_http_podgen_job_store_path(cf, store, "") != NGX_OK
         || ngx_http_podgen_job_store_path(cf, store, "/jobs") != NGX_OK
         || ngx_http_podgen_job_store_path(cf, store, "/audio") != NGX_OK
-        || ngx_http_podgen_job_store_path(cf, store, "/locks") != NGX_OK)
+        || ngx_http_podgen_job_store_path(cf, store, "/locks") != NGX_OK
+        || ngx_http_podgen_job_store_path(cf, store, "/sync") != NGX_OK
+        || ngx_http_podgen_job_store_path(cf, store, "/accepted") != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -183,7 +186,30 @@ ngx_http_podgen_job_store_write(ngx_http_podgen_job_store_write_t *w)
 {
     char  path[NGX_MAX_PATH], lock[NGX_MAX_PATH];
 
-    if (w->claim) {
+    if (w->mark) {
+        /* before the record: a copy the fleet may not have is never
+         * without its mark, even if the process dies right after */
+
+        if (ngx_http_podgen_job_store_mark(w->id) != NGX_OK) {
+            w->err = errno;
+            return;
+        }
+    }
+
+    if (w->accept) {
+        /* the accepting node's copy, apart from the jobs it runs */
+
+        ngx_http_podgen_job_path(path, "accepted", w->id, ".json");
+
+        if (ngx_http_podgen_job_write_file(path, w->json.data, w->json.len)
+            != NGX_OK)
+        {
+            w->err = errno;
+        }
+
+        return;
+
+    } else if (w->claim) {
         /* the lock first: no scan takes the job once its record exists */
 
         ngx_http_podgen_job_path(path, "locks", w->id, "");
@@ -366,4 +392,291 @@ ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc)
     }
 
     (void) closedir(dir);
+}
+
+
+/* ---- the copies the fleet may not have (Redis mode) --------------------- */
+
+
+ngx_int_t
+ngx_http_podgen_job_store_mark(const char *id)
+{
+    int   fd;
+    char  path[NGX_MAX_PATH];
+
+    ngx_http_podgen_job_path(path, "sync", id, "");
+
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    (void) close(fd);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_podgen_job_store_unmark(const char *id)
+{
+    char  path[NGX_MAX_PATH];
+
+    /* the fleet holds it final: the accepting node's copy goes too */
+
+    ngx_http_podgen_job_path(path, "accepted", id, ".json");
+    (void) unlink(path);
+    ngx_http_podgen_job_path(path, "sync", id, "");
+    (void) unlink(path);
+}
+
+
+void
+ngx_http_podgen_job_store_remove(const char *id)
+{
+    ngx_uint_t  f;
+    char        path[NGX_MAX_PATH], ext[8];
+
+    /* the lock file first, as DELETE does */
+
+    ngx_http_podgen_job_path(path, "locks", id, "");
+    (void) unlink(path);
+    ngx_http_podgen_job_path(path, "jobs", id, ".json");
+    (void) unlink(path);
+
+    for (f = 0; f < PG_FMT_UNKNOWN; f++) {
+        ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name((pg_format_t) f));
+        ngx_http_podgen_job_path(path, "audio", id, ext);
+        (void) unlink(path);
+    }
+
+    ngx_http_podgen_job_store_unmark(id);
+}
+
+
+static int
+ngx_http_podgen_job_store_cmp(const void *a, const void *b)
+{
+    return ngx_strcmp((const char *) a, (const char *) b);
+}
+
+
+/* the whole of a small file, malloc()ed; NULL if there is none */
+
+static u_char *
+ngx_http_podgen_job_store_slurp(const char *path, size_t *len)
+{
+    int          fd;
+    u_char      *raw;
+    ssize_t      n;
+    struct stat  st;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return NULL;
+    }
+
+    raw = NULL;
+
+    if (fstat(fd, &st) == 0 && st.st_size < 64 * 1024 * 1024) {
+        raw = malloc(st.st_size + 1);
+    }
+
+    if (raw) {
+        n = read(fd, raw, st.st_size);
+
+        if (n != st.st_size) {
+            free(raw);
+            raw = NULL;
+
+        } else {
+            *len = n;
+        }
+    }
+
+    (void) close(fd);
+
+    return raw;
+}
+
+
+void
+ngx_http_podgen_job_store_unsynced(ngx_http_podgen_job_sync_t *sc)
+{
+    int                               fd;
+    DIR                              *dir;
+    char                            (*names)[PG_JOB_ID_LEN + 1];
+    size_t                            len, n, cap, i;
+    ngx_uint_t                        d;
+    u_char                           *raw;
+    pg_error_t                        err;
+    struct dirent                    *de;
+    ngx_http_podgen_job_sync_item_t  *it;
+    char                              path[NGX_MAX_PATH];
+
+    /* the ids after the cursor, in order (ids sort by time): the marked
+     * ones, or every record here and every accepted one */
+
+    names = NULL;
+    n = 0;
+    cap = 0;
+
+    for (d = 0; d < (sc->all ? 2 : 1); d++) {
+        ngx_http_podgen_job_path(path, sc->all ? (d ? "accepted" : "jobs")
+                                               : "sync", "", "");
+
+        dir = opendir(path);
+        if (dir == NULL) {
+            continue;
+        }
+
+        while ((de = readdir(dir)) != NULL) {
+            len = ngx_strlen(de->d_name);
+
+            if (len != PG_JOB_ID_LEN + (sc->all ? 5 : 0)
+                || !pg_job_id_valid(de->d_name, PG_JOB_ID_LEN)
+                || ngx_strncmp(de->d_name, sc->cursor, PG_JOB_ID_LEN) <= 0)
+            {
+                continue;
+            }
+
+            if (n == cap) {
+                void  *more;
+
+                cap = cap ? 2 * cap : 64;
+                more = realloc(names, cap * sizeof(names[0]));
+                if (more == NULL) {
+                    break;
+                }
+
+                names = more;
+            }
+
+            ngx_memcpy(names[n], de->d_name, PG_JOB_ID_LEN);
+            names[n][PG_JOB_ID_LEN] = '\0';
+            n++;
+        }
+
+        (void) closedir(dir);
+    }
+
+    if (n) {
+        qsort(names, n, sizeof(names[0]), ngx_http_podgen_job_store_cmp);
+    }
+
+    sc->end = (n <= sc->room);
+
+    for (i = 0; i < n && sc->n < sc->room; i++) {
+        it = &sc->items[sc->n];
+
+        if (i > 0 && ngx_strcmp(names[i], names[i - 1]) == 0) {
+            /* in both directories */
+            continue;
+        }
+
+        ngx_memcpy(sc->cursor, names[i], PG_JOB_ID_LEN + 1);
+
+        /* the copy of a job that ran here, else the accepted one */
+
+        ngx_http_podgen_job_path(path, "jobs", names[i], ".json");
+
+        raw = ngx_http_podgen_job_store_slurp(path, &len);
+
+        if (raw == NULL) {
+            ngx_http_podgen_job_path(path, "accepted", names[i], ".json");
+            raw = ngx_http_podgen_job_store_slurp(path, &len);
+        }
+
+        if (raw == NULL) {
+            /* no copy here any more (deleted): nothing to share */
+            if (!sc->all) {
+                ngx_http_podgen_job_store_unmark(names[i]);
+            }
+
+            continue;
+        }
+
+        if (pg_job_from_json((char *) raw, len, &it->rec, &err) != 0
+            || ngx_strcmp(it->rec.id, names[i]) != 0)
+        {
+            pg_job_free(&it->rec);
+            free(raw);
+            continue;
+        }
+
+        it->json.data = raw;
+        it->json.len = len;
+        it->json.cap = len + 1;
+
+        /* unfinished, and nobody here runs it (no lock file, or one
+         * nobody holds): the fleet must */
+
+        it->orphan = 0;
+
+        if (it->rec.status == PG_JOB_QUEUED
+            || it->rec.status == PG_JOB_RUNNING)
+        {
+            ngx_http_podgen_job_path(path, "locks", names[i], "");
+
+            fd = open(path, O_RDWR | O_CLOEXEC);
+
+            if (fd == -1) {
+                it->orphan = (errno == ENOENT);
+
+            } else {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                    it->orphan = 1;
+                }
+
+                (void) close(fd);
+            }
+        }
+
+        sc->n++;
+    }
+
+    if (i < n) {
+        sc->end = 0;
+    }
+
+    free(names);
+}
+
+
+/* The fleet's epoch as the store knows it: read at a worker's start. */
+
+void
+ngx_http_podgen_job_store_epoch(char *buf, size_t size)
+{
+    int      fd;
+    ssize_t  n;
+    char     path[NGX_MAX_PATH];
+
+    buf[0] = '\0';
+
+    ngx_snprintf((u_char *) path, NGX_MAX_PATH, "%V/epoch%Z",
+                 &ngx_http_podgen_job_store);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return;
+    }
+
+    n = read(fd, buf, size - 1);
+    (void) close(fd);
+
+    buf[(n > 0) ? n : 0] = '\0';
+}
+
+
+void
+ngx_http_podgen_job_store_set_epoch(const char *epoch)
+{
+    char  path[NGX_MAX_PATH];
+
+    ngx_snprintf((u_char *) path, NGX_MAX_PATH, "%V/epoch%Z",
+                 &ngx_http_podgen_job_store);
+
+    (void) ngx_http_podgen_job_write_file(path, (u_char *) epoch,
+                                          ngx_strlen(epoch));
 }

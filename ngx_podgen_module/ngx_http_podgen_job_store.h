@@ -6,6 +6,13 @@
  *   {store}/locks/{id}        while the job is unfinished: held with
  *                             flock() by the worker that runs it
  *   {store}/audio/{id}.{ext}  a completed podcast's episode
+ *   {store}/accepted/{id}.json  Redis mode: a job this node accepted for
+ *                             the fleet, kept until the fleet holds it
+ *                             finished (republished if Redis loses it)
+ *   {store}/epoch             Redis mode: the fleet's epoch last seen
+ *   {store}/sync/{id}         Redis mode: the record here may be newer
+ *                             than the fleet's (made before the record is
+ *                             written, removed once Redis holds it final)
  *
  * A worker that dies releases its locks with it; the scan finds unlocked
  * unfinished jobs, so an accepted job is never lost across restarts,
@@ -29,6 +36,10 @@ typedef struct {
     int            lock_fd;         /* out: the lock, when claimed */
     int            err;             /* out: errno */
     unsigned       claim:1;
+    unsigned       accept:1;        /* Redis mode, a new job for the
+                                       fleet: to accepted/ */
+    unsigned       mark:1;          /* Redis mode: marked as not known
+                                       to the fleet (sync/) */
     unsigned       final:1;         /* finished: the lock file goes */
     unsigned       deleted:1;       /* out: deleted meanwhile */
     char           id[PG_JOB_ID_LEN + 1];
@@ -42,6 +53,24 @@ typedef struct {
     pg_job_t      *recs;
     int           *fds;
 } ngx_http_podgen_job_scan_t;
+
+
+/* records of the store to share with the fleet (Redis mode) */
+typedef struct {
+    pg_job_t       rec;
+    pg_buf_t       json;
+    unsigned       orphan:1;        /* unfinished, run by nobody here */
+} ngx_http_podgen_job_sync_item_t;
+
+typedef struct {
+    ngx_uint_t                        all;     /* every record, not only
+                                                  the marked ones */
+    char                              cursor[PG_JOB_ID_LEN + 1];
+    ngx_uint_t                        room;
+    ngx_uint_t                        n;
+    ngx_uint_t                        end;     /* out: none after these */
+    ngx_http_podgen_job_sync_item_t  *items;
+} ngx_http_podgen_job_sync_t;
 
 
 /* Configuration: the store's directories, made by nginx at start. */
@@ -74,5 +103,26 @@ ngx_int_t ngx_http_podgen_job_store_episode(const char *id, const char *ext,
 
 /* Thread: unfinished jobs nobody runs, up to sc->room, locks taken. */
 void ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc);
+
+/* Thread: marks a record as not known to the fleet / known final (the
+ * accepted copy goes then). */
+ngx_int_t ngx_http_podgen_job_store_mark(const char *id);
+void ngx_http_podgen_job_store_unmark(const char *id);
+
+/* Thread: every file of a job (deleted elsewhere). */
+void ngx_http_podgen_job_store_remove(const char *id);
+
+/*
+ * Thread: up to sc->room records after sc->cursor (which moves on), the
+ * marked ones or, with sc->all, every one.
+ */
+void ngx_http_podgen_job_store_unsynced(ngx_http_podgen_job_sync_t *sc);
+
+/*
+ * The fleet's epoch as the store last knew it ({store}/epoch): read in a
+ * worker's init_process (buf "" if none); set on a pool thread.
+ */
+void ngx_http_podgen_job_store_epoch(char *buf, size_t size);
+void ngx_http_podgen_job_store_set_epoch(const char *epoch);
 
 #endif /* NGX_HTTP_PODGEN_JOB_STORE_H */

@@ -124,6 +124,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       offsetof(ngx_http_podgen_main_conf_t, jobs.concurrency),
       &ngx_http_podgen_jobs_bounds },
 
+    { ngx_string("podgen_max_jobs"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, jobs.max_jobs),
+      NULL },
+
     { ngx_string("podgen_batch_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -282,6 +289,7 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
     pmcf->first_chunk_max = NGX_CONF_UNSET_SIZE;
     pmcf->jobs.concurrency = NGX_CONF_UNSET_UINT;
     pmcf->jobs.batch_max = NGX_CONF_UNSET_UINT;
+    pmcf->jobs.max_jobs = NGX_CONF_UNSET_UINT;
 
     return pmcf;
 }

@@ -412,6 +412,11 @@ ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         pg_job_free(&rec);
 
+        if (rc == NGX_DECLINED) {
+            ngx_http_finalize_request(r, ngx_http_podgen_too_many_jobs(r));
+            return;
+        }
+
         if (rc == NGX_BUSY) {
             ngx_http_podgen_metrics_error(PG_ERR_BUSY);
             pg_error_set(&err, 503, NULL, "server_busy",
@@ -871,6 +876,8 @@ ngx_http_podgen_podcasts_delete_thread(void *data)
         ngx_http_podgen_job_path(path, "audio", p->id, ext);
         (void) unlink(path);
     }
+
+    ngx_http_podgen_job_store_unmark(p->id);
 
     p->status = NGX_HTTP_NO_CONTENT;
 }

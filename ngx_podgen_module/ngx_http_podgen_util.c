@@ -723,3 +723,21 @@ ngx_http_podgen_set_etag(ngx_http_request_t *r, const char *hex)
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_http_podgen_too_many_jobs(ngx_http_request_t *r)
+{
+    pg_error_t  err;
+
+    ngx_http_podgen_metrics_error(PG_ERR_BUSY);
+
+    pg_error_set(&err, 429, NULL, "too_many_jobs",
+                 "too many unfinished jobs (podgen_max_jobs); retry later");
+    err.type = "rate_limit_error";
+
+    (void) ngx_http_podgen_add_header(r, "Retry-After",
+                                      &(ngx_str_t) ngx_string("5"));
+
+    return ngx_http_podgen_send_error(r, &err);
+}

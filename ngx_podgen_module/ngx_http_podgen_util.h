@@ -27,6 +27,9 @@ ngx_int_t ngx_http_podgen_error_json(ngx_pool_t *pool, pg_error_t *err,
     ngx_str_t *out);
 ngx_int_t ngx_http_podgen_send_error(ngx_http_request_t *r,
     pg_error_t *err);
+
+/* 429 too_many_jobs with Retry-After: podgen_max_jobs is reached. */
+ngx_int_t ngx_http_podgen_too_many_jobs(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_send_json(ngx_http_request_t *r, ngx_uint_t status,
     u_char *json, size_t len);
 ngx_int_t ngx_http_podgen_check_method(ngx_http_request_t *r,

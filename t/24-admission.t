@@ -8,6 +8,10 @@
 #                        new speech away: 503 server_busy with a Retry-After
 #                        estimated from its queue; podcast segments wait
 #
+#   podgen_max_jobs N    a POST that would give a worker (in Redis mode:
+#                        the fleet's stream) more than N unfinished jobs is
+#                        429 too_many_jobs with Retry-After
+#
 # Before: 4,096 characters of digits at speed 0.25 streamed for over a
 # minute (56 minutes of audio), and 200 cold requests were all taken in.
 
@@ -103,6 +107,44 @@ our $JSON = JSON::PP->new->canonical;
     $ng->stop;
 }
 
+# ---- bounded job creation -----------------------------------------------------
+
+{
+    my $ng = Podgen::Test::Nginx->new(
+        http_config => 'podgen_max_jobs 2; podgen_jobs 1; podgen_store store;',
+        config => 'location /v1/podcasts { podgen_podcasts; }
+                   location /v1/batch { podgen_batch; }');
+    $ng->start;
+    my $long = join ' ', ('This job keeps the only runner of the worker '
+                          . 'busy for a little while.') x 6;
+    my @ids = map { new_podcast($ng, { segments => [ { speaker => 'Ann',
+                                                       text => "$long $_" } ] },
+                                "podgen_max_jobs 2: job $_") } 1 .. 2;
+    my ($r) = post_podcast($ng, { segments => [ { speaker => 'Ann',
+                                                  text => 'One too many.' } ] });
+    error_ok($r, 'podgen_max_jobs 2: the third unfinished job',
+             status => 429, code => 'too_many_jobs', type => 'rate_limit_error');
+    is($r->{headers}{'retry-after'}, '5', 'podgen_max_jobs: Retry-After');
+    ($r) = post($ng, '/v1/batch', { async => JSON::PP::true, requests => [
+                    { type => 'speech', body => { model => 'tts-1',
+                                                  voice => 'alloy',
+                                                  input => 'Hello.' } } ] });
+    is($r->{status}, 429, 'podgen_max_jobs 2: an async batch is refused too');
+    my ($r2, $b) = post($ng, '/v1/batch', { requests => [
+                    { type => 'podcast', body => { segments => [
+                        { speaker => 'Ann', text => 'In a batch.' } ] } } ] });
+    is($b->{results}[0]{status}, 429,
+       'podgen_max_jobs 2: a podcast item of a batch is refused in its place');
+    is($b->{results}[0]{error}{code}, 'too_many_jobs',
+       'podgen_max_jobs 2: the item says too_many_jobs');
+    is(wait_job($ng, $_, 60)->{status}, 'completed', "job $_ completes")
+        for @ids;
+    ($r) = post_podcast($ng, { segments => [ { speaker => 'Ann',
+                                               text => 'Room again.' } ] });
+    is($r->{status}, 202, 'podgen_max_jobs: once they finished, 202 again');
+    $ng->stop;
+}
+
 run_blocks(defaults => {
     config => 'location = /v1/audio/speech { podgen_speech; }',
     more_headers => 'Content-Type: application/json',
@@ -151,6 +193,11 @@ podgen_max_audio 0;
                         response_format => 'pcm',
                         input => join ' ', ('Fast.') x 100 })
 --- error_code: 200
+
+=== podgen_max_jobs takes a number
+--- http_config
+podgen_max_jobs many;
+--- must_die
 
 === podgen_max_queue takes a time
 --- http_config
