@@ -28,12 +28,25 @@ typedef struct {
 
 
 /*
- * The body of POST {base}/chat/completions: model, a system and a user
- * message, and response_format {"type":"json_schema",...} describing
- * {title, dialogue:[{speaker (one of the hosts), text}]}.  0 or -1.
+ * The body of POST {base}/chat/completions: model; a system message with
+ * the speech rules, the show's shape, the hosts (persona, a side in a
+ * debate, who opens and closes) and the length in words, minutes and
+ * turns; a user message with the topic, the focus and the source between
+ * explicit markers, declared as data, with its truncation stated; and
+ * response_format {"type":"json_schema",...} describing {title,
+ * dialogue:[{speaker (one of the hosts), text}]}.  rejected_words, when
+ * not 0, is the length of a first reply that missed the target: a second
+ * user message states the shortfall and asks for the script again.
+ * 0 or -1.
  */
 int pg_llm_build_request(const pg_script_request_t *req, const char *model,
-    pg_buf_t *out);
+    size_t rejected_words, pg_buf_t *out);
+
+/*
+ * 1 when a script of this many words is close enough to the target (80%
+ * to 125%), else 0.
+ */
+int pg_llm_length_ok(const pg_script_request_t *req, size_t words);
 
 /*
  * Reads an OpenAI chat.completion object.  Returns 0, or -1 with *err set

@@ -39,8 +39,11 @@ struct ngx_http_podgen_llm_call_s {
     ngx_uint_t                    attempts;
     ngx_uint_t                    timeouts;
 
+    pg_script_t                   missed;       /* off its length */
+
     unsigned                      queued:1;
     unsigned                      active:1;
+    unsigned                      has_missed:1;
 };
 
 
@@ -73,6 +76,8 @@ static void ngx_http_podgen_llm_check_done(ngx_http_podgen_llm_t *llm);
 static ngx_int_t ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call);
 static void ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call,
     CURLcode code);
+static ngx_int_t ngx_http_podgen_llm_length(ngx_http_podgen_llm_call_t *call,
+    pg_script_t *script);
 static void ngx_http_podgen_llm_retry_handler(ngx_event_t *ev);
 static void ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm);
 static void ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call);
@@ -646,7 +651,7 @@ ngx_http_podgen_llm_script(const pg_script_request_t *req,
     call->retry.data = call;
     call->retry.log = log;
 
-    if (pg_llm_build_request(req, llm->model, &call->body) != 0) {
+    if (pg_llm_build_request(req, llm->model, 0, &call->body) != 0) {
         ngx_http_podgen_llm_release(call);
         return NULL;
     }
@@ -836,6 +841,10 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
                                         reply.completion_tokens);
             pg_llm_reply_free(&reply);
 
+            if (ngx_http_podgen_llm_length(call, &script) == NGX_AGAIN) {
+                return;
+            }
+
             ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
                            "podgen llm: call %p done, %uz segments",
                            call, script.nsegments);
@@ -886,6 +895,14 @@ failed:
         return;
     }
 
+    /* the script that missed its length is still a script */
+    if (call->has_missed) {
+        call->has_missed = 0;
+        call->done(call->data, NGX_OK, &call->missed, NULL);
+        ngx_http_podgen_llm_release(call);
+        return;
+    }
+
     /* every attempt timed out: that is a gateway timeout */
     if (call->timeouts == call->attempts) {
         err.status = 504;
@@ -894,6 +911,75 @@ failed:
 
     call->done(call->data, NGX_ERROR, NULL, &err);
     ngx_http_podgen_llm_release(call);
+}
+
+
+/*
+ * A script far off its length (under 80% or over 125% of the target) is
+ * asked for once more, the shortfall stated; of the two, the one nearer
+ * the target is kept.  NGX_AGAIN: the call goes on, *script is kept for
+ * now; NGX_OK: *script is the answer.
+ */
+
+static ngx_int_t
+ngx_http_podgen_llm_length(ngx_http_podgen_llm_call_t *call,
+    pg_script_t *script)
+{
+    size_t                      target, a, b;
+    pg_buf_t                    body;
+    pg_script_t                 tmp;
+    const pg_script_request_t  *req = call->req;
+    ngx_http_podgen_llm_t      *llm = ngx_http_podgen_llm;
+
+    target = req->target_words;
+
+    if (call->has_missed) {
+        a = script->word_count;
+        b = call->missed.word_count;
+
+        /* the second reply is kept unless the first was nearer */
+        if ((b > target ? b - target : target - b)
+            < (a > target ? a - target : target - a))
+        {
+            tmp = *script;
+            *script = call->missed;
+            call->missed = tmp;
+        }
+
+        pg_script_free(&call->missed);
+        call->has_missed = 0;
+
+        return NGX_OK;
+    }
+
+    if (pg_llm_length_ok(req, script->word_count)) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&body, sizeof(pg_buf_t));
+
+    if (pg_llm_build_request(req, llm->model, script->word_count, &body)
+        != 0)
+    {
+        pg_buf_free(&body);
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, call->log, 0,
+                  "podgen: LLM script of %uz words for a target of %uz, "
+                  "asked again", script->word_count, target);
+
+    pg_buf_free(&call->body);
+    call->body = body;
+    call->missed = *script;
+    call->has_missed = 1;
+
+    /* no backoff: the model answered, only the length was off */
+
+    ngx_http_podgen_metrics_llm_retry();
+    ngx_add_timer(&call->retry, 1);
+
+    return NGX_AGAIN;
 }
 
 
@@ -940,6 +1026,10 @@ ngx_http_podgen_llm_cancel(ngx_http_podgen_llm_call_t *call)
 static void
 ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call)
 {
+    if (call->has_missed) {
+        pg_script_free(&call->missed);
+    }
+
     pg_buf_free(&call->body);
     pg_buf_free(&call->reply);
     ngx_free(call);

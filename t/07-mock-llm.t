@@ -235,6 +235,37 @@ sub is_error_json {
     my (undef, undef, $again) = chat('mock-ok', names => [qw(Ada Linus Grace)]);
     is_deeply $again, $script, 'deterministic';
 
+    # to length: "Length: about N words" in a system message
+    my $sys = { role => 'system',
+                content => 'Rules. Length: about 600 words in all.' };
+    my $usr = { role => 'user', content => 'Topic: lighthouses and keepers' };
+    my $again_msg = { role => 'user', content => 'Too short: write again.' };
+    my $words = sub {
+        my ($sc) = @_;
+        my $n = 0;
+        $n += () = $_->{text} =~ /\S+/g for @{ $sc->{dialogue} || [] };
+        return $n;
+    };
+    my (undef, undef, $long) = chat('mock-ok',
+        body => $J->encode({ model => 'mock-ok', messages => [ $sys, $usr ] }));
+    my $lw = $words->($long);
+    ok $lw >= 570 && $lw <= 660, "mock-ok writes to the stated length ($lw of 600)";
+    is $long->{title}, 'Mock: Topic: lighthouses and keepers',
+       'the title comes from the first user message';
+    like $long->{dialogue}[-1]{text}, qr/Thanks for listening/, 'and still ends with the outro';
+    my (undef, undef, $short) = chat('mock-short',
+        body => $J->encode({ model => 'mock-short', messages => [ $sys, $usr, $again_msg ] }));
+    my $sw = $words->($short);
+    ok $sw < 200, "mock-short ignores the length ($sw words)";
+    my (undef, undef, $once1) = chat('mock-short-once',
+        body => $J->encode({ model => 'mock-short-once', messages => [ $sys, $usr ] }));
+    my (undef, undef, $once2) = chat('mock-short-once',
+        body => $J->encode({ model => 'mock-short-once',
+                             messages => [ $sys, $usr, $again_msg ] }));
+    ok $words->($once1) < 200 && $words->($once2) >= 570,
+       'mock-short-once: short, then to length when asked again ('
+       . $words->($once1) . ', ' . $words->($once2) . ')';
+
     my (undef, undef, $def) = chat('gpt-4o-mini');
     is_deeply [ map { $_->{speaker} } @{ $def->{dialogue} }[0 .. 3] ],
         [qw(Alex Sam Alex Sam)], 'unknown model, no schema: Alex/Sam, ok';
