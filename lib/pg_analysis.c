@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pg_buf.h"
 #include "pg_gen.h"
@@ -37,6 +38,12 @@ static size_t pg_gen_token(const char *s, size_t len, size_t *pos,
 static size_t pg_gen_key(const char *tok, size_t n, char *key);
 static int pg_gen_stop_word(const char *key);
 static int pg_gen_anaphora(const char *tok, size_t n);
+static int pg_gen_determiner(const char *tok, size_t n);
+static int pg_gen_conjunction(const char *tok, size_t n);
+static unsigned pg_gen_cue_flags(const char *tok, size_t n);
+static void pg_gen_cues(pg_sentence_t *sent, unsigned flags);
+static void pg_gen_defines(pg_sentence_t *sent, const char *tok, size_t n,
+    size_t word, size_t *be);
 static uint32_t pg_gen_hash(const char *s, size_t n, uint32_t h);
 static int pg_gen_cmp_id(const void *a, const void *b);
 static int pg_gen_cmp_stop(const void *a, const void *b);
@@ -49,6 +56,7 @@ static int pg_gen_rank(pg_gen_t *g);
 static int pg_gen_near_duplicate(pg_gen_t *g, const pg_sentence_t *a,
     const pg_sentence_t *b);
 static void pg_gen_select(pg_gen_t *g, size_t budget);
+static int pg_gen_picked(pg_gen_t *g, uint32_t index);
 
 
 /* English function words, sorted (C locale) for bsearch() */
@@ -148,6 +156,8 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
     const char     *s;
     pg_sentence_t  *sent;
     int             initial;
+    long            head;
+    size_t          word, be, det, head_end;
 
     sent = &g->sents[si];
     sent->off = span->off;
@@ -163,6 +173,11 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
 
     pos = 0;
     initial = 1;
+    word = 0;
+    be = 0;
+    det = 0;
+    head = -1;
+    head_end = 0;
 
     while ((n = pg_gen_token(s, span->len, &pos, &start)) != 0) {
 
@@ -170,9 +185,26 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
             sent->anaphora = pg_gen_anaphora(s + start, n);
         }
 
+        pg_gen_defines(sent, s + start, n, word++, &be);
+
         k = pg_gen_key(s + start, n, key);
 
+        /*
+         * A noun: the word right after a determiner ("the clock", "their
+         * habits") when no content word follows it at once.
+         */
+
+        if (head >= 0 && (k == 0 || head_end + 1 != start)
+            && !(head_end + 1 == start && pg_gen_conjunction(s + start, n)))
+        {
+            g->terms[head].noun = 1;
+        }
+
+        head = -1;
+
         if (k == 0) {
+            pg_gen_cues(sent, pg_gen_cue_flags(s + start, n));
+            det = pg_gen_determiner(s + start, n);
             initial = 0;
             continue;
         }
@@ -182,7 +214,21 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
             return -1;
         }
 
+        if (det) {
+            head = id;
+            head_end = start + n;
+            det = 0;
+        }
+
         t = &g->terms[id];
+
+        /* what a word says is looked up once, when it is first seen */
+
+        if (t->tf == 0) {
+            t->cues = pg_gen_cue_flags(s + start, n);
+        }
+
+        pg_gen_cues(sent, t->cues);
         t->tf++;
 
         /* remember how the word is written, preferably not capitalized
@@ -222,7 +268,19 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
         g->ids[g->nids++] = (uint32_t) id;
     }
 
+    if (head >= 0) {
+        g->terms[head].noun = 1;
+    }
+
     sent->nterms = (uint32_t) (g->nids - sent->first);
+
+    /* a personal or definitional sentence is not a claim to weigh */
+
+    if (sent->personal || sent->definition) {
+        sent->claim = 0;
+    }
+
+    g->nstance += sent->stance;
 
     /* sorted, for the near-duplicate test */
 
@@ -337,6 +395,53 @@ pg_gen_key(const char *tok, size_t n, char *key)
 }
 
 
+static int
+pg_gen_determiner(const char *tok, size_t n)
+{
+    size_t        i;
+    const char  **p;
+
+    static const char  *dets[6][6] = {
+        { NULL },
+        { "a", NULL },
+        { "an", "my", NULL },
+        { "the", "his", "her", "its", "our", NULL },
+        { "this", "that", "each", "your", NULL },
+        { "these", "those", "their", "every", NULL }
+    };
+
+    if (n == 0 || n > 5) {
+        return 0;
+    }
+
+    for (p = dets[n]; *p; p++) {
+        for (i = 0; i < n; i++) {
+            if ((tok[i] | 0x20) != (*p)[i]) {
+                break;
+            }
+        }
+
+        if (i == n) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* "a mild but persistent debt": what "and", "but" follow may be an
+ * adjective */
+static int
+pg_gen_conjunction(const char *tok, size_t n)
+{
+    return (n == 3 && (strncasecmp(tok, "and", 3) == 0
+                       || strncasecmp(tok, "but", 3) == 0
+                       || strncasecmp(tok, "yet", 3) == 0))
+           || (n == 2 && strncasecmp(tok, "or", 2) == 0);
+}
+
+
 /* A sentence that starts with a pronoun leans on the one before it. */
 static int
 pg_gen_anaphora(const char *tok, size_t n)
@@ -368,6 +473,195 @@ pg_gen_anaphora(const char *tok, size_t n)
     }
 
     return 0;
+}
+
+
+#define PG_CUE_STANCE      1
+#define PG_CUE_CLAIM       2
+#define PG_CUE_PERSONAL    4
+#define PG_CUE_DEFINITION  8
+
+typedef struct {
+    const char  *word;
+    unsigned     flags;
+} pg_cue_t;
+
+/* sorted (strcmp), for bsearch */
+static const pg_cue_t  pg_cues[] = {
+    { "advocates", PG_CUE_STANCE },
+    { "although", PG_CUE_STANCE },
+    { "always", PG_CUE_CLAIM },
+    { "argue", PG_CUE_STANCE },
+    { "argued", PG_CUE_STANCE },
+    { "argues", PG_CUE_STANCE },
+    { "argument", PG_CUE_STANCE },
+    { "best", PG_CUE_CLAIM },
+    { "biggest", PG_CUE_CLAIM },
+    { "billion", PG_CUE_CLAIM },
+    { "but", PG_CUE_STANCE },
+    { "claimed", PG_CUE_STANCE },
+    { "contend", PG_CUE_STANCE },
+    { "contended", PG_CUE_STANCE },
+    { "controversial", PG_CUE_STANCE },
+    { "controversy", PG_CUE_STANCE },
+    { "could", PG_CUE_CLAIM },
+    { "critic", PG_CUE_STANCE },
+    { "criticised", PG_CUE_STANCE },
+    { "criticized", PG_CUE_STANCE },
+    { "critics", PG_CUE_STANCE },
+    { "debate", PG_CUE_STANCE },
+    { "debated", PG_CUE_STANCE },
+    { "defenders", PG_CUE_STANCE },
+    { "defined", PG_CUE_DEFINITION },
+    { "denotes", PG_CUE_DEFINITION },
+    { "disagree", PG_CUE_STANCE },
+    { "disagreed", PG_CUE_STANCE },
+    { "dispute", PG_CUE_STANCE },
+    { "disputed", PG_CUE_STANCE },
+    { "doubled", PG_CUE_CLAIM },
+    { "estimated", PG_CUE_CLAIM },
+    { "every", PG_CUE_CLAIM },
+    { "expected", PG_CUE_CLAIM },
+    { "fastest", PG_CUE_CLAIM },
+    { "forecast", PG_CUE_CLAIM },
+    { "greatest", PG_CUE_CLAIM },
+    { "highest", PG_CUE_CLAIM },
+    { "however", PG_CUE_STANCE },
+    { "i", PG_CUE_PERSONAL },
+    { "i'd", PG_CUE_PERSONAL },
+    { "i'm", PG_CUE_PERSONAL },
+    { "i've", PG_CUE_PERSONAL },
+    { "insisted", PG_CUE_STANCE },
+    { "instead", PG_CUE_STANCE },
+    { "largest", PG_CUE_CLAIM },
+    { "least", PG_CUE_CLAIM },
+    { "likely", PG_CUE_CLAIM },
+    { "longest", PG_CUE_CLAIM },
+    { "lowest", PG_CUE_CLAIM },
+    { "me", PG_CUE_PERSONAL },
+    { "means", PG_CUE_DEFINITION },
+    { "million", PG_CUE_CLAIM },
+    { "mine", PG_CUE_PERSONAL },
+    { "most", PG_CUE_CLAIM },
+    { "my", PG_CUE_PERSONAL },
+    { "never", PG_CUE_CLAIM },
+    { "nevertheless", PG_CUE_STANCE },
+    { "nonetheless", PG_CUE_STANCE },
+    { "objected", PG_CUE_STANCE },
+    { "objections", PG_CUE_STANCE },
+    { "oldest", PG_CUE_CLAIM },
+    { "only", PG_CUE_CLAIM },
+    { "opponents", PG_CUE_STANCE },
+    { "opposed", PG_CUE_STANCE },
+    { "our", PG_CUE_PERSONAL },
+    { "percent", PG_CUE_CLAIM },
+    { "predicted", PG_CUE_CLAIM },
+    { "predicts", PG_CUE_CLAIM },
+    { "projected", PG_CUE_CLAIM },
+    { "proponents", PG_CUE_STANCE },
+    { "proved", PG_CUE_CLAIM },
+    { "proves", PG_CUE_CLAIM },
+    { "refers", PG_CUE_DEFINITION },
+    { "sceptics", PG_CUE_STANCE },
+    { "showed", PG_CUE_CLAIM },
+    { "shows", PG_CUE_CLAIM },
+    { "skeptics", PG_CUE_STANCE },
+    { "smallest", PG_CUE_CLAIM },
+    { "strongest", PG_CUE_CLAIM },
+    { "supporters", PG_CUE_STANCE },
+    { "though", PG_CUE_STANCE },
+    { "tripled", PG_CUE_CLAIM },
+    { "us", PG_CUE_PERSONAL },
+    { "warned", PG_CUE_STANCE },
+    { "we", PG_CUE_PERSONAL },
+    { "we're", PG_CUE_PERSONAL },
+    { "whereas", PG_CUE_STANCE },
+    { "will", PG_CUE_CLAIM },
+    { "worst", PG_CUE_CLAIM },
+    { "yet", PG_CUE_STANCE },
+};
+
+
+static int
+pg_gen_cmp_cue(const void *a, const void *b)
+{
+    return strcmp((const char *) a, ((const pg_cue_t *) b)->word);
+}
+
+
+/*
+ * What a word says about its sentence: taking a side or contrasting (a
+ * debate's material), a claim that can be checked (a number, a
+ * superlative, a prediction: a critique's), the first person, a
+ * definition (neither).  PG_CUE_* flags.
+ */
+static unsigned
+pg_gen_cue_flags(const char *tok, size_t n)
+{
+    char             w[16];
+    size_t           i;
+    const pg_cue_t  *cue;
+
+    for (i = 0; i < n; i++) {
+        if (tok[i] >= '0' && tok[i] <= '9') {
+            return PG_CUE_CLAIM;
+        }
+    }
+
+    if (n >= sizeof(w)) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        w[i] = (tok[i] >= 'A' && tok[i] <= 'Z') ? tok[i] + ('a' - 'A')
+                                                : tok[i];
+    }
+
+    w[n] = '\0';
+
+    cue = bsearch(w, pg_cues, PG_NELEMS(pg_cues), sizeof(pg_cue_t),
+                  pg_gen_cmp_cue);
+
+    return cue ? cue->flags : 0;
+}
+
+
+static void
+pg_gen_cues(pg_sentence_t *sent, unsigned flags)
+{
+    sent->stance |= (flags & PG_CUE_STANCE) != 0;
+    sent->claim |= (flags & PG_CUE_CLAIM) != 0;
+    sent->personal |= (flags & PG_CUE_PERSONAL) != 0;
+    sent->definition |= (flags & PG_CUE_DEFINITION) != 0;
+}
+
+
+/*
+ * "X is a ...", "they are the ...": a definition, when "is", "are" or
+ * "was" is among the first five words and an article follows it; *be is
+ * the word after the verb, + 1.
+ */
+static void
+pg_gen_defines(pg_sentence_t *sent, const char *tok, size_t n, size_t word,
+    size_t *be)
+{
+    if (*be && word == *be
+        && ((n == 1 && (tok[0] | 0x20) == 'a')
+            || (n == 2 && strncasecmp(tok, "an", 2) == 0)
+            || (n == 3 && strncasecmp(tok, "the", 3) == 0)))
+    {
+        sent->definition = 1;
+    }
+
+    *be = 0;
+
+    if (word < 5
+        && ((n == 2 && strncasecmp(tok, "is", 2) == 0)
+            || (n == 3 && (strncasecmp(tok, "are", 3) == 0
+                           || strncasecmp(tok, "was", 3) == 0))))
+    {
+        *be = word + 1;
+    }
 }
 
 
@@ -689,6 +983,25 @@ pg_gen_score(pg_gen_t *g, size_t nfocus, size_t ntopic)
             score *= 0.85;
         }
 
+        /*
+         * Each style looks for its own material: a debate for sentences
+         * that take sides, a critique for claims that can be weighed.
+         */
+
+        switch (g->req->style) {
+
+        case PG_STYLE_DEBATE:
+            score *= s->stance ? 1.6 : 0.8;
+            break;
+
+        case PG_STYLE_CRITIQUE:
+            score *= s->claim ? 1.5 : 0.85;
+            break;
+
+        default:
+            break;
+        }
+
         s->score = score;
     }
 }
@@ -724,6 +1037,95 @@ pg_gen_rank(pg_gen_t *g)
     qsort(g->ranks, g->nranks, sizeof(pg_rank_t), pg_gen_cmp_rank);
 
     return 0;
+}
+
+
+/*
+ * How a term is written in sentence s, with the word before it when that
+ * is "the" or another content word ("the printing press", "metal type"),
+ * into b, NUL-terminated; lower-cased when capitalized only for starting
+ * the sentence.  0, or -1 when the sentence does not have it.
+ */
+int
+pg_gen_phrase_of(pg_gen_t *g, const pg_sentence_t *s, uint32_t id,
+    pg_buf_t *b)
+{
+    char         key[PG_SCRIPT_TERM_MAX + 1], c;
+    long         tid;
+    size_t       pos, start, n, k, from, end, p1, n1, p2, n2, first;
+    const char  *t;
+
+    t = g->text + s->off;
+    pos = 0;
+    n1 = 0;
+    n2 = 0;
+    p1 = 0;
+    p2 = 0;
+    k = 0;
+
+    while ((n = pg_gen_token(t, s->len, &pos, &start)) != 0) {
+        k = pg_gen_key(t + start, n, key);
+
+        tid = k ? pg_gen_term(g, key, k, 0) : -1;
+
+        if (tid != (long) id) {
+            p2 = p1;
+            n2 = n1;
+            p1 = start;
+
+            /* a noun before it makes it a verb: "the loaf holds" */
+            n1 = k ? (tid >= 0 && g->terms[tid].noun ? 0 : n)
+                   : (n == 3 && strncasecmp(t + start, "the", 3) == 0
+                      ? 3 : 0);
+            continue;
+        }
+
+        from = start;
+        end = start + n;
+
+        if (n > 2 && t[end - 2] == '\'') {
+            end -= 2;
+        }
+
+        /*
+         * The words before, if next to it: "the", or "the" and a content
+         * word ("the printing press"); a content word alone is too often
+         * an adjective or a verb ("few dozen letters").
+         */
+
+        if (n1 && p1 + n1 + 1 == start && t[p1 + n1] == ' ') {
+
+            if (n1 == 3 && strncasecmp(t + p1, "the", 3) == 0) {
+                from = p1;
+
+            } else if (n2 == 3 && p2 + 4 == p1 && t[p2 + 3] == ' '
+                       && strncasecmp(t + p2, "the", 3) == 0)
+            {
+                from = p2;
+            }
+        }
+
+        b->len = 0;
+        first = b->len;
+
+        if (pg_buf_append(b, t + from, end - from) != 0
+            || pg_buf_append(b, "", 1) != 0)
+        {
+            return -1;
+        }
+
+        c = (char) b->data[first];
+
+        if (from == 0 && c >= 'A' && c <= 'Z' && end - from > 1
+            && b->data[first + 1] >= 'a' && b->data[first + 1] <= 'z')
+        {
+            b->data[first] = (unsigned char) (c + ('a' - 'A'));
+        }
+
+        return 0;
+    }
+
+    return -1;
 }
 
 
@@ -992,6 +1394,21 @@ pg_gen_near_duplicate(pg_gen_t *g, const pg_sentence_t *a,
 }
 
 
+static int
+pg_gen_picked(pg_gen_t *g, uint32_t index)
+{
+    size_t  i;
+
+    for (i = 0; i < g->npicked; i++) {
+        if (g->picked[i] == index) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * The best sentences up to budget words, greedily: one that would
  * overshoot is passed over for a shorter one further down; then in the
@@ -1001,7 +1418,8 @@ static void
 pg_gen_select(pg_gen_t *g, size_t budget)
 {
     size_t          r, j, slack, words, best;
-    pg_sentence_t  *s;
+    uint32_t        prev;
+    pg_sentence_t  *s, *p;
 
     g->npicked = 0;
     g->dup_work = 0;
@@ -1034,6 +1452,26 @@ pg_gen_select(pg_gen_t *g, size_t budget)
 
         if (j > 0) {
             continue;
+        }
+
+        /*
+         * A sentence that starts with a pronoun comes with the one before
+         * it ("He was 12." needs who he is), or not at all.
+         */
+
+        prev = g->ranks[r].index;
+
+        if (s->anaphora && prev > 0 && !pg_gen_picked(g, prev - 1)) {
+            p = &g->sents[prev - 1];
+
+            if (p->nwords < 3 || p->open
+                || words + s->nwords + p->nwords > budget + slack)
+            {
+                continue;
+            }
+
+            g->picked[g->npicked++] = prev - 1;
+            words += p->nwords;
         }
 
         g->picked[g->npicked++] = g->ranks[r].index;
@@ -1072,7 +1510,7 @@ pg_gen_group(pg_gen_t *g)
     pg_unit_t      *u;
     pg_sentence_t  *s, *prev;
 
-    max = g->req->style == PG_STYLE_BRIEF ? 1 : 2;
+    max = 2;
     g->nunits = 0;
     words = 0;
     u = NULL;
@@ -1080,6 +1518,18 @@ pg_gen_group(pg_gen_t *g)
 
     for (i = 0; i < g->npicked; i++) {
         s = &g->sents[g->picked[i]];
+
+        /* a pronoun-led sentence stays in the turn of the one before */
+
+        if (u != NULL && s->anaphora && !prev->open
+            && g->picked[i] == g->picked[i - 1] + 1
+            && words + s->nwords <= 2 * PG_SCRIPT_UNIT_WORDS)
+        {
+            u->n++;
+            words += s->nwords;
+            prev = s;
+            continue;
+        }
 
         if (u == NULL || u->n == max || prev->open
             || words + s->nwords > PG_SCRIPT_UNIT_WORDS)

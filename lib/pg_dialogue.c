@@ -30,13 +30,16 @@ static void pg_gen_phrase(pg_gen_t *g, const char *tpl, const char *name,
 static void pg_gen_ask(pg_gen_t *g, const char *tpl, size_t asker,
     size_t target);
 static void pg_gen_unit(pg_gen_t *g, size_t u);
+static const char *pg_gen_unit_term(pg_gen_t *g, size_t u, int remember);
+static int pg_gen_unit_has(pg_gen_t *g, size_t u, int what);
 static void pg_gen_say(pg_gen_t *g, size_t speaker);
 static size_t pg_gen_other(pg_gen_t *g, size_t a, size_t b, size_t k);
 static const char *pg_gen_names(pg_gen_t *g, size_t skip, int roles);
 static void pg_gen_intro(pg_gen_t *g, const char *with_one,
     const char *with_many, const char *what);
 static void pg_gen_greetings(pg_gen_t *g, const char **table, size_t n);
-static void pg_gen_position(pg_gen_t *g, size_t h);
+static void pg_gen_position(pg_gen_t *g, size_t h, size_t unit,
+    int debate);
 static void pg_gen_outro(pg_gen_t *g, const char *with_names,
     const char *solo);
 static void pg_gen_deep_dive(pg_gen_t *g);
@@ -81,21 +84,42 @@ static const char  *pg_dd_next[] = {
     "%n, what did you take from the next part?"
 };
 
-static const char  *pg_dd_follow[] = {
-    "%n, why does that matter?",
-    "Can you unpack that a bit, %n?",
-    "%n, what does that mean in practice?",
-    "How does that fit the bigger picture, %n?",
-    "%n, can you say more?",
-    "And what follows from that, %n?"
+/* a question about what the next turn is about: "%t" is its key term */
+static const char  *pg_dd_asks[] = {
+    "%n, what about %t?",
+    "And what's the story with %t, %n?",
+    "%n, what should we know about %t?",
+    "Tell me about %t, %n.",
+    "So what about %t, %n?"
 };
 
-static const char  *pg_reactions[] = {
-    "", "Interesting.", "Okay.", "", "I see.", "Huh."
+static const char  *pg_dd_sections[] = {
+    "Next, %t. %n, what did you find?",
+    "Let's turn to %t. %n?",
+    "Now, %t. %n, walk us through it.",
+    "On to %t. %n, what stood out?"
+};
+
+/* the listener's side of a turn that goes on: no question */
+static const char  *pg_go_ons[] = {
+    "Go on, %n.",
+    "Interesting.",
+    "Okay.",
+    "I see.",
+    "Right, keep going.",
+    "Huh."
 };
 
 static const char  *pg_answers[] = {
     "", "Sure.", "Well.", "", "Right.", "Good question."
+};
+
+/* one host alone: hand-overs to the next part, never a question */
+static const char  *pg_solo_sections[] = {
+    "Next, %t.",
+    "Now to %t.",
+    "Then there's %t.",
+    "Let's turn to %t."
 };
 
 static const char  *pg_brief_next[] = {
@@ -118,17 +142,40 @@ static const char  *pg_db_counters[] = {
     "I'm not so sure, %n."
 };
 
-static const char  *pg_db_positions[][2] = {
-    { "My position: the points about %t carry the most weight.",
-      "My position: the source makes a stronger case than it first seems." },
-    { "My position: the case around %t is weaker than it looks.",
-      "My position: the source leaves too many questions open." }
-};
-
 static const char  *pg_iv_greetings[] = {
     "Thanks for having me, %n.",
     "Glad to be here, %n.",
     "Happy to be here."
+};
+
+static const char  *pg_iv_asks[] = {
+    "%n, what about %t?",
+    "What should listeners know about %t, %n?",
+    "%n, can you tell us about %t?",
+    "And what's the story with %t, %n?",
+    "How would you explain %t to a newcomer, %n?",
+    "%n, what's worth knowing about %t?",
+    "Where do you start with %t, %n?",
+    "%n, what surprised you about %t?"
+};
+
+static const char  *pg_db_contexts[] = {
+    "Some context first, %n.",
+    "Adding to that, %n.",
+    "Here's what the source says, %n.",
+    "Let me add this, %n."
+};
+
+static const char  *pg_cr_solo_doubts[] = {
+    "That one needs evidence. Here's another claim to check.",
+    "That would need more data. This one needs support too.",
+    "That may be too broad. Consider this, too."
+};
+
+static const char  *pg_cr_plain[] = {
+    "That part describes more than it claims, %n. Here's another.",
+    "Fair enough as description, %n. This one, too.",
+    "Nothing to doubt there, %n. Next."
 };
 
 static const char  *pg_iv_questions[] = {
@@ -200,7 +247,8 @@ pg_gen_build(pg_gen_t *g, pg_script_t *script)
 
     g->nsegs = 0;
     g->last = PG_NOBODY;
-    g->phrase = 0;
+    g->npicks = 0;
+    g->nasked = 0;
     g->line.len = 0;
     g->nkey_terms = 0;
 
@@ -272,11 +320,33 @@ pg_gen_build(pg_gen_t *g, pg_script_t *script)
 #define PG_PICK(g, table)  pg_gen_pick(g, table, PG_NELEMS(table))
 
 
-/* A variant of a phrase: varies along the script and between sources. */
+/*
+ * A variant of a phrase: varies along the script and between sources;
+ * each table keeps its own turn, so that tables used together do not
+ * come back in lockstep.
+ */
 static const char *
 pg_gen_pick(pg_gen_t *g, const char **table, size_t n)
 {
-    return table[(g->seed + g->phrase++) % n];
+    size_t  i;
+
+    for (i = 0; i < g->npicks; i++) {
+        if (g->picks[i].table == table) {
+            break;
+        }
+    }
+
+    if (i == g->npicks) {
+        if (i == PG_NELEMS(g->picks)) {
+            return table[g->seed % n];
+        }
+
+        g->picks[i].table = table;
+        g->picks[i].next = (unsigned) i;
+        g->npicks++;
+    }
+
+    return table[(g->seed + g->picks[i].next++) % n];
 }
 
 
@@ -388,6 +458,177 @@ pg_gen_unit(pg_gen_t *g, size_t u)
             pg_gen_append(g, ".", 1);
         }
     }
+}
+
+
+/* A word to ask about: a plain word, not a verb form or a number. */
+static int
+pg_gen_askable(pg_gen_t *g, const pg_term_t *t)
+{
+    char          w[32];
+    size_t        i, n;
+    const char   *s, **p;
+
+    static const char  *verbs[] = {
+        "said", "says", "told", "tells", "made", "makes", "take", "takes",
+        "took", "gave", "give", "gives", "went", "goes", "came", "come",
+        "comes", "found", "finds", "became", "become", "becomes", "seem",
+        "seems", "include", "includes", "used", "uses", "have", "keep",
+        "keeps", "kept", "know", "knew", "known", "think", "thought",
+        "want", "wants", "need", "needs", "like", "also", "many", "much",
+        "more", "most", "other", "such", "even", "well", "just", "longer",
+        "shorter", "later", "earlier", "larger", "smaller", "higher",
+        "lower", "better", "works", "spread", "rise", "tend", "times",
+        "hold", "holds", "play", "part", "kind", "sort", "ways", "lot",
+        "thing", "things", "number", "same", "whole", "first", "last",
+        "next", "rest", NULL
+    };
+
+    n = t->surface_len;
+    s = g->text + t->surface;
+
+    if (n < 4 || n >= sizeof(w)) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!(PG_ALPHA(s[i]) || (s[i] == '-' && i > 0 && i + 1 < n))) {
+            return 0;
+        }
+
+        w[i] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+    }
+
+    w[n] = '\0';
+
+    if ((n > 5 && strcmp(w + n - 3, "ing") == 0)
+        || (n > 4 && strcmp(w + n - 2, "ed") == 0)
+        || (n > 4 && strcmp(w + n - 2, "ly") == 0))
+    {
+        return 0;
+    }
+
+    for (p = verbs; *p; p++) {
+        if (strcmp(w, *p) == 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * What a content turn is about, to ask about it: the heaviest askable
+ * term of its first sentence not asked about lately; NULL if none.  The
+ * surface is in g->term, lower-cased if it was capitalized only because
+ * it started a sentence.
+ */
+static const char *
+pg_gen_unit_term(pg_gen_t *g, size_t u, int remember)
+{
+    int             proper;
+    char            c;
+    size_t          j, k;
+    double          w, bw;
+    uint32_t        id, best;
+    pg_term_t      *t;
+    pg_sentence_t  *s;
+
+    s = &g->sents[g->picked[g->units[u].first]];
+    best = (uint32_t) -1;
+    bw = 0.0;
+
+    for (j = 0; j < s->nterms; j++) {
+        id = g->ids[s->first + j];
+        t = &g->terms[id];
+
+        for (k = 0; k < g->nasked; k++) {
+            if (g->asked[k] == id) {
+                break;
+            }
+        }
+
+        /* a thing or a name, not an adjective or a verb */
+
+        proper = t->inner && g->text[t->surface] >= 'A'
+                 && g->text[t->surface] <= 'Z';
+
+        w = t->weight * (t->inner ? 1.0 : 0.7) * (t->tf > 1 ? 1.0 : 0.8);
+
+        if (w <= bw || k < g->nasked || !(t->noun || proper)
+            || !pg_gen_askable(g, t))
+        {
+            continue;
+        }
+
+        bw = w;
+        best = id;
+    }
+
+    if (best == (uint32_t) -1) {
+        return NULL;
+    }
+
+    if (remember) {
+        if (g->nasked == PG_NELEMS(g->asked)) {
+            memmove(g->asked, g->asked + 1,
+                    (PG_NELEMS(g->asked) - 1) * sizeof(uint32_t));
+            g->nasked--;
+        }
+
+        g->asked[g->nasked++] = best;
+    }
+
+    if (pg_gen_phrase_of(g, s, best, &g->term) == 0) {
+        return (const char *) g->term.data;
+    }
+
+    t = &g->terms[best];
+    g->term.len = 0;
+
+    if (pg_buf_append(&g->term, g->text + t->surface, t->surface_len) != 0
+        || pg_buf_append(&g->term, "", 1) != 0)
+    {
+        g->failed = 1;
+        return NULL;
+    }
+
+    c = (char) g->term.data[0];
+
+    if (!t->inner && c >= 'A' && c <= 'Z'
+        && !(g->term.data[1] >= 'A' && g->term.data[1] <= 'Z'))
+    {
+        g->term.data[0] = (unsigned char) (c + ('a' - 'A'));
+    }
+
+    return (const char *) g->term.data;
+}
+
+
+#define PG_UNIT_STANCE  1
+#define PG_UNIT_CLAIM   2
+
+static int
+pg_gen_unit_has(pg_gen_t *g, size_t u, int what)
+{
+    size_t          i;
+    pg_unit_t      *unit;
+    pg_sentence_t  *s;
+
+    unit = &g->units[u];
+
+    for (i = unit->first; i < unit->first + unit->n; i++) {
+        s = &g->sents[g->picked[i]];
+
+        if ((what == PG_UNIT_STANCE && s->stance)
+            || (what == PG_UNIT_CLAIM && s->claim))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -607,6 +848,15 @@ pg_gen_greetings(pg_gen_t *g, const char **table, size_t n)
         return;
     }
 
+    /* a panel greets once, not five times in a row */
+
+    if (g->nhosts > 3) {
+        pg_gen_phrase(g, "Hello from all of us, %n.", pg_gen_name(g, 0),
+                      NULL);
+        pg_gen_say(g, 1);
+        return;
+    }
+
     for (h = 1; h < g->nhosts; h++) {
         pg_gen_phrase(g, pg_gen_pick(g, table, n), pg_gen_name(g, 0), NULL);
         pg_gen_say(g, h);
@@ -640,7 +890,8 @@ pg_gen_outro(pg_gen_t *g, const char *with_names, const char *solo)
 static void
 pg_gen_deep_dive(pg_gen_t *g)
 {
-    size_t  u, p, asker, r;
+    size_t       u, p, asker, r;
+    const char  *t;
 
     pg_gen_intro(g, "I'm %n, and with me today is %t.",
                  "I'm %n, and with me today are %t.",
@@ -651,29 +902,49 @@ pg_gen_deep_dive(pg_gen_t *g)
     p = 0;
 
     for (u = 0; u < g->nunits; u++) {
+        t = pg_gen_unit_term(g, u, 1);
 
-        if (u % PG_SCRIPT_SECTION == 0) {
-            p = (1 + u / PG_SCRIPT_SECTION) % g->nhosts;
+        if (g->nhosts == 1) {
 
-            asker = (g->last != PG_NOBODY && g->last != p)
-                    ? g->last : pg_gen_other(g, p, p, u);
+            /* alone: a hand-over to each part, no questions to oneself */
 
-            pg_gen_ask(g, u == 0 ? PG_PICK(g, pg_dd_first)
-                                 : PG_PICK(g, pg_dd_next),
-                       asker, p);
-            pg_gen_say(g, asker);
-
-        } else {
-            asker = pg_gen_other(g, p, PG_NOBODY, u);
-
-            if (asker != p) {
-                pg_gen_phrase(g, PG_PICK(g, pg_reactions), NULL, NULL);
+            if (u % PG_SCRIPT_SECTION == 0 && u > 0 && t) {
+                pg_gen_phrase(g, PG_PICK(g, pg_solo_sections), NULL, t);
             }
 
-            pg_gen_ask(g, PG_PICK(g, pg_dd_follow), asker, p);
+        } else if (u % PG_SCRIPT_SECTION == 0) {
+
+            /* a section: the first host hands over, by name and subject */
+
+            p = (1 + u / PG_SCRIPT_SECTION) % g->nhosts;
+            asker = p != 0 ? 0 : pg_gen_other(g, p, p, u);
+
+            if (u == 0 || t == NULL) {
+                pg_gen_ask(g, u == 0 ? PG_PICK(g, pg_dd_first)
+                                     : PG_PICK(g, pg_dd_next),
+                           asker, p);
+
+            } else {
+                pg_gen_phrase(g, PG_PICK(g, pg_dd_sections),
+                              pg_gen_name(g, p), t);
+            }
+
+            pg_gen_say(g, asker);
+
+        } else if (u % PG_SCRIPT_SECTION == 1 && t) {
+
+            /* a question the next turn answers: it is about its term */
+
+            asker = pg_gen_other(g, p, PG_NOBODY, u);
+            pg_gen_phrase(g, PG_PICK(g, pg_dd_asks), pg_gen_name(g, p), t);
             pg_gen_say(g, asker);
 
             pg_gen_phrase(g, PG_PICK(g, pg_answers), NULL, NULL);
+
+        } else {
+            asker = pg_gen_other(g, p, PG_NOBODY, u);
+            pg_gen_phrase(g, PG_PICK(g, pg_go_ons), pg_gen_name(g, p), NULL);
+            pg_gen_say(g, asker);
         }
 
         pg_gen_unit(g, u);
@@ -745,92 +1016,134 @@ pg_gen_brief(pg_gen_t *g)
 }
 
 
-/* A host's closing position in a debate, for a side by turns. */
+/*
+ * A host's closing position in a debate: the side they argued, named by
+ * what their last turn was about; in a discussion (a source that takes no
+ * sides) a take, not a side.
+ */
 static void
-pg_gen_position(pg_gen_t *g, size_t h)
+pg_gen_position(pg_gen_t *g, size_t h, size_t unit, int debate)
 {
-    pg_term_t    *t;
-    const char  **tpl;
+    const char  *t;
 
     if (g->compact) {
-        pg_gen_phrase(g, h % 2 ? "I'm not convinced." : "I'm convinced.",
-                      NULL, NULL);
+        pg_gen_phrase(g, debate ? (h % 2 ? "I'm not convinced."
+                                         : "I'm convinced.")
+                                : "A lot to think about.", NULL, NULL);
         return;
     }
 
-    tpl = pg_db_positions[h % 2];
+    t = unit != PG_NOBODY ? pg_gen_unit_term(g, unit, 0) : NULL;
 
-    if (g->nkey_terms == 0) {
-        pg_gen_phrase(g, tpl[1], NULL, NULL);
+    if (!debate) {
+        pg_gen_phrase(g, t ? "My take: what stays with me is %t."
+                           : "My take: there is a lot here to think about.",
+                      NULL, t);
         return;
     }
 
-    t = &g->terms[g->key_terms[h % g->nkey_terms]];
-
-    g->tmp.len = 0;
-
-    if (pg_buf_append(&g->tmp, g->text + t->surface, t->surface_len) != 0
-        || pg_buf_append(&g->tmp, "", 1) != 0)
-    {
-        g->failed = 1;
+    if (t) {
+        pg_gen_phrase(g, h % 2 ? "My position: I'm not persuaded, for the "
+                                 "reasons I gave on %t."
+                               : "My position: I stand by the point on %t.",
+                      NULL, t);
         return;
     }
 
-    pg_gen_phrase(g, tpl[0], NULL, (const char *) g->tmp.data);
+    pg_gen_phrase(g, h % 2 ? "My position: the source leaves too many "
+                             "questions open."
+                           : "My position: the source makes a stronger case "
+                             "than it first seems.", NULL, NULL);
 }
 
 
 /*
- * Debate: each turn answers the one before from the other side ("I'd push
- * back on that, Sam"), and each host closes with a position.
+ * Debate: the sides are the source's own: turns with sentences that
+ * contrast or take a stand ("but", "critics", "argued") are answered from
+ * the other side ("I'd push back on that, Sam"), the others add context;
+ * each host closes with a position.  A source with fewer than two such
+ * turns is not staged as a fight: it is a discussion, and said to be one.
  */
 static void
 pg_gen_debate(pg_gen_t *g)
 {
-    size_t  u, h, p, prev, asker;
+    int     debate;
+    size_t  u, h, p, prev, asker, stances, said[PG_SCRIPT_MAX_HOSTS];
+
+    stances = 0;
+
+    for (u = 0; u < g->nunits; u++) {
+        stances += pg_gen_unit_has(g, u, PG_UNIT_STANCE);
+    }
+
+    debate = stances >= 2;
+
+    for (h = 0; h < PG_SCRIPT_MAX_HOSTS; h++) {
+        said[h] = PG_NOBODY;
+    }
 
     pg_gen_intro(g, "I'm %n, and with me today is %t.",
                  "I'm %n, and with me today are %t.",
-                 "Today we're debating %t, taking turns on each side.");
+                 debate ? "Today we're debating %t, taking turns on each "
+                          "side."
+                        : "Today we're discussing %t. The source doesn't "
+                          "argue much either way, so this is a discussion "
+                          "more than a debate.");
     pg_gen_say(g, 0);
     pg_gen_greetings(g, pg_db_greetings, PG_NELEMS(pg_db_greetings));
 
     p = 1 % g->nhosts;
-    asker = (g->last != PG_NOBODY && g->last != p)
-            ? g->last : pg_gen_other(g, p, p, 0);
 
-    pg_gen_ask(g, "%n, why don't you open?", asker, p);
-    pg_gen_say(g, asker);
+    if (g->nhosts > 1) {
+        asker = p != 0 ? 0 : pg_gen_other(g, p, p, 0);
+        pg_gen_ask(g, "%n, why don't you open?", asker, p);
+        pg_gen_say(g, asker);
+    }
 
     prev = PG_NOBODY;
 
     for (u = 0; u < g->nunits; u++) {
         p = (u + 1) % g->nhosts;
 
-        if (u == 0) {
+        if (g->nhosts == 1) {
+            if (pg_gen_unit_has(g, u, PG_UNIT_STANCE)) {
+                pg_gen_phrase(g, u % 2 ? "On the other side." : "One side of "
+                              "it.", NULL, NULL);
+            }
+
+        } else if (u == 0) {
             pg_gen_phrase(g, "Let me open with this.", NULL, NULL);
 
-        } else {
+        } else if (debate && pg_gen_unit_has(g, u, PG_UNIT_STANCE)) {
             pg_gen_phrase(g, PG_PICK(g, pg_db_counters),
+                          prev != p ? pg_gen_name(g, prev) : NULL, NULL);
+
+        } else {
+            pg_gen_phrase(g, PG_PICK(g, pg_db_contexts),
                           prev != p ? pg_gen_name(g, prev) : NULL, NULL);
         }
 
         pg_gen_unit(g, u);
         pg_gen_say(g, p);
+        said[p] = u;
         prev = p;
     }
 
     pg_gen_phrase(g, g->compact ? "Let's wrap up."
-                                : "Let's wrap up. Where does each of us land?",
+                                : (g->nhosts == 1
+                                   ? "Let's wrap up, and here is where I "
+                                     "land."
+                                   : "Let's wrap up. Where does each of us "
+                                     "land?"),
                   NULL, NULL);
     pg_gen_say(g, 0);
 
     for (h = 1; h < g->nhosts; h++) {
-        pg_gen_position(g, h);
+        pg_gen_position(g, h, said[h], debate);
         pg_gen_say(g, h);
     }
 
-    pg_gen_position(g, 0);
+    pg_gen_position(g, 0, said[0], debate);
     pg_gen_outro(g, NULL, "Thanks for listening.");
 }
 
@@ -840,7 +1153,7 @@ static void
 pg_gen_interview(pg_gen_t *g)
 {
     size_t       u, guest;
-    const char  *q;
+    const char  *q, *t;
 
     pg_gen_intro(g, "I'm %n, and today I'm talking with %t.",
                  "I'm %n, and today I'm talking with %t.",
@@ -850,19 +1163,35 @@ pg_gen_interview(pg_gen_t *g)
 
     for (u = 0; u < g->nunits; u++) {
         guest = g->nhosts > 1 ? 1 + u % (g->nhosts - 1) : 0;
+        t = pg_gen_unit_term(g, u, 1);
+
+        if (g->nhosts == 1) {
+
+            /* no guest: the host tells it, without asking themself */
+
+            if (u > 0 && t) {
+                pg_gen_phrase(g, PG_PICK(g, pg_solo_sections), NULL, t);
+            }
+
+            pg_gen_unit(g, u);
+            pg_gen_say(g, 0);
+            continue;
+        }
 
         if (u == 0) {
-            q = "%n, let's start at the beginning. What should people know "
-                "first?";
+            q = t ? "%n, let's start at the beginning. What should people "
+                    "know about %t?"
+                  : "%n, let's start at the beginning. What should people "
+                    "know first?";
 
         } else if (u + 1 == g->nunits && g->nunits > 2) {
             q = "%n, one last question. What should listeners take away?";
 
         } else {
-            q = PG_PICK(g, pg_iv_questions);
+            q = t ? PG_PICK(g, pg_iv_asks) : PG_PICK(g, pg_iv_questions);
         }
 
-        pg_gen_ask(g, q, 0, guest);
+        pg_gen_phrase(g, q, pg_gen_name(g, guest), t);
         pg_gen_say(g, 0);
 
         pg_gen_phrase(g, PG_PICK(g, pg_answers), NULL, NULL);
@@ -903,20 +1232,36 @@ pg_gen_critique(pg_gen_t *g)
             asker = (g->last != PG_NOBODY && g->last != p)
                     ? g->last : pg_gen_other(g, p, p, 0);
 
-            pg_gen_ask(g, "%n, let's start with the strengths. What works?",
+            pg_gen_ask(g, g->nhosts == 1
+                          ? "Let's start with the strengths, with what works."
+                          : "%n, let's start with the strengths. What works?",
                        asker, p);
             pg_gen_say(g, asker);
 
         } else if (u == strengths) {
-            pg_gen_ask(g, "Now for the weak spots. %n, which claims give "
-                       "you pause?", prev, p);
+            pg_gen_ask(g, g->nhosts == 1
+                          ? "Now for the weak spots: the claims that give me "
+                            "pause."
+                          : "Now for the weak spots. %n, which claims give "
+                            "you pause?", prev, p);
             pg_gen_say(g, prev);
 
             pg_gen_phrase(g, PG_PICK(g, pg_cr_claims), NULL, NULL);
 
+        } else if (u < strengths) {
+            pg_gen_phrase(g, PG_PICK(g, pg_cr_strengths),
+                          prev != p ? pg_gen_name(g, prev) : NULL, NULL);
+
+        } else if (!pg_gen_unit_has(g, u - 1, PG_UNIT_CLAIM)) {
+
+            /* a description, a definition, a memory: nothing to doubt */
+
+            pg_gen_phrase(g, PG_PICK(g, pg_cr_plain),
+                          prev != p ? pg_gen_name(g, prev) : NULL, NULL);
+
         } else {
-            pg_gen_phrase(g, u < strengths ? PG_PICK(g, pg_cr_strengths)
-                                           : PG_PICK(g, pg_cr_doubts),
+            pg_gen_phrase(g, g->nhosts == 1 ? PG_PICK(g, pg_cr_solo_doubts)
+                                            : PG_PICK(g, pg_cr_doubts),
                           prev != p ? pg_gen_name(g, prev) : NULL, NULL);
         }
 

@@ -32,6 +32,9 @@ typedef struct {
     unsigned     inner:1;       /* the surface is not sentence-initial */
     unsigned     focus:1;
     unsigned     topic:1;
+    unsigned     noun:1;        /* seen as the head after "the", "a",
+                                   "their"...: a thing to ask about */
+    unsigned     cues:4;        /* PG_CUE_* of the word */
 } pg_term_t;
 
 
@@ -45,6 +48,11 @@ typedef struct {
     unsigned     open:1;        /* no . ! ? at the end: a cut piece */
     unsigned     anaphora:1;    /* starts with "he", "this", ...: out of
                                    context, it is unclear who or what */
+    unsigned     stance:1;      /* contrast or a side taken: "but",
+                                   "critics", "argued" */
+    unsigned     claim:1;       /* a number, a superlative, a prediction */
+    unsigned     personal:1;    /* first person: "I", "we", "my" */
+    unsigned     definition:1;  /* "X is a ...", "refers to", "means" */
 } pg_sentence_t;
 
 
@@ -102,7 +110,14 @@ typedef struct {
     uint32_t                    key_terms[PG_SCRIPT_KEY_TERMS];
     size_t                      nkey_terms;
     uint32_t                    seed;       /* varies the phrasing */
-    unsigned                    phrase;
+    struct {
+        const char            **table;
+        unsigned                next;
+    }                           picks[32];  /* each phrase table's turn */
+    size_t                      npicks;
+    uint32_t                    asked[4];   /* terms asked about lately */
+    size_t                      nasked;
+    size_t                      nstance;    /* sentences that take sides */
 
     /* the script being built */
     pg_segment_t               *segs;
@@ -111,6 +126,7 @@ typedef struct {
     size_t                      last;       /* the last speaker */
     pg_buf_t                    line;       /* the turn being written */
     pg_buf_t                    tmp;
+    pg_buf_t                    term;       /* a unit's term, to ask about */
 
     unsigned                    compact:1;  /* short framing: a small
                                                target */
@@ -127,6 +143,8 @@ void pg_gen_group(pg_gen_t *g);
 void pg_gen_offer(pg_gen_t *g, uint32_t id, int common, uint32_t *top,
     size_t *ntop, size_t k);
 int pg_gen_terms_text(pg_gen_t *g, const uint32_t *ids, size_t n,
+    pg_buf_t *b);
+int pg_gen_phrase_of(pg_gen_t *g, const pg_sentence_t *s, uint32_t id,
     pg_buf_t *b);
 
 /* pg_dialogue.c */

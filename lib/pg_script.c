@@ -99,6 +99,7 @@ pg_gen_free(pg_gen_t *g)
     free(g->segs);
     pg_buf_free(&g->line);
     pg_buf_free(&g->tmp);
+    pg_buf_free(&g->term);
 }
 
 
