@@ -830,6 +830,8 @@ pg_script_from_llm_json(const char *json, size_t len,
         goto failed;
     }
 
+    pg_script_set_budget(script, req, 0);
+
     yajl_tree_free(tree);
 
     return 0;

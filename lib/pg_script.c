@@ -68,9 +68,33 @@ pg_script_generate(const pg_script_request_t *req, pg_script_t *script)
         rc = pg_gen_fit(&g, script);
     }
 
+    if (rc == 0) {
+        pg_script_set_budget(script, req, 1);
+        script->target_words = g.target;
+        script->source_exhausted = script->word_count * 5 < g.target * 4;
+    }
+
     pg_gen_free(&g);
 
     return rc;
+}
+
+
+void
+pg_script_set_budget(pg_script_t *script, const pg_script_request_t *req,
+    int builtin)
+{
+    script->target_words = req->target_words;
+    script->source_words = req->source_text
+                           ? pg_script_count_words(req->source_text,
+                                                   strlen(req->source_text))
+                           : 0;
+
+    script->source_exhausted = script->word_count * 5
+                               < script->target_words * 4
+                               && (builtin
+                                   || script->source_words
+                                      < script->target_words);
 }
 
 
@@ -201,7 +225,22 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
          || yajl_gen_integer(g, (long long) script->word_count)
             != yajl_gen_status_ok
          || PG_KEY("estimated_duration_s")
-         || yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok
+         || yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok;
+
+    if (script->target_words) {
+        rc = rc
+             || PG_KEY("target_words")
+             || yajl_gen_integer(g, (long long) script->target_words)
+                != yajl_gen_status_ok
+             || PG_KEY("source_words")
+             || yajl_gen_integer(g, (long long) script->source_words)
+                != yajl_gen_status_ok
+             || PG_KEY("source_exhausted")
+             || yajl_gen_bool(g, script->source_exhausted)
+                != yajl_gen_status_ok;
+    }
+
+    rc = rc
          || yajl_gen_map_close(g) != yajl_gen_status_ok
          || pg_json_gen_buf(g, out) != 0;
 
@@ -649,6 +688,19 @@ pg_script_from_json(const char *json, size_t len, pg_script_t *script)
                 goto failed;
             }
         }
+    }
+
+    v = pg_json_get(tree, "target_words");
+    if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) > 0) {
+        script->target_words = (size_t) YAJL_GET_INTEGER(v);
+
+        v = pg_json_get(tree, "source_words");
+        if (v && YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 0) {
+            script->source_words = (size_t) YAJL_GET_INTEGER(v);
+        }
+
+        v = pg_json_get(tree, "source_exhausted");
+        script->source_exhausted = v && YAJL_IS_TRUE(v);
     }
 
     v = pg_json_get(tree, "segments");

@@ -72,6 +72,9 @@ typedef struct {
     size_t         nsegments;
     pg_segment_t  *segments;
     size_t         word_count;
+    size_t         target_words;    /* asked for; 0: not known (edited) */
+    size_t         source_words;    /* of the source text; 0: none */
+    unsigned       source_exhausted:1;  /* short because the source is */
 } pg_script_t;
 
 
@@ -119,9 +122,20 @@ void pg_script_free(pg_script_t *script);
 double pg_script_duration(const pg_script_t *script);
 
 /*
+ * What a script was asked for and had to work from: target_words and
+ * source_words from the request, and source_exhausted when the script
+ * falls under 80% of its target because the source (or a topic alone)
+ * has no more to give: always so for the built-in generator, for an LLM
+ * only when the source is shorter than the target.
+ */
+void pg_script_set_budget(pg_script_t *script,
+    const pg_script_request_t *req, int builtin);
+
+/*
  * Appends the script as JSON: {"title":...,"hosts":[{name,voice,role}],
  * "segments":[{"speaker":name,"text":...}],"word_count":N,
- * "estimated_duration_s":X}.  0 or -1.
+ * "estimated_duration_s":X} and, when target_words is known,
+ * "target_words":N,"source_words":N,"source_exhausted":bool.  0 or -1.
  */
 int pg_script_to_json(const pg_script_t *script, pg_buf_t *out);
 

@@ -454,6 +454,16 @@ ngx_http_podgen_scripts_reply(ngx_http_request_t *r,
         (void) ngx_http_podgen_add_header(r, "X-Podgen-Fallback", &value);
     }
 
+    /* pg_script_to_json() writes it so, and only at the top level */
+
+    if (ngx_strnstr(script->json, "\"source_exhausted\":true", script->len)
+        != NULL)
+    {
+        ngx_str_set(&value, "true");
+        (void) ngx_http_podgen_add_header(r, "X-Podgen-Source-Exhausted",
+                                          &value);
+    }
+
     value.data = ngx_pnalloc(r->pool, sizeof("script;dur=") + NGX_INT_T_LEN);
     if (value.data) {
         value.len = ngx_sprintf(value.data, "script;dur=%M",

@@ -311,6 +311,35 @@ for my $c ([ length => 'short', 300 ], [ length => 'medium', 900 ],
     unlike($j->{title}, qr/an outline$/, 'topic and source: not an outline');
     ok(traced_segments($j) >= 3, 'topic and source: the source is quoted');
 
+    ok(JSON::PP::is_bool($j->{source_exhausted}) && !$j->{source_exhausted},
+       'topic and source, short: the source is enough (source_exhausted false)');
+    is($j->{source_words}, words($HISTORY), 'topic and source: source_words');
+    is($j->{target_words}, 300, 'topic and source: target_words');
+    ok(!exists $res->{headers}{'x-podgen-source-exhausted'},
+       'topic and source: no X-Podgen-Source-Exhausted');
+
+    # a short source cannot fill a long script, and the reply says so
+    my $short = 'The harbour wall was rebuilt in 1922 after a storm. It is '
+              . 'four hundred metres long and made of granite blocks. '
+              . 'Fishing boats still moor behind it every winter.';
+    ($res, $j) = script($ng, { source_text => $short, length => 'long' });
+    script_ok($res, $j, 'a 30-word source, long');
+    ok($j->{source_exhausted}, "a 30-word source, long: source_exhausted "
+       . "($j->{word_count} of $j->{target_words} words)");
+    is($j->{source_words}, words($short), '... source_words');
+    is($res->{headers}{'x-podgen-source-exhausted'}, 'true',
+       '... X-Podgen-Source-Exhausted: true');
+    my ($res2, $j2) = script($ng, { source_text => $short, length => 'long' });
+    is($res2->{headers}{'x-podgen-cache'}, 'HIT-L1', '... again: a cache hit');
+    ok($j2->{source_exhausted} && $j2->{source_words} == $j->{source_words},
+       '... which says the same');
+    is($res2->{headers}{'x-podgen-source-exhausted'}, 'true', '... and the header');
+
+    ($res, $j) = script($ng, { topic => 'The history of the printing press',
+                               length => 'long' });
+    ok($j->{source_exhausted} && $j->{source_words} == 0,
+       'topic only: source_exhausted, source_words 0');
+
     ($res, $j) = script($ng, '{"topic":"Caf\ud800e"}');
     ok($res->{status} == 200
        || ($res->{status} == 400 && ($j->{error}{code} // '') =~ /^invalid_(?:utf8|value)$/),
