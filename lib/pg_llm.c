@@ -31,6 +31,7 @@
 
 
 static void pg_llm_unfence(const char **json, size_t *len);
+static void pg_llm_gen_outline_schema(yajl_gen g, size_t n);
 static void pg_llm_error(pg_error_t *err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
@@ -139,11 +140,17 @@ pg_llm_printf(pg_buf_t *b, const char *fmt, ...)
 }
 
 
+/*
+ * The system message.  part, when not NULL, is one part of a long episode
+ * written a part at a time from an outline: its place, its subject, its
+ * length, and who greets and who says goodbye.
+ */
 static int
-pg_llm_system_prompt(const pg_script_request_t *req, pg_buf_t *b)
+pg_llm_system_prompt(const pg_script_request_t *req,
+    const pg_llm_outline_t *outline, size_t part, pg_buf_t *b)
 {
-    size_t       i, turns, minutes;
-    const char  *role, *side;
+    size_t       i, turns, minutes, words, last;
+    const char  *role, *side, *opens;
 
     if (pg_buf_append_str(b, pg_llm_speech_rules) != 0
         || pg_llm_printf(b, "\nThe show: %s.\n",
@@ -187,10 +194,17 @@ pg_llm_system_prompt(const pg_script_request_t *req, pg_buf_t *b)
                                 : "; a guest, answers from the material";
             }
 
+            opens = "";
+
+            if (i == 0) {
+                opens = outline == NULL
+                        ? "; opens the episode, welcomes the listener once "
+                          "and closes it"
+                        : "; leads the episode";
+            }
+
             if (pg_llm_printf(b, "- %s, the %s%s%s.\n", req->hosts[i].name,
-                              role, side,
-                              i == 0 ? "; opens the episode, welcomes the "
-                                       "listener once and closes it" : "")
+                              role, side, opens)
                 != 0)
             {
                 return -1;
@@ -198,23 +212,96 @@ pg_llm_system_prompt(const pg_script_request_t *req, pg_buf_t *b)
         }
     }
 
-    turns = req->target_words / PG_LLM_WORDS_PER_TURN;
+    words = req->target_words;
+
+    if (outline) {
+        last = outline->nsections - 1;
+        words = (words + outline->nsections - 1) / outline->nsections;
+
+        if (pg_llm_printf(b, "\nThe episode is long, so it is written one "
+                          "part at a time. Its parts:\n") != 0)
+        {
+            return -1;
+        }
+
+        for (i = 0; i <= last; i++) {
+            if (pg_llm_printf(b, "%zu. %s\n", i + 1,
+                              outline->sections[i].title) != 0)
+            {
+                return -1;
+            }
+        }
+
+        if (pg_llm_printf(b, "You write part %zu of %zu only: \"%s\". It "
+                          "covers: %s\n", part + 1, last + 1,
+                          outline->sections[part].title,
+                          outline->sections[part].points) != 0
+            || pg_llm_printf(b, "%s\n%s\n",
+                             part == 0
+                             ? "This is the first part: the first host "
+                               "opens the episode and welcomes the listener."
+                             : "The episode is already under way: do not "
+                               "greet again, do not welcome anyone, do not "
+                               "introduce the hosts; pick up from the part "
+                               "before.",
+                             part == last
+                             ? "This is the last part: end with a short "
+                               "recap and the first host's goodbye."
+                             : "Do not end the episode or say goodbye: the "
+                               "next part follows.") != 0)
+        {
+            return -1;
+        }
+    }
+
+    turns = words / PG_LLM_WORDS_PER_TURN;
     turns = turns < 2 ? 2 : turns;
-    minutes = (req->target_words + PG_LLM_WORDS_PER_MINUTE / 2)
+    minutes = (words + PG_LLM_WORDS_PER_MINUTE / 2)
               / PG_LLM_WORDS_PER_MINUTE;
 
-    return pg_llm_printf(b, "\nLength: about %zu words in all (about %zu "
+    return pg_llm_printf(b, "\nLength: about %zu words %s (about %zu "
                          "minute%s spoken), in about %zu turns; no fewer "
                          "than %zu and no more than %zu words.\n"
                          "Language: write in the language \"%s\".\n"
                          "\nReply with a JSON object only: {\"title\": the "
                          "episode's title, \"dialogue\": [{\"speaker\": a "
                          "host's name, \"text\": what they say}]}.",
-                         req->target_words, minutes ? minutes : 1,
-                         minutes > 1 ? "s" : "", turns,
-                         req->target_words * 4 / 5,
-                         req->target_words * 5 / 4,
+                         words, outline ? "in this part" : "in all",
+                         minutes ? minutes : 1, minutes > 1 ? "s" : "",
+                         turns, words * 4 / 5, words * 5 / 4,
                          req->language ? req->language : "en");
+}
+
+
+/* The system message of the call that plans a long episode's parts. */
+
+static int
+pg_llm_outline_prompt(const pg_script_request_t *req, pg_buf_t *b)
+{
+    size_t  n;
+
+    n = pg_llm_sections(req);
+
+    return pg_llm_printf(b, "You plan a podcast episode of about %zu words "
+                         "for %zu host%s, which will be written one part "
+                         "at a time. The show: %s.\n"
+                         "Split it into exactly %zu parts of about the same "
+                         "length that follow the source's own structure "
+                         "and order (or, with no source, a natural order "
+                         "for the topic), from the opening to the close. "
+                         "For each part give a short spoken title and one "
+                         "or two sentences on what it covers, from the "
+                         "source only. Skip reference lists and links.\n"
+                         "Language: \"%s\".\n"
+                         "\nReply with a JSON object only: {\"title\": the "
+                         "episode's title, \"sections\": [{\"title\": "
+                         "string, \"points\": string}]} with exactly %zu "
+                         "sections.",
+                         req->target_words, req->nhosts,
+                         req->nhosts == 1 ? "" : "s",
+                         req->nhosts == 1 ? pg_llm_solo_notes[req->style]
+                                          : pg_llm_style_notes[req->style],
+                         n, req->language ? req->language : "en", n);
 }
 
 
@@ -395,6 +482,258 @@ pg_llm_gen_schema(yajl_gen g, const pg_script_request_t *req)
 }
 
 
+static void
+pg_llm_gen_outline_schema(yajl_gen g, size_t n)
+{
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "object");
+    pg_gen_lit(g, "additionalProperties");
+    yajl_gen_bool(g, 0);
+    pg_gen_lit(g, "required");
+    yajl_gen_array_open(g);
+    pg_gen_lit(g, "title");
+    pg_gen_lit(g, "sections");
+    yajl_gen_array_close(g);
+    pg_gen_lit(g, "properties");
+    yajl_gen_map_open(g);
+
+    pg_gen_lit(g, "title");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "string");
+    yajl_gen_map_close(g);
+
+    pg_gen_lit(g, "sections");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "array");
+    pg_gen_lit(g, "minItems");
+    yajl_gen_integer(g, (long long) n);
+    pg_gen_lit(g, "maxItems");
+    yajl_gen_integer(g, (long long) n);
+    pg_gen_lit(g, "items");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "object");
+    pg_gen_lit(g, "additionalProperties");
+    yajl_gen_bool(g, 0);
+    pg_gen_lit(g, "required");
+    yajl_gen_array_open(g);
+    pg_gen_lit(g, "title");
+    pg_gen_lit(g, "points");
+    yajl_gen_array_close(g);
+    pg_gen_lit(g, "properties");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "title");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "string");
+    yajl_gen_map_close(g);
+    pg_gen_lit(g, "points");
+    yajl_gen_map_open(g);
+    pg_gen_lit(g, "type");
+    pg_gen_lit(g, "string");
+    yajl_gen_map_close(g);
+    yajl_gen_map_close(g);      /* properties */
+    yajl_gen_map_close(g);      /* items */
+    yajl_gen_map_close(g);      /* sections */
+    yajl_gen_map_close(g);      /* properties */
+    yajl_gen_map_close(g);
+}
+
+
+/* A short single-line string of an outline: trimmed, controls to spaces. */
+static char *
+pg_llm_outline_text(yajl_val v, size_t max)
+{
+    char        *p;
+    size_t       i, len;
+    const char  *s;
+
+    if (v == NULL || !YAJL_IS_STRING(v)) {
+        return NULL;
+    }
+
+    s = YAJL_GET_STRING(v);
+
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r')) {
+        s++;
+    }
+
+    len = strlen(s);
+
+    while (len && (s[len - 1] == ' '
+                   || (s[len - 1] >= '\t' && s[len - 1] <= '\r')))
+    {
+        len--;
+    }
+
+    if (len == 0 || len > max || !pg_utf8_valid(s, len)) {
+        return NULL;
+    }
+
+    p = malloc(len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < len; i++) {
+        p[i] = ((unsigned char) s[i] < 0x20) ? ' ' : s[i];
+    }
+
+    p[len] = '\0';
+
+    return p;
+}
+
+
+int
+pg_llm_parse_outline(const char *json, size_t len, size_t n,
+    pg_llm_outline_t *outline, pg_error_t *err)
+{
+    char      why[sizeof(((pg_error_t *) 0)->message)];
+    size_t    i;
+    yajl_val  tree, v, item;
+
+    memset(outline, 0, sizeof(pg_llm_outline_t));
+
+    pg_llm_unfence(&json, &len);
+
+    tree = pg_json_parse_object(json, len, PG_JSON_MAX_DEPTH, err);
+    if (tree == NULL) {
+        snprintf(why, sizeof(why), "%s", err->message);
+        pg_llm_error(err, "the outline is not JSON: %s", why);
+        return -1;
+    }
+
+    outline->title = pg_llm_outline_text(pg_json_get(tree, "title"),
+                                         PG_LLM_TITLE_MAX);
+
+    v = pg_json_get(tree, "sections");
+
+    if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len < 2
+        || v->u.array.len > PG_LLM_SECTIONS_MAX)
+    {
+        pg_llm_error(err, "the outline has no 2 to %d sections",
+                     PG_LLM_SECTIONS_MAX);
+        goto failed;
+    }
+
+    /* a model that gives more or fewer parts than asked is taken at its
+     * word, within bounds */
+
+    (void) n;
+
+    for (i = 0; i < v->u.array.len; i++) {
+        item = v->u.array.values[i];
+
+        if (!YAJL_IS_OBJECT(item)) {
+            pg_llm_error(err, "sections[%zu] is not an object", i);
+            goto failed;
+        }
+
+        outline->sections[i].title =
+            pg_llm_outline_text(pg_json_get(item, "title"), 200);
+        outline->sections[i].points =
+            pg_llm_outline_text(pg_json_get(item, "points"), 2000);
+        outline->nsections = i + 1;
+
+        if (outline->sections[i].title == NULL
+            || outline->sections[i].points == NULL)
+        {
+            pg_llm_error(err, "sections[%zu] needs a title and points", i);
+            goto failed;
+        }
+    }
+
+    yajl_tree_free(tree);
+
+    return 0;
+
+failed:
+
+    yajl_tree_free(tree);
+    pg_llm_outline_free(outline);
+
+    return -1;
+}
+
+
+void
+pg_llm_outline_free(pg_llm_outline_t *outline)
+{
+    size_t  i;
+
+    for (i = 0; i < outline->nsections; i++) {
+        free(outline->sections[i].title);
+        free(outline->sections[i].points);
+    }
+
+    free(outline->title);
+    memset(outline, 0, sizeof(pg_llm_outline_t));
+}
+
+
+int
+pg_llm_join(pg_script_t *parts, size_t n, const pg_llm_outline_t *outline,
+    const pg_script_request_t *req, pg_script_t *out)
+{
+    size_t         i, j, total;
+    pg_segment_t  *segs;
+
+    memset(out, 0, sizeof(pg_script_t));
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        total += parts[i].nsegments;
+    }
+
+    if (n == 0 || total > PG_LLM_TURNS_MAX) {
+        return -1;
+    }
+
+    segs = calloc(total, sizeof(pg_segment_t));
+    if (segs == NULL) {
+        return -1;
+    }
+
+    /* the segments move; the parts keep their hosts and titles */
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < parts[i].nsegments; j++) {
+            segs[total++] = parts[i].segments[j];
+            out->word_count += pg_script_count_words(
+                                   parts[i].segments[j].text,
+                                   strlen(parts[i].segments[j].text));
+        }
+
+        free(parts[i].segments);
+        parts[i].segments = NULL;
+        parts[i].nsegments = 0;
+    }
+
+    out->segments = segs;
+    out->nsegments = total;
+
+    out->title = strdup(outline->title ? outline->title : parts[0].title);
+
+    if (out->title == NULL
+        || pg_script_copy_hosts(out, parts[0].hosts, parts[0].nhosts) != 0)
+    {
+        pg_script_free(out);
+        return -1;
+    }
+
+    pg_script_set_budget(out, req, 0);
+
+    return 0;
+}
+
+
 int
 pg_llm_length_ok(const pg_script_request_t *req, size_t words)
 {
@@ -427,9 +766,62 @@ pg_llm_feedback(const pg_script_request_t *req, size_t words, pg_buf_t *b)
 }
 
 
+#define PG_LLM_SCRIPT   0
+#define PG_LLM_OUTLINE  1
+
+static int pg_llm_build(const pg_script_request_t *req, const char *model,
+    int what, const pg_llm_outline_t *outline, size_t part,
+    size_t rejected_words, pg_buf_t *out);
+
+
 int
 pg_llm_build_request(const pg_script_request_t *req, const char *model,
     size_t rejected_words, pg_buf_t *out)
+{
+    return pg_llm_build(req, model, PG_LLM_SCRIPT, NULL, 0, rejected_words,
+                        out);
+}
+
+
+int
+pg_llm_build_outline_request(const pg_script_request_t *req,
+    const char *model, pg_buf_t *out)
+{
+    return pg_llm_build(req, model, PG_LLM_OUTLINE, NULL, 0, 0, out);
+}
+
+
+int
+pg_llm_build_part_request(const pg_script_request_t *req, const char *model,
+    const pg_llm_outline_t *outline, size_t part, pg_buf_t *out)
+{
+    if (part >= outline->nsections) {
+        return -1;
+    }
+
+    return pg_llm_build(req, model, PG_LLM_SCRIPT, outline, part, 0, out);
+}
+
+
+size_t
+pg_llm_sections(const pg_script_request_t *req)
+{
+    size_t  n;
+
+    if (req->target_words < PG_LLM_LONG_WORDS) {
+        return 0;
+    }
+
+    n = (req->target_words + PG_LLM_SECTION_WORDS - 1) / PG_LLM_SECTION_WORDS;
+
+    return n < 2 ? 2 : (n > PG_LLM_SECTIONS_MAX ? PG_LLM_SECTIONS_MAX : n);
+}
+
+
+static int
+pg_llm_build(const pg_script_request_t *req, const char *model, int what,
+    const pg_llm_outline_t *outline, size_t part, size_t rejected_words,
+    pg_buf_t *out)
 {
     int                   rc;
     size_t                len;
@@ -454,7 +846,11 @@ pg_llm_build_request(const pg_script_request_t *req, const char *model,
     pg_gen_lit(g, "messages");
     yajl_gen_array_open(g);
 
-    if (pg_llm_system_prompt(req, &prompt) != 0) {
+    if ((what == PG_LLM_OUTLINE ? pg_llm_outline_prompt(req, &prompt)
+                                : pg_llm_system_prompt(req, outline, part,
+                                                       &prompt))
+        != 0)
+    {
         goto done;
     }
 
@@ -502,11 +898,24 @@ pg_llm_build_request(const pg_script_request_t *req, const char *model,
     pg_gen_lit(g, "json_schema");
     yajl_gen_map_open(g);
     pg_gen_lit(g, "name");
-    pg_gen_lit(g, "podcast_script");
+
+    if (what == PG_LLM_OUTLINE) {
+        pg_gen_lit(g, "podcast_outline");
+
+    } else {
+        pg_gen_lit(g, "podcast_script");
+    }
+
     pg_gen_lit(g, "strict");
     yajl_gen_bool(g, 1);
     pg_gen_lit(g, "schema");
-    pg_llm_gen_schema(g, req);
+
+    if (what == PG_LLM_OUTLINE) {
+        pg_llm_gen_outline_schema(g, pg_llm_sections(req));
+
+    } else {
+        pg_llm_gen_schema(g, req);
+    }
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
 

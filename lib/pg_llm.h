@@ -43,6 +43,53 @@ int pg_llm_build_request(const pg_script_request_t *req, const char *model,
     size_t rejected_words, pg_buf_t *out);
 
 /*
+ * Long episodes (PG_LLM_LONG_WORDS words and more) are written in parts:
+ * one call plans them (an outline: a title and 2..PG_LLM_SECTIONS_MAX
+ * sections {title, points}, about PG_LLM_SECTION_WORDS words each), one
+ * call per part writes it, all at once; the first part greets, the last
+ * says goodbye, the others do neither.
+ */
+#define PG_LLM_LONG_WORDS     1500
+#define PG_LLM_SECTION_WORDS  700
+#define PG_LLM_SECTIONS_MAX   8
+
+typedef struct {
+    char    *title;
+    char    *points;
+} pg_llm_section_t;
+
+typedef struct {
+    char              *title;           /* may be NULL */
+    size_t             nsections;
+    pg_llm_section_t   sections[PG_LLM_SECTIONS_MAX];
+} pg_llm_outline_t;
+
+/* The number of parts for the request, or 0 for a single call. */
+size_t pg_llm_sections(const pg_script_request_t *req);
+
+int pg_llm_build_outline_request(const pg_script_request_t *req,
+    const char *model, pg_buf_t *out);
+
+/* The outline in a reply's content; -1 with err (invalid_llm_reply). */
+int pg_llm_parse_outline(const char *json, size_t len, size_t n,
+    pg_llm_outline_t *outline, pg_error_t *err);
+void pg_llm_outline_free(pg_llm_outline_t *outline);
+
+/* The request that writes part (0-based) of the outline. */
+int pg_llm_build_part_request(const pg_script_request_t *req,
+    const char *model, const pg_llm_outline_t *outline, size_t part,
+    pg_buf_t *out);
+
+/*
+ * The parts' turns in order, as one script titled by the outline; the
+ * parts' segments move into it (pg_script_free() them after).  0 or -1
+ * (out of memory, or more than 400 turns in all).
+ */
+int pg_llm_join(pg_script_t *parts, size_t n,
+    const pg_llm_outline_t *outline, const pg_script_request_t *req,
+    pg_script_t *out);
+
+/*
  * 1 when a script of this many words is close enough to the target (80%
  * to 125%), else 0.
  */

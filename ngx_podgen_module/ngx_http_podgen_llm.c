@@ -41,10 +41,30 @@ struct ngx_http_podgen_llm_call_s {
 
     pg_script_t                   missed;       /* off its length */
 
+    /*
+     * A long episode: the call asks for an outline, then is the plan of
+     * its parts, one call each (kind PART, parent the plan).
+     */
+    ngx_uint_t                    kind;
+    ngx_http_podgen_llm_call_t   *parent;
+    ngx_uint_t                    part;
+    pg_llm_outline_t              outline;
+    ngx_http_podgen_llm_call_t   *parts[PG_LLM_SECTIONS_MAX];
+    pg_script_t                   scripts[PG_LLM_SECTIONS_MAX];
+    ngx_uint_t                    written;      /* bit per part */
+    ngx_uint_t                    pending;
+    pg_error_t                    part_error;
+
     unsigned                      queued:1;
     unsigned                      active:1;
     unsigned                      has_missed:1;
+    unsigned                      part_failed:1;
 };
+
+
+#define NGX_HTTP_PODGEN_LLM_SCRIPT   0
+#define NGX_HTTP_PODGEN_LLM_OUTLINE  1
+#define NGX_HTTP_PODGEN_LLM_PART     2
 
 
 typedef struct {
@@ -78,6 +98,11 @@ static void ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call,
     CURLcode code);
 static ngx_int_t ngx_http_podgen_llm_length(ngx_http_podgen_llm_call_t *call,
     pg_script_t *script);
+static void ngx_http_podgen_llm_complete(ngx_http_podgen_llm_call_t *call,
+    ngx_int_t rc, pg_script_t *script, pg_error_t *err);
+static ngx_int_t ngx_http_podgen_llm_plan(ngx_http_podgen_llm_call_t *call,
+    pg_llm_reply_t *reply);
+static void ngx_http_podgen_llm_stop(ngx_http_podgen_llm_call_t *call);
 static void ngx_http_podgen_llm_retry_handler(ngx_event_t *ev);
 static void ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm);
 static void ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call);
@@ -651,7 +676,19 @@ ngx_http_podgen_llm_script(const pg_script_request_t *req,
     call->retry.data = call;
     call->retry.log = log;
 
-    if (pg_llm_build_request(req, llm->model, 0, &call->body) != 0) {
+    /* a long episode is planned first, then written a part at a time */
+
+    if (pg_llm_sections(req)) {
+        call->kind = NGX_HTTP_PODGEN_LLM_OUTLINE;
+
+        if (pg_llm_build_outline_request(req, llm->model, &call->body)
+            != 0)
+        {
+            ngx_http_podgen_llm_release(call);
+            return NULL;
+        }
+
+    } else if (pg_llm_build_request(req, llm->model, 0, &call->body) != 0) {
         ngx_http_podgen_llm_release(call);
         return NULL;
     }
@@ -701,7 +738,7 @@ ngx_http_podgen_llm_next(ngx_http_podgen_llm_t *llm)
             pg_error_set(&err, 502, NULL, "llm_error",
                          "could not start the LLM request");
             err.type = "server_error";
-            call->done(call->data, NGX_ERROR, NULL, &err);
+            ngx_http_podgen_llm_complete(call, NGX_ERROR, NULL, &err);
             ngx_http_podgen_llm_release(call);
         }
     }
@@ -831,6 +868,33 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
         result = PG_LLM_INVALID;
         retry = 1;
 
+    } else if (call->kind == NGX_HTTP_PODGEN_LLM_OUTLINE) {
+        ngx_http_podgen_metrics_llm(PG_LLM_OK, seconds, reply.prompt_tokens,
+                                    reply.completion_tokens);
+
+        if (ngx_http_podgen_llm_plan(call, &reply) == NGX_OK) {
+            pg_llm_reply_free(&reply);
+            return;
+        }
+
+        pg_llm_reply_free(&reply);
+
+        /* no usable outline: the episode is written in one call instead */
+
+        pg_buf_free(&call->body);
+        call->kind = NGX_HTTP_PODGEN_LLM_SCRIPT;
+
+        if (pg_llm_build_request(call->req, llm->model, 0, &call->body)
+            != 0)
+        {
+            pg_error_set(&err, 502, NULL, "llm_error",
+                         "could not write the LLM request");
+            goto failed;
+        }
+
+        ngx_add_timer(&call->retry, 1);
+        return;
+
     } else {
         if (pg_script_from_llm_json(reply.content, reply.content_len,
                                     call->req, &script, &err)
@@ -841,7 +905,9 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
                                         reply.completion_tokens);
             pg_llm_reply_free(&reply);
 
-            if (ngx_http_podgen_llm_length(call, &script) == NGX_AGAIN) {
+            if (call->kind == NGX_HTTP_PODGEN_LLM_SCRIPT
+                && ngx_http_podgen_llm_length(call, &script) == NGX_AGAIN)
+            {
                 return;
             }
 
@@ -849,7 +915,7 @@ ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call, CURLcode code)
                            "podgen llm: call %p done, %uz segments",
                            call, script.nsegments);
 
-            call->done(call->data, NGX_OK, &script, NULL);
+            ngx_http_podgen_llm_complete(call, NGX_OK, &script, NULL);
             ngx_http_podgen_llm_release(call);
             return;
         }
@@ -898,7 +964,7 @@ failed:
     /* the script that missed its length is still a script */
     if (call->has_missed) {
         call->has_missed = 0;
-        call->done(call->data, NGX_OK, &call->missed, NULL);
+        ngx_http_podgen_llm_complete(call, NGX_OK, &call->missed, NULL);
         ngx_http_podgen_llm_release(call);
         return;
     }
@@ -909,8 +975,158 @@ failed:
         err.code = "llm_timeout";
     }
 
-    call->done(call->data, NGX_ERROR, NULL, &err);
+    ngx_http_podgen_llm_complete(call, NGX_ERROR, NULL, &err);
     ngx_http_podgen_llm_release(call);
+}
+
+
+/*
+ * The outline came: one call per part, all at once (within the worker's
+ * max_concurrency, the rest queued).  NGX_OK: the call is now the plan.
+ */
+
+static ngx_int_t
+ngx_http_podgen_llm_plan(ngx_http_podgen_llm_call_t *call,
+    pg_llm_reply_t *reply)
+{
+    ngx_uint_t                   i, n;
+    pg_error_t                   err;
+    ngx_http_podgen_llm_call_t  *part;
+    ngx_http_podgen_llm_t       *llm = ngx_http_podgen_llm;
+
+    if (pg_llm_parse_outline(reply->content, reply->content_len,
+                             pg_llm_sections(call->req), &call->outline,
+                             &err)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                      "podgen: LLM outline rejected, writing the episode in "
+                      "one call: %s", err.message);
+        return NGX_DECLINED;
+    }
+
+    n = call->outline.nsections;
+
+    for (i = 0; i < n; i++) {
+        part = ngx_calloc(sizeof(ngx_http_podgen_llm_call_t), call->log);
+        if (part == NULL) {
+            goto failed;
+        }
+
+        part->kind = NGX_HTTP_PODGEN_LLM_PART;
+        part->parent = call;
+        part->part = i;
+        part->req = call->req;
+        part->log = call->log;
+        part->retry.handler = ngx_http_podgen_llm_retry_handler;
+        part->retry.data = part;
+        part->retry.log = call->log;
+
+        call->parts[i] = part;
+        call->pending++;
+
+        if (pg_llm_build_part_request(call->req, llm->model, &call->outline,
+                                      i, &part->body)
+            != 0)
+        {
+            goto failed;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                   "podgen llm: call %p planned, %ui parts", call, n);
+
+    for (i = 0; i < n; i++) {
+        ngx_queue_insert_tail(&llm->queue, &call->parts[i]->queue);
+        call->parts[i]->queued = 1;
+        llm->waiting++;
+    }
+
+    ngx_http_podgen_llm_next(llm);
+
+    return NGX_OK;
+
+failed:
+
+    for (i = 0; i < n; i++) {
+        if (call->parts[i]) {
+            ngx_http_podgen_llm_release(call->parts[i]);
+            call->parts[i] = NULL;
+        }
+    }
+
+    call->pending = 0;
+    pg_llm_outline_free(&call->outline);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A call is over: its caller is told, or, for a part, its plan, which
+ * tells the caller once every part is in (the turns joined in order, or
+ * the first failure).
+ */
+
+static void
+ngx_http_podgen_llm_complete(ngx_http_podgen_llm_call_t *call, ngx_int_t rc,
+    pg_script_t *script, pg_error_t *err)
+{
+    ngx_uint_t                   i;
+    pg_script_t                  joined;
+    pg_error_t                   e;
+    ngx_http_podgen_llm_call_t  *plan;
+
+    if (call->kind != NGX_HTTP_PODGEN_LLM_PART) {
+        call->done(call->data, rc, script, err);
+        return;
+    }
+
+    plan = call->parent;
+    plan->parts[call->part] = NULL;
+
+    if (rc == NGX_OK) {
+        plan->scripts[call->part] = *script;
+        plan->written |= (ngx_uint_t) 1 << call->part;
+
+    } else if (!plan->part_failed) {
+        plan->part_failed = 1;
+        plan->part_error = *err;
+    }
+
+    if (--plan->pending) {
+        return;
+    }
+
+    if (plan->part_failed) {
+        plan->done(plan->data, NGX_ERROR, NULL, &plan->part_error);
+
+    } else if (pg_llm_join(plan->scripts, plan->outline.nsections,
+                           &plan->outline, plan->req, &joined)
+               == 0)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, plan->log, 0,
+                       "podgen llm: call %p done, %uz segments in parts",
+                       plan, joined.nsegments);
+
+        plan->done(plan->data, NGX_OK, &joined, NULL);
+
+    } else {
+        pg_error_set(&e, 502, NULL, "invalid_llm_reply",
+                     "the parts of the LLM's script do not make one script");
+        e.type = "server_error";
+        plan->done(plan->data, NGX_ERROR, NULL, &e);
+    }
+
+    for (i = 0; i < PG_LLM_SECTIONS_MAX; i++) {
+        if (plan->written & ((ngx_uint_t) 1 << i)) {
+            pg_script_free(&plan->scripts[i]);
+        }
+    }
+
+    plan->written = 0;
+
+    ngx_http_podgen_llm_release(plan);
 }
 
 
@@ -1000,10 +1216,32 @@ ngx_http_podgen_llm_retry_handler(ngx_event_t *ev)
 void
 ngx_http_podgen_llm_cancel(ngx_http_podgen_llm_call_t *call)
 {
+    ngx_uint_t              i;
     ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->log, 0,
                    "podgen llm: call %p canceled", call);
+
+    /* a plan's parts go with it */
+
+    for (i = 0; i < PG_LLM_SECTIONS_MAX; i++) {
+        if (call->parts[i]) {
+            ngx_http_podgen_llm_stop(call->parts[i]);
+            call->parts[i] = NULL;
+        }
+    }
+
+    ngx_http_podgen_llm_stop(call);
+
+    /* a slot may have opened */
+    ngx_http_podgen_llm_next(llm);
+}
+
+
+static void
+ngx_http_podgen_llm_stop(ngx_http_podgen_llm_call_t *call)
+{
+    ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
 
     if (call->queued) {
         ngx_queue_remove(&call->queue);
@@ -1017,18 +1255,25 @@ ngx_http_podgen_llm_cancel(ngx_http_podgen_llm_call_t *call)
 
     ngx_http_podgen_llm_detach_easy(call);
     ngx_http_podgen_llm_release(call);
-
-    /* a slot may have opened */
-    ngx_http_podgen_llm_next(llm);
 }
 
 
 static void
 ngx_http_podgen_llm_release(ngx_http_podgen_llm_call_t *call)
 {
+    ngx_uint_t  i;
+
     if (call->has_missed) {
         pg_script_free(&call->missed);
     }
+
+    for (i = 0; i < PG_LLM_SECTIONS_MAX; i++) {
+        if (call->written & ((ngx_uint_t) 1 << i)) {
+            pg_script_free(&call->scripts[i]);
+        }
+    }
+
+    pg_llm_outline_free(&call->outline);
 
     pg_buf_free(&call->body);
     pg_buf_free(&call->reply);

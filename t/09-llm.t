@@ -234,6 +234,80 @@ sub speakers_ok {
     $ng->stop;
 }
 
+# --- long episodes: an outline, then the parts at once ---------------------
+
+{
+    my $ng = llm_nginx(llm => 'model=mock-slow-700 timeout=10s', fallback => 'off');
+    mock_reset();
+    my $topic = topic('long');
+    my $max_pending = 0;
+    my $pid = fork // die;
+    if (!$pid) {
+        my ($r) = script($ng, { topic => $topic, target_words => 2100 }, timeout => 20);
+        exit($r->{status} == 200 ? 0 : 1);
+    }
+    my $t0 = time;
+    while (time - $t0 < 8) {
+        my $st = mock_stats() || {};
+        $max_pending = $st->{pending} if ($st->{pending} // 0) > $max_pending;
+        last if waitpid($pid, 1) > 0;
+        sleep 0.05;
+    }
+    is($? >> 8, 0, 'a 2,100-word script from a slow mock: 200');
+    is($max_pending, 3, 'the three parts were in flight at once (mock timers pending: 3)');
+
+    my ($res, $j) = script($ng, { topic => $topic, target_words => 2100 });
+    is($res->{headers}{'x-podgen-cache'}, 'HIT-L1', '... and cached whole');
+    my $rq = mock_requests();
+    is(scalar @$rq, 4, 'the LLM got 4 requests: an outline and 3 parts');
+    my $o = $rq->[0]{body} || {};
+    is($o->{response_format}{json_schema}{name}, 'podcast_outline', 'the first asks for an outline');
+    is($o->{response_format}{json_schema}{schema}{properties}{sections}{minItems}, 3,
+       '... of exactly 3 parts');
+    my @sys = map { my $b = $_->{body}; (map { $_->{content} } grep { $_->{role} eq 'system' }
+                    @{ $b->{messages} || [] })[0] // '' } @$rq[1 .. 3];
+    my @nums = sort map { /You write part (\d) of 3/ ? $1 : () } @sys;
+    is_deeply(\@nums, [1, 2, 3], 'one request per part, 1 to 3 of 3');
+    my ($p2) = grep { /part 2 of 3/ } @sys;
+    like($p2 // '', qr/do not greet again/, 'a middle part is told not to greet again');
+    like($p2 // '', qr/Do not end the episode or say goodbye/, '... nor to say goodbye');
+    like($p2 // '', qr/Part 1 of the story\n2\. Part 2 of the story/, '... and sees the whole outline');
+    like($p2 // '', qr/about 700 words in this part/, '... with its share of the length');
+    my $all = join "\n", map { $_->{text} } @{ $j->{segments} };
+    is(() = $all =~ /Welcome to the show/g, 1, 'the joined script welcomes once');
+    is(() = $all =~ /Thanks for listening/g, 1, '... says goodbye once');
+    like($j->{segments}[-1]{text}, qr/Thanks for listening/, '... at the end');
+    like($all, qr/Part 1\..*Part 2\..*Part 3\./s, 'the parts in order');
+    my $wc = $j->{word_count};
+    ok($wc >= 2100 * 0.8 && $wc <= 2100 * 1.25, "the length asked ($wc of 2100 words)");
+    like($j->{title}, qr/^Mock: /, "the outline's title");
+    log_clean($ng, 'long');
+    $ng->stop;
+
+    # an outline the model botches: written in one call instead
+    $ng = llm_nginx(llm => 'model=mock-bad-outline timeout=5s', fallback => 'off');
+    mock_reset();
+    ($res, $j) = script($ng, { topic => topic('bad outline'), target_words => 1600 });
+    is($res->{status}, 200, 'mock-bad-outline: 200') or diag $res->{body};
+    is($res->{headers}{'x-podgen-engine'}, 'llm', '... by the LLM');
+    is(mock_stats()->{requests}, 2, '... an outline, then the script in one call');
+    like($ng->error_log, qr/outline rejected, writing the episode in one call/,
+         '... and the log says why');
+    log_clean($ng, 'bad outline');
+
+    # a client that goes away while the parts are written
+    $ng->stop;
+    $ng = llm_nginx(llm => 'model=mock-slow-1500 timeout=10s', fallback => 'off');
+    mock_reset();
+    ($res) = script($ng, { topic => topic('gone'), target_words => 2100 }, timeout => 2);
+    sleep 1.5;
+    ok(mock_stats()->{requests} >= 2, 'a client gone during the parts: they had started');
+    ($res, $j) = script($ng, { topic => topic('after'), target_words => 300 });
+    is($res->{status}, 200, '... and the worker answers the next one');
+    log_clean($ng, 'gone');
+    $ng->stop;
+}
+
 # --- every failure mode, fallback on and off --------------------------------
 
 my @MODES = (
