@@ -33,6 +33,7 @@
 
 
 static int pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span);
+static size_t pg_gen_join_quotes(pg_gen_t *g, pg_span_t *spans, size_t n);
 static size_t pg_gen_token(const char *s, size_t len, size_t *pos,
     size_t *start);
 static size_t pg_gen_key(const char *tok, size_t n, char *key);
@@ -115,6 +116,8 @@ pg_gen_analyze(pg_gen_t *g)
         return -1;
     }
 
+    n = (long) pg_gen_join_quotes(g, spans, (size_t) n);
+
     g->nslots = 1024;
     g->slots = calloc(g->nslots, sizeof(uint32_t));
     g->sents = calloc(n ? (size_t) n : 1, sizeof(pg_sentence_t));
@@ -141,6 +144,58 @@ pg_gen_analyze(pg_gen_t *g)
     pg_gen_score(g, nfocus, ntopic);
 
     return pg_gen_rank(g);
+}
+
+
+/*
+ * A quotation of several sentences is one unit with its "said X": the
+ * sentences from one that opens a quote (an odd number of '"') to the one
+ * that closes it are joined, up to a bound; a paragraph break ends it.
+ * Returns the number of spans left.
+ */
+static size_t
+pg_gen_join_quotes(pg_gen_t *g, pg_span_t *spans, size_t n)
+{
+    size_t       i, j, k, quotes, end;
+    const char  *p;
+
+    j = 0;
+
+    for (i = 0; i < n; i = k) {
+        spans[j] = spans[i];
+        quotes = 0;
+
+        for (k = i; k < n; k++) {
+            for (p = g->text + spans[k].off;
+                 p < g->text + spans[k].off + spans[k].len;
+                 p++)
+            {
+                quotes += *p == '"';
+            }
+
+            end = spans[k].off + spans[k].len;
+
+            if (k > i) {
+                if (memchr(g->text + spans[j].off + spans[j].len, '\n',
+                           spans[k].off - spans[j].off - spans[j].len)
+                    || end - spans[j].off > 2 * PG_SCRIPT_SENTENCE_MAX)
+                {
+                    break;
+                }
+
+                spans[j].len = end - spans[j].off;
+            }
+
+            if (quotes % 2 == 0) {
+                k++;
+                break;
+            }
+        }
+
+        j++;
+    }
+
+    return j;
 }
 
 
@@ -278,6 +333,12 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
 
     if (sent->personal || sent->definition) {
         sent->claim = 0;
+    }
+
+    /* a quotation's "I" and "we" are the speaker's, named by its "said" */
+
+    if (memchr(s, '"', span->len) != NULL) {
+        sent->personal = 0;
     }
 
     g->nstance += sent->stance;
@@ -1102,6 +1163,28 @@ pg_gen_phrase_of(pg_gen_t *g, const pg_sentence_t *s, uint32_t id,
                        && strncasecmp(t + p2, "the", 3) == 0)
             {
                 from = p2;
+            }
+        }
+
+        /* a name goes on while the words are capitalized: "Mayor
+         * Whitfield" */
+
+        while (t[start] >= 'A' && t[start] <= 'Z' && end == start + n
+               && end + 2 < s->len && t[end] == ' '
+               && t[end + 1] >= 'A' && t[end + 1] <= 'Z')
+        {
+            pos = end + 1;
+            n = pg_gen_token(t, s->len, &pos, &start);
+
+            if (n == 0 || start != end + 1) {
+                break;
+            }
+
+            end = start + n;
+
+            if (n > 2 && t[end - 2] == '\'') {
+                end -= 2;
+                break;
             }
         }
 

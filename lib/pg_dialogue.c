@@ -110,6 +110,12 @@ static const char  *pg_go_ons[] = {
     "Huh."
 };
 
+static const char  *pg_attributions[] = {
+    "In the author's words.",
+    "The author puts it like this.",
+    "Here is the author, in the first person."
+};
+
 static const char  *pg_answers[] = {
     "", "Sure.", "Well.", "", "Right.", "Good question."
 };
@@ -249,6 +255,7 @@ pg_gen_build(pg_gen_t *g, pg_script_t *script)
     g->last = PG_NOBODY;
     g->npicks = 0;
     g->nasked = 0;
+    g->personal = 0;
     g->line.len = 0;
     g->nkey_terms = 0;
 
@@ -440,9 +447,21 @@ pg_gen_unit(pg_gen_t *g, size_t u)
     pg_sentence_t  *s;
 
     unit = &g->units[u];
+    g->personal = 0;
 
     for (i = unit->first; i < unit->first + unit->n; i++) {
         s = &g->sents[g->picked[i]];
+
+        /*
+         * The author's "I" is not the host's: a run of first-person
+         * sentences is said to be quoted.
+         */
+
+        if (s->personal && !g->personal) {
+            pg_gen_phrase(g, PG_PICK(g, pg_attributions), NULL, NULL);
+        }
+
+        g->personal = s->personal;
 
         if (g->line.len) {
             pg_gen_append(g, " ", 1);

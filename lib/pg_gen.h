@@ -128,6 +128,8 @@ typedef struct {
     pg_buf_t                    tmp;
     pg_buf_t                    term;       /* a unit's term, to ask about */
 
+    unsigned                    personal:1; /* the last quote was in the
+                                               first person */
     unsigned                    compact:1;  /* short framing: a small
                                                target */
     unsigned                    failed:1;   /* out of memory */

@@ -556,6 +556,56 @@ test_critique_doubts(void)
 }
 
 
+static void
+test_quotes_and_voices(void)
+{
+    int          whole, attributed, k;
+    size_t       i;
+    const char  *t, *q;
+    pg_script_t  s;
+
+    static const char  src[] =
+        "The council met on Tuesday to discuss the harbour wall. \"We "
+        "cannot wait another winter. The wall is failing,\" said Mayor "
+        "Whitfield. She added that repairs would cost four million "
+        "pounds.\n\nI grew up in the harbour town and walked along the "
+        "wall every Sunday. My father worked on the boats for forty "
+        "years.\n\nEngineers warned that the north section could "
+        "collapse within two years. However, critics argued that the "
+        "estimate was exaggerated. The council approved an emergency "
+        "survey.";
+
+    for (k = 0; k < 5; k++) {
+        make(src, (pg_style_t) k, 250, 2, &s);
+        whole = 0;
+        attributed = 1;
+
+        for (i = 0; i < s.nsegments; i++) {
+            t = s.segments[i].text;
+
+            if (strstr(t, "We cannot wait another winter.")) {
+                whole = strstr(t, "The wall is failing,\" said Mayor "
+                               "Whitfield.") != NULL;
+            }
+
+            q = strstr(t, "I grew up in the harbour town");
+
+            if (q && !(q - t >= 20 && (strstr(t, "author") != NULL)
+                       && strstr(t, "author") < q))
+            {
+                attributed = 0;
+            }
+        }
+
+        ok(whole, "style %d: a quotation of two sentences stays whole, "
+           "with its \"said\"", k);
+        ok(attributed, "style %d: the author's first person is said to be "
+           "the author's", k);
+        pg_script_free(&s);
+    }
+}
+
+
 int
 main(void)
 {
@@ -581,6 +631,7 @@ main(void)
     test_discussion();
     test_anaphora();
     test_critique_doubts();
+    test_quotes_and_voices();
 
     free(history);
     free(sleep_text);
