@@ -272,6 +272,7 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
         if (det) {
             head = id;
             head_end = start + n;
+            g->terms[id].led = 1;
             det = 0;
         }
 
@@ -1245,6 +1246,16 @@ pg_gen_offer(pg_gen_t *g, uint32_t id, int common, uint32_t *top,
 
     if (alpha == 0 || (p[0] == 'e' && p[1] == 'd')
         || (p[0] == 'l' && p[1] == 'y'))
+    {
+        return;
+    }
+
+    /* nor do numbers ("1455") and verbs: a word "the" or "a" leads to,
+     * or a name */
+
+    if (alpha != t->surface_len
+        || !(t->led || (t->inner && g->text[t->surface] >= 'A'
+                        && g->text[t->surface] <= 'Z')))
     {
         return;
     }

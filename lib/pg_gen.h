@@ -34,6 +34,7 @@ typedef struct {
     unsigned     topic:1;
     unsigned     noun:1;        /* seen as the head after "the", "a",
                                    "their"...: a thing to ask about */
+    unsigned     led:1;         /* seen right after a determiner */
     unsigned     cues:4;        /* PG_CUE_* of the word */
 } pg_term_t;
 

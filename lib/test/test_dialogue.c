@@ -606,6 +606,36 @@ test_quotes_and_voices(void)
 }
 
 
+static void
+test_key_terms(void)
+{
+    size_t       i;
+    int          bad;
+    pg_script_t  s;
+
+    static const char  src[] =
+        "Prices rose 12 percent in 2024, and rents rose 9 percent. "
+        "In 2024 the city said that rents rose fastest near the station. "
+        "The council said that wages rose 3 percent in 2024. "
+        "Tenants said that the rents rose again in the spring. "
+        "The station district said that the rents rose most in 2024. "
+        "Officials said the council would review the rents in 2025.";
+
+    make(src, PG_STYLE_DEEP_DIVE, 200, 2, &s);
+    bad = 0;
+
+    for (i = 0; s.title[i]; i++) {
+        bad += s.title[i] >= '0' && s.title[i] <= '9';
+    }
+
+    ok(bad == 0 && strstr(s.title, "percent") == NULL
+       && strstr(s.title, "said") == NULL && strstr(s.title, "rose") == NULL,
+       "key terms are things, not numbers or verbs (title \"%s\")",
+       s.title);
+    pg_script_free(&s);
+}
+
+
 int
 main(void)
 {
@@ -632,6 +662,7 @@ main(void)
     test_anaphora();
     test_critique_doubts();
     test_quotes_and_voices();
+    test_key_terms();
 
     free(history);
     free(sleep_text);
