@@ -79,7 +79,7 @@ $(BUILD)/unit/%: lib/test/%.c $(LIB_SRCS) $(wildcard lib/*.h) lib/test/unit.h
 # each fuzz target also replays its corpus (t/fuzz/NAME: seeds and every
 # crash ever found) in the unit tests, without libFuzzer
 $(BUILD)/unit/replay_%: lib/fuzz/fuzz_%.c lib/fuzz/replay.c $(LIB_SRCS) \
-        $(wildcard lib/*.h)
+        $(wildcard lib/*.h lib/fuzz/*.h)
 	mkdir -p $(BUILD)/unit
 	$(CC) $(LIB_CFLAGS) $(UNIT_CFLAGS) -Ilib -o $@ $< lib/fuzz/replay.c \
 	    $(LIB_SRCS) $(LIB_LIBS)
@@ -92,7 +92,7 @@ unit: $(UNIT_TESTS) $(REPLAYS)
 # libFuzzer (clang): every target for FUZZ_TIME seconds; new inputs go to
 # build/fuzz/corpus/NAME, crashes to build/fuzz/ (copy them to t/fuzz/NAME
 # so that `make unit` replays them from then on)
-$(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h)
+$(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h lib/fuzz/*.h)
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -I/usr/include/opus -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
