@@ -11,11 +11,12 @@ BUILD       := build
 CC          ?= cc
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
 LIB_CFLAGS  := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu99 \
-               -I/usr/include/opus
+               -I/usr/include/opus $(shell pkg-config --cflags poppler-glib)
 LIB_LIBS    := -lflite_cmu_us_slt -lflite_cmu_us_rms -lflite_cmu_us_awb \
                -lflite_cmu_us_kal -lflite_cmu_us_kal16 -lflite_usenglish \
                -lflite_cmulex -lflite -lmp3lame -lopusenc -lopus -lFLAC \
-               -lsoxr -lyajl -lcrypto -lm -lpthread
+               -lsoxr -lyajl -lgumbo $(shell pkg-config --libs poppler-glib) \
+               -lcrypto -lm -lpthread
 
 SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \
                    ngx_podgen_module/*.h ngx_podgen_metrics/*.c \
@@ -95,7 +96,8 @@ unit: $(UNIT_TESTS) $(REPLAYS)
 $(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h lib/fuzz/*.h)
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -I/usr/include/opus -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
+	    -I/usr/include/opus $(shell pkg-config --cflags poppler-glib) \
+	    -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@for f in $(FUZZ_TARGETS); do \

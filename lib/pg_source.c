@@ -48,7 +48,8 @@ static void pg_source_flush(pg_source_builder_t *b);
 static char *pg_source_dup(const char *s, size_t len, size_t max);
 
 static int pg_source_markdown(const char *data, size_t len,
-    pg_source_type_t type, pg_source_doc_t *doc, pg_error_t *err);
+    pg_source_type_t type, const char *title, pg_source_doc_t *doc,
+    pg_error_t *err);
 static size_t pg_source_indent(const char *s, size_t len);
 static int pg_source_fence(const char *s, size_t len);
 static int pg_source_rule(const char *s, size_t len, char *c);
@@ -197,7 +198,7 @@ pg_source_extract(const char *data, size_t len, pg_source_type_t type,
     case PG_SOURCE_MARKDOWN:
 
         if (pg_utf8_valid(data, len) && memchr(data, '\0', len) == NULL) {
-            return pg_source_markdown(data, len, type, doc, err);
+            return pg_source_markdown(data, len, type, NULL, doc, err);
         }
 
         if (charset && (strcmp(charset, "iso-8859-1") == 0
@@ -226,7 +227,8 @@ pg_source_extract(const char *data, size_t len, pg_source_type_t type,
             }
 
             latin = (char *) b.data;
-            rc = pg_source_markdown(latin ? latin : "", b.len, type, doc, err);
+            rc = pg_source_markdown(latin ? latin : "", b.len, type, NULL, doc,
+                                    err);
             pg_buf_free(&b);
             return rc;
         }
@@ -499,11 +501,18 @@ pg_source_heading(pg_source_builder_t *b, int level, const char *s,
         return;
     }
 
-    if (!b->body && b->doc->title == NULL && b->doc->nsections == 0
-        && b->section_title == NULL)
-    {
-        b->doc->title = t;
-        return;
+    if (!b->body && b->doc->nsections == 0 && b->section_title == NULL) {
+
+        if (b->doc->title == NULL) {
+            b->doc->title = t;
+            return;
+        }
+
+        if (strcasecmp(b->doc->title, t) == 0) {
+            /* the title, known already, as the first heading */
+            free(t);
+            return;
+        }
     }
 
     pg_source_flush(b);
@@ -875,6 +884,15 @@ pg_source_inline_run(pg_source_builder_t *b, const char *s, size_t len,
             }
 
             cp = (uint32_t) c;
+
+            /* U+FFFD (a parser's replacement for bad bytes) is nothing */
+            if (n == 3 && cp == 0xef && (unsigned char) s[i + 1] == 0xbf
+                && (unsigned char) s[i + 2] == 0xbd)
+            {
+                pg_source_put(out, " ", 1);
+                i += n;
+                continue;
+            }
 
             /* bullets inside a line ("a • b") are a pause */
             if (n == 3 && cp == 0xe2 && (unsigned char) s[i + 1] == 0x80
@@ -1469,9 +1487,25 @@ pg_source_tidy(pg_buf_t *out)
 /* ---- Markdown and plain text ------------------------------------------- */
 
 
+int
+pg_source_plain(const char *data, size_t len, const char *title,
+    pg_source_doc_t *doc, pg_error_t *err)
+{
+    memset(doc, 0, sizeof(pg_source_doc_t));
+
+    if (!pg_utf8_valid(data, len) || memchr(data, '\0', len) != NULL) {
+        pg_error_set(err, 400, NULL, "invalid_document",
+                     "the document's text is not valid UTF-8");
+        return -1;
+    }
+
+    return pg_source_markdown(data, len, PG_SOURCE_TEXT, title, doc, err);
+}
+
+
 static int
 pg_source_markdown(const char *data, size_t len, pg_source_type_t type,
-    pg_source_doc_t *doc, pg_error_t *err)
+    const char *title, pg_source_doc_t *doc, pg_error_t *err)
 {
     int                   level, in_fence, in_code, in_comment, prev_blank,
                           item;
@@ -1519,6 +1553,10 @@ pg_source_markdown(const char *data, size_t len, pg_source_type_t type,
     }
 
     pg_source_builder_init(&b, doc, 1);
+
+    if (title) {
+        pg_source_set_title(&b, title, strlen(title));
+    }
 
     in_fence = 0;
     in_code = 0;

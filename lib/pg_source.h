@@ -28,7 +28,7 @@
 
 #define PG_SOURCE_TITLE_MAX   200       /* bytes of a title */
 #define PG_SOURCE_PAGES_MAX   2000      /* pages of a PDF */
-#define PG_SOURCE_DEPTH_MAX   256       /* HTML elements walked into */
+#define PG_SOURCE_DEPTH_MAX   512       /* HTML elements nested */
 
 
 typedef enum {
@@ -132,5 +132,8 @@ int pg_source_html(const char *data, size_t len, const char *charset,
     pg_source_doc_t *doc, pg_error_t *err);
 int pg_source_pdf(const char *data, size_t len, pg_source_doc_t *doc,
     pg_error_t *err);
+/* text as the plain text reader sees it, with a title known already */
+int pg_source_plain(const char *data, size_t len, const char *title,
+    pg_source_doc_t *doc, pg_error_t *err);
 
 #endif /* PG_SOURCE_H */

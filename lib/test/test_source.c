@@ -636,6 +636,217 @@ test_big(void)
 }
 
 
+static void
+test_html(void)
+{
+    char             *text, *deep;
+    size_t            i;
+    pg_error_t        err;
+    pg_source_doc_t   doc;
+
+    static const char  *bad[] = {
+        "Coastal Notes", "News", "Archive", "Advertisement", "Share on",
+        "tracking", "font-family", "Hidden text", "North Rock", "flash(",
+        "Lamps and fuels", "Popular", "beaches", "Great article",
+        "Copyright", "Subscribe", "Photo:", "[1]", "By Ana Lopez", NULL
+    };
+
+    if (extract_file("text/html; charset=utf-8", "t/data/sources/article.html",
+                     &doc) != 0)
+    {
+        ok(0, "article.html extracted");
+        return;
+    }
+
+    is_str(doc.title, "How Lighthouse Lenses Work", "html: the <h1> title");
+    is_int(doc.nsections, 3, "html: the intro and two <h2> sections "
+           "(See also left out)");
+    ok(section(&doc, "Orders of lenses") != NULL, "html: <h2> a section");
+    ok(section(&doc, "Rotation and signals") != NULL, "html: second <h2>");
+
+    text = text_of(&doc);
+    ok(clean_of(text, bad), "html: navigation, ads, scripts, styles, "
+       "hidden, table, code, aside, comments, footer, form gone");
+    ok(strstr(text, "designed by Augustin Fresnel in 1822.\n") != NULL,
+       "html: the citation link gone");
+    ok(strstr(text, "First order: major coastal lights.\nFourth order")
+       != NULL, "html: list items are sentences");
+    ok(lines_end_as_sentences(text), "html: every line ends a sentence");
+    free(text);
+    pg_source_doc_free(&doc);
+
+    if (extract_file("text/html", "t/data/sources/nomain.html", &doc) == 0) {
+        is_str(doc.title, "Field Notes", "html: <title> without the site");
+        text = text_of(&doc);
+        ok(strstr(text, "The first swallows") == text
+           && strstr(text, "Home") == NULL && strstr(text, "Links") == NULL,
+           "html: no <article>: the block with the most paragraph text");
+        free(text);
+        pg_source_doc_free(&doc);
+
+    } else {
+        ok(0, "nomain.html extracted");
+    }
+
+    if (extract_file("text/html", "t/data/sources/latin1.html", &doc) == 0) {
+        is_str(doc.sections[0].text, "Le caf\xc3\xa9 est tr\xc3\xa8s bon.",
+               "html: <meta charset=iso-8859-1> read");
+        pg_source_doc_free(&doc);
+
+    } else {
+        ok(0, "latin1.html extracted");
+    }
+
+    expect_error("text/html", "<html><body><script>var x;</script>"
+                 "<nav>Home</nav></body></html>", 63, 422, "no_text",
+                 "html: only scripts and navigation");
+
+    /* 200,000 nested elements: refused before the parser sees them */
+
+    deep = malloc(5 * 200000 + 16);
+
+    for (i = 0; i < 200000; i++) {
+        memcpy(deep + i * 5, "<div>", 5);
+    }
+
+    memcpy(deep + i * 5, "text", 4);
+    expect_error("text/html", deep, i * 5 + 4, 400, "invalid_document",
+                 "html: nested 200,000 deep (at once)");
+
+    for (i = 0; i < 200000; i++) {
+        memcpy(deep + i * 5, "<p>x ", 5);
+    }
+
+    ok(extract("text/html", deep, i * 5, &doc, &err) == 0,
+       "html: 200,000 paragraphs (implied ends) are not nesting");
+    pg_source_doc_free(&doc);
+
+    expect_error("text/html", "\xff\xfe<\0p\0>\0", 8, 422, "no_text",
+                 "html: binary garbage");
+
+    free(deep);
+}
+
+
+/* A PDF of n empty pages, written by hand (a "page bomb"). */
+static char *
+pdf_pages(size_t n, size_t *len)
+{
+    char    *b, *p;
+    size_t   i, *off, xref;
+
+    b = malloc(n * 80 + n * 20 + 4096);
+    off = malloc((n + 3) * sizeof(size_t));
+    p = b;
+
+    p += sprintf(p, "%%PDF-1.4\n");
+    off[1] = (size_t) (p - b);
+    p += sprintf(p, "1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n");
+    off[2] = (size_t) (p - b);
+    p += sprintf(p, "2 0 obj << /Type /Pages /Count %zu /Kids [", n);
+
+    for (i = 0; i < n; i++) {
+        p += sprintf(p, "%zu 0 R ", i + 3);
+    }
+
+    p += sprintf(p, "] >> endobj\n");
+
+    for (i = 0; i < n; i++) {
+        off[i + 3] = (size_t) (p - b);
+        p += sprintf(p, "%zu 0 obj << /Type /Page /Parent 2 0 R /MediaBox "
+                     "[0 0 10 10] >> endobj\n", i + 3);
+    }
+
+    xref = (size_t) (p - b);
+    p += sprintf(p, "xref\n0 %zu\n0000000000 65535 f \n", n + 3);
+
+    for (i = 1; i < n + 3; i++) {
+        p += sprintf(p, "%010zu 00000 n \n", off[i]);
+    }
+
+    p += sprintf(p, "trailer << /Size %zu /Root 1 0 R >>\nstartxref\n%zu\n"
+                 "%%%%EOF\n", n + 3, xref);
+
+    free(off);
+    *len = (size_t) (p - b);
+
+    return b;
+}
+
+
+static void
+test_pdf(void)
+{
+    char             *text, *pdf;
+    size_t            len;
+    pg_error_t        err;
+    pg_source_doc_t   doc;
+
+    static const char  *bad[] = {
+        "Harbour Research Group", "Page ", "of 4", "bal- ance", "spe- cial",
+        "Tidal Energy on the Northern Coast", NULL
+    };
+
+    if (extract_file("application/pdf", "t/data/sources/report.pdf", &doc)
+        != 0)
+    {
+        ok(0, "report.pdf extracted");
+        return;
+    }
+
+    is_str(doc.title, "Tidal Energy on the Northern Coast", "pdf: title");
+    is_int(doc.nsections, 4, "pdf: four sections from the headings");
+
+    if (doc.nsections == 4) {
+        is_str(doc.sections[0].title, "Introduction", "pdf: first heading");
+        is_str(doc.sections[3].title, "Conclusion", "pdf: last heading");
+    }
+
+    text = text_of(&doc);
+    ok(clean_of(text, bad), "pdf: running header, page numbers, the title "
+       "line and hyphens at line ends gone");
+    ok(strstr(text, "who must balance supply and demand.") != NULL
+       && strstr(text, "a special vessel") != NULL,
+       "pdf: hyphenated words joined");
+    ok(strstr(text, "and read them every ten minutes.") != NULL,
+       "pdf: lines joined into paragraphs");
+    free(text);
+    pg_source_doc_free(&doc);
+
+    /* no text layer, corrupt, too many pages */
+
+    text = read_file("t/data/sources/scan.pdf", &len);
+    expect_error("application/pdf", text, len, 422, "no_text",
+                 "pdf: a scan");
+    expect_error("application/pdf", text, len / 2, 400, "invalid_document",
+                 "pdf: cut in half");
+    free(text);
+
+    text = read_file("t/data/sources/report.pdf", &len);
+    text[len / 3] ^= 0x55;
+    text[len / 2] ^= 0x55;
+    memset(text + 200, 'x', 400);
+    ok(extract("application/pdf", text, len, &doc, &err) == 0
+       || err.status == 400 || err.status == 422,
+       "pdf: damaged bytes: a document or a 4xx");
+    pg_source_doc_free(&doc);
+    free(text);
+
+    expect_error("application/pdf", "not a pdf", 9, 400, "invalid_document",
+                 "pdf: not a PDF");
+
+    pdf = pdf_pages(PG_SOURCE_PAGES_MAX + 1, &len);
+    expect_error("application/pdf", pdf, len, 400, "invalid_document",
+                 "pdf: more pages than allowed");
+    free(pdf);
+
+    pdf = pdf_pages(50, &len);
+    expect_error("application/pdf", pdf, len, 422, "no_text",
+                 "pdf: 50 empty pages");
+    free(pdf);
+}
+
+
 int
 main(void)
 {
@@ -644,6 +855,8 @@ main(void)
     test_readme();
     test_inline();
     test_errors();
+    test_html();
+    test_pdf();
     test_json();
     test_script_source();
     test_big();
