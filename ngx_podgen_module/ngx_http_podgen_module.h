@@ -73,7 +73,8 @@ typedef enum {
     NGX_HTTP_PODGEN_SCRIPTS,
     NGX_HTTP_PODGEN_AUDIO,
     NGX_HTTP_PODGEN_PODCASTS,
-    NGX_HTTP_PODGEN_BATCH
+    NGX_HTTP_PODGEN_BATCH,
+    NGX_HTTP_PODGEN_SOURCES
 } ngx_http_podgen_endpoint_e;
 
 
@@ -94,6 +95,7 @@ typedef struct {
     ngx_str_t             request_id;
     ngx_msec_t            start;
     void                 *speech;           /* ngx_http_podgen_speech_t */
+    void                 *source;           /* a POST /v1/sources */
     ngx_str_t             replacement;      /* JSON for a core error page */
     ngx_msec_t            idle;             /* a long poll's waiting, not
                                                counted as latency */
