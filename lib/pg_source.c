@@ -435,6 +435,231 @@ failed:
 }
 
 
+/* ---- source_ids in requests -------------------------------------------- */
+
+
+static int
+pg_source_gen(yajl_gen g, yajl_val v, int depth)
+{
+    size_t  i;
+
+    if (depth > PG_JSON_MAX_DEPTH) {
+        return -1;
+    }
+
+    switch (v->type) {
+
+    case yajl_t_string:
+        return pg_json_gen_string(g, v->u.string) ? -1 : 0;
+
+    case yajl_t_number:
+        return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r))
+               == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_object:
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok) {
+            return -1;
+        }
+
+        for (i = 0; i < v->u.object.len; i++) {
+            if (pg_json_gen_string(g, v->u.object.keys[i])
+                || pg_source_gen(g, v->u.object.values[i], depth + 1) != 0)
+            {
+                return -1;
+            }
+        }
+
+        return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_array:
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok) {
+            return -1;
+        }
+
+        for (i = 0; i < v->u.array.len; i++) {
+            if (pg_source_gen(g, v->u.array.values[i], depth + 1) != 0) {
+                return -1;
+            }
+        }
+
+        return yajl_gen_array_close(g) == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_true:
+        return yajl_gen_bool(g, 1) == yajl_gen_status_ok ? 0 : -1;
+
+    case yajl_t_false:
+        return yajl_gen_bool(g, 0) == yajl_gen_status_ok ? 0 : -1;
+
+    default:
+        return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
+    }
+}
+
+
+/* err->param must outlive the call */
+static const char  *pg_source_id_params[PG_SOURCE_IDS_MAX] = {
+    "source_ids[0]", "source_ids[1]", "source_ids[2]", "source_ids[3]",
+    "source_ids[4]", "source_ids[5]", "source_ids[6]", "source_ids[7]",
+    "source_ids[8]", "source_ids[9]", "source_ids[10]", "source_ids[11]",
+    "source_ids[12]", "source_ids[13]", "source_ids[14]", "source_ids[15]"
+};
+
+
+int
+pg_source_expand(yajl_val obj, size_t max_source,
+    pg_source_lookup_pt lookup, void *data, pg_buf_t *out, pg_error_t *err)
+{
+    int               rc;
+    size_t            i, k, n, len;
+    yajl_gen          g;
+    yajl_val          ids, v, text;
+    pg_buf_t          md;
+    const char       *json, *id;
+    pg_source_doc_t   doc;
+
+    ids = pg_json_get(obj, "source_ids");
+    if (ids == NULL) {
+        return 0;
+    }
+
+    if (!YAJL_IS_ARRAY(ids)) {
+        pg_error_set(err, 400, "source_ids", "invalid_type",
+                     "'source_ids' must be an array of source ids");
+        return -1;
+    }
+
+    n = ids->u.array.len;
+
+    if (n == 0 || n > PG_SOURCE_IDS_MAX) {
+        pg_error_set(err, 400, "source_ids", "invalid_value",
+                     "'source_ids' holds 1 to %d ids", PG_SOURCE_IDS_MAX);
+        return -1;
+    }
+
+    text = pg_json_get(obj, "source_text");
+
+    if (text && !YAJL_IS_STRING(text)) {
+        pg_error_set(err, 400, "source_text", "invalid_type",
+                     "'source_text' must be a string");
+        return -1;
+    }
+
+    memset(&md, 0, sizeof(pg_buf_t));
+
+    for (i = 0; i < n; i++) {
+        v = ids->u.array.values[i];
+
+        if (!YAJL_IS_STRING(v) || (id = YAJL_GET_STRING(v)) == NULL) {
+            pg_error_set(err, 400, pg_source_id_params[i], "invalid_type",
+                         "a source id is a string (\"src_...\")");
+            goto failed;
+        }
+
+        if (lookup(data, id, &json, &len) != 0) {
+            pg_error_set(err, 404, pg_source_id_params[i], "source_not_found",
+                         "no source '%.80s' here: POST /v1/sources first "
+                         "(sources are kept as long as the caches keep "
+                         "them)", id);
+            goto failed;
+        }
+
+        if (pg_source_from_json(json, len, &doc) != 0) {
+            pg_error_set(err, 500, NULL, "server_error",
+                         "a stored source is unreadable");
+            err->type = "server_error";
+            goto failed;
+        }
+
+        rc = 0;
+
+        /* one line titles: "#" and "##" headings read back as such */
+
+        if (doc.title) {
+            rc = pg_buf_append_str(&md, md.len ? "\n\n# " : "# ")
+                 || pg_buf_append_str(&md, doc.title);
+        }
+
+        for (k = 0; k < doc.nsections && rc == 0; k++) {
+            if (doc.sections[k].title) {
+                rc = pg_buf_append_str(&md, md.len ? "\n\n## " : "## ")
+                     || pg_buf_append_str(&md, doc.sections[k].title);
+            }
+
+            rc = rc || pg_buf_append_str(&md, md.len ? "\n\n" : "")
+                 || pg_buf_append_str(&md, doc.sections[k].text);
+        }
+
+        pg_source_doc_free(&doc);
+
+        if (rc != 0) {
+            goto oom;
+        }
+    }
+
+    if (text && YAJL_GET_STRING(text)[0]
+        && (pg_buf_append_str(&md, "\n\n") != 0
+            || pg_buf_append_str(&md, YAJL_GET_STRING(text)) != 0))
+    {
+        goto oom;
+    }
+
+    if (max_source && md.len > max_source) {
+        pg_error_set(err, 400, "source_ids", "string_above_max_length",
+                     "the sources are %zu bytes together; the maximum is "
+                     "%zu (podgen_max_source)", md.len, max_source);
+        goto failed;
+    }
+
+    if (pg_buf_append(&md, "", 1) != 0) {
+        goto oom;
+    }
+
+    /* the request again, source_text the sources' */
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        goto oom;
+    }
+
+    rc = yajl_gen_map_open(g) != yajl_gen_status_ok;
+
+    for (i = 0; i < obj->u.object.len && rc == 0; i++) {
+        if (strcmp(obj->u.object.keys[i], "source_ids") == 0
+            || strcmp(obj->u.object.keys[i], "source_text") == 0)
+        {
+            continue;
+        }
+
+        rc = pg_json_gen_string(g, obj->u.object.keys[i])
+             || pg_source_gen(g, obj->u.object.values[i], 1) != 0;
+    }
+
+    rc = rc || pg_json_gen_string(g, "source_text")
+         || pg_json_gen_string(g, (const char *) md.data)
+         || yajl_gen_map_close(g) != yajl_gen_status_ok
+         || pg_json_gen_buf(g, out) != 0;
+
+    yajl_gen_free(g);
+    pg_buf_free(&md);
+
+    if (rc) {
+        pg_script_oom(err);
+        return -1;
+    }
+
+    return 1;
+
+oom:
+
+    pg_script_oom(err);
+
+failed:
+
+    pg_buf_free(&md);
+    return -1;
+}
+
+
 /* ---- the builder ------------------------------------------------------- */
 
 

@@ -99,6 +99,26 @@ int pg_source_from_json(const char *json, size_t len, pg_source_doc_t *doc);
 
 
 /*
+ * "source_ids": [...] of a script, podcast or batch item request: each
+ * source (found by lookup(data, id, &json, &len), 0 or -1 when unknown)
+ * is written as Markdown ("# title", "## section", text), in order, into
+ * "source_text" (after them, a source_text given too), so that the
+ * request goes on as one with source_text (which is cleaned, and takes
+ * the first source's title).  Returns 1 and the new request JSON in out,
+ * 0 when obj has no source_ids, -1 with err (400 invalid_type,
+ * invalid_value, string_above_max_length past max_source; 404
+ * source_not_found), params "source_ids[i]".
+ */
+typedef int (*pg_source_lookup_pt)(void *data, const char *id,
+    const char **json, size_t *len);
+
+#define PG_SOURCE_IDS_MAX  16
+
+int pg_source_expand(yajl_val obj, size_t max_source,
+    pg_source_lookup_pt lookup, void *data, pg_buf_t *out, pg_error_t *err);
+
+
+/*
  * What the extractors share (pg_source_html.c, pg_source_pdf.c): a
  * builder fed with blocks in reading order.  Each block is cleaned of
  * inline markup (markdown: also *emphasis*, `code`, [links](...)).

@@ -700,3 +700,88 @@ ngx_http_podgen_source_l1(ngx_http_podgen_main_conf_t *pmcf,
     return ngx_http_podgen_cache_get_hit(&pmcf->cache, raw, PG_KIND_SOURCE,
                                          pool, json, json_len, &tag);
 }
+
+
+/* ---- "source_ids" in the requests of scripts, podcasts, batches -------- */
+
+
+typedef struct {
+    ngx_http_podgen_main_conf_t  *pmcf;
+    ngx_pool_t                   *pool;
+} ngx_http_podgen_source_lookup_t;
+
+
+static int
+ngx_http_podgen_source_lookup(void *data, const char *id, const char **json,
+    size_t *len)
+{
+    ngx_http_podgen_source_lookup_t  *lk = data;
+
+    u_char  *p;
+
+    if (ngx_http_podgen_source_l1(lk->pmcf, (u_char *) id, ngx_strlen(id),
+                                  lk->pool, &p, len)
+        != NGX_OK)
+    {
+        return -1;
+    }
+
+    *json = (const char *) p;
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_podgen_sources_expand(ngx_http_podgen_main_conf_t *pmcf,
+    ngx_pool_t *pool, u_char **body, size_t *len, pg_error_t *err)
+{
+    int                               rc;
+    u_char                           *p;
+    yajl_val                          tree;
+    pg_buf_t                          out;
+    pg_error_t                        perr;
+    ngx_http_podgen_source_lookup_t   lk;
+
+    if (*len < sizeof("\"source_ids\"") - 1
+        || ngx_strnstr(*body, "\"source_ids\"", *len) == NULL)
+    {
+        return NGX_OK;
+    }
+
+    tree = pg_json_parse_object((char *) *body, *len, PG_JSON_MAX_DEPTH,
+                                &perr);
+    if (tree == NULL) {
+        /* the caller's parse says what is wrong */
+        return NGX_OK;
+    }
+
+    lk.pmcf = pmcf;
+    lk.pool = pool;
+
+    ngx_memzero(&out, sizeof(pg_buf_t));
+
+    rc = pg_source_expand(tree, pmcf->max_source,
+                          ngx_http_podgen_source_lookup, &lk, &out, err);
+    yajl_tree_free(tree);
+
+    if (rc <= 0) {
+        pg_buf_free(&out);
+        return rc == 0 ? NGX_OK : (err->status >= 500 ? NGX_ERROR
+                                                      : NGX_DECLINED);
+    }
+
+    p = ngx_pnalloc(pool, out.len);
+    if (p == NULL) {
+        pg_buf_free(&out);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, out.data, out.len);
+    *body = p;
+    *len = out.len;
+
+    pg_buf_free(&out);
+
+    return NGX_OK;
+}

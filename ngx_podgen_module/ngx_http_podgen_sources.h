@@ -16,6 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pg_json.h"
 #include "pg_key.h"
 #include "ngx_http_podgen_module.h"
 
@@ -33,5 +34,15 @@ ngx_int_t ngx_http_podgen_sources_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_podgen_source_l1(ngx_http_podgen_main_conf_t *pmcf,
     const u_char *id, size_t len, ngx_pool_t *pool, u_char **json,
     size_t *json_len);
+
+/*
+ * A request body with "source_ids" becomes the same request with the
+ * sources as its "source_text" (pg_source_expand()), in pool; bodies
+ * without them are left as they are.  Sources are looked up in L1, where
+ * POST /v1/sources put them.  NGX_OK, NGX_DECLINED (*err: 404
+ * source_not_found, 400), NGX_ERROR.
+ */
+ngx_int_t ngx_http_podgen_sources_expand(ngx_http_podgen_main_conf_t *pmcf,
+    ngx_pool_t *pool, u_char **body, size_t *len, pg_error_t *err);
 
 #endif /* NGX_HTTP_PODGEN_SOURCES_H */

@@ -60,11 +60,17 @@ my $MD = slurp_data('meeting.md');
 
 my $CONFIG = 'location /v1/sources { podgen_sources; }
               location = /v1/scripts { podgen_scripts; }
+              location /v1/podcasts { podgen_podcasts; }
+              location = /v1/batch { podgen_batch; }
               location = /v1/voices { podgen_voices; }';
+
+my $STORE = Podgen::Test::tempdir('podgen-t26-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
 
 my $ng = Podgen::Test::Nginx->new(
     workers => 1,
-    http_config => "podgen_max_source 300k;\n    client_max_body_size 2m;",
+    http_config => "podgen_max_source 300k;\n    client_max_body_size 2m;\n"
+                   . "    podgen_store $STORE;",
     config => $CONFIG);
 $ng->start;
 
@@ -180,6 +186,60 @@ error_ok($r, 'DELETE', status => 405, code => 'method_not_allowed');
 $r = request($ng, 'POST', "/v1/sources/$html_id", body => 'x',
              headers => { 'Content-Type' => 'text/plain' });
 error_ok($r, 'POST to an id', status => 405, code => 'method_not_allowed');
+
+# ---- source_ids: scripts, podcasts, batch items ------------------------
+
+{
+    my $B = { source_ids => [$md_id], engine => 'builtin', length => 'short' };
+    my ($r, $j) = post($ng, '/v1/scripts', $B);
+    is($r->{status}, 200, 'script from source_ids: 200') or diag show($r);
+    is($j->{title}, 'Harbour Project: Weekly Sync',
+       'script from source_ids: the document title');
+    my $all = join ' ', map { $_->{text} } @{ $j->{segments} || [] };
+    like($all, qr/dredging|crane|permit/, 'script from source_ids: its text');
+    unlike($all, qr/[#|`\[]|https?:/, 'script from source_ids: no markup');
+
+    ($r, $j) = post($ng, '/v1/scripts', { %$B, source_ids => [$md_id, $html_id] });
+    is($r->{status}, 200, 'two sources: 200');
+    $all = join ' ', map { $_->{text} } @{ $j->{segments} || [] };
+    like($all, qr/lens|Fresnel|lighthouse/i, 'two sources: the second one too');
+    is($j->{title}, 'Harbour Project: Weekly Sync', 'two sources: the first title');
+
+    $r = post($ng, '/v1/scripts', { source_ids => ['src_' . ('a' x 64)] });
+    error_ok($r, 'unknown source id', status => 404, code => 'source_not_found',
+             param => 'source_ids[0]');
+    $r = post($ng, '/v1/scripts', { source_ids => [$md_id, 7] });
+    error_ok($r, 'a number as id', status => 400, code => 'invalid_type',
+             param => 'source_ids[1]');
+    $r = post($ng, '/v1/scripts', { source_ids => [] });
+    error_ok($r, 'no ids', status => 400, code => 'invalid_value',
+             param => 'source_ids');
+    $r = post($ng, '/v1/scripts', { source_ids => $md_id });
+    error_ok($r, 'a string, not an array', status => 400, code => 'invalid_type',
+             param => 'source_ids');
+
+    my ($pr, $pj) = post($ng, '/v1/podcasts', { %$B, format => 'mp3' });
+    is($pr->{status}, 202, 'podcast from source_ids: 202') or diag show($pr);
+    my $job = wait_job($ng, $pj->{id} // 'none', 90);
+    is($job->{status}, 'completed', 'podcast from source_ids: completed')
+        or diag explain $job;
+    is($job->{title}, 'Harbour Project: Weekly Sync',
+       'podcast from source_ids: the document title');
+
+    $r = post($ng, '/v1/podcasts', { source_ids => ['src_' . ('b' x 64)] });
+    error_ok($r, 'podcast, unknown id', status => 404,
+             code => 'source_not_found');
+
+    ($r, $j) = post($ng, '/v1/batch', { requests => [
+        { type => 'script', body => $B },
+        { type => 'script', body => { source_ids => ['src_' . ('c' x 64)] } }] });
+    is($r->{status}, 200, 'batch: 200') or diag show($r);
+    my @res = @{ $j->{results} || [] };
+    is($res[0]{status}, 200, 'batch: the item with source_ids 200');
+    is($res[0]{body}{title}, 'Harbour Project: Weekly Sync',
+       'batch: the document title');
+    is($res[1]{status}, 404, 'batch: an unknown id is the item\'s 404');
+}
 
 # ---- single flight: the same new document four times at once ----------
 

@@ -847,6 +847,117 @@ test_pdf(void)
 }
 
 
+static const char  *lookup_json;
+
+static int
+lookup(void *data, const char *id, const char **json, size_t *len)
+{
+    if (strcmp(id, "src_1") != 0) {
+        return -1;
+    }
+
+    *json = lookup_json;
+    *len = strlen(lookup_json);
+
+    return 0;
+}
+
+
+static yajl_val
+parse(const char *json)
+{
+    pg_error_t  err;
+    yajl_val    v;
+
+    v = pg_json_parse_object(json, strlen(json), PG_JSON_MAX_DEPTH, &err);
+    if (v == NULL) {
+        printf("# cannot parse %s\n", json);
+        exit(1);
+    }
+
+    return v;
+}
+
+
+static void
+test_expand(void)
+{
+    int                   rc;
+    pg_buf_t              b, out;
+    yajl_val              tree, v;
+    pg_error_t            err;
+    pg_source_doc_t       doc;
+    pg_script_request_t   req;
+
+    memset(&b, 0, sizeof(pg_buf_t));
+    memset(&out, 0, sizeof(pg_buf_t));
+
+    if (extract_file("text/markdown", "t/data/sources/meeting.md", &doc)
+        != 0)
+    {
+        ok(0, "expand: extracted");
+        return;
+    }
+
+    pg_source_to_json(&doc, "src_1", "text/markdown", NULL, &b);
+    pg_buf_append(&b, "", 1);
+    lookup_json = (const char *) b.data;
+
+    tree = parse("{\"source_ids\":[\"src_1\",\"src_1\"],\"style\":\"brief\","
+                 "\"source_text\":\"And one more thing.\"}");
+    rc = pg_source_expand(tree, 1 << 20, lookup, NULL, &out, &err);
+    is_int(rc, 1, "expand: done");
+    yajl_tree_free(tree);
+
+    tree = rc == 1 ? pg_json_parse_object((char *) out.data, out.len,
+                                          PG_JSON_MAX_DEPTH, &err) : NULL;
+    v = tree ? pg_json_get(tree, "style") : NULL;
+    ok(tree && pg_json_get(tree, "source_ids") == NULL
+       && v && YAJL_IS_STRING(v) && v->u.string
+       && strcmp(v->u.string, "brief") == 0,
+       "expand: source_ids gone, other fields kept");
+
+    if (tree && pg_script_request_from_json(tree, 1 << 20, &req, &err) == 0) {
+        is_str(req.source_title, "Harbour Project: Weekly Sync",
+               "expand: the first source's title is the request's");
+        ok(strstr(req.source_text, "Book the crane for week 48.") != NULL
+           && strstr(req.source_text, "And one more thing.") != NULL
+           && strstr(req.source_text, "Agenda") == NULL
+           && strstr(req.source_text, "#") == NULL,
+           "expand: the sources' texts, then source_text, no titles read");
+        pg_script_request_free(&req);
+
+    } else {
+        ok(0, "expand: the new request parses");
+    }
+
+    if (tree) {
+        yajl_tree_free(tree);
+    }
+
+    tree = parse("{\"source_ids\":[\"src_1\",\"src_2\"]}");
+    rc = pg_source_expand(tree, 1 << 20, lookup, NULL, &out, &err);
+    ok(rc == -1 && err.status == 404 && strcmp(err.param, "source_ids[1]") == 0,
+       "expand: an unknown id: 404 source_ids[1]");
+    yajl_tree_free(tree);
+
+    tree = parse("{\"source_ids\":[\"src_1\"]}");
+    rc = pg_source_expand(tree, 100, lookup, NULL, &out, &err);
+    ok(rc == -1 && strcmp(err.code, "string_above_max_length") == 0,
+       "expand: past max_source");
+    yajl_tree_free(tree);
+
+    tree = parse("{\"topic\":\"x\"}");
+    is_int(pg_source_expand(tree, 0, lookup, NULL, &out, &err), 0,
+           "expand: no source_ids, nothing to do");
+    yajl_tree_free(tree);
+
+    pg_buf_free(&out);
+    pg_buf_free(&b);
+    pg_source_doc_free(&doc);
+}
+
+
 int
 main(void)
 {
@@ -859,6 +970,7 @@ main(void)
     test_pdf();
     test_json();
     test_script_source();
+    test_expand();
     test_big();
 
     return done_testing();
