@@ -16,6 +16,7 @@
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_fetch.h"
 #include "ngx_http_podgen_offload.h"
+#include "ngx_http_podgen_url.h"
 
 
 /*
@@ -36,9 +37,12 @@ typedef struct {
     char                           charset[32];
     char                           id[NGX_HTTP_PODGEN_SOURCE_ID_LEN + 1];
     pg_buf_t                       json;        /* made on the pool */
+    char                          *url;         /* {"url"}: malloc'd */
+    ngx_http_podgen_url_t         *call;        /* fetching it */
     pg_error_t                     err;
     int                            rc;
     unsigned                       post:1;
+    unsigned                       want_url:1;
     unsigned                       in_pool:1;
     unsigned                       fetching:1;
 } ngx_http_podgen_source_op_t;
@@ -47,6 +51,12 @@ typedef struct {
 static ngx_int_t ngx_http_podgen_sources_get(ngx_http_request_t *r,
     ngx_str_t *id);
 static void ngx_http_podgen_sources_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_podgen_sources_url(ngx_http_podgen_source_op_t *op,
+    u_char *body, size_t len);
+static void ngx_http_podgen_sources_fetched(void *data, ngx_int_t rc,
+    u_char *body, size_t len, const char *content_type, pg_error_t *err);
+static ngx_int_t ngx_http_podgen_source_document(
+    ngx_http_podgen_source_op_t *op, u_char *body, size_t len);
 static ngx_http_podgen_source_op_t *ngx_http_podgen_source_op(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_source_start(ngx_http_podgen_source_op_t *op);
@@ -154,7 +164,13 @@ ngx_http_podgen_sources_handler(ngx_http_request_t *r)
                                    sizeof(op->charset))
                   : PG_SOURCE_UNKNOWN;
 
-    if (op->type == PG_SOURCE_UNKNOWN) {
+    if (op->type == PG_SOURCE_UNKNOWN && ct
+        && ngx_http_podgen_check_json_body(r, &err) == NGX_OK)
+    {
+        /* {"url": "https://..."}: podgen fetches the document */
+        op->want_url = 1;
+
+    } else if (op->type == PG_SOURCE_UNKNOWN) {
         pg_error_set(&err, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "Content-Type",
                      "unsupported_media_type",
                      "send the document as the body with its Content-Type: "
@@ -163,7 +179,9 @@ ngx_http_podgen_sources_handler(ngx_http_request_t *r)
         return ngx_http_podgen_send_error(r, &err);
     }
 
-    if (r->headers_in.content_length_n > (off_t) pmcf->max_source) {
+    if (!op->want_url
+        && r->headers_in.content_length_n > (off_t) pmcf->max_source)
+    {
         pg_error_set(&err, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, NULL,
                      "source_too_large",
                      "the document is %lld bytes; the maximum is %zu "
@@ -191,11 +209,8 @@ ngx_http_podgen_sources_body(ngx_http_request_t *r)
     u_char                       *body;
     size_t                        len;
     ngx_int_t                     rc;
-    pg_buf_t                      name;
-    pg_error_t                    err;
     ngx_http_podgen_ctx_t        *ctx;
     ngx_http_podgen_source_op_t  *op;
-    char                          hex[PG_KEY_LEN + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
     op = ctx ? ctx->source : NULL;
@@ -205,11 +220,161 @@ ngx_http_podgen_sources_body(ngx_http_request_t *r)
         return;
     }
 
+    if (op->want_url) {
+        rc = ngx_http_podgen_sources_url(op, body, len);
+
+    } else {
+        rc = ngx_http_podgen_source_document(op, body, len);
+    }
+
+    if (rc == NGX_AGAIN) {
+        r->read_event_handler = ngx_http_test_reading;
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* {"url": "..."}: the fetch starts; NGX_AGAIN, or a status. */
+
+static ngx_int_t
+ngx_http_podgen_sources_url(ngx_http_podgen_source_op_t *op, u_char *body,
+    size_t len)
+{
+    size_t       n;
+    yajl_val     tree;
+    pg_error_t   err;
+    const char  *url;
+
+    tree = pg_json_parse_object((char *) body, len, PG_JSON_MAX_DEPTH, &err);
+    if (tree == NULL) {
+        return ngx_http_podgen_send_error(op->request, &err);
+    }
+
+    if (pg_json_get_string(tree, "url", 1, &url, &err) != 0) {
+        yajl_tree_free(tree);
+        return ngx_http_podgen_send_error(op->request, &err);
+    }
+
+    n = ngx_strlen(url);
+
+    if (n > 4096
+        || !((n > 7 && ngx_strncasecmp((u_char *) url, (u_char *) "http://", 7)
+                       == 0)
+             || (n > 8 && ngx_strncasecmp((u_char *) url,
+                                          (u_char *) "https://", 8) == 0)))
+    {
+        yajl_tree_free(tree);
+        pg_error_set(&err, 400, "url", "invalid_value",
+                     "'url' must be an http:// or https:// URL (at most "
+                     "4096 bytes)");
+        return ngx_http_podgen_send_error(op->request, &err);
+    }
+
+    op->url = ngx_alloc(n + 1, op->log);
+    if (op->url == NULL) {
+        yajl_tree_free(tree);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(op->url, url, n + 1);
+    yajl_tree_free(tree);
+
+    op->call = ngx_http_podgen_url_fetch(&op->pmcf->fetch, op->url,
+                                         op->pmcf->max_source,
+                                         ngx_http_podgen_sources_fetched, op,
+                                         op->log, &err);
+    if (op->call == NULL) {
+        return ngx_http_podgen_send_error(op->request, &err);
+    }
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_podgen_sources_fetched(void *data, ngx_int_t rc, u_char *body,
+    size_t len, const char *content_type, pg_error_t *err)
+{
+    ngx_http_podgen_source_op_t  *op = data;
+
+    size_t       n;
+    pg_error_t   e;
+    const char  *path, *q;
+
+    op->call = NULL;
+
+    if (rc != NGX_OK) {
+        ngx_http_podgen_source_end(op,
+                           ngx_http_podgen_send_error(op->request, err));
+        return;
+    }
+
+    op->type = content_type
+               ? pg_source_type(content_type, ngx_strlen(content_type),
+                                op->charset, sizeof(op->charset))
+               : PG_SOURCE_UNKNOWN;
+
+    if (op->type == PG_SOURCE_UNKNOWN) {
+        /* no usable Content-Type: the URL's extension */
+
+        path = op->url;
+        q = strpbrk(path, "?#");
+        n = q ? (size_t) (q - path) : ngx_strlen(path);
+
+        if (n > 4 && ngx_strncasecmp((u_char *) path + n - 4,
+                                     (u_char *) ".pdf", 4) == 0)
+        {
+            op->type = PG_SOURCE_PDF;
+
+        } else if (n > 3 && ngx_strncasecmp((u_char *) path + n - 3,
+                                            (u_char *) ".md", 3) == 0)
+        {
+            op->type = PG_SOURCE_MARKDOWN;
+
+        } else if (content_type == NULL
+                   || ngx_strncasecmp((u_char *) content_type,
+                                      (u_char *) "application/octet-stream",
+                                      24) == 0)
+        {
+            op->type = (len >= 5 && ngx_strncmp(body, "%PDF-", 5) == 0)
+                       ? PG_SOURCE_PDF : PG_SOURCE_HTML;
+        }
+    }
+
+    if (op->type == PG_SOURCE_UNKNOWN) {
+        pg_error_set(&e, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "url",
+                     "unsupported_media_type",
+                     "the site sent %.64s; a source is HTML, PDF, Markdown "
+                     "or text", content_type);
+        ngx_http_podgen_source_end(op,
+                           ngx_http_podgen_send_error(op->request, &e));
+        return;
+    }
+
+    rc = ngx_http_podgen_source_document(op, body, len);
+
+    if (rc != NGX_AGAIN) {
+        ngx_http_podgen_source_end(op, rc);
+    }
+}
+
+
+/* The document's bytes: its id, then the tiers.  NGX_AGAIN or a status. */
+
+static ngx_int_t
+ngx_http_podgen_source_document(ngx_http_podgen_source_op_t *op,
+    u_char *body, size_t len)
+{
+    pg_buf_t    name;
+    pg_error_t  err;
+    char        hex[PG_KEY_LEN + 1];
+
     if (len == 0) {
         pg_error_set(&err, 400, NULL, "invalid_document",
                      "the body is empty: send the document itself");
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        return;
+        return ngx_http_podgen_send_error(op->request, &err);
     }
 
     if (len > op->pmcf->max_source) {
@@ -217,8 +382,7 @@ ngx_http_podgen_sources_body(ngx_http_request_t *r)
                      "source_too_large",
                      "the document is %zu bytes; the maximum is %zu "
                      "(podgen_max_source)", len, op->pmcf->max_source);
-        ngx_http_finalize_request(r, ngx_http_podgen_send_error(r, &err));
-        return;
+        return ngx_http_podgen_send_error(op->request, &err);
     }
 
     /* the content address: type, charset, bytes */
@@ -233,8 +397,7 @@ ngx_http_podgen_sources_body(ngx_http_request_t *r)
         || pg_key_sha256(name.data, name.len, hex) != 0)
     {
         pg_buf_free(&name);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     pg_buf_free(&name);
@@ -245,21 +408,13 @@ ngx_http_podgen_sources_body(ngx_http_request_t *r)
 
     op->data = ngx_alloc(len, op->log);
     if (op->data == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_memcpy(op->data, body, len);
     op->len = len;
 
-    rc = ngx_http_podgen_source_start(op);
-
-    if (rc == NGX_AGAIN) {
-        r->read_event_handler = ngx_http_test_reading;
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_podgen_source_start(op);
 }
 
 
@@ -482,7 +637,7 @@ ngx_http_podgen_source_work(void *data)
     }
 
     op->rc = pg_source_to_json(&doc, op->id, pg_source_type_name(op->type),
-                               NULL, &op->json);
+                               op->url, &op->json);
 
     if (op->rc != 0) {
         pg_error_set(&op->err, 500, NULL, "server_error",
@@ -585,8 +740,16 @@ ngx_http_podgen_source_cleanup(void *data)
 static void
 ngx_http_podgen_source_free(ngx_http_podgen_source_op_t *op)
 {
+    if (op->call) {
+        ngx_http_podgen_url_cancel(op->call);
+    }
+
     if (op->fetching) {
         ngx_http_podgen_fetch_cancel(&op->fetch);
+    }
+
+    if (op->url) {
+        ngx_free(op->url);
     }
 
     pg_buf_free(&op->json);
