@@ -498,10 +498,11 @@ test_json(void)
                "json: a section's title again");
     }
 
+    pg_source_doc_free(&back);
+
     ok(pg_source_from_json("{\"sections\":3}", 14, &back) == -1,
        "json: a wrong record is refused");
 
-    pg_source_doc_free(&back);
     pg_source_doc_free(&doc);
     pg_buf_free(&b);
 }
