@@ -1413,6 +1413,16 @@ pg_gen_describe(pg_gen_t *g)
     } else if (topic) {
         g->title = strdup(topic);
 
+    } else if (g->req->source_title) {
+        /* the document's own heading */
+        if (pg_script_short_text(g->req->source_title,
+                                 strlen(g->req->source_title),
+                                 PG_SCRIPT_SHORT_MAX, &g->title) != 0)
+        {
+            free(topic);
+            return -1;
+        }
+
     } else if (n) {
         g->title = strdup((const char *) g->tmp.data);
 

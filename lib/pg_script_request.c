@@ -14,6 +14,7 @@
 #include "pg_json.h"
 #include "pg_script.h"
 #include "pg_script_int.h"
+#include "pg_source.h"
 #include "pg_text.h"
 
 
@@ -24,6 +25,8 @@
 
 static int pg_script_get_text(yajl_val obj, const char *key,
     size_t max_chars, size_t max_bytes, char **out, int *given,
+    pg_error_t *err);
+static int pg_script_clean_source(pg_script_request_t *req,
     pg_error_t *err);
 static int pg_script_parse_language(yajl_val obj, pg_script_request_t *req,
     pg_error_t *err);
@@ -108,6 +111,10 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
         goto failed;
     }
 
+    if (req->source_text && pg_script_clean_source(req, err) != 0) {
+        goto failed;
+    }
+
     if (req->topic == NULL && !pg_script_speakable(req->source_text)) {
         pg_error_set(err, 400, "source_text", "invalid_value",
                      "'source_text' has nothing that can be spoken");
@@ -188,6 +195,7 @@ pg_script_request_free(pg_script_request_t *req)
 
     free(req->topic);
     free(req->source_text);
+    free(req->source_title);
     free(req->focus);
     free(req->language);
 
@@ -198,6 +206,51 @@ pg_script_request_free(pg_script_request_t *req)
     }
 
     memset(req, 0, sizeof(pg_script_request_t));
+}
+
+
+/*
+ * source_text is read as text/plain (pg_source.h): Markdown and plain text
+ * headings become the title, markers, tables, code, URLs and citations
+ * go.  Text with nothing to say is left as it was, for the caller's
+ * check.
+ */
+static int
+pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
+{
+    pg_buf_t         text;
+    pg_error_t       e;
+    pg_source_doc_t  doc;
+
+    if (pg_source_extract(req->source_text, strlen(req->source_text),
+                          PG_SOURCE_TEXT, NULL, &doc, &e)
+        != 0)
+    {
+        if (e.status == 422) {
+            return 0;
+        }
+
+        pg_error_set(err, e.status, "source_text", e.code, "%s", e.message);
+        return -1;
+    }
+
+    memset(&text, 0, sizeof(pg_buf_t));
+
+    if (pg_source_doc_text(&doc, &text) != 0) {
+        pg_buf_free(&text);
+        pg_source_doc_free(&doc);
+        pg_script_oom(err);
+        return -1;
+    }
+
+    free(req->source_text);
+    req->source_text = (char *) text.data;
+    req->source_title = doc.title;
+    doc.title = NULL;
+
+    pg_source_doc_free(&doc);
+
+    return 0;
 }
 
 
@@ -751,6 +804,9 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
          || PG_KEY("topic") || pg_script_gen_string(g, req->topic)
          || PG_KEY("source_text") || pg_script_gen_string(g, req->source_text)
+         || (req->source_title
+             && (PG_KEY("source_title")
+                 || pg_script_gen_string(g, req->source_title)))
          || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
          || pg_script_gen_string(g, req->language ? req->language : "en")

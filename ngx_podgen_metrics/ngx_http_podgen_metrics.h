@@ -22,6 +22,7 @@ typedef enum {
     PG_EP_AUDIO,
     PG_EP_VOICES,
     PG_EP_METRICS,
+    PG_EP_SOURCES,
     PG_EP_N
 } pg_metrics_endpoint_e;
 
@@ -39,6 +40,7 @@ typedef enum {
 typedef enum {
     PG_KIND_AUDIO = 0,          /* speech audio */
     PG_KIND_SCRIPT,             /* a script */
+    PG_KIND_SOURCE,             /* an extracted source document */
     PG_KIND_N,
 
     PG_KIND_JOB = PG_KIND_N,    /* the latest record of a live job */

@@ -20,11 +20,14 @@ typedef struct {
 
 
 static const char  *pg_endpoint_names[PG_EP_N] = {
-    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics"
+    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics",
+    "sources"
 };
 
 static const char  *pg_tier_names[PG_TIER_N] = { "l1", "l2" };
-static const char  *pg_kind_names[PG_KIND_N] = { "audio", "script" };
+static const char  *pg_kind_names[PG_KIND_N] = {
+    "audio", "script", "source"
+};
 
 static const char  *pg_llm_names[PG_LLM_N] = {
     "ok", "error", "timeout", "invalid"

@@ -96,6 +96,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       (void *) NGX_HTTP_PODGEN_BATCH },
 
+    { ngx_string("podgen_sources"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_SOURCES },
+
     { ngx_string("podgen_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_api_key,
@@ -150,6 +157,20 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_podgen_main_conf_t, llm.fallback),
+      NULL },
+
+    { ngx_string("podgen_fetch_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_fetch_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, fetch),
+      NULL },
+
+    { ngx_string("podgen_fetch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, fetch.timeout),
       NULL },
 
     { ngx_string("podgen_max_source"),
@@ -284,6 +305,7 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
     pmcf->max_queue = NGX_CONF_UNSET;
     pmcf->max_audio = NGX_CONF_UNSET;
     pmcf->llm.fallback = NGX_CONF_UNSET;
+    pmcf->fetch.timeout = NGX_CONF_UNSET_MSEC;
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
     pmcf->chunk_max = NGX_CONF_UNSET_SIZE;
     pmcf->first_chunk_max = NGX_CONF_UNSET_SIZE;
@@ -307,6 +329,7 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(pmcf->max_queue, 3600);
     ngx_conf_init_value(pmcf->max_audio, 1800);
     ngx_conf_init_value(pmcf->llm.fallback, 1);
+    ngx_conf_init_msec_value(pmcf->fetch.timeout, 15000);
 
     /* the LLM client is on when podgen_llm gave it a URL */
     pmcf->llm_enabled = (pmcf->llm.url.data != NULL);
@@ -506,6 +529,7 @@ ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
     ngx_http_podgen_jobs_exit_process(cycle);
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
+    ngx_http_podgen_url_exit_process(cycle);
     ngx_http_podgen_redis_exit_process(cycle);
 
     pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_podgen_module);

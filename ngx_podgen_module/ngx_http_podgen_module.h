@@ -17,6 +17,7 @@
 
 /* the configurations that the main configuration embeds */
 #include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_url.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_job.h"
@@ -53,6 +54,7 @@ typedef struct {
     time_t                max_audio;        /* s of audio per request */
     ngx_http_podgen_llm_conf_t  llm;
     ngx_flag_t            llm_enabled;
+    ngx_http_podgen_url_conf_t  fetch;      /* source URLs */
     ngx_http_podgen_cache_conf_t  cache;
     ngx_http_podgen_redis_conf_t  redis;
     ngx_http_podgen_jobs_conf_t   jobs;
@@ -73,7 +75,8 @@ typedef enum {
     NGX_HTTP_PODGEN_SCRIPTS,
     NGX_HTTP_PODGEN_AUDIO,
     NGX_HTTP_PODGEN_PODCASTS,
-    NGX_HTTP_PODGEN_BATCH
+    NGX_HTTP_PODGEN_BATCH,
+    NGX_HTTP_PODGEN_SOURCES
 } ngx_http_podgen_endpoint_e;
 
 
@@ -94,6 +97,7 @@ typedef struct {
     ngx_str_t             request_id;
     ngx_msec_t            start;
     void                 *speech;           /* ngx_http_podgen_speech_t */
+    void                 *source;           /* a POST /v1/sources */
     ngx_str_t             replacement;      /* JSON for a core error page */
     ngx_msec_t            idle;             /* a long poll's waiting, not
                                                counted as latency */
