@@ -22,6 +22,7 @@ typedef enum {
     PG_EP_AUDIO,
     PG_EP_VOICES,
     PG_EP_METRICS,
+    PG_EP_MODELS,
     PG_EP_N
 } pg_metrics_endpoint_e;
 

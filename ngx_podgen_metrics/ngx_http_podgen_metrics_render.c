@@ -20,7 +20,8 @@ typedef struct {
 
 
 static const char  *pg_endpoint_names[PG_EP_N] = {
-    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics"
+    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics",
+    "models"
 };
 
 static const char  *pg_tier_names[PG_TIER_N] = { "l1", "l2" };

@@ -96,6 +96,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       (void *) NGX_HTTP_PODGEN_BATCH },
 
+    { ngx_string("podgen_models"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_MODELS },
+
     { ngx_string("podgen_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_api_key,

@@ -73,7 +73,8 @@ typedef enum {
     NGX_HTTP_PODGEN_SCRIPTS,
     NGX_HTTP_PODGEN_AUDIO,
     NGX_HTTP_PODGEN_PODCASTS,
-    NGX_HTTP_PODGEN_BATCH
+    NGX_HTTP_PODGEN_BATCH,
+    NGX_HTTP_PODGEN_MODELS
 } ngx_http_podgen_endpoint_e;
 
 

@@ -21,6 +21,7 @@
 #include "ngx_http_podgen_audio.h"
 #include "ngx_http_podgen_podcasts.h"
 #include "ngx_http_podgen_batch.h"
+#include "ngx_http_podgen_models.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -244,6 +245,10 @@ ngx_http_podgen_content_handler(ngx_http_request_t *r)
 
     case NGX_HTTP_PODGEN_BATCH:
         rc = ngx_http_podgen_batch_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_MODELS:
+        rc = ngx_http_podgen_models_handler(r);
         break;
 
     default: /* NGX_HTTP_PODGEN_VOICES */

@@ -140,6 +140,9 @@ ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
     case NGX_HTTP_PODGEN_BATCH:
         return PG_EP_BATCH;
 
+    case NGX_HTTP_PODGEN_MODELS:
+        return PG_EP_MODELS;
+
     default:
         return PG_EP_N;
     }

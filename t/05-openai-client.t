@@ -27,6 +27,7 @@ if (!-f "$JS/node_modules/openai/package.json") {
 my $ng = Podgen::Test::Nginx->new(config => <<'EOF');
 location = /v1/audio/speech { podgen_speech; }
 location = /v1/voices { podgen_voices; }
+location /v1/models { podgen_models; }
 EOF
 $ng->start;
 
@@ -90,6 +91,43 @@ sub run_client {
     my $e = ref $res->{body} eq 'HASH' ? $res->{body} : {};
     is($e->{code}, 'invalid_value', 'unknown voice: code from podgen');
     is($e->{param}, 'voice', 'unknown voice: param from podgen');
+}
+
+# today's OpenAI surface: the new voices, a voice object, a dated snapshot
+for my $c (['marin', { voice => 'marin', model => 'gpt-4o-mini-tts' }],
+           ['cedar', { voice => 'cedar', model => 'gpt-4o-mini-tts' }],
+           ['voice-object', { voice => { id => 'alloy' } }],
+           ['snapshot', { model => 'gpt-4o-mini-tts-2025-12-15',
+                          voice => 'coral' }],
+           ['tts-1-hd-1106', { model => 'tts-1-hd-1106' }])
+{
+    my ($name, $params) = @$c;
+    my ($st, $res, $bytes, $out) = run_client($name, $params);
+    is($st, 0, "$name: the client call succeeds") or diag $out;
+    my ($d, $err) = defined $bytes ? audio_duration($bytes, 'mp3') : ();
+    cmp_ok($d // 0, '>', 0.5, "$name: ffmpeg decodes over 0.5 s of audio")
+        or diag $err // 'no file';
+}
+
+{
+    my $out = `'$node' '$JS/models.mjs' @{[ $ng->port ]} 2>&1`;
+    is($? >> 8, 0, 'models.list() and models.retrieve() succeed')
+        or diag $out;
+    my ($line) = grep { /^\{/ } split /\n/, $out;
+    my $res = ($line && eval { $JSON->decode($line) }) || {};
+    my %ids = map { $_ => 1 } @{ $res->{ids} || [] };
+    ok($ids{$_}, "models.list() has $_")
+        for qw(tts-1 tts-1-hd gpt-4o-mini-tts flite gpt-4o-mini-tts-2025-12-15);
+    is($res->{retrieved}{id}, 'gpt-4o-mini-tts-2025-12-15',
+       'models.retrieve(): the id');
+    is($res->{retrieved}{owned_by}, 'podgen', 'models.retrieve(): owned_by');
+    is($res->{retrieved}{created}, 1765756800,
+       'models.retrieve(): created is the snapshot\'s date');
+    is($res->{unknown}{name}, 'NotFoundError',
+       'an unknown model: the client\'s NotFoundError');
+    is($res->{unknown}{status}, 404, 'an unknown model: 404');
+    is(ref $res->{unknown}{body} eq 'HASH' && $res->{unknown}{body}{code},
+       'model_not_found', 'an unknown model: code model_not_found');
 }
 
 $ng->stop;
