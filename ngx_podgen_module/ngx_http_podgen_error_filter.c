@@ -29,8 +29,6 @@ typedef struct {
 
 static void ngx_http_podgen_core_error(ngx_uint_t status, pg_error_t *err);
 static ngx_uint_t ngx_http_podgen_error_is_ours(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_podgen_has_header(ngx_http_request_t *r,
-    char *key);
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -206,41 +204,6 @@ ngx_http_podgen_error_is_ours(ngx_http_request_t *r)
 }
 
 
-/* whether a header is already in the answer (a filter_finalize'd one) */
-
-static ngx_uint_t
-ngx_http_podgen_has_header(ngx_http_request_t *r, char *key)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(key);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0 && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
-        {
-            return 1;
-        }
-    }
-}
-
-
 /*
  * nginx answers some requests itself before or while our handler runs
  * (413 for a body over client_max_body_size, 408, 400 for a broken chunked
@@ -298,7 +261,7 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
     /* the JSON goes out instead of nginx's HTML page */
     ctx->replacement = json;
 
-    if (!ngx_http_podgen_has_header(r, "X-Request-Id")
+    if (ngx_http_podgen_header_out(r, "X-Request-Id") == NULL
         && ngx_http_podgen_add_common_headers(r) != NGX_OK)
     {
         return NGX_ERROR;

@@ -87,6 +87,8 @@ typedef struct {
     ngx_str_t             feed_token;       /* podgen_feed_token; "" = off;
                                                NUL-terminated */
     char                  feed_token_hash[65];
+    ngx_array_t          *cors;             /* podgen_cors: ngx_str_t
+                                               origins ("*"); NULL = off */
 } ngx_http_podgen_loc_conf_t;
 
 

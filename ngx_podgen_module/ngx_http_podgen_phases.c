@@ -22,6 +22,7 @@
 #include "ngx_http_podgen_podcasts.h"
 #include "ngx_http_podgen_batch.h"
 #include "ngx_http_podgen_models.h"
+#include "ngx_http_podgen_cors.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -65,20 +66,33 @@ ngx_http_podgen_phases_init(ngx_conf_t *cf)
 
 
 /*
- * The access phase of podgen locations with a key: a missing or wrong
- * bearer token gets 401 (as JSON, from the header filter), unless the
- * request is the feed or an episode's audio with its podgen_feed_token.
+ * The access phase of podgen locations: a CORS preflight is answered
+ * (ngx_http_podgen_cors.c); with a key, a missing or wrong bearer token
+ * gets 401 (as JSON, from the header filter), unless the request is the
+ * feed or an episode's audio with its podgen_feed_token.
  */
 
 static ngx_int_t
 ngx_http_podgen_access_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_table_elt_t             *h;
     ngx_http_podgen_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
 
-    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE || plcf->api_key.len == 0) {
+    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE) {
+        return NGX_DECLINED;
+    }
+
+    /* a browser's preflight carries no key */
+
+    rc = ngx_http_podgen_cors_preflight(r, plcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (plcf->api_key.len == 0) {
         return NGX_DECLINED;
     }
 

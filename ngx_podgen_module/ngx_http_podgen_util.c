@@ -280,6 +280,41 @@ ngx_http_podgen_add_header(ngx_http_request_t *r, char *key, ngx_str_t *value)
 }
 
 
+/* a header already in the answer (one kept by a filter_finalize), or NULL */
+
+ngx_table_elt_t *
+ngx_http_podgen_header_out(ngx_http_request_t *r, char *key)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(key);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_http_podgen_add_common_headers(ngx_http_request_t *r)
 {
