@@ -96,6 +96,7 @@ typedef struct {
 typedef struct {
     ngx_str_t             request_id;
     ngx_msec_t            start;
+    uint64_t              start_us;         /* ngx_http_podgen_now_us() */
     void                 *speech;           /* ngx_http_podgen_speech_t */
     ngx_str_t             replacement;      /* JSON for a core error page */
     ngx_msec_t            idle;             /* a long poll's waiting, not

@@ -85,6 +85,12 @@ ngx_http_podgen_access_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* the context, and with it the start of the request's timing */
+
+    if (ngx_http_podgen_get_ctx(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     /* a browser's preflight carries no key */
 
     rc = ngx_http_podgen_cors_preflight(r, plcf);
@@ -277,11 +283,18 @@ ngx_http_podgen_content_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The request's duration: from when podgen's access phase saw it, to the
+ * microsecond, less the time a long poll chose to wait; for an answer of
+ * nginx's own that podgen never saw before (a bad request line), nginx's
+ * milliseconds since the request began.
+ */
+
 static ngx_int_t
 ngx_http_podgen_log_handler(ngx_http_request_t *r)
 {
+    double                       seconds;
     ngx_time_t                  *tp;
-    ngx_msec_int_t               ms;
     ngx_uint_t                   status;
     ngx_http_podgen_ctx_t       *ctx;
     ngx_http_podgen_loc_conf_t  *plcf;
@@ -294,20 +307,25 @@ ngx_http_podgen_log_handler(ngx_http_request_t *r)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+
+    if (ctx && ctx->start_us) {
+        seconds = (double) (ngx_http_podgen_now_us() - ctx->start_us) / 1e6;
+
+    } else {
+        tp = ngx_timeofday();
+        seconds = (double) ((tp->sec - r->start_sec) * 1000
+                            + (tp->msec - r->start_msec)) / 1000;
+    }
 
     if (ctx) {
         /* how long a client chose to wait is not the server's latency */
-        ms -= (ngx_msec_int_t) ctx->idle;
+        seconds -= (double) ctx->idle / 1000;
     }
 
     ngx_http_podgen_metrics_request(
                                ngx_http_podgen_metrics_endpoint(plcf->endpoint),
-                               status, (ngx_msec_t) ngx_max(ms, 0));
+                               status, ngx_max(seconds, 0));
 
     return NGX_OK;
 }

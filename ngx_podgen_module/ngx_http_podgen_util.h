@@ -16,6 +16,7 @@
 #include "ngx_http_podgen_module.h"
 
 
+uint64_t ngx_http_podgen_now_us(void);
 ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
 void ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_podgen_memo_key(ngx_http_podgen_main_conf_t *pmcf,
