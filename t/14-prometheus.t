@@ -162,6 +162,30 @@ my ($t) = grep { ($_->{labels}{job} // '') eq 'podgen' }
 is($t && $t->{lastError}, '', 'the target has no scrape error')
     or diag explain $t;
 
+# every query of the Grafana dashboard (docker/grafana) runs in Prometheus
+{
+    open my $fh, '<', repo_root() . '/docker/grafana/dashboards/podgen.json'
+        or die "podgen.json: $!";
+    my $d = $JSON->decode(do { local $/; <$fh> });
+    close $fh;
+    my @panels = @{ $d->{panels} };
+    my (@bad, $n, $with_data);
+    while (my $p = shift @panels) {
+        push @panels, @{ $p->{panels} || [] };
+        for my $t (@{ $p->{targets} || [] }) {
+            (my $e = $t->{expr}) =~ s/\$__rate_interval/1m/g;
+            $e =~ s/\$instance/.*/g;
+            $n++;
+            my $res = prom_query($pport, $e);
+            if (!defined $res) { push @bad, "$p->{title}: $e"; next }
+            $with_data++ if @$res;
+        }
+    }
+    ok($n && !@bad, "Prometheus evaluates all $n queries of the dashboard "
+                    . "(" . ($with_data // 0) . " with data already)")
+        or diag join "\n", @bad;
+}
+
 my $scr = prom_query($pport, 'scrape_samples_scraped{job="podgen"}');
 ok($scr && @$scr && $scr->[0]{value}[1] > 100,
    'scrape_samples_scraped: ' . ($scr && @$scr ? $scr->[0]{value}[1] : '-'));
