@@ -269,17 +269,10 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
     if (format) {
         req->format = pg_format_from_name(format, strlen(format));
 
-        if (req->format == PG_FMT_AAC) {
-            pg_error_set(err, 400, "response_format", "unsupported_format",
-                         "'aac' is not supported; use mp3, opus, wav, "
-                         "flac or pcm");
-            goto failed;
-        }
-
         if (req->format == PG_FMT_UNKNOWN) {
             pg_error_set(err, 400, "response_format", "invalid_value",
                          "unknown response_format '%.32s'; use mp3, opus, "
-                         "wav, flac or pcm", format);
+                         "aac, wav, flac or pcm", format);
             goto failed;
         }
     }

@@ -99,12 +99,17 @@ for my $c (['marin', { voice => 'marin', model => 'gpt-4o-mini-tts' }],
            ['voice-object', { voice => { id => 'alloy' } }],
            ['snapshot', { model => 'gpt-4o-mini-tts-2025-12-15',
                           voice => 'coral' }],
-           ['tts-1-hd-1106', { model => 'tts-1-hd-1106' }])
+           ['tts-1-hd-1106', { model => 'tts-1-hd-1106' }],
+           ['aac', { response_format => 'aac' }])
 {
     my ($name, $params) = @$c;
     my ($st, $res, $bytes, $out) = run_client($name, $params);
     is($st, 0, "$name: the client call succeeds") or diag $out;
-    my ($d, $err) = defined $bytes ? audio_duration($bytes, 'mp3') : ();
+    is($res->{content_type}, 'audio/aac', 'aac: audio/aac')
+        if $res && $name eq 'aac';
+    my ($d, $err) = defined $bytes
+                    ? audio_duration($bytes, $name eq 'aac' ? 'aac' : 'mp3')
+                    : ();
     cmp_ok($d // 0, '>', 0.5, "$name: ffmpeg decodes over 0.5 s of audio")
         or diag $err // 'no file';
 }
