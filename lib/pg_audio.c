@@ -10,7 +10,12 @@
  *   opus  Ogg Opus by libopusenc, through a write callback;
  *   flac  libFLAC's stream encoder, through a write callback, no seeking;
  *   aac   FFmpeg's AAC-LC encoder (libavcodec), each packet in an ADTS
- *         header, as OpenAI sends it: a stream any player can start on.
+ *         header, as OpenAI sends it: a stream any player can start on;
+ *   m4a   the same packets in an MP4 file (libavformat's "ipod" muxer,
+ *         through a custom AVIOContext over the caller's buffer: it seeks
+ *         back to write the sizes and appends the index), with the edit
+ *         list that hides the encoder's delay: whole files only, as an
+ *         MP4's index comes after its audio.
  *
  * Library global state, for using encoders from several threads at once:
  *
@@ -53,6 +58,7 @@
 #include <soxr.h>
 #include <pthread.h>
 #include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/log.h>
 
@@ -108,6 +114,8 @@ typedef struct {
     int                   filled;       /* samples in frame */
     int                   sf_index;     /* ADTS sampling frequency index */
     int64_t               pts;
+    AVFormatContext      *mux;          /* m4a: the MP4 muxer, else NULL */
+    AVIOContext          *io;
 } pg_aac_t;
 
 
@@ -218,8 +226,20 @@ static int pg_aac_finish(pg_enc_t *enc, pg_buf_t *out);
 static void pg_aac_cleanup(pg_enc_t *enc);
 
 
+static int pg_m4a_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_m4a_write_cb(void *data, uint8_t *buf, int size);
+static int64_t pg_m4a_seek_cb(void *data, int64_t offset, int whence);
+static int pg_m4a_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_m4a_finish(pg_enc_t *enc, pg_buf_t *out);
+
+
 static const pg_enc_ops_t  pg_aac_ops = {
     pg_aac_init, pg_aac_write, pg_aac_finish, pg_aac_cleanup
+};
+
+static const pg_enc_ops_t  pg_m4a_ops = {
+    pg_m4a_init, pg_m4a_write, pg_m4a_finish, pg_aac_cleanup
 };
 
 static const pg_enc_ops_t  pg_wav_ops = {
@@ -254,7 +274,8 @@ static const struct {
     { "aac",  "audio/aac",  &pg_aac_ops },      /* PG_FMT_AAC */
     { "wav",  "audio/wav",  &pg_wav_ops },      /* PG_FMT_WAV */
     { "flac", "audio/flac", &pg_flac_ops },     /* PG_FMT_FLAC */
-    { "pcm",  "audio/pcm",  &pg_pcm_ops }       /* PG_FMT_PCM */
+    { "pcm",  "audio/pcm",  &pg_pcm_ops },      /* PG_FMT_PCM */
+    { "m4a",  "audio/mp4",  &pg_m4a_ops }       /* PG_FMT_M4A */
 };
 
 #define PG_NFORMATS  (sizeof(pg_formats) / sizeof(pg_formats[0]))
@@ -1343,6 +1364,12 @@ pg_aac_init(pg_enc_t *enc, pg_buf_t *out)
                                              : PG_AAC_LOW_BITRATE;
     a->ctx->profile = FF_PROFILE_AAC_LOW;
     a->ctx->thread_count = 1;
+    a->ctx->time_base = (AVRational) { 1, enc->in_rate };
+
+    if (enc->ops == &pg_m4a_ops) {
+        /* MP4 keeps the AudioSpecificConfig in its header, not in-band */
+        a->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    }
     av_channel_layout_default(&a->ctx->ch_layout, PG_AAC_CHANNELS);
 
     if (avcodec_open2(a->ctx, codec, NULL) < 0) {
@@ -1385,6 +1412,21 @@ pg_aac_drain(pg_enc_t *enc, pg_buf_t *out)
 
         if (rc < 0) {
             return -1;
+        }
+
+        if (a->mux) {
+            av_packet_rescale_ts(a->pkt, a->ctx->time_base,
+                                 a->mux->streams[0]->time_base);
+            a->pkt->stream_index = 0;
+
+            /* the muxer takes the packet's reference */
+            if (av_interleaved_write_frame(a->mux, a->pkt) < 0
+                || enc->out_failed)
+            {
+                return -1;
+            }
+
+            continue;
         }
 
         len = (size_t) a->pkt->size + PG_ADTS_HEADER_SIZE;
@@ -1494,10 +1536,198 @@ pg_aac_cleanup(pg_enc_t *enc)
         return;
     }
 
+    if (a->mux) {
+        avformat_free_context(a->mux);
+    }
+
+    if (a->io) {
+        av_freep(&a->io->buffer);
+        avio_context_free(&a->io);
+    }
+
     avcodec_free_context(&a->ctx);
     av_frame_free(&a->frame);
     av_packet_free(&a->pkt);
     free(a);
 
     enc->lib.aac = NULL;
+}
+
+
+/* ---- m4a (AAC in MP4, whole files) -------------------------------------- */
+
+
+#define PG_M4A_IO_SIZE  32768
+
+
+static int
+pg_m4a_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    int                rc;
+    pg_aac_t          *a;
+    AVStream          *st;
+    unsigned char     *iobuf;
+    const AVOutputFormat  *ofmt;
+
+    /* the index comes last and sizes are written back: never a stream */
+
+    if (!enc->whole || pg_aac_init(enc, out) != 0) {
+        return -1;
+    }
+
+    a = enc->lib.aac;
+
+    ofmt = av_guess_format("ipod", NULL, NULL);
+    if (ofmt == NULL
+        || avformat_alloc_output_context2(&a->mux, ofmt, NULL, NULL) < 0)
+    {
+        return -1;
+    }
+
+    iobuf = av_malloc(PG_M4A_IO_SIZE);
+    if (iobuf == NULL) {
+        return -1;
+    }
+
+    a->io = avio_alloc_context(iobuf, PG_M4A_IO_SIZE, 1, enc, NULL,
+                               pg_m4a_write_cb, pg_m4a_seek_cb);
+    if (a->io == NULL) {
+        av_free(iobuf);
+        return -1;
+    }
+
+    a->mux->pb = a->io;
+    a->mux->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+
+    st = avformat_new_stream(a->mux, NULL);
+    if (st == NULL
+        || avcodec_parameters_from_context(st->codecpar, a->ctx) < 0)
+    {
+        return -1;
+    }
+
+    st->time_base = a->ctx->time_base;
+
+    enc->out = out;
+    rc = avformat_write_header(a->mux, NULL);
+    enc->out = NULL;
+
+    return (rc < 0 || enc->out_failed) ? -1 : 0;
+}
+
+
+/* the muxer's output: over what is there (after a seek back), then on */
+
+static int
+pg_m4a_write_cb(void *data, uint8_t *buf, int size)
+{
+    pg_enc_t  *enc = data;
+
+    size_t  over, n;
+
+    n = (size_t) size;
+
+    if (enc->out == NULL || size < 0 || enc->pos > enc->out->len) {
+        enc->out_failed = 1;
+        return AVERROR(EIO);
+    }
+
+    over = enc->out->len - enc->pos;
+    if (over > n) {
+        over = n;
+    }
+
+    if (over) {
+        memcpy(enc->out->data + enc->pos, buf, over);
+    }
+
+    if (pg_buf_append(enc->out, buf + over, n - over) != 0) {
+        enc->out_failed = 1;
+        return AVERROR(ENOMEM);
+    }
+
+    enc->pos += n;
+
+    return size;
+}
+
+
+static int64_t
+pg_m4a_seek_cb(void *data, int64_t offset, int whence)
+{
+    pg_enc_t  *enc = data;
+
+    int64_t  len, to;
+
+    if (enc->out == NULL) {
+        return AVERROR(EIO);
+    }
+
+    len = (int64_t) (enc->out->len - enc->base);
+
+    switch (whence & ~AVSEEK_FORCE) {
+
+    case AVSEEK_SIZE:
+        return len;
+
+    case SEEK_SET:
+        to = offset;
+        break;
+
+    case SEEK_CUR:
+        to = (int64_t) (enc->pos - enc->base) + offset;
+        break;
+
+    case SEEK_END:
+        to = len + offset;
+        break;
+
+    default:
+        return AVERROR(EINVAL);
+    }
+
+    if (to < 0 || to > len) {
+        return AVERROR(EINVAL);
+    }
+
+    enc->pos = enc->base + (size_t) to;
+
+    return to;
+}
+
+
+static int
+pg_m4a_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    int  rc;
+
+    enc->out = out;
+    rc = pg_aac_write(enc, pcm, n, out);
+    enc->out = NULL;
+
+    return (rc != 0 || enc->out_failed) ? -1 : 0;
+}
+
+
+static int
+pg_m4a_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    int        rc;
+    pg_aac_t  *a = enc->lib.aac;
+
+    enc->out = out;
+
+    rc = pg_aac_finish(enc, out);
+
+    if (rc == 0 && av_write_trailer(a->mux) < 0) {
+        rc = -1;
+    }
+
+    if (rc == 0) {
+        avio_flush(a->io);
+    }
+
+    enc->out = NULL;
+
+    return (rc != 0 || enc->out_failed || a->io->error) ? -1 : 0;
 }

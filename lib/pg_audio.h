@@ -25,6 +25,7 @@ typedef enum {
     PG_FMT_WAV,
     PG_FMT_FLAC,
     PG_FMT_PCM,         /* raw s16le mono at 24 kHz, like OpenAI */
+    PG_FMT_M4A,         /* AAC-LC in MP4, whole files only (episodes) */
     PG_FMT_UNKNOWN
 } pg_format_t;
 

@@ -269,6 +269,14 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
     if (format) {
         req->format = pg_format_from_name(format, strlen(format));
 
+        if (req->format == PG_FMT_M4A) {
+            pg_error_set(err, 400, "response_format", "invalid_value",
+                         "'m4a' is for podcast episodes (an MP4 is made "
+                         "whole); for speech use aac, mp3, opus, wav, flac "
+                         "or pcm");
+            goto failed;
+        }
+
         if (req->format == PG_FMT_UNKNOWN) {
             pg_error_set(err, 400, "response_format", "invalid_value",
                          "unknown response_format '%.32s'; use mp3, opus, "

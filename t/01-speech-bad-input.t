@@ -603,7 +603,7 @@ POST /v1/audio/speech
 --- response_json
 {"error":{"type":"invalid_request_error","param":"response_format","code":"invalid_value"}}
 
-=== TEST 51: m4a is no speech format (aac is, as ADTS: t/02)
+=== TEST 51: m4a is for episodes, not speech (aac is, as ADTS: t/02)
 --- request
 POST /v1/audio/speech
 {"model":"tts-1","input":"Hello.","voice":"alloy","response_format":"m4a"}

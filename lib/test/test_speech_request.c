@@ -192,6 +192,8 @@ main(void)
            "invalid_value", "voice", "unknown voice");
     expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"aac\"}",
            "ok", NULL, "aac");
+    expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"m4a\"}",
+           "invalid_value", "response_format", "m4a is for episodes");
     expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"MP3\"}",
            "invalid_value", "response_format", "format is case-sensitive");
     expect("{" GOOD ",\"input\":\"x\",\"speed\":0.2}", "invalid_value",
