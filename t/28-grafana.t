@@ -18,7 +18,7 @@ use File::Temp qw(tempdir);
 my $ROOT = repo_root();
 my $G = "$ROOT/docker/grafana";
 
-sub slurp {
+sub read_text {
     my ($f) = @_;
     open my $fh, '<', $f or return undef;
     local $/;
@@ -39,19 +39,19 @@ sub dashboard_queries {
     return @q;
 }
 
-my $text = slurp("$G/dashboards/podgen.json");
+my $text = read_text("$G/dashboards/podgen.json");
 ok(defined $text, 'docker/grafana/dashboards/podgen.json exists');
 my $d = eval { $JSON->decode($text // '') };
 ok(ref $d eq 'HASH', 'the dashboard is JSON') or diag $@;
 $d ||= {};
 is($d->{uid}, 'podgen', 'dashboard uid podgen');
 
-my ($ds_uid) = (slurp("$G/provisioning/datasources/prometheus.yml") // '')
+my ($ds_uid) = (read_text("$G/provisioning/datasources/prometheus.yml") // '')
                =~ /^\s*uid:\s*(\S+)\s*$/m;
 ok($ds_uid, "the provisioned datasource has a uid ($ds_uid)");
-like(slurp("$G/provisioning/dashboards/podgen.yml") // '',
+like(read_text("$G/provisioning/dashboards/podgen.yml") // '',
      qr{path:\s*/etc/grafana/dashboards}, 'the dashboard provider reads /etc/grafana/dashboards');
-my $compose = slurp("$ROOT/docker/compose.yml") // '';
+my $compose = read_text("$ROOT/docker/compose.yml") // '';
 like($compose, qr{^  grafana:\n(?:    .*\n|\n)*?    image: grafana/grafana:}m,
      'docker/compose.yml has a grafana service');
 like($compose, qr{\./grafana/provisioning:/etc/grafana/provisioning},
