@@ -1,7 +1,9 @@
 # The official `openai` npm package (v4) talks to podgen: its
-# client.audio.speech.create() gets audio that ffmpeg decodes, and an
+# client.audio.speech.create() gets audio that ffmpeg decodes in every
+# format (aac included), SSE, OpenAI's newer voices (marin, cedar...), a
+# voice object, dated snapshots; models.list() and models.retrieve(); an
 # invalid request surfaces as the client's BadRequestError with podgen's
-# error object.  Installs openai@4 into t/js/node_modules when missing.
+# error object, an unknown model as NotFoundError.  Installs openai@4 into t/js/node_modules when missing.
 
 use strict;
 use warnings;
@@ -112,6 +114,34 @@ for my $c (['marin', { voice => 'marin', model => 'gpt-4o-mini-tts' }],
                     : ();
     cmp_ok($d // 0, '>', 0.5, "$name: ffmpeg decodes over 0.5 s of audio")
         or diag $err // 'no file';
+}
+
+# every other format, SSE, and OpenAI's newer voices through the SDK
+for my $fmt (qw(opus flac pcm)) {
+    my ($st, $res, $bytes, $out) = run_client("fmt-$fmt",
+        { response_format => $fmt, input => "The $fmt format, from the SDK." });
+    is($st, 0, "$fmt: the client call succeeds") or diag $out;
+    my ($d, $err) = defined $bytes ? audio_duration($bytes, $fmt) : ();
+    cmp_ok($d // 0, '>', 0.5, "$fmt: ffmpeg decodes over 0.5 s of audio")
+        or diag $err // 'no file';
+}
+
+{
+    my ($st, $res, $bytes, $out) = run_client('sse',
+        { stream_format => 'sse', model => 'gpt-4o-mini-tts' });
+    is($st, 0, 'sse: the client call succeeds') or diag $out;
+    like($res->{content_type} // '', qr{^text/event-stream}, 'sse: text/event-stream')
+        if $res;
+    like($bytes // '', qr/"type":"speech\.audio\.delta".*"type":"speech\.audio\.done"/s,
+         'sse: deltas, then done');
+}
+
+# (every alias speaks: t/04; here the ones newer than the SDK's own list)
+for my $v (qw(ash ballad cedar marin sage verse)) {
+    my ($st, $res, $bytes, $out) = run_client("voice-$v",
+        { voice => $v, input => 'Hi.', response_format => 'wav' });
+    ok($st == 0 && ($bytes // '') =~ /^RIFF/, "voice $v: the SDK gets a WAV")
+        or diag $out;
 }
 
 {
