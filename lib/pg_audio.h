@@ -21,10 +21,11 @@
 typedef enum {
     PG_FMT_MP3 = 0,
     PG_FMT_OPUS,
-    PG_FMT_AAC,         /* accepted by the parser, not implemented: 400 */
+    PG_FMT_AAC,         /* ADTS; speech only: episodes are not aac */
     PG_FMT_WAV,
     PG_FMT_FLAC,
     PG_FMT_PCM,         /* raw s16le mono at 24 kHz, like OpenAI */
+    PG_FMT_M4A,         /* AAC-LC in MP4, whole files only (episodes) */
     PG_FMT_UNKNOWN
 } pg_format_t;
 

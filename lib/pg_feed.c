@@ -61,7 +61,8 @@ static const struct {
     { "wav",  "audio/wav" },
     { "flac", "audio/flac" },
     { "pcm",  "audio/pcm" },        /* as pg_format_mime() */
-    { "aac",  "audio/aac" }
+    { "aac",  "audio/aac" },
+    { "m4a",  "audio/mp4" }         /* Apple Podcasts takes it, as x-m4a */
 };
 
 

@@ -886,14 +886,6 @@ ngx_http_podgen_batch_start_speech(ngx_http_podgen_batch_item_t *it)
         return;
     }
 
-    if (req.format == PG_FMT_AAC) {
-        pg_speech_request_free(&req);
-        pg_error_set(&err, 400, "response_format", "invalid_value",
-                     "aac is not supported; use mp3, opus, wav, flac or pcm");
-        ngx_http_podgen_batch_item_error(it, &err);
-        return;
-    }
-
     voice = ngx_http_podgen_find_voice(b->pmcf, req.voice);
 
     it->cached = (ngx_uint_t) req.format;

@@ -22,6 +22,7 @@
 #include "ngx_http_podgen_job.h"
 #include "ngx_http_podgen_podcast_job.h"
 #include "ngx_http_podgen_batch.h"
+#include "ngx_http_podgen_cors.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -103,6 +104,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       (void *) NGX_HTTP_PODGEN_SOURCES },
 
+    { ngx_string("podgen_models"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_MODELS },
+
     { ngx_string("podgen_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_api_key,
@@ -113,6 +121,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
     { ngx_string("podgen_feed_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_feed_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("podgen_cors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_cors,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -391,6 +406,7 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
 
     plcf->api_key.len = NGX_CONF_UNSET_SIZE;
     plcf->feed_token.len = NGX_CONF_UNSET_SIZE;
+    plcf->cors = NGX_CONF_UNSET_PTR;
 
     return plcf;
 }
@@ -439,6 +455,8 @@ ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
+
     return NGX_CONF_OK;
 }
 
@@ -464,6 +482,10 @@ ngx_http_podgen_postconfiguration(ngx_conf_t *cf)
     }
 
     pmcf->voices_loaded = pmcf->used;
+
+    if (ngx_http_podgen_cors_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_podgen_error_filter_init(cf);
 }

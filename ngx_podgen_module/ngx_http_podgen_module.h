@@ -76,7 +76,8 @@ typedef enum {
     NGX_HTTP_PODGEN_AUDIO,
     NGX_HTTP_PODGEN_PODCASTS,
     NGX_HTTP_PODGEN_BATCH,
-    NGX_HTTP_PODGEN_SOURCES
+    NGX_HTTP_PODGEN_SOURCES,
+    NGX_HTTP_PODGEN_MODELS
 } ngx_http_podgen_endpoint_e;
 
 
@@ -89,6 +90,8 @@ typedef struct {
     ngx_str_t             feed_token;       /* podgen_feed_token; "" = off;
                                                NUL-terminated */
     char                  feed_token_hash[65];
+    ngx_array_t          *cors;             /* podgen_cors: ngx_str_t
+                                               origins ("*"); NULL = off */
 } ngx_http_podgen_loc_conf_t;
 
 
@@ -96,6 +99,7 @@ typedef struct {
 typedef struct {
     ngx_str_t             request_id;
     ngx_msec_t            start;
+    uint64_t              start_us;         /* ngx_http_podgen_now_us() */
     void                 *speech;           /* ngx_http_podgen_speech_t */
     void                 *source;           /* a POST /v1/sources */
     ngx_str_t             replacement;      /* JSON for a core error page */
