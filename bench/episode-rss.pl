@@ -65,7 +65,9 @@ sub run_one {
     my $store = File::Temp::tempdir('podgen-bench-ep-XXXXXX', TMPDIR => 1,
                                     CLEANUP => 1);
     chmod 0777, $store;
-    my $extra = $variant eq 'default' ? '' : "podgen_loudness $variant;";
+    my $extra = $variant eq 'default' ? ''
+              : $variant eq 'on' ? 'podgen_loudness -16 peak=-1;'
+              : "podgen_loudness $variant;";
     my $ng = Podgen::Test::Nginx->new(
         http_config => "podgen_store $store; podgen_max_audio 2h; "
                        . "podgen_cache_zone bench:256m max_entry=32m; "

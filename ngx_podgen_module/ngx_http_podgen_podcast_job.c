@@ -562,6 +562,19 @@ nomem:
 }
 
 
+static ngx_uint_t
+ngx_http_podgen_podcast_unsaved(ngx_http_podgen_podcast_job_t *pj)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 0; i < pj->nsegs; i++) {
+        n += (pj->segs[i].state == 4);
+    }
+
+    return n;
+}
+
+
 static void
 ngx_http_podgen_podcast_pump(ngx_http_podgen_podcast_job_t *pj)
 {
@@ -579,8 +592,15 @@ ngx_http_podgen_podcast_pump(ngx_http_podgen_podcast_job_t *pj)
 
     for (i = 0; i < pj->nsegs; i++) {
 
+        /*
+         * Segments being made and segments on their way to parts/ (cached
+         * ones come at once) are bounded together: the job holds at most
+         * the window's audio.
+         */
+
         if (job->finished || job->retry.timer_set
-            || pj->active >= NGX_HTTP_PODGEN_PODCAST_WINDOW)
+            || pj->active + pj->writing + ngx_http_podgen_podcast_unsaved(pj)
+               >= NGX_HTTP_PODGEN_PODCAST_WINDOW)
         {
             return;
         }
@@ -1294,7 +1314,7 @@ ngx_http_podgen_podcast_upload_end(ngx_http_podgen_podcast_upload_t *up,
 
 
 /*
- * The built-in voices' loudness, measured (bench/voice-loudness.sh: the
+ * The built-in voices' loudness, measured (bench/voice-loudness.pl: the
  * same text by each, ffmpeg's ebur128 on the wav): each gets the gain that
  * brings its speech to -20 LUFS before the episode is normalised.  Other
  * voices (a .flitevox) get none.
@@ -1304,10 +1324,10 @@ static struct {
     const char  *name;
     double       lufs;
 } ngx_http_podgen_podcast_voice_lufs[] = {
-    { "slt",   -16.2 },
-    { "rms",   -21.9 },
-    { "awb",   -20.8 },
-    { "kal",   -21.0 },
+    { "slt",   -16.1 },
+    { "rms",   -21.6 },
+    { "awb",   -20.6 },
+    { "kal",   -20.8 },
     { "kal16", -28.8 },
     { NULL, 0 }
 };
@@ -1402,7 +1422,5 @@ ngx_http_podgen_podcast_loudness(ngx_conf_t *cf, ngx_command_t *cmd,
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid value \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
+    return "takes a target in LUFS and peak= in dBTP, or off";
 }

@@ -1476,9 +1476,14 @@ test_render_loudness(void)
         close(io.fd);
 
         is_int(rc, 0, "loudness %s %g: rendered (%s)", name, target, err);
-        ok(io.gets == 6, "loudness %s: parts got three times each", name);
+        ok(io.gets == 6 || (target == -10 && io.gets >= 8 && io.gets <= 10),
+           "loudness %s: parts got %zu times (checked, measured, [measured "
+           "limited,] encoded)", name, io.gets);
         ok(loud.measured && fabs(loud.integrated_lufs - -20) < 0.5
-           && fabs(loud.gain_db - (target - loud.integrated_lufs)) < 1e-9,
+           && loud.gain_db >= target - loud.integrated_lufs - 1e-9
+           && loud.gain_db <= target - loud.integrated_lufs + 12 + 1e-9
+           && (loud.limited || loud.gain_db
+                               == target - loud.integrated_lufs),
            "loudness %s: measured %.2f LUFS %.2f dBTP, gain %+.2f dB, %llu "
            "samples limited", name, loud.integrated_lufs, loud.true_peak_dbtp,
            loud.gain_db, (unsigned long long) loud.limited);
