@@ -61,6 +61,8 @@
 #define PG_EPISODE_LOSSY_MARGIN     1.0
 #define PG_EPISODE_GAIN_MAX         40.0
 #define PG_EPISODE_MAKEUP_MAX       6.0
+#define PG_EPISODE_FEW_OVER         2000    /* 1 in: the limiter costs
+                                               no loudness to speak of */
 
 #define PG_TP_TAPS               12
 #define PG_TP_PHASES             4
@@ -118,6 +120,8 @@ typedef struct {
     float            episode_gain;
     double           episode_gain_db;
     unsigned         lim_loss_check:1;
+    uint64_t         hist[64];          /* pass 1: |sample|, 1.5 dB bins */
+    uint64_t         nmeasured;
     ebur128_state   *ebu;
     pg_episode_limiter_t  lim;
 
@@ -152,6 +156,8 @@ static int pg_episode_pass(pg_episode_ctx_t *ctx, uint64_t pause,
     pg_episode_span_t *spans, uint64_t *end);
 static int pg_episode_loudness(pg_episode_ctx_t *ctx,
     pg_episode_loudness_t *loud);
+static size_t pg_episode_bin(float a);
+static uint64_t pg_episode_over(pg_episode_ctx_t *ctx, double gain);
 static int pg_episode_makeup(pg_episode_ctx_t *ctx, uint64_t pause,
     pg_episode_loudness_t *loud);
 static int pg_episode_drain(pg_episode_ctx_t *ctx, size_t least);
@@ -543,7 +549,9 @@ pg_episode_render_files(const pg_episode_io_t *io, size_t n,
          * Speech with a high crest (a quiet voice raised) loses loudness
          * in the limiter: once or twice more through it, measured, and the
          * gain made up for what it took (PG_EPISODE_MAKEUP_MAX dB at most
-         * each time), until within 0.5 LU.  (A limiter is no compressor:
+         * each time), until within 0.5 LU; not when fewer than one sample
+         * in PG_EPISODE_FEW_OVER comes near the ceiling (a few peaks
+         * limited cost no loudness).  (A limiter is no compressor:
          * at targets over about -14 LUFS such speech stays short.)
          */
 
@@ -766,7 +774,9 @@ pg_episode_loudness(pg_episode_ctx_t *ctx, pg_episode_loudness_t *loud)
     ctx->episode_gain = (float) pow(10, gain / 20);
     ctx->episode_gain_db = gain;
     ctx->lim_loss_check = isfinite(lufs)
-                          && tp + gain > ctx->opts->peak_dbtp - 1.0;
+                          && tp + gain > ctx->opts->peak_dbtp - 1.0
+                          && pg_episode_over(ctx, gain)
+                             > ctx->nmeasured / PG_EPISODE_FEW_OVER;
 
     if (loud) {
         loud->measured = 1;
@@ -915,6 +925,50 @@ pg_episode_free(pg_episode_ctx_t *ctx)
     pg_buf_free(&ctx->out);
     free(ctx->info);
     free(ctx);
+}
+
+
+/* |x| (0..1 and over) in bins of a quarter of an octave: 4 * log2 */
+
+static size_t
+pg_episode_bin(float a)
+{
+    int       b;
+    uint32_t  v;
+
+    v = a >= 1.0f ? 65535 : (uint32_t) (a * 65536.0f);
+
+    if (v < 4) {
+        return 0;
+    }
+
+    b = 31 - __builtin_clz(v);
+
+    return (size_t) (4 * b + ((v >> (b - 2)) & 3));
+}
+
+
+/*
+ * Samples that may reach the limiter's ceiling at gain dB: those in the
+ * bins from 2 dB under it up (a true peak may be over its samples).
+ */
+
+static uint64_t
+pg_episode_over(pg_episode_ctx_t *ctx, double gain)
+{
+    double    t;
+    size_t    i, from;
+    uint64_t  n;
+
+    t = pow(10, (ctx->opts->peak_dbtp - PG_EPISODE_LOSSY_MARGIN - 2 - gain)
+                / 20);
+    from = pg_episode_bin((float) t);
+
+    for (i = from, n = 0; i < 64; i++) {
+        n += ctx->hist[i];
+    }
+
+    return n;
 }
 
 
@@ -1521,7 +1575,10 @@ pg_episode_emit(pg_episode_ctx_t *ctx, const int16_t *pcm, size_t n)
     if (ctx->measure == 1) {
         for (i = 0; i < n; i++) {
             ctx->fbuf[i] = pcm[i] * g;
+            ctx->hist[pg_episode_bin(fabsf(ctx->fbuf[i]))]++;
         }
+
+        ctx->nmeasured += n;
 
         if (ebur128_add_frames_float(ctx->ebu, ctx->fbuf, n)
             != EBUR128_SUCCESS)
