@@ -1090,8 +1090,8 @@ nomem:
 /*
  * {prefix}episode:{id}.tmp is made with APPENDs of 1 MB read from the
  * file on the pool, one at a time (each sent when the last is answered),
- * then renamed to {prefix}episode:{id}: a node never reads half an
- * episode, and neither the worker nor its Redis connection holds more than
+ * (an hour's TTL while it grows) then renamed to {prefix}episode:{id} (and
+ * the TTL removed): a node never reads half an episode, and neither the worker nor its Redis connection holds more than
  * a piece.  The job completes after the RENAME is sent (the record's write
  * follows it on the same connection), or at once if Redis fails (the
  * episode is then this node's only, as a SET that failed left it).
@@ -1225,6 +1225,13 @@ ngx_http_podgen_podcast_upload_after(void *data)
 
     if (up->pj->op == NULL) {
         ngx_http_podgen_podcast_upload_end(up, 0);
+        return;
+    }
+
+    if (up->off == up->len) {
+        /* a node that dies in the middle leaves no key for ever */
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "PEXPIRE",
+                                             up->key, "3600000");
     }
 }
 
@@ -1286,6 +1293,10 @@ ngx_http_podgen_podcast_upload_end(ngx_http_podgen_podcast_upload_t *up,
         ngx_sprintf((u_char *) key, "%%Pepisode:%s%Z", job->rec.id);
         (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "RENAME",
                                              up->key, key);
+
+        /* the episode is kept like its record (RENAME keeps the TTL) */
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 2, "PERSIST",
+                                             key);
 
     } else {
         (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 2, "DEL",

@@ -173,7 +173,7 @@ $ng->stop;
 # ---- 3. Redis: the episode in pieces, served by another node -------------------
 
 SKIP: {
-    skip 'redis-server is not installed', 6 unless which('redis-server');
+    skip 'redis-server is not installed', 7 unless which('redis-server');
     my $redis = start_redis();
     my $rport = $redis->port;
     my @nodes;
@@ -197,6 +197,9 @@ SKIP: {
         my $r = `redis-cli -p $rport --no-raw STRLEN t26:episode:$e->{id}`;
         $r =~ s/\D//g;
         is($r, $len, 'redis: the key holds as many bytes');
+        my $ttl = `redis-cli -p $rport TTL t26:episode:$e->{id}`;
+        $ttl =~ s/\s+//g;
+        is($ttl, '-1', 'redis: the episode key has no TTL (as a SET made it)');
         my $tmp = `redis-cli -p $rport --scan --pattern 't26:episode:*.tmp'`;
         is($tmp, '', 'redis: no temporary key left');
         my ($b) = get($B, "/v1/podcasts/$e->{id}/audio", timeout => 30);
