@@ -655,7 +655,7 @@ void
 ngx_http_podgen_job_store_remove(const char *id)
 {
     ngx_uint_t  f;
-    char        path[NGX_MAX_PATH], ext[8];
+    char        path[NGX_MAX_PATH], ext[16];
 
     /* the lock file first, as DELETE does */
 
@@ -666,6 +666,12 @@ ngx_http_podgen_job_store_remove(const char *id)
 
     for (f = 0; f < PG_FMT_UNKNOWN; f++) {
         ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name((pg_format_t) f));
+        ngx_http_podgen_job_path(path, "audio", id, ext);
+        (void) unlink(path);
+
+        /* a render a dead worker left */
+        ngx_sprintf((u_char *) ext, ".%s.tmp%Z",
+                    pg_format_name((pg_format_t) f));
         ngx_http_podgen_job_path(path, "audio", id, ext);
         (void) unlink(path);
     }

@@ -6,6 +6,8 @@
 #     hosts' segments within 2 LU of each other; the status and the
 #     transcript JSON carry the loudness measured; no segment files or
 #     half episode are left in the store;
+#   - a worker killed (-9) while it renders leaves a temporary file, never
+#     a half episode in place; the job is resumed and its episode whole;
 #   - podgen_loudness off leaves the episode as it was (quieter, uneven),
 #     with loudness null; a louder target (-14, peak -1.5) is followed; bad directives fail
 #     nginx -t;
@@ -127,6 +129,49 @@ for my $fmt (qw(mp3 opus flac wav)) {
 my @bad = $ng->check_error_log;
 ok(!@bad, 'loudness: error log clean') or diag(join "\n", @bad);
 $ng->stop;
+
+# ---- 1b. a worker killed while it renders: no half episode -------------------
+
+{
+    my $store = File::Temp::tempdir('podgen-t26-kill-XXXXXX', TMPDIR => 1,
+                                    CLEANUP => !$ENV{PODGEN_TEST_KEEP});
+    chmod 0777, $store;
+    my $n = Podgen::Test::Nginx->new(
+        http_config => "podgen_store $store; podgen_max_audio 2h;
+                        podgen_cache_zone t26:128m max_entry=32m;",
+        config => 'location /v1/podcasts { podgen_podcasts; }', workers => 1);
+    $n->start;
+    # ~20 minutes of two repeated segments: synthesized twice, rendered long
+    my @long = map { { speaker => $_ % 2 ? 'Kal' : 'Sue',
+                       text => $SEGS[$_ % 2]{text} } } 0 .. 59;
+    my $id = new_podcast($n, { segments => \@long, hosts => \@HOSTS,
+                               format => 'mp3', title => 'Killed' }, 'kill');
+    my $st = wait_job($n, $id, 120, until => sub {
+        ($_[0]{progress}{total} // 0) > 0
+        && $_[0]{progress}{done} == $_[0]{progress}{total}
+    });
+    my $rendering = ($st->{status} // '') eq 'running';
+    ok($rendering, 'kill: the episode is being rendered');
+    my $tmp = "$store/audio/$id.mp3.tmp";
+    wait_for(sub { -s $tmp }, 5);
+    my ($w) = $n->worker_pids;
+    kill 'KILL', $w;
+    ok(-e $tmp && !-e "$store/audio/$id.mp3",
+       'kill: a temporary file, no episode in place');
+    my ($r) = get($n, "/v1/podcasts/$id/audio");
+    is($r->{status}, 409, 'kill: the audio is not ready (409)');
+    $st = wait_job($n, $id, 120);
+    is($st->{status}, 'completed', 'kill: resumed and completed');
+    ($r) = get($n, "/v1/podcasts/$id/audio", timeout => 30);
+    my $f = tmpfile($r->{body}, 'mp3');
+    chomp(my $d = `ffprobe -v error -show_entries format=duration -of csv=p=0 '$f'`);
+    ok($r->{status} == 200 && abs($d - $st->{duration_s}) < 0.2,
+       "kill: the episode whole ($d s, the record says $st->{duration_s})");
+    my @left = (glob("$store/parts/$id*"), glob("$store/audio/$id*.tmp"));
+    ok(!@left, 'kill: no segment file or temporary episode left')
+        or diag("@left");
+    $n->stop;
+}
 
 # ---- 2. off, another target; bad directives -------------------------------------
 
