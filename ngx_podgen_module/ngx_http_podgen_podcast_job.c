@@ -1090,11 +1090,12 @@ nomem:
 /*
  * {prefix}episode:{id}.tmp is made with APPENDs of 1 MB read from the
  * file on the pool, one at a time (each sent when the last is answered),
- * (an hour's TTL while it grows) then renamed to {prefix}episode:{id} (and
- * the TTL removed): a node never reads half an episode, and neither the worker nor its Redis connection holds more than
- * a piece.  The job completes after the RENAME is sent (the record's write
- * follows it on the same connection), or at once if Redis fails (the
- * episode is then this node's only, as a SET that failed left it).
+ * with an hour's TTL while it grows, then renamed to {prefix}episode:{id}
+ * (and the TTL removed): a node never reads half an episode, and neither
+ * the worker nor its Redis connection holds more than a piece.  The job
+ * completes after the RENAME is sent (the record's write follows it on the
+ * same connection), or at once if Redis fails (the episode is then this
+ * node's only, as a SET that failed left it).
  */
 
 static void

@@ -1470,7 +1470,8 @@ test_render_loudness(void)
         memset(&loud, 0, sizeof(loud));
         err[0] = '\0';
 
-        rc = pg_episode_render_files(&eio, 2, 0, 0.5, formats[f % NFORMATS].fmt, &opts,
+        rc = pg_episode_render_files(&eio, 2, 0, 0.5,
+                                     formats[f % NFORMATS].fmt, &opts,
                                      &bytes, spans, &duration, &loud, err,
                                      sizeof(err));
         close(io.fd);
