@@ -26,6 +26,7 @@
  */
 
 #include <math.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,7 +152,7 @@ static int pg_episode_mem_write(void *data, uint64_t off,
 static int pg_episode_get(pg_episode_ctx_t *ctx, size_t i,
     pg_episode_part_t *part, const unsigned char **pcm);
 static void pg_episode_put(pg_episode_ctx_t *ctx, size_t i,
-    pg_episode_part_t *part);
+    pg_episode_part_t *part, int last);
 static int pg_episode_pass(pg_episode_ctx_t *ctx, uint64_t pause,
     pg_episode_span_t *spans, uint64_t *end);
 static int pg_episode_loudness(pg_episode_ctx_t *ctx,
@@ -165,6 +166,7 @@ static int pg_episode_finish(pg_episode_ctx_t *ctx, pg_format_t fmt,
     uint64_t *bytes);
 static int pg_episode_wav_sizes(unsigned char *head, size_t hlen,
     uint64_t total);
+static void pg_episode_write_error(pg_episode_ctx_t *ctx);
 static void pg_episode_free(pg_episode_ctx_t *ctx);
 static int pg_episode_limiter_init(pg_episode_limiter_t *lim, int rate,
     float ceiling);
@@ -468,7 +470,7 @@ pg_episode_render_files(const pg_episode_io_t *io, size_t n,
             goto failed;
         }
 
-        pg_episode_put(ctx, i, &part);
+        pg_episode_put(ctx, i, &part, 0);
 
         if (out_rate == 0 && info[i].rate > rate) {
             rate = info[i].rate;
@@ -638,7 +640,7 @@ pg_episode_get(pg_episode_ctx_t *ctx, size_t i, pg_episode_part_t *part,
                          ctx->errlen)
         != 0)
     {
-        pg_episode_put(ctx, i, part);
+        pg_episode_put(ctx, i, part, 0);
         return -1;
     }
 
@@ -652,7 +654,7 @@ pg_episode_get(pg_episode_ctx_t *ctx, size_t i, pg_episode_part_t *part,
 
     if (ctx->info[i].nsamples != nsamples || ctx->info[i].rate != part_rate) {
         pg_episode_error(ctx->errbuf, ctx->errlen, "part %zu changed", i);
-        pg_episode_put(ctx, i, part);
+        pg_episode_put(ctx, i, part, 0);
         return -1;
     }
 
@@ -663,10 +665,11 @@ pg_episode_get(pg_episode_ctx_t *ctx, size_t i, pg_episode_part_t *part,
 
 
 static void
-pg_episode_put(pg_episode_ctx_t *ctx, size_t i, pg_episode_part_t *part)
+pg_episode_put(pg_episode_ctx_t *ctx, size_t i, pg_episode_part_t *part,
+    int last)
 {
     if (ctx->io->put) {
-        ctx->io->put(ctx->io->data, i, part);
+        ctx->io->put(ctx->io->data, i, part, last);
     }
 
     part->wav = NULL;
@@ -719,7 +722,9 @@ pg_episode_pass(pg_episode_ctx_t *ctx, uint64_t pause,
             rc = pg_episode_resample(ctx, pcm, nsamples, part_rate, len);
         }
 
-        pg_episode_put(ctx, i, &part);
+        /* the encoding pass is the last one */
+        pg_episode_put(ctx, i, &part, rc == 0 && ctx->measure == 0
+                                      && ctx->enc != NULL);
 
         if (rc != 0) {
             return -1;
@@ -808,12 +813,13 @@ pg_episode_drain(pg_episode_ctx_t *ctx, size_t least)
 
     k = ctx->out.len - PG_EPISODE_HEAD;
 
+    errno = 0;
+
     if (ctx->io->write(ctx->io->data, PG_EPISODE_HEAD + ctx->flushed,
                        ctx->out.data + PG_EPISODE_HEAD, k)
         != 0)
     {
-        pg_episode_error(ctx->errbuf, ctx->errlen, "the episode could not "
-                         "be written");
+        pg_episode_write_error(ctx);
         return -1;
     }
 
@@ -848,11 +854,12 @@ pg_episode_finish(pg_episode_ctx_t *ctx, pg_format_t fmt, uint64_t *bytes)
 
     /* the head last: what the encoder went back to is in it */
 
+    errno = 0;
+
     if (head
         && ctx->io->write(ctx->io->data, 0, ctx->out.data, head) != 0)
     {
-        pg_episode_error(ctx->errbuf, ctx->errlen, "the episode could not "
-                         "be written");
+        pg_episode_write_error(ctx);
         return -1;
     }
 
@@ -901,6 +908,20 @@ pg_episode_wav_sizes(unsigned char *head, size_t hlen, uint64_t total)
     }
 
     return -1;
+}
+
+
+static void
+pg_episode_write_error(pg_episode_ctx_t *ctx)
+{
+    if (errno) {
+        pg_episode_error(ctx->errbuf, ctx->errlen, "the episode could not "
+                         "be written: %s", strerror(errno));
+        return;
+    }
+
+    pg_episode_error(ctx->errbuf, ctx->errlen, "the episode could not be "
+                     "written");
 }
 
 

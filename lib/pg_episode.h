@@ -55,13 +55,15 @@ typedef struct {
  * A part is asked for two or three times (checked, measured, encoded):
  * it must be the same each time.  write() puts len bytes at offset off of
  * the file: the file grows in order but for its first PG_EPISODE_HEAD
- * bytes, written (again) once everything else is; 0 or -1.  put may be
- * NULL.
+ * bytes, written (again) once everything else is; 0 or -1 (errno set, for
+ * the reason).  put may be NULL; last is 1 when part i will not be asked
+ * for again (its file may go: the disk then holds about one episode).
  */
 typedef struct {
     int    (*get)(void *data, size_t i, pg_episode_part_t *part,
                char *errbuf, size_t errlen);
-    void   (*put)(void *data, size_t i, pg_episode_part_t *part);
+    void   (*put)(void *data, size_t i, pg_episode_part_t *part,
+               int last);
     int    (*write)(void *data, uint64_t off, const unsigned char *p,
                size_t len);
     void    *data;

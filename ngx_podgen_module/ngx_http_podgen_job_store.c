@@ -365,6 +365,17 @@ ngx_http_podgen_job_store_deleted(const char *id)
 
 
 void
+ngx_http_podgen_job_store_remove_part(const char *id, ngx_uint_t i)
+{
+    char  path[NGX_MAX_PATH], name[32];
+
+    ngx_sprintf((u_char *) name, ".%ui.wav%Z", i);
+    ngx_http_podgen_job_path(path, "parts", id, name);
+    (void) unlink(path);
+}
+
+
+void
 ngx_http_podgen_job_store_remove_parts(const char *id, ngx_uint_t n)
 {
     DIR            *dir;

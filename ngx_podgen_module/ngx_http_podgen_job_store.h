@@ -112,6 +112,9 @@ ngx_int_t ngx_http_podgen_job_store_read_part(const char *id, ngx_uint_t i,
 /* Thread: 1 when the job was deleted (DELETE removes the lock first). */
 ngx_uint_t ngx_http_podgen_job_store_deleted(const char *id);
 
+/* Thread: segment i's file. */
+void ngx_http_podgen_job_store_remove_part(const char *id, ngx_uint_t i);
+
 /* Thread: the segments' files of a job (n of them; 0: all there are). */
 void ngx_http_podgen_job_store_remove_parts(const char *id, ngx_uint_t n);
 

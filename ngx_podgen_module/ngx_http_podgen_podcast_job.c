@@ -838,12 +838,17 @@ ngx_http_podgen_podcast_get_part(void *data, size_t i,
 
 static void
 ngx_http_podgen_podcast_put_part(void *data, size_t i,
-    pg_episode_part_t *part)
+    pg_episode_part_t *part, int last)
 {
     ngx_http_podgen_podcast_io_t  *io = data;
 
     free(io->wav);
     io->wav = NULL;
+
+    if (last) {
+        /* encoded: the disk holds about one episode at a time */
+        ngx_http_podgen_job_store_remove_part(io->rd->id, i);
+    }
 }
 
 

@@ -1092,6 +1092,7 @@ typedef struct {
     size_t          max_write;
     int             low_writes;     /* writes under the head but the last */
     int             head_written;
+    size_t          lasts;          /* puts with last set */
 } io_t;
 
 
@@ -1111,11 +1112,12 @@ io_get(void *data, size_t i, pg_episode_part_t *part, char *errbuf,
 
 
 static void
-io_put(void *data, size_t i, pg_episode_part_t *part)
+io_put(void *data, size_t i, pg_episode_part_t *part, int last)
 {
     io_t  *io = data;
 
     io->held--;
+    io->lasts += last;
 }
 
 
@@ -1295,6 +1297,7 @@ test_render_long(void)
         is_int(io.held, 0, "long %s: every part got was put", name);
         ok(io.gets == 6, "long %s: each part got twice (%zu gets)", name,
            io.gets);
+        is_int(io.lasts, 3, "long %s: each part put last once", name);
         is_int(io.low_writes, 0, "long %s: the head written once, last",
                name);
         ok(io.max_write <= PG_EPISODE_DRAIN + 64 * 1024,
