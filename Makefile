@@ -15,7 +15,7 @@ LIB_CFLAGS  := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu99 \
 LIB_LIBS    := -lflite_cmu_us_slt -lflite_cmu_us_rms -lflite_cmu_us_awb \
                -lflite_cmu_us_kal -lflite_cmu_us_kal16 -lflite_usenglish \
                -lflite_cmulex -lflite -lmp3lame -lopusenc -lopus -lFLAC \
-               -lsoxr -lavformat -lavcodec -lavutil -lyajl -lgumbo \
+               -lsoxr -lebur128 -lavformat -lavcodec -lavutil -lyajl -lgumbo \
                $(shell pkg-config --libs poppler-glib) -lcrypto -lm -lpthread
 
 SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \

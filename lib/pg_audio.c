@@ -379,6 +379,17 @@ pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out)
 }
 
 
+void
+pg_enc_drained(pg_enc_t *enc, size_t n)
+{
+    /* between calls FLAC's position is the end of the buffer */
+
+    if (enc->whole && enc->pos - enc->base >= n) {
+        enc->pos -= n;
+    }
+}
+
+
 int
 pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
     pg_buf_t *out)

@@ -59,6 +59,14 @@ pg_enc_t *pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out);
  */
 pg_enc_t *pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out);
 
+/*
+ * A whole file's caller moved the last n bytes of *out elsewhere (and cut
+ * out->len by n), never any of what the encoder may go back to (its
+ * headers, in the first 64 KB from where it began): the encoder goes on
+ * as if they were there.
+ */
+void pg_enc_drained(pg_enc_t *enc, size_t n);
+
 /* Returns 0, or -1 on error (the encoder is then unusable). */
 int pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
     pg_buf_t *out);

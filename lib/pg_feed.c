@@ -335,6 +335,7 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
          || PG_KEY("duration_s")
          || pg_transcript_time(g, job->status == PG_JOB_COMPLETED
                                   ? job->duration_s : -1.0)
+         || PG_KEY("loudness") || pg_job_gen_loudness(g, job)
          || PG_KEY("segments")
          || yajl_gen_array_open(g) != yajl_gen_status_ok;
 

@@ -237,6 +237,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       offsetof(ngx_http_podgen_main_conf_t, max_audio),
       NULL },
 
+    { ngx_string("podgen_loudness"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_podgen_podcast_loudness,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("podgen_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -319,6 +326,9 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
     pmcf->max_source = NGX_CONF_UNSET_SIZE;
     pmcf->max_queue = NGX_CONF_UNSET;
     pmcf->max_audio = NGX_CONF_UNSET;
+    pmcf->loudness = NGX_CONF_UNSET;
+    pmcf->loudness_lufs = -16;
+    pmcf->loudness_peak = -1;
     pmcf->llm.fallback = NGX_CONF_UNSET;
     pmcf->fetch.timeout = NGX_CONF_UNSET_MSEC;
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
@@ -343,6 +353,9 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
     /* admission: the audio a worker has yet to make, and one request's */
     ngx_conf_init_value(pmcf->max_queue, 3600);
     ngx_conf_init_value(pmcf->max_audio, 1800);
+
+    /* episodes at -16 LUFS, -1 dBTP (Apple Podcasts' numbers) */
+    ngx_conf_init_value(pmcf->loudness, 1);
     ngx_conf_init_value(pmcf->llm.fallback, 1);
     ngx_conf_init_msec_value(pmcf->fetch.timeout, 15000);
 

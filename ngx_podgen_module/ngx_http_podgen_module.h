@@ -65,6 +65,9 @@ typedef struct {
     ngx_uint_t            used;             /* a location has an endpoint */
     ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
     uint64_t              memo_seed;        /* new with each configuration */
+    ngx_int_t             loudness;         /* podgen_loudness: 1 on */
+    double                loudness_lufs;
+    double                loudness_peak;
 } ngx_http_podgen_main_conf_t;
 
 
