@@ -99,7 +99,7 @@ int
 pg_gen_analyze(pg_gen_t *g)
 {
     long        n;
-    size_t      i, nfocus, ntopic;
+    size_t      i, nfocus, ntopic, paragraph, pos, sec;
     pg_span_t  *spans;
     const char  *src;
 
@@ -127,11 +127,29 @@ pg_gen_analyze(pg_gen_t *g)
         return -1;
     }
 
+    paragraph = 0;
+    pos = 0;
+    sec = 0;
+
     for (i = 0; i < (size_t) n; i++) {
         if (pg_gen_sentence(g, i, &spans[i]) != 0) {
             free(spans);
             return -1;
         }
+
+        /* the document's section it is in: paragraphs counted so far */
+
+        for ( /* void */ ; pos < spans[i].off; pos++) {
+            paragraph += g->text[pos] == '\n';
+        }
+
+        while (sec < g->req->nsections
+               && g->req->sections[sec].paragraph <= paragraph)
+        {
+            sec++;
+        }
+
+        g->sents[i].section = (uint32_t) sec;
 
         g->nsents++;
     }
@@ -1362,6 +1380,13 @@ pg_gen_describe(pg_gen_t *g)
             g->subject[0] += 'a' - 'A';
         }
 
+    } else if (g->req->source_title
+               && strlen(g->req->source_title) <= 80)
+    {
+        /* the document's own title: "a deep dive into Harbour Project" */
+
+        g->subject = strdup(g->req->source_title);
+
     } else if (n) {
         if (pg_buf_append_str(&b, "a text about ") != 0
             || pg_gen_terms_text(g, top, n, &g->tmp) != 0
@@ -1388,8 +1413,10 @@ pg_gen_describe(pg_gen_t *g)
 
     if (g->nranks == 0) {
         t = topic ? topic
-                  : (n ? g->subject + sizeof("a text about ") - 1
-                       : "Our topic");
+                  : (strncmp(g->subject, "a text about ",
+                             sizeof("a text about ") - 1) == 0
+                     ? g->subject + sizeof("a text about ") - 1
+                     : (g->req->source_title ? g->subject : "Our topic"));
 
         if (pg_script_short_text(t, strlen(t),
                                  PG_SCRIPT_SHORT_MAX - sizeof(": an outline")

@@ -49,6 +49,7 @@ typedef struct {
     unsigned     open:1;        /* no . ! ? at the end: a cut piece */
     unsigned     anaphora:1;    /* starts with "he", "this", ...: out of
                                    context, it is unclear who or what */
+    uint32_t     section;       /* req->sections index + 1, 0: none */
     unsigned     stance:1;      /* contrast or a side taken: "but",
                                    "critics", "argued" */
     unsigned     claim:1;       /* a number, a superlative, a prediction */
@@ -128,6 +129,7 @@ typedef struct {
     pg_buf_t                    line;       /* the turn being written */
     pg_buf_t                    tmp;
     pg_buf_t                    term;       /* a unit's term, to ask about */
+    pg_buf_t                    tmp2;       /* a section's title */
 
     unsigned                    personal:1; /* the last quote was in the
                                                first person */

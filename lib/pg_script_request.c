@@ -196,6 +196,12 @@ pg_script_request_free(pg_script_request_t *req)
     free(req->topic);
     free(req->source_text);
     free(req->source_title);
+
+    for (i = 0; i < req->nsections; i++) {
+        free(req->sections[i].title);
+    }
+
+    free(req->sections);
     free(req->focus);
     free(req->language);
 
@@ -215,6 +221,12 @@ pg_script_request_free(pg_script_request_t *req)
  * go.  Text with nothing to say is left as it was, for the caller's
  * check.
  */
+static int pg_script_blank(const char *s);
+static size_t pg_script_paragraphs(const char *s);
+static int pg_script_keep_sections(pg_script_request_t *req,
+    const pg_source_doc_t *doc);
+
+
 static int
 pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
 {
@@ -243,12 +255,123 @@ pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
         return -1;
     }
 
+    if (pg_script_keep_sections(req, &doc) != 0) {
+        pg_buf_free(&text);
+        pg_source_doc_free(&doc);
+        pg_script_oom(err);
+        return -1;
+    }
+
     free(req->source_text);
     req->source_text = (char *) text.data;
     req->source_title = doc.title;
     doc.title = NULL;
 
     pg_source_doc_free(&doc);
+
+    return 0;
+}
+
+
+static int
+pg_script_blank(const char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        if (!(*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Blank-line breaks in s, as pg_text_normalize() keeps them. */
+static size_t
+pg_script_paragraphs(const char *s)
+{
+    int     seen;
+    size_t  n, nl;
+
+    n = 0;
+    seen = 0;
+
+    while (*s) {
+        if (*s == ' ' || (*s >= '\t' && *s <= '\r')) {
+            nl = 0;
+
+            while (*s == ' ' || (*s >= '\t' && *s <= '\r')) {
+                nl += *s++ == '\n';
+            }
+
+            /* only between words: the ends are trimmed */
+            n += nl >= 2 && seen && *s;
+            continue;
+        }
+
+        seen = 1;
+        s++;
+    }
+
+    return n;
+}
+
+
+/*
+ * The document's titled sections, with where each starts in the text
+ * pg_source_doc_text() writes (sections joined by a blank line): the
+ * generator's arc ("Next, the incident review").
+ */
+static int
+pg_script_keep_sections(pg_script_request_t *req, const pg_source_doc_t *doc)
+{
+    int                   text, blank;
+    size_t                i, paragraph, n;
+    pg_script_section_t  *sec;
+
+    n = 0;
+
+    for (i = 0; i < doc->nsections; i++) {
+        n += doc->sections[i].title != NULL;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    n = n < PG_SCRIPT_SECTIONS_MAX ? n : PG_SCRIPT_SECTIONS_MAX;
+
+    sec = calloc(n, sizeof(pg_script_section_t));
+    if (sec == NULL) {
+        return -1;
+    }
+
+    req->sections = sec;
+    paragraph = 0;
+    text = 0;
+
+    for (i = 0; i < doc->nsections; i++) {
+        blank = pg_script_blank(doc->sections[i].text);
+
+        if (text && !blank) {
+            paragraph++;
+        }
+
+        text |= !blank;
+
+        if (doc->sections[i].title && req->nsections < n) {
+            sec[req->nsections].title = strdup(doc->sections[i].title);
+            sec[req->nsections].paragraph = paragraph;
+
+            if (sec[req->nsections].title == NULL) {
+                return -1;
+            }
+
+            req->nsections++;
+        }
+
+        paragraph += pg_script_paragraphs(doc->sections[i].text);
+    }
 
     return 0;
 }
