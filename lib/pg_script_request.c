@@ -908,6 +908,37 @@ pg_script_oom(pg_error_t *err)
 }
 
 
+/* The titled sections, where they start: part of what a script is from. */
+static int
+pg_script_gen_sections(yajl_gen g, const pg_script_request_t *req)
+{
+    size_t  i;
+
+    if (req->nsections == 0) {
+        return 0;
+    }
+
+    if (pg_script_gen_string(g, "sections")
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return 1;
+    }
+
+    for (i = 0; i < req->nsections; i++) {
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok
+            || yajl_gen_integer(g, (long long) req->sections[i].paragraph)
+               != yajl_gen_status_ok
+            || pg_script_gen_string(g, req->sections[i].title)
+            || yajl_gen_array_close(g) != yajl_gen_status_ok)
+        {
+            return 1;
+        }
+    }
+
+    return yajl_gen_array_close(g) != yajl_gen_status_ok;
+}
+
+
 int
 pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 {
@@ -930,6 +961,7 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
          || (req->source_title
              && (PG_KEY("source_title")
                  || pg_script_gen_string(g, req->source_title)))
+         || pg_script_gen_sections(g, req)
          || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
          || pg_script_gen_string(g, req->language ? req->language : "en")
