@@ -115,6 +115,7 @@ typedef struct {
     soxr_t           soxr;              /* kept while parts share a rate */
     int              soxr_rate;
 
+    unsigned         whole:1;           /* m4a: the muxer seeks anywhere */
     unsigned         proc:1;            /* loudness: float, gains */
     unsigned         measure:2;         /* 1: pass 1, 2: after the limiter */
     float            gain;              /* the part's */
@@ -457,6 +458,7 @@ pg_episode_render_files(const pg_episode_io_t *io, size_t n,
     ctx->info = info;
     ctx->n = n;
     ctx->fmt_name = name;
+    ctx->whole = fmt == PG_FMT_M4A;
     ctx->errbuf = errbuf;
     ctx->errlen = errlen;
     ctx->opts = opts;
@@ -806,6 +808,16 @@ static int
 pg_episode_drain(pg_episode_ctx_t *ctx, size_t least)
 {
     size_t  k;
+
+    /*
+     * The MP4 muxer goes back to any point of the file (the mdat size, the
+     * moov after it): an m4a episode is kept whole until it is done, about
+     * 0.5 MB a minute.
+     */
+
+    if (ctx->whole && least) {
+        return 0;
+    }
 
     if (ctx->out.len <= PG_EPISODE_HEAD + least) {
         return 0;
