@@ -90,13 +90,30 @@ int
 pg_gen_analyze(pg_gen_t *g)
 {
     long        n;
+    char       *clean;
     size_t      i, nfocus, ntopic;
     pg_span_t  *spans;
     const char  *src;
 
     src = g->req->source_text ? g->req->source_text : "";
+    clean = NULL;
+
+    /* Markdown and plain text cleaned first (here, on the thread pool):
+     * headings are the title, never sentences */
+
+    if (g->req->source_text
+        && pg_script_clean_source(src, &clean, &g->source_title) != 0)
+    {
+        return -1;
+    }
+
+    if (clean) {
+        src = clean;
+    }
 
     g->text = pg_text_normalize(src, strlen(src), &g->text_len);
+    free(clean);
+
     if (g->text == NULL) {
         return -1;
     }
@@ -917,10 +934,9 @@ pg_gen_describe(pg_gen_t *g)
     } else if (topic) {
         g->title = strdup(topic);
 
-    } else if (g->req->source_title) {
+    } else if (g->source_title) {
         /* the document's own heading */
-        if (pg_script_short_text(g->req->source_title,
-                                 strlen(g->req->source_title),
+        if (pg_script_short_text(g->source_title, strlen(g->source_title),
                                  PG_SCRIPT_SHORT_MAX, &g->title) != 0)
         {
             free(topic);

@@ -68,6 +68,7 @@ typedef struct {
     size_t                      target;
 
     char                       *text;       /* the normalized source */
+    char                       *source_title;   /* the source's heading */
     size_t                      text_len;
 
     pg_sentence_t              *sents;

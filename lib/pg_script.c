@@ -80,6 +80,7 @@ pg_gen_free(pg_gen_t *g)
     size_t  i;
 
     free(g->text);
+    free(g->source_title);
     free(g->sents);
     free(g->ids);
     free(g->terms);

@@ -48,8 +48,7 @@ typedef struct {
 
 typedef struct {
     char        *topic;         /* NULL when absent */
-    char        *source_text;   /* NULL when absent; cleaned */
-    char        *source_title;  /* the source's own title, or NULL */
+    char        *source_text;   /* NULL when absent; as given */
     char        *focus;         /* NULL when absent */
     char        *language;      /* "en" by default */
     pg_style_t   style;

@@ -26,8 +26,6 @@
 static int pg_script_get_text(yajl_val obj, const char *key,
     size_t max_chars, size_t max_bytes, char **out, int *given,
     pg_error_t *err);
-static int pg_script_clean_source(pg_script_request_t *req,
-    pg_error_t *err);
 static int pg_script_parse_language(yajl_val obj, pg_script_request_t *req,
     pg_error_t *err);
 static int pg_script_parse_length(yajl_val obj, pg_script_request_t *req,
@@ -111,10 +109,6 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
         goto failed;
     }
 
-    if (req->source_text && pg_script_clean_source(req, err) != 0) {
-        goto failed;
-    }
-
     if (req->topic == NULL && !pg_script_speakable(req->source_text)) {
         pg_error_set(err, 400, "source_text", "invalid_value",
                      "'source_text' has nothing that can be spoken");
@@ -195,7 +189,6 @@ pg_script_request_free(pg_script_request_t *req)
 
     free(req->topic);
     free(req->source_text);
-    free(req->source_title);
     free(req->focus);
     free(req->language);
 
@@ -210,42 +203,39 @@ pg_script_request_free(pg_script_request_t *req)
 
 
 /*
- * source_text is read as text/plain (pg_source.h): Markdown and plain text
+ * source_text read as text/plain (pg_source.h): Markdown and plain text
  * headings become the title, markers, tables, code, URLs and citations
- * go.  Text with nothing to say is left as it was, for the caller's
- * check.
+ * go.  It runs where the script is written (the built-in engine, on the
+ * thread pool), not while the request is parsed on the event loop.
+ * *text and *title are malloc'd or NULL (text with nothing to say is left
+ * to the caller as it was).  0, or -1 when out of memory.
  */
-static int
-pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
+int
+pg_script_clean_source(const char *raw, char **text, char **title)
 {
-    pg_buf_t         text;
+    pg_buf_t         b;
     pg_error_t       e;
     pg_source_doc_t  doc;
 
-    if (pg_source_extract(req->source_text, strlen(req->source_text),
-                          PG_SOURCE_TEXT, NULL, &doc, &e)
+    *text = NULL;
+    *title = NULL;
+
+    if (pg_source_extract(raw, strlen(raw), PG_SOURCE_TEXT, NULL, &doc, &e)
         != 0)
     {
-        if (e.status == 422) {
-            return 0;
-        }
-
-        pg_error_set(err, e.status, "source_text", e.code, "%s", e.message);
-        return -1;
+        return e.status >= 500 ? -1 : 0;
     }
 
-    memset(&text, 0, sizeof(pg_buf_t));
+    memset(&b, 0, sizeof(pg_buf_t));
 
-    if (pg_source_doc_text(&doc, &text) != 0) {
-        pg_buf_free(&text);
+    if (pg_source_doc_text(&doc, &b) != 0) {
+        pg_buf_free(&b);
         pg_source_doc_free(&doc);
-        pg_script_oom(err);
         return -1;
     }
 
-    free(req->source_text);
-    req->source_text = (char *) text.data;
-    req->source_title = doc.title;
+    *text = (char *) b.data;
+    *title = doc.title;
     doc.title = NULL;
 
     pg_source_doc_free(&doc);
@@ -804,9 +794,6 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
          || PG_KEY("topic") || pg_script_gen_string(g, req->topic)
          || PG_KEY("source_text") || pg_script_gen_string(g, req->source_text)
-         || (req->source_title
-             && (PG_KEY("source_title")
-                 || pg_script_gen_string(g, req->source_title)))
          || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
          || pg_script_gen_string(g, req->language ? req->language : "en")
