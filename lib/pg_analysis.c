@@ -99,13 +99,32 @@ int
 pg_gen_analyze(pg_gen_t *g)
 {
     long        n;
+    char       *clean;
     size_t      i, nfocus, ntopic, paragraph, pos, sec;
     pg_span_t  *spans;
     const char  *src;
 
     src = g->req->source_text ? g->req->source_text : "";
+    clean = NULL;
+
+    /* Markdown and plain text cleaned first (here, on the thread pool):
+     * headings are the title and the sections, never sentences */
+
+    if (g->req->source_text
+        && pg_script_clean_source(src, &clean, &g->source_title,
+                                  &g->sections, &g->nsections)
+           != 0)
+    {
+        return -1;
+    }
+
+    if (clean) {
+        src = clean;
+    }
 
     g->text = pg_text_normalize(src, strlen(src), &g->text_len);
+    free(clean);
+
     if (g->text == NULL) {
         return -1;
     }
@@ -143,8 +162,8 @@ pg_gen_analyze(pg_gen_t *g)
             paragraph += g->text[pos] == '\n';
         }
 
-        while (sec < g->req->nsections
-               && g->req->sections[sec].paragraph <= paragraph)
+        while (sec < g->nsections
+               && g->sections[sec].paragraph <= paragraph)
         {
             sec++;
         }
@@ -1380,12 +1399,12 @@ pg_gen_describe(pg_gen_t *g)
             g->subject[0] += 'a' - 'A';
         }
 
-    } else if (g->req->source_title
-               && strlen(g->req->source_title) <= 80)
+    } else if (g->source_title
+               && strlen(g->source_title) <= 80)
     {
         /* the document's own title: "a deep dive into Harbour Project" */
 
-        g->subject = strdup(g->req->source_title);
+        g->subject = strdup(g->source_title);
 
     } else if (n) {
         if (pg_buf_append_str(&b, "a text about ") != 0
@@ -1416,7 +1435,7 @@ pg_gen_describe(pg_gen_t *g)
                   : (strncmp(g->subject, "a text about ",
                              sizeof("a text about ") - 1) == 0
                      ? g->subject + sizeof("a text about ") - 1
-                     : (g->req->source_title ? g->subject : "Our topic"));
+                     : (g->source_title ? g->subject : "Our topic"));
 
         if (pg_script_short_text(t, strlen(t),
                                  PG_SCRIPT_SHORT_MAX - sizeof(": an outline")
@@ -1440,10 +1459,10 @@ pg_gen_describe(pg_gen_t *g)
     } else if (topic) {
         g->title = strdup(topic);
 
-    } else if (g->req->source_title) {
+    } else if (g->source_title) {
         /* the document's own heading */
-        if (pg_script_short_text(g->req->source_title,
-                                 strlen(g->req->source_title),
+        if (pg_script_short_text(g->source_title,
+                                 strlen(g->source_title),
                                  PG_SCRIPT_SHORT_MAX, &g->title) != 0)
         {
             free(topic);

@@ -636,11 +636,11 @@ pg_gen_section_title(pg_gen_t *g, uint32_t sec)
     size_t       len;
     const char  *s;
 
-    if (sec == 0 || sec > g->req->nsections) {
+    if (sec == 0 || sec > g->nsections) {
         return NULL;
     }
 
-    s = g->req->sections[sec - 1].title;
+    s = g->sections[sec - 1].title;
     len = strlen(s);
 
     while (len && (s[len - 1] == ':' || s[len - 1] == '.'

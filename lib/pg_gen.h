@@ -49,7 +49,7 @@ typedef struct {
     unsigned     open:1;        /* no . ! ? at the end: a cut piece */
     unsigned     anaphora:1;    /* starts with "he", "this", ...: out of
                                    context, it is unclear who or what */
-    uint32_t     section;       /* req->sections index + 1, 0: none */
+    uint32_t     section;       /* g->sections index + 1, 0: none */
     unsigned     stance:1;      /* contrast or a side taken: "but",
                                    "critics", "argued" */
     unsigned     claim:1;       /* a number, a superlative, a prediction */
@@ -78,6 +78,9 @@ typedef struct {
     size_t                      target;
 
     char                       *text;       /* the normalized source */
+    char                       *source_title;   /* the source's heading */
+    pg_script_section_t        *sections;   /* its titled sections */
+    size_t                      nsections;
     size_t                      text_len;
 
     pg_sentence_t              *sents;

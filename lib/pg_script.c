@@ -71,6 +71,13 @@ pg_script_generate(const pg_script_request_t *req, pg_script_t *script)
     if (rc == 0) {
         pg_script_set_budget(script, req, 1);
         script->target_words = g.target;
+
+        /* what the hosts can speak of it: the cleaned text's words */
+        if (req->source_text && g.text) {
+            script->source_words = pg_script_count_words(g.text,
+                                                         g.text_len);
+        }
+
         script->source_exhausted = script->word_count * 5 < g.target * 4;
     }
 
@@ -104,6 +111,13 @@ pg_gen_free(pg_gen_t *g)
     size_t  i;
 
     free(g->text);
+    free(g->source_title);
+
+    for (i = 0; i < g->nsections; i++) {
+        free(g->sections[i].title);
+    }
+
+    free(g->sections);
     free(g->sents);
     free(g->ids);
     free(g->terms);

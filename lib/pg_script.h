@@ -46,7 +46,7 @@ typedef struct {
 } pg_host_t;
 
 
-/* A titled section of the source: where it starts, in paragraphs. */
+/* A titled section of a source: where it starts, in paragraphs. */
 typedef struct {
     char        *title;
     size_t       paragraph;     /* blank-line breaks before it */
@@ -58,10 +58,7 @@ typedef struct {
 
 typedef struct {
     char        *topic;         /* NULL when absent */
-    char        *source_text;   /* NULL when absent; cleaned */
-    char        *source_title;  /* the source's own title, or NULL */
-    pg_script_section_t  *sections;     /* titled ones, in order */
-    size_t       nsections;
+    char        *source_text;   /* NULL when absent; as given */
     char        *focus;         /* NULL when absent */
     char        *language;      /* "en" by default */
     pg_style_t   style;

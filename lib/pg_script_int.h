@@ -48,6 +48,8 @@ int pg_script_has_control(const char *s, size_t len);
 int pg_script_same_name(const char *a, const char *b);
 void pg_script_oom(pg_error_t *err);
 int pg_script_utf8_cut(const char *s, size_t max);
+int pg_script_clean_source(const char *raw, char **text, char **title,
+    pg_script_section_t **sections, size_t *nsections);
 
 /* pg_script.c */
 

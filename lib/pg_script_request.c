@@ -26,8 +26,6 @@
 static int pg_script_get_text(yajl_val obj, const char *key,
     size_t max_chars, size_t max_bytes, char **out, int *given,
     pg_error_t *err);
-static int pg_script_clean_source(pg_script_request_t *req,
-    pg_error_t *err);
 static int pg_script_parse_language(yajl_val obj, pg_script_request_t *req,
     pg_error_t *err);
 static int pg_script_parse_length(yajl_val obj, pg_script_request_t *req,
@@ -111,10 +109,6 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
         goto failed;
     }
 
-    if (req->source_text && pg_script_clean_source(req, err) != 0) {
-        goto failed;
-    }
-
     if (req->topic == NULL && !pg_script_speakable(req->source_text)) {
         pg_error_set(err, 400, "source_text", "invalid_value",
                      "'source_text' has nothing that can be spoken");
@@ -195,13 +189,6 @@ pg_script_request_free(pg_script_request_t *req)
 
     free(req->topic);
     free(req->source_text);
-    free(req->source_title);
-
-    for (i = 0; i < req->nsections; i++) {
-        free(req->sections[i].title);
-    }
-
-    free(req->sections);
     free(req->focus);
     free(req->language);
 
@@ -215,56 +202,58 @@ pg_script_request_free(pg_script_request_t *req)
 }
 
 
-/*
- * source_text is read as text/plain (pg_source.h): Markdown and plain text
- * headings become the title, markers, tables, code, URLs and citations
- * go.  Text with nothing to say is left as it was, for the caller's
- * check.
- */
 static int pg_script_blank(const char *s);
 static size_t pg_script_paragraphs(const char *s);
-static int pg_script_keep_sections(pg_script_request_t *req,
-    const pg_source_doc_t *doc);
+static int pg_script_keep_sections(const pg_source_doc_t *doc,
+    pg_script_section_t **out, size_t *nout);
 
 
-static int
-pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
+/*
+ * source_text read as text/plain (pg_source.h): Markdown and plain text
+ * headings become the title, markers, tables, code, URLs and citations
+ * go.  It runs where the script is written (the built-in engine, on the
+ * thread pool), not while the request is parsed on the event loop.
+ * *text and *title are malloc'd or NULL (text with nothing to say is left
+ * to the caller as it was).  0, or -1 when out of memory.
+ */
+int
+pg_script_clean_source(const char *raw, char **text, char **title,
+    pg_script_section_t **sections, size_t *nsections)
 {
-    pg_buf_t         text;
+    pg_buf_t         b;
     pg_error_t       e;
     pg_source_doc_t  doc;
 
-    if (pg_source_extract(req->source_text, strlen(req->source_text),
-                          PG_SOURCE_TEXT, NULL, &doc, &e)
+    *text = NULL;
+    *title = NULL;
+    *sections = NULL;
+    *nsections = 0;
+
+    if (pg_source_extract(raw, strlen(raw), PG_SOURCE_TEXT, NULL, &doc, &e)
         != 0)
     {
-        if (e.status == 422) {
-            return 0;
+        return e.status >= 500 ? -1 : 0;
+    }
+
+    memset(&b, 0, sizeof(pg_buf_t));
+
+    if (pg_source_doc_text(&doc, &b) != 0
+        || pg_script_keep_sections(&doc, sections, nsections) != 0)
+    {
+        while (*nsections) {
+            free((*sections)[--*nsections].title);
         }
 
-        pg_error_set(err, e.status, "source_text", e.code, "%s", e.message);
-        return -1;
-    }
+        free(*sections);
+        *sections = NULL;
 
-    memset(&text, 0, sizeof(pg_buf_t));
-
-    if (pg_source_doc_text(&doc, &text) != 0) {
-        pg_buf_free(&text);
+        pg_buf_free(&b);
         pg_source_doc_free(&doc);
-        pg_script_oom(err);
         return -1;
     }
 
-    if (pg_script_keep_sections(req, &doc) != 0) {
-        pg_buf_free(&text);
-        pg_source_doc_free(&doc);
-        pg_script_oom(err);
-        return -1;
-    }
-
-    free(req->source_text);
-    req->source_text = (char *) text.data;
-    req->source_title = doc.title;
+    *text = (char *) b.data;
+    *title = doc.title;
     doc.title = NULL;
 
     pg_source_doc_free(&doc);
@@ -320,10 +309,12 @@ pg_script_paragraphs(const char *s)
 /*
  * The document's titled sections, with where each starts in the text
  * pg_source_doc_text() writes (sections joined by a blank line): the
- * generator's arc ("Next, the incident review").
+ * generator's arc ("Next, the incident review").  On failure what was
+ * made is left in *out for the caller to free.
  */
 static int
-pg_script_keep_sections(pg_script_request_t *req, const pg_source_doc_t *doc)
+pg_script_keep_sections(const pg_source_doc_t *doc,
+    pg_script_section_t **out, size_t *nout)
 {
     int                   text, blank;
     size_t                i, paragraph, n;
@@ -346,7 +337,7 @@ pg_script_keep_sections(pg_script_request_t *req, const pg_source_doc_t *doc)
         return -1;
     }
 
-    req->sections = sec;
+    *out = sec;
     paragraph = 0;
     text = 0;
 
@@ -359,15 +350,15 @@ pg_script_keep_sections(pg_script_request_t *req, const pg_source_doc_t *doc)
 
         text |= !blank;
 
-        if (doc->sections[i].title && req->nsections < n) {
-            sec[req->nsections].title = strdup(doc->sections[i].title);
-            sec[req->nsections].paragraph = paragraph;
+        if (doc->sections[i].title && *nout < n) {
+            sec[*nout].title = strdup(doc->sections[i].title);
+            sec[*nout].paragraph = paragraph;
 
-            if (sec[req->nsections].title == NULL) {
+            if (sec[*nout].title == NULL) {
                 return -1;
             }
 
-            req->nsections++;
+            (*nout)++;
         }
 
         paragraph += pg_script_paragraphs(doc->sections[i].text);
@@ -908,37 +899,6 @@ pg_script_oom(pg_error_t *err)
 }
 
 
-/* The titled sections, where they start: part of what a script is from. */
-static int
-pg_script_gen_sections(yajl_gen g, const pg_script_request_t *req)
-{
-    size_t  i;
-
-    if (req->nsections == 0) {
-        return 0;
-    }
-
-    if (pg_script_gen_string(g, "sections")
-        || yajl_gen_array_open(g) != yajl_gen_status_ok)
-    {
-        return 1;
-    }
-
-    for (i = 0; i < req->nsections; i++) {
-        if (yajl_gen_array_open(g) != yajl_gen_status_ok
-            || yajl_gen_integer(g, (long long) req->sections[i].paragraph)
-               != yajl_gen_status_ok
-            || pg_script_gen_string(g, req->sections[i].title)
-            || yajl_gen_array_close(g) != yajl_gen_status_ok)
-        {
-            return 1;
-        }
-    }
-
-    return yajl_gen_array_close(g) != yajl_gen_status_ok;
-}
-
-
 int
 pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 {
@@ -958,10 +918,6 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
          || PG_KEY("topic") || pg_script_gen_string(g, req->topic)
          || PG_KEY("source_text") || pg_script_gen_string(g, req->source_text)
-         || (req->source_title
-             && (PG_KEY("source_title")
-                 || pg_script_gen_string(g, req->source_title)))
-         || pg_script_gen_sections(g, req)
          || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
          || pg_script_gen_string(g, req->language ? req->language : "en")

@@ -1085,6 +1085,18 @@ pg_source_inline_run(pg_source_builder_t *b, const char *s, size_t len,
 
         boundary = (c == '(' || c == '"' || c == '\'');
 
+        if (PG_ALNUM(c)) {
+            /* the common case: a run of letters and digits at once */
+
+            for (k = i + 1; k < len && PG_ALNUM(s[k]); k++) {
+                /* void */
+            }
+
+            pg_source_put(out, s + i, k - i);
+            i = k;
+            continue;
+        }
+
         if (c >= 0x80) {
             n = 0;
 

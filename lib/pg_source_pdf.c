@@ -520,7 +520,8 @@ pg_pdf_good_title(const char *t)
         return 0;
     }
 
-    if (strncasecmp(t, "microsoft", 9) == 0 || strncasecmp(t, "untitled", 8) == 0
+    if (strncasecmp(t, "microsoft", 9) == 0
+        || strncasecmp(t, "untitled", 8) == 0
         || strncasecmp(t, "document", 8) == 0 || strstr(t, ".doc") != NULL
         || strstr(t, ".pdf") != NULL || strstr(t, ".tex") != NULL)
     {

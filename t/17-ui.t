@@ -61,6 +61,7 @@ location = /v1/audio/speech { podgen_speech; }
 location = /v1/voices { podgen_voices; }
 location /v1/audio/ { podgen_audio; }
 location /v1/podcasts { podgen_podcasts; }
+location /v1/sources { podgen_sources; }
 location = /metrics { podgen_metrics; }
 
 location / {

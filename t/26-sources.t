@@ -14,6 +14,7 @@ use Podgen::Test;
 use Podgen::API;
 use Test::More;
 use Time::HiRes qw(time);
+use IO::Socket::INET;
 
 sub slurp_data {
     my ($name) = @_;
@@ -239,6 +240,28 @@ error_ok($r, 'POST to an id', status => 405, code => 'method_not_allowed');
     is($res[0]{body}{title}, 'Harbour Project: Weekly Sync',
        'batch: the document title');
     is($res[1]{status}, 404, 'batch: an unknown id is the item\'s 404');
+}
+
+# ---- clients that go away while their document is read ----------------
+
+{
+    my $n = 0;
+    for my $k (1 .. 6) {
+        # a new long document each time: read on the pool when they leave
+        my $doc = join "\n\n", map { "## Part $_ of $k\n\n"
+            . ("A sentence of a long document $k. " x 60) } 1 .. 100;
+        my $req = "POST /v1/sources HTTP/1.1\r\nHost: x\r\n"
+                . "Content-Type: text/markdown\r\n"
+                . "Content-Length: " . length($doc) . "\r\n\r\n$doc";
+        my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                         PeerPort => $ng->port) or next;
+        print $sock $req;
+        close $sock;
+        $n++;
+    }
+    is($n, 6, 'six clients posted and went away');
+    my ($r) = get($ng, '/v1/voices');
+    is($r->{status}, 200, 'the server goes on');
 }
 
 # ---- single flight: the same new document four times at once ----------

@@ -85,6 +85,42 @@ export async function getJSON(path, opts) {
     return json(await request(path, opts));
 }
 
+// A source: { url } is fetched by the server, a File is sent as it is.
+export async function createSource({ url, file }) {
+    if (url !== undefined) {
+        return getJSON('/v1/sources', { method: 'POST', json: { url } });
+    }
+    let res;
+    try {
+        res = await fetch('/v1/sources', {
+            method: 'POST', body: file, cache: 'no-store',
+            headers: { 'Content-Type': sourceType(file) }
+        });
+    } catch (err) {
+        throw new ApiError('The server cannot be reached ('
+                           + (err && err.message ? err.message : 'network error')
+                           + ')', { code: 'network_error' });
+    }
+    if (!res.ok) {
+        throw await errorFrom(res);
+    }
+    return json(res);
+}
+
+// what the browser says, else the file name's extension
+export function sourceType(file) {
+    const known = ['application/pdf', 'text/html', 'application/xhtml+xml',
+                   'text/markdown', 'text/plain'];
+    if (known.includes(file.type)) {
+        return file.type;
+    }
+    const ext = (/\.([a-z0-9]+)$/i.exec(file.name || '') || [])[1] || '';
+    return { pdf: 'application/pdf', html: 'text/html', htm: 'text/html',
+             xhtml: 'application/xhtml+xml', md: 'text/markdown',
+             markdown: 'text/markdown', txt: 'text/plain' }[ext.toLowerCase()]
+           || file.type || 'application/octet-stream';
+}
+
 export function createPodcast(body) {
     return getJSON(BASE, { method: 'POST', json: body });
 }

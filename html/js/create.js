@@ -25,6 +25,7 @@ const FALLBACK_VOICES = [
 ];
 
 let voiceList = FALLBACK_VOICES;
+let readSource = null;      // the document read: { id, title, word_count }
 let seq = 0;
 let form, hostList, addBtn, errBox, submitBtn;
 const preview = new Audio();
@@ -168,6 +169,9 @@ function requestBody() {
     if (source) {
         body.source_text = source;
     }
+    if (readSource) {
+        body.source_ids = [readSource.id];
+    }
     if (title) {
         body.title = title;
     }
@@ -183,6 +187,9 @@ function fieldOf(param) {
     if (m) {
         const li = hostRows()[Number(m[1])];
         return li ? li.querySelector(`.host-${m[2] || 'name'}`) : null;
+    }
+    if (/^source_ids/.test(param)) {
+        return document.getElementById('source-file');
     }
     const ids = { topic: 'topic', source_text: 'source', title: 'title', style: 'style',
                   length: 'length', format: 'format', engine: 'engine',
@@ -210,6 +217,53 @@ function markInvalid(f, message) {
     f.focus();
 }
 
+
+// A URL or a file is read by the server (POST /v1/sources) before the
+// podcast is made; its title and word count show, its errors go beside the
+// field that gave it.
+function showSource(s) {
+    const box = $('#source-read');
+    box.textContent = '';
+    readSource = s;
+    if (!s) {
+        return;
+    }
+    const rm = el('button', { type: 'button', class: 'secondary remove-source' },
+                  'Remove');
+    rm.addEventListener('click', () => {
+        showSource(null);
+        $('#source-file').value = '';
+        $('#source-url').value = '';
+        announce('Source removed');
+        $('#source-url').focus();
+    });
+    box.append(el('strong', {}, s.title || 'Untitled document'),
+               ` \u2014 ${s.word_count} words, read`, rm);
+}
+
+async function readDocument(what, control, btn) {
+    clearError(errBox);
+    clearInvalid();
+    showSource(null);
+    if (btn) {
+        btn.disabled = true;
+        btn.setAttribute('aria-busy', 'true');
+    }
+    $('#source-read').textContent = 'Reading the document\u2026';
+    try {
+        const s = await api.createSource(what);
+        showSource(s);
+    } catch (err) {
+        $('#source-read').textContent = '';
+        markInvalid(control, err.message);
+    } finally {
+        if (btn) {
+            btn.disabled = false;
+            btn.removeAttribute('aria-busy');
+        }
+    }
+}
+
 async function submit(ev) {
     ev.preventDefault();
     if (submitBtn.disabled) {
@@ -223,7 +277,9 @@ async function submit(ev) {
     submitBtn.textContent = 'Creating…';
     try {
         const job = await api.createPodcast(body);
-        const label = body.title || body.topic || 'Podcast from a source text';
+        const label = body.title || body.topic
+                      || (readSource && readSource.title)
+                      || 'Podcast from a source text';
         const li = track(job.id, job, label);
         li.scrollIntoView({ block: 'nearest' });
         announce(`Podcast queued: ${label}`);
@@ -278,6 +334,24 @@ export function init() {
         announce(`Host ${n + 1} added`);
     });
     form.addEventListener('submit', submit);
+    $('#source-fetch').addEventListener('click', () => {
+        const url = $('#source-url').value.trim();
+        if (url) {
+            readDocument({ url }, $('#source-url'), $('#source-fetch'));
+        }
+    });
+    $('#source-url').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') {
+            e.preventDefault();
+            $('#source-fetch').click();
+        }
+    });
+    $('#source-file').addEventListener('change', (e) => {
+        const file = e.target.files && e.target.files[0];
+        if (file) {
+            readDocument({ file }, e.target, null);
+        }
+    });
     form.addEventListener('input', (e) => {
         if (e.target.getAttribute('aria-invalid')) {
             clearInvalid();

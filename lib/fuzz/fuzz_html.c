@@ -1,8 +1,8 @@
 /*
  * libFuzzer target for lib/pg_source_html.c: the input is the document
- * (text/html, read as UTF-8 or per its <meta charset>); the promises checked are those of
- * fuzz_source_check.h (a 4xx, or clean UTF-8 sections with words that go
- * to JSON and back).
+ * (text/html, read as UTF-8 or per its <meta charset>); the promises
+ * checked are those of fuzz_source_check.h (a 4xx, or clean UTF-8
+ * sections with words that go to JSON and back).
  *
  *   make build/fuzz/fuzz_html && build/fuzz/fuzz_html t/fuzz/html
  */

@@ -179,6 +179,31 @@ try {
           'create: the card says it is ready');
     note(`job ${id} completed`);
 
+    // 1a. a document is read before the podcast is made: its title and
+    // word count show; the server's error goes beside the file field
+    note('source file');
+    await page.setInputFiles('#source-file', {
+        name: 'notes.md', mimeType: 'text/markdown',
+        buffer: Buffer.from('# Tea Notes\n\n- Green tea is steamed.\n'
+                            + '- Black tea is oxidised.\n')
+    });
+    const srcReadText = () => page.$eval('#source-read', e => e.textContent);
+    const srcWasRead = await until(async () => /Tea Notes/.test(await srcReadText())
+                                            && /\d+ words/.test(await srcReadText()),
+                                { timeout: 10000 });
+    check(srcWasRead, 'source: a Markdown file is read, its title and word count shown',
+          await srcReadText());
+    await page.setInputFiles('#source-file', {
+        name: 'broken.pdf', mimeType: 'application/pdf',
+        buffer: Buffer.from('%PDF-1.4 this is not really a PDF')
+    });
+    const srcErrText = () => page.$eval('#source-file + .field-error',
+                                     e => e.textContent).catch(() => '');
+    const srcError = await until(async () => /PDF/.test(await srcErrText()),
+                                 { timeout: 10000 });
+    check(srcError && await srcReadText() === '',
+          'source: the server\'s error shows beside the file field', await srcErrText());
+
     // 1b. following: long polls with If-None-Match, nothing while hidden
     note('follow a longer job');
     const source = fs.readFileSync(new URL('../data/source-history.txt', import.meta.url), 'utf8');
