@@ -36,6 +36,14 @@ typedef enum {
 } pg_job_kind_t;
 
 
+/* A word of a segment, in seconds from the segment's start. */
+typedef struct {
+    char               *word;
+    double              start;
+    double              end;
+} pg_job_word_t;
+
+
 typedef struct {
     char               *speaker;        /* host name */
     char               *voice;          /* voice name, or NULL */
@@ -45,6 +53,8 @@ typedef struct {
     double              start;          /* seconds in the episode, -1 until
                                            rendered */
     double              end;
+    size_t              nwords;         /* known once its audio is made */
+    pg_job_word_t      *words;
 } pg_job_segment_t;
 
 
@@ -116,7 +126,10 @@ int pg_job_to_json(const pg_job_t *job, pg_buf_t *out);
  * 64 deep); segments (an array
  * of {speaker, text: strings; voice: string or null; audio_key: null or
  * 64 lowercase hex digits; start, end: -1..PG_JOB_TIME_MAX, -1 by
- * default}).  Integers must be JSON integers; times in ms lie in
+ * default; words: an array of [word, start, end], a non-empty string and
+ * 0 <= start <= end <= PG_JOB_TIME_MAX, each word starting at or after
+ * the end of the one before, at most 100000).  Integers must be JSON
+ * integers; times in ms lie in
  * 0..PG_JOB_MS_MAX; every string must be UTF-8 once decoded (an escaped
  * lone surrogate is not).  Anything else -> -1 with *err set (status 500,
  * type "server_error", code "corrupt_record", param the field).  Unknown
@@ -134,6 +147,13 @@ void pg_job_free(pg_job_t *job);
  * runner).  0, or -1 when out of memory (the job is then unchanged).
  */
 int pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs,
+    size_t n);
+
+/*
+ * Deep-copies n words into the segment, replacing any it has.  0, or -1
+ * when out of memory (the segment is then unchanged).
+ */
+int pg_job_set_words(pg_job_segment_t *seg, const pg_job_word_t *words,
     size_t n);
 
 /*

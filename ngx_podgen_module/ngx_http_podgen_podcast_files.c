@@ -1,6 +1,6 @@
 /*
  * podgen: a podcast's files — GET {base}/{id}/audio (the episode, with
- * Range), /transcript.vtt and /transcript.json; from this node's store,
+ * Range), /transcript.vtt, /transcript.srt and /transcript.json; from this node's store,
  * or in Redis mode the fleet's copy.
  */
 
@@ -119,6 +119,7 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
 {
     u_char                    *data;
     pg_buf_t                   out;
+    ngx_uint_t                 srt;
     ngx_str_t                  value, *what;
     ngx_buf_t                 *b;
     pg_error_t                 err;
@@ -160,8 +161,11 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
     if (what->data[0] == 't') {
         ngx_memzero(&out, sizeof(pg_buf_t));
 
-        rc = (what->len == 14) ? pg_vtt_write(rec, &out)
-                               : pg_transcript_json(rec, &out);
+        srt = (what->len == 14 && what->data[11] == 's');
+
+        rc = srt ? pg_srt_write(rec, &out)
+                 : (what->len == 14) ? pg_vtt_write(rec, &out)
+                                     : pg_transcript_json(rec, &out);
 
         data = (rc == 0) ? ngx_pnalloc(r->pool, out.len ? out.len : 1) : NULL;
 
@@ -179,7 +183,16 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
         }
 
         r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type, "text/vtt; charset=utf-8");
+
+        if (srt) {
+            ngx_str_set(&r->headers_out.content_type,
+                        "application/x-subrip; charset=utf-8");
+
+        } else {
+            ngx_str_set(&r->headers_out.content_type,
+                        "text/vtt; charset=utf-8");
+        }
+
         r->headers_out.content_type_len = r->headers_out.content_type.len;
 
         if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {

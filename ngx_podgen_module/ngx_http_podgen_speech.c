@@ -318,6 +318,9 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
     conf.log = c->log;
     conf.max_queue = pmcf->max_queue;
 
+    /* a WAV artifact carries its words' timings */
+    conf.words = (s->format == PG_FMT_WAV);
+
     s->job = ngx_http_podgen_tts_start(&conf, s->text, s->text_len, &rc);
 
     if (s->job) {
@@ -550,7 +553,7 @@ ngx_http_podgen_speech_cleanup(void *data)
 
 static void
 ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
-    pg_buf_t *full, ngx_uint_t complete)
+    pg_buf_t *full, ngx_uint_t complete, pg_words_t *words)
 {
     if (!complete || full->len == 0) {
         ngx_http_podgen_fetch_abandon(f);
@@ -558,8 +561,10 @@ ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
         return;
     }
 
-    if (format == PG_FMT_WAV) {
-        (void) pg_wav_fix_sizes(full->data, full->len);
+    if (format == PG_FMT_WAV
+        && pg_wav_fix_sizes(full->data, full->len) == 0)
+    {
+        (void) pg_wav_words_add(full, words);
     }
 
     ngx_http_podgen_fetch_store(f, full->data, full->len);
@@ -606,7 +611,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
                    "podgen speech: orphan done, rc %i", rc);
 
     ngx_http_podgen_speech_store(&o->fetch, o->format, &o->full,
-                                 rc == NGX_OK && !o->overflow);
+                                 rc == NGX_OK && !o->overflow,
+                                 ngx_http_podgen_tts_words(o->job));
 
     /* the last output: detached, the job frees itself */
     ngx_http_podgen_tts_detach(o->job);
@@ -629,7 +635,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         s->done = 1;
 
         if (s->fetch.owner) {
-            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full, 0);
+            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full, 0,
+                                         NULL);
         }
 
         if (!s->header_sent) {
@@ -664,7 +671,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
 
         if (last) {
             ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full,
-                                         !s->overflow);
+                                         !s->overflow,
+                                         ngx_http_podgen_tts_words(s->job));
         }
     }
 
