@@ -243,7 +243,7 @@ pg_vtt_escape(pg_buf_t *out, const char *s)
 }
 
 
-/* the same, but & < > as they are when !markup (SRT) */
+/* the same, but & < > as they are when !markup (SRT), but for "-->" */
 static int
 pg_cue_escape(pg_buf_t *out, const char *s, size_t len, int markup)
 {
@@ -268,6 +268,9 @@ pg_cue_escape(pg_buf_t *out, const char *s, size_t len, int markup)
 
         } else if (c == '>' && markup) {
             rep = "&gt;";
+
+        } else if (c == '>' && i >= 2 && p[i - 1] == '-' && p[i - 2] == '-') {
+            rep = " >";         /* "-->" is a SubRip timing line's */
 
         } else if (c < 0x20 || c == 0x7f) {
             rep = space ? "" : " ";
@@ -340,6 +343,12 @@ pg_srt_write(const pg_job_t *job, pg_buf_t *out)
         }
 
         if (seg->nwords == 0) {
+            if (seg->text[0] == '\0'
+                && (seg->speaker == NULL || seg->speaker[0] == '\0'))
+            {
+                continue;                   /* a cue of nothing */
+            }
+
             if (pg_srt_cue(out, &cue, start, end) != 0
                 || pg_srt_speaker(out, seg) != 0
                 || pg_cue_escape(out, seg->text, strlen(seg->text), 0) != 0
