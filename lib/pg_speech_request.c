@@ -192,6 +192,27 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
         }
     }
 
+    {
+        yajl_val  ts = pg_json_get(tree, "timestamps");
+
+        if (ts != NULL && !YAJL_IS_TRUE(ts) && !YAJL_IS_FALSE(ts)
+            && !YAJL_IS_NULL(ts))
+        {
+            pg_error_set(err, 400, "timestamps", "invalid_type",
+                         "'timestamps' must be a boolean");
+            goto failed;
+        }
+
+        req->timestamps = (ts != NULL && YAJL_IS_TRUE(ts));
+    }
+
+    if (req->timestamps && !req->sse) {
+        pg_error_set(err, 400, "timestamps", "invalid_value",
+                     "'timestamps' needs 'stream_format': 'sse' (the word "
+                     "timings come as speech.audio.timestamps events)");
+        goto failed;
+    }
+
     if (pg_speech_parse_input(input, max_input, req, err) != 0) {
         goto failed;
     }

@@ -15,6 +15,7 @@ use Podgen::API;
 use Test::More;
 use File::Temp ();
 use JSON::PP;
+use MIME::Base64 ();
 
 skip_rest('ffmpeg is not installed') unless which('ffmpeg');
 skip_rest('ffprobe is not installed') unless which('ffprobe');
@@ -177,6 +178,60 @@ for my $case ([ 'wav', 1.0 ], [ 'opus', 1.25 ]) {
     my $vtt = tmpfile($sr->{body}, 'srt');
     is(system("ffmpeg -nostdin -v error -i $vtt -f webvtt - >/dev/null"), 0,
        "$name: ffmpeg reads the SubRip");
+}
+
+# ---- POST /v1/audio/speech with "timestamps": true ----------------------------
+
+{
+    my $input = 'Good morning, listeners. The weather is fine; bring a hat!';
+    my $r = request($ng, 'POST', '/v1/audio/speech',
+        headers => { 'Content-Type' => 'application/json' },
+        body => encode_json({ model => 'tts-1', voice => 'alloy',
+                              input => $input, response_format => 'mp3',
+                              stream_format => 'sse',
+                              timestamps => JSON::PP::true }));
+    is($r->{status}, 200, 'timestamps: 200');
+    is($r->{headers}{'x-podgen-cache'}, 'BYPASS',
+       'timestamps: synthesized, the cache not read');
+    my @ev = map { decode_json($_) } $r->{body} =~ /^data: (.*)$/mg;
+    my @types = map { $_->{type} } @ev;
+    is($types[-1], 'speech.audio.done', 'timestamps: done last');
+    my @ts = grep { $_->{type} eq 'speech.audio.timestamps' } @ev;
+    ok(@ts >= 1, 'timestamps: ' . scalar(@ts) . ' timestamps events');
+    my $first_ts = (grep { $types[$_] eq 'speech.audio.timestamps' } 0 .. $#types)[0] // 0;
+    is($types[$first_ts - 1] // '', 'speech.audio.delta',
+       'timestamps: words come after the audio they are in');
+    my @w = map { @{ $_->{words} } } @ts;
+    is_deeply([ map { $_->{word} } @w ], [ split ' ', $input ],
+              'timestamps: every word once, as written');
+    my ($mono, $prev) = (1, 0);
+    for (@w) {
+        $mono &&= $_->{start} >= $prev && $_->{end} >= $_->{start};
+        $prev = $_->{end};
+    }
+    ok($mono, 'timestamps: in order');
+    my $audio = join '', map { MIME::Base64::decode_base64($_->{audio}) }
+                         grep { $_->{type} eq 'speech.audio.delta' } @ev;
+    my $pcm = decode($audio, 'mp3', 16000);
+    # (an mp3 plays lame's delay and the decoder's first: 69 ms at 16 kHz)
+    my $heard = audible_end($pcm, 16000, 0, @$pcm / 16000);
+    my $last = $w[-1]{end} + 0.069;
+    ok(defined $heard && abs($heard - $last) <= 0.05,
+       sprintf('timestamps: the last word ends at %.3f s (+ mp3 delay), '
+               . 'the sound at %.3f s', $last, $heard // -1));
+
+    for my $bad ([ { timestamps => JSON::PP::true }, 'invalid_value',
+                   'without sse' ],
+                 [ { timestamps => 'yes', stream_format => 'sse' },
+                   'invalid_type', 'not a boolean' ]) {
+        my ($extra, $code, $what) = @$bad;
+        my $b = request($ng, 'POST', '/v1/audio/speech',
+            headers => { 'Content-Type' => 'application/json' },
+            body => encode_json({ model => 'tts-1', voice => 'alloy',
+                                  input => 'Hi.', %$extra }));
+        error_ok($b, "timestamps $what", status => 400, code => $code,
+                 param => 'timestamps');
+    }
 }
 
 # the record keeps the words: after a restart they are still there
