@@ -553,6 +553,75 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
     return rc ? -1 : 0;
 }
 
+/* ---- chapters ----------------------------------------------------------- */
+
+
+int
+pg_chapters_json(const pg_job_t *job, pg_buf_t *out)
+{
+    int                      rc;
+    size_t                   i, n, blen;
+    yajl_gen                 g;
+    const char              *title;
+    const unsigned char     *buf;
+    const pg_job_segment_t  *seg;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return -1;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    title = job->title ? job->title : "";
+
+    rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+         || pg_json_gen_string(g, "version")
+         || pg_json_gen_string(g, "1.2.0")
+         || pg_json_gen_string(g, "title") || pg_json_gen_string(g, title)
+         || pg_json_gen_string(g, "chapters")
+         || yajl_gen_array_open(g) != yajl_gen_status_ok;
+
+    /* a chapter at 0 s, the episode's title, when the first segment
+     * starts none */
+
+    if (job->nsegments == 0 || job->segments[0].chapter == NULL) {
+        rc = rc
+             || yajl_gen_map_open(g) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "startTime")
+             || yajl_gen_number(g, "0", 1) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "title")
+             || pg_json_gen_string(g, title)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    for (i = 0, n = 0; i < job->nsegments && !rc; i++) {
+        seg = &job->segments[i];
+
+        if (seg->chapter == NULL || !(seg->start >= 0.0)) {
+            continue;
+        }
+
+        rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "startTime")
+             || pg_transcript_time(g, n++ == 0 && i == 0 ? 0.0 : seg->start)
+             || pg_json_gen_string(g, "title")
+             || pg_json_gen_string(g, seg->chapter)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    rc = rc
+         || yajl_gen_array_close(g) != yajl_gen_status_ok
+         || yajl_gen_map_close(g) != yajl_gen_status_ok
+         || yajl_gen_get_buf(g, &buf, &blen) != yajl_gen_status_ok
+         || pg_buf_append(out, buf, blen) != 0;
+
+    yajl_gen_free(g);
+
+    return rc ? -1 : 0;
+}
+
+
 /* the words in episode time, within the segment; [] until rendered */
 static int
 pg_transcript_words(yajl_gen g, const pg_job_segment_t *seg, double end)

@@ -37,6 +37,15 @@
 int pg_vtt_write(const pg_job_t *job, pg_buf_t *out);
 
 /*
+ * Appends the Podcasting 2.0 JSON chapters of a job: {"version":"1.2.0",
+ * "title","chapters":[{"startTime","title"}]}, a chapter for each rendered
+ * segment that starts one (its start; the first at 0), after a chapter at
+ * 0 titled as the episode when the first segment starts none.  Returns 0,
+ * or -1 when out of memory or when a string is not UTF-8.
+ */
+int pg_chapters_json(const pg_job_t *job, pg_buf_t *out);
+
+/*
  * Appends the SubRip transcript: cues numbered from 1, "HH:MM:SS,mmm -->
  * HH:MM:SS,mmm", of the rendered segments.  A segment with word timings
  * is cut into captions of at most PG_SRT_CUE_WORDS words or about

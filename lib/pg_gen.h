@@ -127,6 +127,7 @@ typedef struct {
     pg_buf_t                    line;       /* the turn being written */
     pg_buf_t                    tmp;
     pg_buf_t                    term;       /* a unit's term, to ask about */
+    char                       *chapter;    /* for the next segment */
 
     unsigned                    personal:1; /* the last quote was in the
                                                first person */

@@ -450,7 +450,10 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
              || PG_KEY("text") || pg_json_gen_string(g, seg->text)
              || PG_KEY("audio_key") || pg_json_gen_string(g, seg->audio_key)
              || PG_KEY("start") || pg_job_gen_double(g, "%.17g", seg->start)
-             || PG_KEY("end") || pg_job_gen_double(g, "%.17g", seg->end);
+             || PG_KEY("end") || pg_job_gen_double(g, "%.17g", seg->end)
+             || (seg->chapter
+                 && (PG_KEY("chapter")
+                     || pg_json_gen_string(g, seg->chapter)));
 
         if (seg->nwords && !rc) {
             rc = PG_KEY("words")
@@ -863,6 +866,7 @@ pg_job_parse_segments(yajl_val obj, pg_job_t *job, pg_error_t *err)
                != 0
             || pg_job_get_double(item, "start", &seg->start, err) != 0
             || pg_job_get_double(item, "end", &seg->end, err) != 0
+            || pg_job_get_string(item, "chapter", 0, &seg->chapter, err) != 0
             || pg_job_parse_words(item, seg, i, err) != 0)
         {
             if (err != NULL) {
@@ -1001,6 +1005,7 @@ pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs, size_t n)
             || pg_job_dup(segs[i].voice, &copy[i].voice) != 0
             || pg_job_dup(segs[i].text, &copy[i].text) != 0
             || pg_job_dup(segs[i].audio_key, &copy[i].audio_key) != 0
+            || pg_job_dup(segs[i].chapter, &copy[i].chapter) != 0
             || pg_job_set_words(&copy[i], segs[i].words, segs[i].nwords)
                != 0)
         {
@@ -1084,6 +1089,7 @@ pg_job_free_segments(pg_job_segment_t *segs, size_t n)
         free(segs[i].voice);
         free(segs[i].text);
         free(segs[i].audio_key);
+        free(segs[i].chapter);
         pg_job_free_words(segs[i].words, segs[i].nwords);
     }
 
@@ -1277,7 +1283,11 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
              || PG_KEY("transcript_vtt")
              || pg_job_gen_link(g, &tmp, base, id, "/transcript.vtt")
              || PG_KEY("transcript_json")
-             || pg_job_gen_link(g, &tmp, base, id, "/transcript.json");
+             || pg_job_gen_link(g, &tmp, base, id, "/transcript.json")
+             || PG_KEY("transcript_srt")
+             || pg_job_gen_link(g, &tmp, base, id, "/transcript.srt")
+             || PG_KEY("chapters")
+             || pg_job_gen_link(g, &tmp, base, id, "/chapters.json");
     }
 
     rc = rc || yajl_gen_map_close(g) != yajl_gen_status_ok;

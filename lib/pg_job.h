@@ -53,6 +53,8 @@ typedef struct {
     double              start;          /* seconds in the episode, -1 until
                                            rendered */
     double              end;
+    char               *chapter;        /* a chapter starts here: its
+                                           title, or NULL */
     size_t              nwords;         /* known once its audio is made */
     pg_job_word_t      *words;
 } pg_job_segment_t;
@@ -126,7 +128,7 @@ int pg_job_to_json(const pg_job_t *job, pg_buf_t *out);
  * 64 deep); segments (an array
  * of {speaker, text: strings; voice: string or null; audio_key: null or
  * 64 lowercase hex digits; start, end: -1..PG_JOB_TIME_MAX, -1 by
- * default; words: an array of [word, start, end], a non-empty string and
+ * default; chapter: a string or null; words: an array of [word, start, end], a non-empty string and
  * 0 <= start <= end <= PG_JOB_TIME_MAX, each word starting at or after
  * the end of the one before, at most 100000).  Integers must be JSON
  * integers; times in ms lie in
@@ -174,10 +176,12 @@ int pg_job_set_result(pg_job_t *job, const char *data, size_t len);
  *    "error":null|{"code","message"} (failed only),"title":null|"...",
  *    "format":null|"...","duration_s":null|X (a completed podcast only),
  *    "created_at":unix seconds,"updated_at":unix seconds,
- *    "links":{"self","audio","transcript_vtt","transcript_json"}}
+ *    "links":{"self","audio","transcript_vtt","transcript_json",
+ *             "transcript_srt","chapters"}}
  *
  * where the links are base + "/" + id [+ "/audio", "/transcript.vtt",
- * "/transcript.json"], base e.g. "/v1/podcasts".  A batch has only "self"
+ * "/transcript.json", "/transcript.srt", "/chapters.json"], base e.g.
+ * "/v1/podcasts".  A batch has only "self"
  * in its links, and "results" (the result JSON inlined verbatim, or null)
  * when completed.  Returns 0, or -1 when out of memory or when the job
  * cannot be shown (status out of range, result not JSON, not UTF-8).

@@ -1,6 +1,7 @@
 /*
  * podgen: a podcast's files — GET {base}/{id}/audio (the episode, with
- * Range), /transcript.vtt, /transcript.srt and /transcript.json; from this node's store,
+ * Range), /transcript.vtt, /transcript.srt, /transcript.json and
+ * /chapters.json; from this node's store,
  * or in Redis mode the fleet's copy.
  */
 
@@ -158,12 +159,13 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
         return ngx_http_podgen_send_error(r, &err);
     }
 
-    if (what->data[0] == 't') {
+    if (what->data[0] == 't' || what->data[0] == 'c') {
         ngx_memzero(&out, sizeof(pg_buf_t));
 
         srt = (what->len == 14 && what->data[11] == 's');
 
         rc = srt ? pg_srt_write(rec, &out)
+                 : (what->data[0] == 'c') ? pg_chapters_json(rec, &out)
                  : (what->len == 14) ? pg_vtt_write(rec, &out)
                                      : pg_transcript_json(rec, &out);
 
@@ -184,7 +186,11 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
 
         r->headers_out.status = NGX_HTTP_OK;
 
-        if (srt) {
+        if (what->data[0] == 'c') {
+            ngx_str_set(&r->headers_out.content_type,
+                        "application/json+chapters");
+
+        } else if (srt) {
             ngx_str_set(&r->headers_out.content_type,
                         "application/x-subrip; charset=utf-8");
 

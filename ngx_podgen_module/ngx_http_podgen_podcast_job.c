@@ -405,6 +405,7 @@ ngx_http_podgen_podcast_segments(ngx_http_podgen_podcast_job_t *pj)
         rs[i].voice = voice_name;
         rs[i].text = t;
         rs[i].audio_key = seg->key;
+        rs[i].chapter = script->segments[i].chapter;
         rs[i].start = -1;
         rs[i].end = -1;
     }

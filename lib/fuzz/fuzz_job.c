@@ -90,6 +90,7 @@ check_equal(const pg_job_t *a, const pg_job_t *b)
         check(same_str(x->audio_key, y->audio_key));
         check(x->start == y->start);
         check(x->end == y->end);
+        check(same_str(x->chapter, y->chapter));
         check(x->nwords == y->nwords);
 
         for (k = 0; k < x->nwords; k++) {
@@ -314,6 +315,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pg_buf_reset(&b);
     check(pg_vtt_write(&job, &b) == 0);
     check_vtt(&job, &b);
+
+    pg_buf_reset(&b);
+    check(pg_chapters_json(&job, &b) == 0);
+    check_json_object(&b);
 
     /* SubRip: no blank line inside a cue, "-->" in timing lines only */
     pg_buf_reset(&b);
