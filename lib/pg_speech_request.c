@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pg_speech_request.h"
+#include "pg_tts.h"
 #include "pg_text.h"
 
 
@@ -204,6 +205,20 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
         }
 
         req->timestamps = (ts != NULL && YAJL_IS_TRUE(ts));
+    }
+
+    {
+        yajl_val  lv = pg_json_get(tree, "language");
+
+        if (lv != NULL && YAJL_IS_STRING(lv)
+            && !pg_tts_speaks(lv->u.string, strlen(lv->u.string)))
+        {
+            pg_error_set(err, 400, "language", "unsupported_language",
+                         "no voice here speaks '%.35s': the voices speak "
+                         PG_TTS_LANGUAGES " (GET /v1/voices lists them)",
+                         lv->u.string);
+            goto failed;
+        }
     }
 
     if (req->timestamps && !req->sse) {

@@ -769,6 +769,17 @@ pg_wav_words(const unsigned char *wav, size_t len, pg_words_t *ws,
 }
 
 
+int
+pg_tts_speaks(const char *tag, size_t len)
+{
+    /* the primary subtag: "en", then nothing or a dash */
+
+    return len >= 2 && (tag[0] == 'e' || tag[0] == 'E')
+           && (tag[1] == 'n' || tag[1] == 'N')
+           && (len == 2 || tag[2] == '-');
+}
+
+
 const char *
 pg_tts_version(void)
 {

@@ -132,6 +132,15 @@ int pg_wav_words(const unsigned char *wav, size_t len, pg_words_t *ws,
  */
 int pg_tts_deterministic(void);
 
+/*
+ * 1 when the voices speak the language of tag[0..len) (BCP 47, any case):
+ * flite's voices, built in or .flitevox, all speak English ("en",
+ * "en-GB" ...).  PG_TTS_LANGUAGES lists them for /v1/voices.
+ */
+int pg_tts_speaks(const char *tag, size_t len);
+
+#define PG_TTS_LANGUAGES  "en"
+
 /* flite's version string, e.g. "2.2". */
 const char *pg_tts_version(void);
 
