@@ -11,11 +11,12 @@ BUILD       := build
 CC          ?= cc
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer
 LIB_CFLAGS  := -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -std=gnu99 \
-               -I/usr/include/opus
+               -I/usr/include/opus $(shell pkg-config --cflags poppler-glib)
 LIB_LIBS    := -lflite_cmu_us_slt -lflite_cmu_us_rms -lflite_cmu_us_awb \
                -lflite_cmu_us_kal -lflite_cmu_us_kal16 -lflite_usenglish \
                -lflite_cmulex -lflite -lmp3lame -lopusenc -lopus -lFLAC \
-               -lsoxr -lyajl -lcrypto -lm -lpthread
+               -lsoxr -lebur128 -lavformat -lavcodec -lavutil -lyajl -lgumbo \
+               $(shell pkg-config --libs poppler-glib) -lcrypto -lm -lpthread
 
 SRCS := $(wildcard lib/*.c lib/*.h ngx_podgen_module/*.c \
                    ngx_podgen_module/*.h ngx_podgen_metrics/*.c \
@@ -79,7 +80,7 @@ $(BUILD)/unit/%: lib/test/%.c $(LIB_SRCS) $(wildcard lib/*.h) lib/test/unit.h
 # each fuzz target also replays its corpus (t/fuzz/NAME: seeds and every
 # crash ever found) in the unit tests, without libFuzzer
 $(BUILD)/unit/replay_%: lib/fuzz/fuzz_%.c lib/fuzz/replay.c $(LIB_SRCS) \
-        $(wildcard lib/*.h)
+        $(wildcard lib/*.h lib/fuzz/*.h)
 	mkdir -p $(BUILD)/unit
 	$(CC) $(LIB_CFLAGS) $(UNIT_CFLAGS) -Ilib -o $@ $< lib/fuzz/replay.c \
 	    $(LIB_SRCS) $(LIB_LIBS)
@@ -92,10 +93,11 @@ unit: $(UNIT_TESTS) $(REPLAYS)
 # libFuzzer (clang): every target for FUZZ_TIME seconds; new inputs go to
 # build/fuzz/corpus/NAME, crashes to build/fuzz/ (copy them to t/fuzz/NAME
 # so that `make unit` replays them from then on)
-$(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h)
+$(BUILD)/fuzz/fuzz_%: lib/fuzz/fuzz_%.c $(LIB_SRCS) $(wildcard lib/*.h lib/fuzz/*.h)
 	mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -I/usr/include/opus -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
+	    -I/usr/include/opus $(shell pkg-config --cflags poppler-glib) \
+	    -Ilib -o $@ $< $(LIB_SRCS) $(LIB_LIBS)
 
 fuzz: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@for f in $(FUZZ_TARGETS); do \

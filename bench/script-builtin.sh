@@ -5,10 +5,12 @@
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build/bench
-cc -O2 -g -std=gnu99 -I/usr/include/opus -Ilib -o build/bench/script_builtin \
+cc -O2 -g -std=gnu99 -I/usr/include/opus $(pkg-config --cflags poppler-glib) \
+    -Ilib -o build/bench/script_builtin \
     bench/src/script_builtin.c lib/pg_script.c lib/pg_script_request.c \
     lib/pg_analysis.c lib/pg_dialogue.c lib/pg_json.c lib/pg_text.c \
-    lib/pg_buf.c -lyajl -lm
+    lib/pg_buf.c lib/pg_source.c lib/pg_source_html.c lib/pg_source_pdf.c \
+    -lgumbo $(pkg-config --libs poppler-glib) -lyajl -lm
 row=$(taskset -c 0 build/bench/script_builtin t/data/source-*.txt)
 section="## Built-in script generator, one core
 

@@ -9,7 +9,7 @@
 //   asks for them).  At most KEEP_EPISODES are kept, oldest out first.
 // - Everything else under /v1/ and /metrics goes to the network untouched.
 
-const SHELL = 'podgen-shell-v1';
+const SHELL = 'podgen-shell-v2';
 const AUDIO = 'podgen-audio-v1';
 const KEEP_EPISODES = 20;
 
@@ -25,7 +25,14 @@ const SHELL_FILES = [
     'js/create.js',
     'js/player.js',
     'js/library.js',
-    'js/monitor.js'
+    'js/monitor.js',
+    'manifest.webmanifest',
+    'favicon.ico',
+    'icons/icon.svg',
+    'icons/icon-192.png',
+    'icons/icon-512.png',
+    'icons/icon-maskable-512.png',
+    'icons/apple-touch-icon.png'
 ];
 
 const AUDIO_RE = /\/v1\/podcasts\/pod_[0-9a-f]{20}\/audio$/;

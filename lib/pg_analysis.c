@@ -99,7 +99,7 @@ int
 pg_gen_analyze(pg_gen_t *g)
 {
     long        n;
-    size_t      i, nfocus, ntopic;
+    size_t      i, nfocus, ntopic, paragraph, pos, sec;
     pg_span_t  *spans;
     const char  *src;
 
@@ -127,11 +127,29 @@ pg_gen_analyze(pg_gen_t *g)
         return -1;
     }
 
+    paragraph = 0;
+    pos = 0;
+    sec = 0;
+
     for (i = 0; i < (size_t) n; i++) {
         if (pg_gen_sentence(g, i, &spans[i]) != 0) {
             free(spans);
             return -1;
         }
+
+        /* the document's section it is in: paragraphs counted so far */
+
+        for ( /* void */ ; pos < spans[i].off; pos++) {
+            paragraph += g->text[pos] == '\n';
+        }
+
+        while (sec < g->req->nsections
+               && g->req->sections[sec].paragraph <= paragraph)
+        {
+            sec++;
+        }
+
+        g->sents[i].section = (uint32_t) sec;
 
         g->nsents++;
     }
@@ -272,6 +290,7 @@ pg_gen_sentence(pg_gen_t *g, size_t si, const pg_span_t *span)
         if (det) {
             head = id;
             head_end = start + n;
+            g->terms[id].led = 1;
             det = 0;
         }
 
@@ -1249,6 +1268,16 @@ pg_gen_offer(pg_gen_t *g, uint32_t id, int common, uint32_t *top,
         return;
     }
 
+    /* nor do numbers ("1455") and verbs: a word "the" or "a" leads to,
+     * or a name */
+
+    if (alpha != t->surface_len
+        || !(t->led || (t->inner && g->text[t->surface] >= 'A'
+                        && g->text[t->surface] <= 'Z')))
+    {
+        return;
+    }
+
     for (i = 0; i < *ntop; i++) {
         if (top[i] == id) {
             return;
@@ -1351,6 +1380,13 @@ pg_gen_describe(pg_gen_t *g)
             g->subject[0] += 'a' - 'A';
         }
 
+    } else if (g->req->source_title
+               && strlen(g->req->source_title) <= 80)
+    {
+        /* the document's own title: "a deep dive into Harbour Project" */
+
+        g->subject = strdup(g->req->source_title);
+
     } else if (n) {
         if (pg_buf_append_str(&b, "a text about ") != 0
             || pg_gen_terms_text(g, top, n, &g->tmp) != 0
@@ -1377,8 +1413,10 @@ pg_gen_describe(pg_gen_t *g)
 
     if (g->nranks == 0) {
         t = topic ? topic
-                  : (n ? g->subject + sizeof("a text about ") - 1
-                       : "Our topic");
+                  : (strncmp(g->subject, "a text about ",
+                             sizeof("a text about ") - 1) == 0
+                     ? g->subject + sizeof("a text about ") - 1
+                     : (g->req->source_title ? g->subject : "Our topic"));
 
         if (pg_script_short_text(t, strlen(t),
                                  PG_SCRIPT_SHORT_MAX - sizeof(": an outline")
@@ -1401,6 +1439,16 @@ pg_gen_describe(pg_gen_t *g)
 
     } else if (topic) {
         g->title = strdup(topic);
+
+    } else if (g->req->source_title) {
+        /* the document's own heading */
+        if (pg_script_short_text(g->req->source_title,
+                                 strlen(g->req->source_title),
+                                 PG_SCRIPT_SHORT_MAX, &g->title) != 0)
+        {
+            free(topic);
+            return -1;
+        }
 
     } else if (n) {
         g->title = strdup((const char *) g->tmp.data);

@@ -8,7 +8,14 @@
  *   pcm   raw s16le at 24 kHz (soxr resamples in a streaming fashion);
  *   mp3   lame, CBR, no Xing/LAME tag (it would need a seek back);
  *   opus  Ogg Opus by libopusenc, through a write callback;
- *   flac  libFLAC's stream encoder, through a write callback, no seeking.
+ *   flac  libFLAC's stream encoder, through a write callback, no seeking;
+ *   aac   FFmpeg's AAC-LC encoder (libavcodec), each packet in an ADTS
+ *         header, as OpenAI sends it: a stream any player can start on;
+ *   m4a   the same packets in an MP4 file (libavformat's "ipod" muxer,
+ *         through a custom AVIOContext over the caller's buffer: it seeks
+ *         back to write the sizes and appends the index), with the edit
+ *         list that hides the encoder's delay: whole files only, as an
+ *         MP4's index comes after its audio.
  *
  * Library global state, for using encoders from several threads at once:
  *
@@ -23,6 +30,10 @@
  *   libFLAC     none.
  *   soxr        none to call (its shared tables have their own locks); we
  *               ask for one thread so it never starts OpenMP workers.
+ *   libavcodec  avcodec_find_encoder() and avcodec_open2() are thread-safe
+ *               (FFmpeg >= 4 initializes its static tables once, itself);
+ *               av_log_set_level() is set once (pthread_once) so that its
+ *               chatter stays out of nginx's error log; one codec thread.
  */
 
 #include <stdarg.h>
@@ -47,6 +58,11 @@
 #include <FLAC/metadata.h>
 #include <FLAC/stream_encoder.h>
 #include <soxr.h>
+#include <pthread.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/log.h>
 
 #include "pg_audio.h"
 
@@ -75,6 +91,12 @@
 #define PG_OPUS_COMPLEXITY   5
 #define PG_FLAC_LEVEL        5
 
+/* speech, mono: AAC-LC at 32 kbps (24 kbps below 16 kHz) */
+#define PG_AAC_BITRATE       32000
+#define PG_AAC_LOW_BITRATE   24000
+#define PG_AAC_CHANNELS      1
+#define PG_ADTS_HEADER_SIZE  7
+
 #define PG_WAV_HEADER_SIZE   44
 #define PG_WAV_UNKNOWN_SIZE  0xffffffff
 
@@ -84,6 +106,19 @@ typedef enum {
     PG_ENC_FINISHED,
     PG_ENC_FAILED
 } pg_enc_state_t;
+
+
+/* libavcodec's state for an aac encoder */
+typedef struct {
+    AVCodecContext       *ctx;
+    AVFrame              *frame;
+    AVPacket             *pkt;
+    int                   filled;       /* samples in frame */
+    int                   sf_index;     /* ADTS sampling frequency index */
+    int64_t               pts;
+    AVFormatContext      *mux;          /* m4a: the MP4 muxer, else NULL */
+    AVIOContext          *io;
+} pg_aac_t;
 
 
 typedef struct {
@@ -127,6 +162,7 @@ struct pg_enc_s {
         OggOpusEnc           *opus;
         FLAC__StreamEncoder  *flac;
         soxr_t                soxr;      /* NULL: pcm input at 24 kHz */
+        pg_aac_t             *aac;
     } lib;
 
     union {
@@ -187,6 +223,31 @@ static int pg_flac_finish(pg_enc_t *enc, pg_buf_t *out);
 static void pg_flac_cleanup(pg_enc_t *enc);
 
 
+static int pg_aac_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_aac_drain(pg_enc_t *enc, pg_buf_t *out);
+static int pg_aac_send(pg_enc_t *enc, AVFrame *frame, pg_buf_t *out);
+static int pg_aac_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_aac_finish(pg_enc_t *enc, pg_buf_t *out);
+static void pg_aac_cleanup(pg_enc_t *enc);
+
+
+static int pg_m4a_init(pg_enc_t *enc, pg_buf_t *out);
+static int pg_m4a_write_cb(void *data, uint8_t *buf, int size);
+static int64_t pg_m4a_seek_cb(void *data, int64_t offset, int whence);
+static int pg_m4a_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
+    pg_buf_t *out);
+static int pg_m4a_finish(pg_enc_t *enc, pg_buf_t *out);
+
+
+static const pg_enc_ops_t  pg_aac_ops = {
+    pg_aac_init, pg_aac_write, pg_aac_finish, pg_aac_cleanup
+};
+
+static const pg_enc_ops_t  pg_m4a_ops = {
+    pg_m4a_init, pg_m4a_write, pg_m4a_finish, pg_aac_cleanup
+};
+
 static const pg_enc_ops_t  pg_wav_ops = {
     pg_wav_init, pg_wav_write, pg_wav_finish, pg_wav_cleanup
 };
@@ -216,10 +277,11 @@ static const struct {
 } pg_formats[] = {
     { "mp3",  "audio/mpeg", &pg_mp3_ops },      /* PG_FMT_MP3 */
     { "opus", "audio/ogg",  &pg_opus_ops },     /* PG_FMT_OPUS */
-    { "aac",  "audio/aac",  NULL },             /* PG_FMT_AAC */
+    { "aac",  "audio/aac",  &pg_aac_ops },      /* PG_FMT_AAC */
     { "wav",  "audio/wav",  &pg_wav_ops },      /* PG_FMT_WAV */
     { "flac", "audio/flac", &pg_flac_ops },     /* PG_FMT_FLAC */
-    { "pcm",  "audio/pcm",  &pg_pcm_ops }       /* PG_FMT_PCM */
+    { "pcm",  "audio/pcm",  &pg_pcm_ops },      /* PG_FMT_PCM */
+    { "m4a",  "audio/mp4",  &pg_m4a_ops }       /* PG_FMT_M4A */
 };
 
 #define PG_NFORMATS  (sizeof(pg_formats) / sizeof(pg_formats[0]))
@@ -564,6 +626,17 @@ pg_meta_comments(const pg_audio_meta_t *meta,
     }
 
     return 0;
+}
+
+
+void
+pg_enc_drained(pg_enc_t *enc, size_t n)
+{
+    /* between calls FLAC's position is the end of the buffer */
+
+    if (enc->whole && enc->pos - enc->base >= n) {
+        enc->pos -= n;
+    }
 }
 
 
@@ -1584,4 +1657,438 @@ pg_flac_cleanup(pg_enc_t *enc)
     while (enc->nflac_meta) {
         FLAC__metadata_object_delete(enc->flac_meta[--enc->nflac_meta]);
     }
+}
+
+
+/* ---- aac (ADTS) --------------------------------------------------------- */
+
+
+static pthread_once_t  pg_aac_once = PTHREAD_ONCE_INIT;
+
+
+static void
+pg_aac_quiet(void)
+{
+    av_log_set_level(AV_LOG_QUIET);
+}
+
+
+static int
+pg_aac_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    int              i;
+    pg_aac_t        *a;
+    const AVCodec   *codec;
+    static const int rates[] = {
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000,
+        12000, 11025, 8000, 7350
+    };
+
+    (void) pthread_once(&pg_aac_once, pg_aac_quiet);
+
+    /* ADTS has an index for each rate AAC knows; flite's are among them */
+
+    for (i = 0; i < (int) (sizeof(rates) / sizeof(rates[0])); i++) {
+        if (rates[i] == enc->in_rate) {
+            break;
+        }
+    }
+
+    if (i == (int) (sizeof(rates) / sizeof(rates[0]))) {
+        return -1;
+    }
+
+    codec = avcodec_find_encoder(AV_CODEC_ID_AAC);
+    if (codec == NULL) {
+        return -1;
+    }
+
+    a = calloc(1, sizeof(pg_aac_t));
+    if (a == NULL) {
+        return -1;
+    }
+
+    enc->lib.aac = a;
+    a->sf_index = i;
+
+    a->ctx = avcodec_alloc_context3(codec);
+    a->frame = av_frame_alloc();
+    a->pkt = av_packet_alloc();
+
+    if (a->ctx == NULL || a->frame == NULL || a->pkt == NULL) {
+        return -1;
+    }
+
+    a->ctx->sample_fmt = AV_SAMPLE_FMT_FLTP;
+    a->ctx->sample_rate = enc->in_rate;
+    a->ctx->bit_rate = enc->in_rate >= 16000 ? PG_AAC_BITRATE
+                                             : PG_AAC_LOW_BITRATE;
+    a->ctx->profile = FF_PROFILE_AAC_LOW;
+    a->ctx->thread_count = 1;
+    a->ctx->time_base = (AVRational) { 1, enc->in_rate };
+
+    if (enc->ops == &pg_m4a_ops) {
+        /* MP4 keeps the AudioSpecificConfig in its header, not in-band */
+        a->ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    }
+    av_channel_layout_default(&a->ctx->ch_layout, PG_AAC_CHANNELS);
+
+    if (avcodec_open2(a->ctx, codec, NULL) < 0) {
+        return -1;
+    }
+
+    a->frame->format = AV_SAMPLE_FMT_FLTP;
+    a->frame->sample_rate = enc->in_rate;
+    a->frame->nb_samples = a->ctx->frame_size;
+
+    if (av_channel_layout_copy(&a->frame->ch_layout, &a->ctx->ch_layout) < 0
+        || av_frame_get_buffer(a->frame, 0) < 0)
+    {
+        return -1;
+    }
+
+    /* no header: each packet carries its own */
+    (void) out;
+
+    return 0;
+}
+
+
+/* the packets the encoder has ready, each after its ADTS header */
+
+static int
+pg_aac_drain(pg_enc_t *enc, pg_buf_t *out)
+{
+    int             rc;
+    size_t          len;
+    pg_aac_t       *a = enc->lib.aac;
+    unsigned char   h[PG_ADTS_HEADER_SIZE];
+
+    for ( ;; ) {
+        rc = avcodec_receive_packet(a->ctx, a->pkt);
+
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
+            return 0;
+        }
+
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (a->mux) {
+            av_packet_rescale_ts(a->pkt, a->ctx->time_base,
+                                 a->mux->streams[0]->time_base);
+            a->pkt->stream_index = 0;
+
+            /* the muxer takes the packet's reference */
+            if (av_interleaved_write_frame(a->mux, a->pkt) < 0
+                || enc->out_failed)
+            {
+                return -1;
+            }
+
+            continue;
+        }
+
+        len = (size_t) a->pkt->size + PG_ADTS_HEADER_SIZE;
+
+        if (len > 0x1fff) {
+            av_packet_unref(a->pkt);
+            return -1;
+        }
+
+        /* ISO 14496-3 1.A.2: MPEG-4, no CRC, AAC LC (object type 2),
+         * one channel, one raw data block, a VBR buffer fullness */
+
+        h[0] = 0xff;
+        h[1] = 0xf1;
+        h[2] = (unsigned char) (((2 - 1) << 6) | (a->sf_index << 2)
+                                | (PG_AAC_CHANNELS >> 2));
+        h[3] = (unsigned char) (((PG_AAC_CHANNELS & 3) << 6) | (len >> 11));
+        h[4] = (unsigned char) ((len >> 3) & 0xff);
+        h[5] = (unsigned char) (((len & 7) << 5) | 0x1f);
+        h[6] = 0xfc;
+
+        rc = pg_buf_append(out, h, sizeof(h)) != 0
+             || pg_buf_append(out, a->pkt->data, a->pkt->size) != 0;
+
+        av_packet_unref(a->pkt);
+
+        if (rc) {
+            return -1;
+        }
+    }
+}
+
+
+static int
+pg_aac_send(pg_enc_t *enc, AVFrame *frame, pg_buf_t *out)
+{
+    if (avcodec_send_frame(enc->lib.aac->ctx, frame) < 0) {
+        return -1;
+    }
+
+    return pg_aac_drain(enc, out);
+}
+
+
+static int
+pg_aac_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    float     *s;
+    size_t     i;
+    pg_aac_t  *a = enc->lib.aac;
+
+    for (i = 0; i < n; /* void */) {
+
+        if (a->filled == 0 && av_frame_make_writable(a->frame) < 0) {
+            return -1;
+        }
+
+        s = (float *) a->frame->data[0];
+
+        while (i < n && a->filled < a->frame->nb_samples) {
+            s[a->filled++] = (float) pcm[i++] / 32768.0f;
+        }
+
+        if (a->filled == a->frame->nb_samples) {
+            a->frame->pts = a->pts;
+            a->pts += a->filled;
+            a->filled = 0;
+
+            if (pg_aac_send(enc, a->frame, out) != 0) {
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+pg_aac_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    pg_aac_t  *a = enc->lib.aac;
+
+    /* the last samples in a short frame, then the encoder's delay */
+
+    if (a->filled) {
+        a->frame->nb_samples = a->filled;
+        a->frame->pts = a->pts;
+        a->pts += a->filled;
+        a->filled = 0;
+
+        if (pg_aac_send(enc, a->frame, out) != 0) {
+            return -1;
+        }
+    }
+
+    return pg_aac_send(enc, NULL, out);
+}
+
+
+static void
+pg_aac_cleanup(pg_enc_t *enc)
+{
+    pg_aac_t  *a = enc->lib.aac;
+
+    if (a == NULL) {
+        return;
+    }
+
+    if (a->mux) {
+        avformat_free_context(a->mux);
+    }
+
+    if (a->io) {
+        av_freep(&a->io->buffer);
+        avio_context_free(&a->io);
+    }
+
+    avcodec_free_context(&a->ctx);
+    av_frame_free(&a->frame);
+    av_packet_free(&a->pkt);
+    free(a);
+
+    enc->lib.aac = NULL;
+}
+
+
+/* ---- m4a (AAC in MP4, whole files) -------------------------------------- */
+
+
+#define PG_M4A_IO_SIZE  32768
+
+
+static int
+pg_m4a_init(pg_enc_t *enc, pg_buf_t *out)
+{
+    int                rc;
+    pg_aac_t          *a;
+    AVStream          *st;
+    unsigned char     *iobuf;
+    const AVOutputFormat  *ofmt;
+
+    /* the index comes last and sizes are written back: never a stream */
+
+    if (!enc->whole || pg_aac_init(enc, out) != 0) {
+        return -1;
+    }
+
+    a = enc->lib.aac;
+
+    ofmt = av_guess_format("ipod", NULL, NULL);
+    if (ofmt == NULL
+        || avformat_alloc_output_context2(&a->mux, ofmt, NULL, NULL) < 0)
+    {
+        return -1;
+    }
+
+    iobuf = av_malloc(PG_M4A_IO_SIZE);
+    if (iobuf == NULL) {
+        return -1;
+    }
+
+    a->io = avio_alloc_context(iobuf, PG_M4A_IO_SIZE, 1, enc, NULL,
+                               pg_m4a_write_cb, pg_m4a_seek_cb);
+    if (a->io == NULL) {
+        av_free(iobuf);
+        return -1;
+    }
+
+    a->mux->pb = a->io;
+    a->mux->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+
+    st = avformat_new_stream(a->mux, NULL);
+    if (st == NULL
+        || avcodec_parameters_from_context(st->codecpar, a->ctx) < 0)
+    {
+        return -1;
+    }
+
+    st->time_base = a->ctx->time_base;
+
+    enc->out = out;
+    rc = avformat_write_header(a->mux, NULL);
+    enc->out = NULL;
+
+    return (rc < 0 || enc->out_failed) ? -1 : 0;
+}
+
+
+/* the muxer's output: over what is there (after a seek back), then on */
+
+static int
+pg_m4a_write_cb(void *data, uint8_t *buf, int size)
+{
+    pg_enc_t  *enc = data;
+
+    size_t  over, n;
+
+    n = (size_t) size;
+
+    if (enc->out == NULL || size < 0 || enc->pos > enc->out->len) {
+        enc->out_failed = 1;
+        return AVERROR(EIO);
+    }
+
+    over = enc->out->len - enc->pos;
+    if (over > n) {
+        over = n;
+    }
+
+    if (over) {
+        memcpy(enc->out->data + enc->pos, buf, over);
+    }
+
+    if (pg_buf_append(enc->out, buf + over, n - over) != 0) {
+        enc->out_failed = 1;
+        return AVERROR(ENOMEM);
+    }
+
+    enc->pos += n;
+
+    return size;
+}
+
+
+static int64_t
+pg_m4a_seek_cb(void *data, int64_t offset, int whence)
+{
+    pg_enc_t  *enc = data;
+
+    int64_t  len, to;
+
+    if (enc->out == NULL) {
+        return AVERROR(EIO);
+    }
+
+    len = (int64_t) (enc->out->len - enc->base);
+
+    switch (whence & ~AVSEEK_FORCE) {
+
+    case AVSEEK_SIZE:
+        return len;
+
+    case SEEK_SET:
+        to = offset;
+        break;
+
+    case SEEK_CUR:
+        to = (int64_t) (enc->pos - enc->base) + offset;
+        break;
+
+    case SEEK_END:
+        to = len + offset;
+        break;
+
+    default:
+        return AVERROR(EINVAL);
+    }
+
+    if (to < 0 || to > len) {
+        return AVERROR(EINVAL);
+    }
+
+    enc->pos = enc->base + (size_t) to;
+
+    return to;
+}
+
+
+static int
+pg_m4a_write(pg_enc_t *enc, const int16_t *pcm, size_t n, pg_buf_t *out)
+{
+    int  rc;
+
+    enc->out = out;
+    rc = pg_aac_write(enc, pcm, n, out);
+    enc->out = NULL;
+
+    return (rc != 0 || enc->out_failed) ? -1 : 0;
+}
+
+
+static int
+pg_m4a_finish(pg_enc_t *enc, pg_buf_t *out)
+{
+    int        rc;
+    pg_aac_t  *a = enc->lib.aac;
+
+    enc->out = out;
+
+    rc = pg_aac_finish(enc, out);
+
+    if (rc == 0 && av_write_trailer(a->mux) < 0) {
+        rc = -1;
+    }
+
+    if (rc == 0) {
+        avio_flush(a->io);
+    }
+
+    enc->out = NULL;
+
+    return (rc != 0 || enc->out_failed || a->io->error) ? -1 : 0;
 }

@@ -21,10 +21,11 @@
 typedef enum {
     PG_FMT_MP3 = 0,
     PG_FMT_OPUS,
-    PG_FMT_AAC,         /* accepted by the parser, not implemented: 400 */
+    PG_FMT_AAC,         /* ADTS; speech only: episodes are not aac */
     PG_FMT_WAV,
     PG_FMT_FLAC,
     PG_FMT_PCM,         /* raw s16le mono at 24 kHz, like OpenAI */
+    PG_FMT_M4A,         /* AAC-LC in MP4, whole files only (episodes) */
     PG_FMT_UNKNOWN
 } pg_format_t;
 
@@ -99,6 +100,14 @@ pg_enc_t *pg_enc_create_whole_meta(pg_format_t fmt, int in_rate,
  * when it would pass 256 MB.
  */
 int pg_id3_write(const pg_audio_meta_t *meta, pg_buf_t *out);
+
+/*
+ * A whole file's caller moved the last n bytes of *out elsewhere (and cut
+ * out->len by n), never any of what the encoder may go back to (its
+ * headers, in the first 64 KB from where it began): the encoder goes on
+ * as if they were there.
+ */
+void pg_enc_drained(pg_enc_t *enc, size_t n);
 
 /* Returns 0, or -1 on error (the encoder is then unusable). */
 int pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,

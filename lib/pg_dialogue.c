@@ -32,6 +32,7 @@ static void pg_gen_ask(pg_gen_t *g, const char *tpl, size_t asker,
     size_t target);
 static void pg_gen_unit(pg_gen_t *g, size_t u);
 static const char *pg_gen_unit_term(pg_gen_t *g, size_t u, int remember);
+static const char *pg_gen_section_title(pg_gen_t *g, uint32_t sec);
 static int pg_gen_unit_has(pg_gen_t *g, size_t u, int what);
 static void pg_gen_say(pg_gen_t *g, size_t speaker);
 static size_t pg_gen_other(pg_gen_t *g, size_t a, size_t b, size_t k);
@@ -626,6 +627,46 @@ pg_gen_unit_term(pg_gen_t *g, size_t u, int remember)
 }
 
 
+/*
+ * A section's title as the hosts say it, in g->tmp2: without a final
+ * colon or period; NULL for none or one too long to say.
+ */
+static const char *
+pg_gen_section_title(pg_gen_t *g, uint32_t sec)
+{
+    size_t       len;
+    const char  *s;
+
+    if (sec == 0 || sec > g->req->nsections) {
+        return NULL;
+    }
+
+    s = g->req->sections[sec - 1].title;
+    len = strlen(s);
+
+    while (len && (s[len - 1] == ':' || s[len - 1] == '.'
+                   || s[len - 1] == ' '))
+    {
+        len--;
+    }
+
+    if (len == 0 || len > 80) {
+        return NULL;
+    }
+
+    g->tmp2.len = 0;
+
+    if (pg_buf_append(&g->tmp2, s, len) != 0
+        || pg_buf_append(&g->tmp2, "", 1) != 0)
+    {
+        g->failed = 1;
+        return NULL;
+    }
+
+    return (const char *) g->tmp2.data;
+}
+
+
 #define PG_UNIT_STANCE  1
 #define PG_UNIT_CLAIM   2
 
@@ -987,8 +1028,10 @@ pg_gen_outro(pg_gen_t *g, const char *with_names, const char *solo)
 static void
 pg_gen_deep_dive(pg_gen_t *g)
 {
-    size_t       u, p, asker, r;
-    const char  *t;
+    int          start;
+    size_t       u, p, asker, r, part, since;
+    uint32_t     sec, prev;
+    const char  *t, *title;
 
     pg_gen_intro(g, "I'm %n, and with me today is %t.",
                  "I'm %n, and with me today are %t.",
@@ -997,28 +1040,57 @@ pg_gen_deep_dive(pg_gen_t *g)
     pg_gen_greetings(g, pg_greetings, PG_NELEMS(pg_greetings));
 
     p = 0;
+    part = 0;
+    since = 0;
+    prev = 0;
 
     for (u = 0; u < g->nunits; u++) {
         pg_gen_section(g, u);
 
         t = pg_gen_unit_term(g, u, 1);
 
+        /*
+         * A part starts with each titled section of the document, and
+         * every few turns within one; a titled one is handed over to by
+         * its title ("Next, the incident review").
+         */
+
+        sec = g->sents[g->picked[g->units[u].first]].section;
+        title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
+        prev = sec;
+
+        start = u == 0 || title != NULL || since == PG_SCRIPT_SECTION;
+
+        if (start) {
+            since = 0;
+            part += u > 0;
+        }
+
+        since++;
+
         if (g->nhosts == 1) {
 
             /* alone: a hand-over to each part, no questions to oneself */
 
-            if (u % PG_SCRIPT_SECTION == 0 && u > 0 && t) {
-                pg_gen_phrase(g, PG_PICK(g, pg_solo_sections), NULL, t);
+            if (start && (title || (u > 0 && t))) {
+                pg_gen_phrase(g, u == 0 ? "First, %t." :
+                                          PG_PICK(g, pg_solo_sections),
+                              NULL, title ? title : t);
             }
 
-        } else if (u % PG_SCRIPT_SECTION == 0) {
+        } else if (start) {
 
-            /* a section: the first host hands over, by name and subject */
+            /* a part: the first host hands over, by name and subject */
 
-            p = (1 + u / PG_SCRIPT_SECTION) % g->nhosts;
+            p = (1 + part) % g->nhosts;
             asker = p != 0 ? 0 : pg_gen_other(g, p, p, u);
 
-            if (u == 0 || t == NULL) {
+            if (title) {
+                pg_gen_phrase(g, u == 0 ? "%n, let's start with %t."
+                                        : PG_PICK(g, pg_dd_sections),
+                              pg_gen_name(g, p), title);
+
+            } else if (u == 0 || t == NULL) {
                 pg_gen_ask(g, u == 0 ? PG_PICK(g, pg_dd_first)
                                      : PG_PICK(g, pg_dd_next),
                            asker, p);
@@ -1030,7 +1102,7 @@ pg_gen_deep_dive(pg_gen_t *g)
 
             pg_gen_say(g, asker);
 
-        } else if (u % PG_SCRIPT_SECTION == 1 && t) {
+        } else if (since == 2 && t) {
 
             /* a question the next turn answers: it is about its term */
 
@@ -1257,7 +1329,8 @@ static void
 pg_gen_interview(pg_gen_t *g)
 {
     size_t       u, guest;
-    const char  *q, *t;
+    uint32_t     sec, prev;
+    const char  *q, *t, *title;
 
     pg_gen_intro(g, "I'm %n, and today I'm talking with %t.",
                  "I'm %n, and today I'm talking with %t.",
@@ -1265,11 +1338,23 @@ pg_gen_interview(pg_gen_t *g)
     pg_gen_say(g, 0);
     pg_gen_greetings(g, pg_iv_greetings, PG_NELEMS(pg_iv_greetings));
 
+    prev = 0;
+
     for (u = 0; u < g->nunits; u++) {
         pg_gen_section(g, u);
 
         guest = g->nhosts > 1 ? 1 + u % (g->nhosts - 1) : 0;
         t = pg_gen_unit_term(g, u, 1);
+
+        /* a titled section of the document: asked about by its title */
+
+        sec = g->sents[g->picked[g->units[u].first]].section;
+        title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
+        prev = sec;
+
+        if (title) {
+            t = title;
+        }
 
         if (g->nhosts == 1) {
 
@@ -1289,6 +1374,9 @@ pg_gen_interview(pg_gen_t *g)
                     "know about %t?"
                   : "%n, let's start at the beginning. What should people "
                     "know first?";
+
+        } else if (title) {
+            q = "%n, let's turn to %t. What should people know?";
 
         } else if (u + 1 == g->nunits && g->nunits > 2) {
             q = "%n, one last question. What should listeners take away?";

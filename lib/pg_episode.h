@@ -5,14 +5,23 @@
  * Each segment's audio is a complete WAV file (what pg_audio's wav encoder
  * writes); the episode joins them in order, a short silence between two
  * segments, at one common rate, and encodes the whole with pg_audio's
- * encoders, piece by piece: nothing holds more than a few thousand samples
- * besides the encoded output itself.
+ * encoders, piece by piece.  pg_episode_render_files() asks for the parts
+ * one at a time and hands the encoded file out in pieces: it holds one
+ * part, a few thousand samples and the file's first PG_EPISODE_HEAD bytes
+ * (which encoders go back to at the end) plus at most PG_EPISODE_DRAIN
+ * more, whatever the episode's length.
+ *
+ * Loudness (EBU R128 / ITU-R BS.1770, libebur128), when asked: a first
+ * pass over the joined PCM measures the integrated loudness and the true
+ * peak, the second applies the gain that brings the episode to the target
+ * and a true-peak limiter while it encodes (see pg_episode.c).
  */
 
 #ifndef PG_EPISODE_H
 #define PG_EPISODE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pg_audio.h"
 #include "pg_buf.h"
@@ -32,6 +41,59 @@ typedef struct {
     double   start;
     double   end;
 } pg_episode_span_t;
+
+
+/* What render_files() keeps of the file in memory (see above). */
+#define PG_EPISODE_HEAD          (64 * 1024)
+#define PG_EPISODE_DRAIN         (256 * 1024)
+
+
+/*
+ * Where render_files() gets the parts and puts the file.  get() gives
+ * part i (0..n) as a complete WAV, valid until put(i) (called after every
+ * successful get, before the next get); 0, or -1 with a reason in errbuf.
+ * A part is asked for two or three times (checked, measured, encoded):
+ * it must be the same each time.  write() puts len bytes at offset off of
+ * the file: the file grows in order but for its first PG_EPISODE_HEAD
+ * bytes, written (again) once everything else is; 0 or -1 (errno set, for
+ * the reason).  put may be NULL; last is 1 when part i will not be asked
+ * for again (its file may go: the disk then holds about one episode).
+ */
+typedef struct {
+    int    (*get)(void *data, size_t i, pg_episode_part_t *part,
+               char *errbuf, size_t errlen);
+    void   (*put)(void *data, size_t i, pg_episode_part_t *part,
+               int last);
+    int    (*write)(void *data, uint64_t off, const unsigned char *p,
+               size_t len);
+    void    *data;
+} pg_episode_io_t;
+
+/*
+ * Loudness: on when loudness is 1.  target_lufs -70..0 (integrated),
+ * peak_dbtp -20..0 (the most true peak).  gain_db: NULL, or per part a
+ * gain (-40..40 dB) applied to it before anything is measured (a voice's
+ * level; with loudness on only).
+ */
+typedef struct {
+    unsigned        loudness:1;
+    double          target_lufs;
+    double          peak_dbtp;
+    const double   *gain_db;
+} pg_episode_opts_t;
+
+/*
+ * What loudness found: the joined PCM (with the parts' gains) measured
+ * integrated_lufs and true_peak_dbtp (-HUGE_VAL for silence), and gain_db
+ * was applied (0 for silence).  limited: samples the limiter lowered.
+ */
+typedef struct {
+    unsigned        measured:1;
+    double          integrated_lufs;
+    double          true_peak_dbtp;
+    double          gain_db;
+    uint64_t        limited;
+} pg_episode_loudness_t;
 
 
 /*
@@ -83,5 +145,18 @@ int pg_episode_render(const pg_episode_part_t *parts, size_t n,
     int out_rate, double pause_s, pg_format_t fmt, pg_buf_t *out,
     pg_episode_span_t *spans, double *duration, char *errbuf,
     size_t errlen);
+
+/*
+ * The same, parts from io->get() and the file to io->write(): *bytes (may
+ * be NULL) gets the file's size, *loud (may be NULL) the loudness found
+ * when opts asks for it (opts NULL: none, the same bytes as
+ * pg_episode_render()).  On error what was written is garbage: the caller
+ * writes to a temporary file and renames it when this returns 0.
+ */
+int pg_episode_render_files(const pg_episode_io_t *io, size_t n,
+    int out_rate, double pause_s, pg_format_t fmt,
+    const pg_episode_opts_t *opts, uint64_t *bytes,
+    pg_episode_span_t *spans, double *duration, pg_episode_loudness_t *loud,
+    char *errbuf, size_t errlen);
 
 #endif /* PG_EPISODE_H */

@@ -69,7 +69,8 @@ static const struct {
     { "wav",  "audio/wav" },
     { "flac", "audio/flac" },
     { "pcm",  "audio/pcm" },        /* as pg_format_mime() */
-    { "aac",  "audio/aac" }
+    { "aac",  "audio/aac" },
+    { "m4a",  "audio/mp4" }         /* Apple Podcasts takes it, as x-m4a */
 };
 
 
@@ -516,6 +517,7 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
          || PG_KEY("duration_s")
          || pg_transcript_time(g, job->status == PG_JOB_COMPLETED
                                   ? job->duration_s : -1.0)
+         || PG_KEY("loudness") || pg_job_gen_loudness(g, job)
          || PG_KEY("segments")
          || yajl_gen_array_open(g) != yajl_gen_status_ok;
 

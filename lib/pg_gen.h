@@ -34,6 +34,7 @@ typedef struct {
     unsigned     topic:1;
     unsigned     noun:1;        /* seen as the head after "the", "a",
                                    "their"...: a thing to ask about */
+    unsigned     led:1;         /* seen right after a determiner */
     unsigned     cues:4;        /* PG_CUE_* of the word */
 } pg_term_t;
 
@@ -48,6 +49,7 @@ typedef struct {
     unsigned     open:1;        /* no . ! ? at the end: a cut piece */
     unsigned     anaphora:1;    /* starts with "he", "this", ...: out of
                                    context, it is unclear who or what */
+    uint32_t     section;       /* req->sections index + 1, 0: none */
     unsigned     stance:1;      /* contrast or a side taken: "but",
                                    "critics", "argued" */
     unsigned     claim:1;       /* a number, a superlative, a prediction */
@@ -127,6 +129,7 @@ typedef struct {
     pg_buf_t                    line;       /* the turn being written */
     pg_buf_t                    tmp;
     pg_buf_t                    term;       /* a unit's term, to ask about */
+    pg_buf_t                    tmp2;       /* a section's title */
     char                       *chapter;    /* for the next segment */
 
     unsigned                    personal:1; /* the last quote was in the

@@ -438,6 +438,7 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
          || PG_KEY("duration_s")
          || pg_job_gen_double(g, "%.17g", job->duration_s)
          || PG_KEY("audio_bytes") || pg_job_gen_integer(g, job->audio_bytes)
+         || PG_KEY("loudness") || pg_job_gen_loudness(g, job)
          || PG_KEY("segments")
          || yajl_gen_array_open(g) != yajl_gen_status_ok;
 
@@ -518,6 +519,31 @@ pg_job_gen_double(yajl_gen g, const char *fmt, double d)
     }
 
     return yajl_gen_number(g, num, (size_t) n) != yajl_gen_status_ok;
+}
+
+
+int
+pg_job_gen_loudness(void *gen, const pg_job_t *job)
+{
+    yajl_gen  g = gen;
+
+    if (!job->loudness) {
+        return yajl_gen_null(g) != yajl_gen_status_ok;
+    }
+
+#define PG_VAL(d)  (isfinite(d) ? pg_job_gen_double(g, "%.2f", d)             \
+                                : yajl_gen_null(g) != yajl_gen_status_ok)
+
+    return yajl_gen_map_open(g) != yajl_gen_status_ok
+           || pg_json_gen_string(g, "integrated_lufs")
+           || PG_VAL(job->loudness_lufs)
+           || pg_json_gen_string(g, "true_peak_dbtp")
+           || PG_VAL(job->loudness_peak)
+           || pg_json_gen_string(g, "gain_db")
+           || PG_VAL(job->loudness_gain)
+           || yajl_gen_map_close(g) != yajl_gen_status_ok;
+
+#undef PG_VAL
 }
 
 
@@ -652,6 +678,31 @@ pg_job_from_json(const char *data, size_t len, pg_job_t *job,
         || pg_job_get_double(tree, "duration_s", &job->duration_s, err) != 0)
     {
         goto failed;
+    }
+
+    {
+        yajl_val  l = pg_json_get(tree, "loudness");
+
+        if (l != NULL && YAJL_IS_OBJECT(l)) {
+            job->loudness = 1;
+            job->loudness_lufs = -HUGE_VAL;
+            job->loudness_peak = -HUGE_VAL;
+            job->loudness_gain = 0;
+
+            if (pg_job_get_double(l, "integrated_lufs", &job->loudness_lufs,
+                                  err) != 0
+                || pg_job_get_double(l, "true_peak_dbtp",
+                                     &job->loudness_peak, err) != 0
+                || pg_job_get_double(l, "gain_db", &job->loudness_gain, err)
+                   != 0)
+            {
+                goto failed;
+            }
+
+        } else if (l != NULL && !YAJL_IS_NULL(l)) {
+            pg_job_corrupt(err, "loudness", "'loudness' is not an object");
+            goto failed;
+        }
     }
 
     /* strings */
@@ -1263,6 +1314,10 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
 
     } else {
         rc = rc || yajl_gen_null(g) != yajl_gen_status_ok;
+    }
+
+    if (!batch) {
+        rc = rc || PG_KEY("loudness") || pg_job_gen_loudness(g, job);
     }
 
     rc = rc

@@ -80,6 +80,10 @@ typedef struct {
                                            known */
     double              duration_s;     /* 0 until completed */
     size_t              audio_bytes;
+    unsigned            loudness:1;     /* measured when rendered: the */
+    double              loudness_lufs;  /* joined segments' integrated */
+    double              loudness_peak;  /* loudness, true peak (dBTP; */
+    double              loudness_gain;  /* -inf: silence), gain applied */
     size_t              nsegments;
     pg_job_segment_t   *segments;
     char               *result;         /* batch: results JSON text,
@@ -188,5 +192,12 @@ int pg_job_set_result(pg_job_t *job, const char *data, size_t len);
  */
 int pg_job_public_json(const pg_job_t *job, const char *base,
     pg_buf_t *out);
+
+/*
+ * The episode's loudness, "loudness":{"integrated_lufs","true_peak_dbtp",
+ * "gain_db"} (a value null for silence) or null, as the value of a key
+ * already written to g (a yajl_gen).  0 or -1.
+ */
+int pg_job_gen_loudness(void *g, const pg_job_t *job);
 
 #endif /* PG_JOB_H */

@@ -41,8 +41,8 @@ pg_podcast_request_parse(const char *body, size_t len, size_t max_source,
 
         if (req->format == PG_FMT_AAC || req->format == PG_FMT_UNKNOWN) {
             pg_error_set(err, 400, "format", "invalid_value",
-                         "unsupported format '%.16s'; use mp3, opus, wav, "
-                         "flac or pcm", fmt);
+                         "unsupported format '%.16s'; use mp3, m4a, opus, "
+                         "wav, flac or pcm", fmt);
             goto failed;
         }
     }

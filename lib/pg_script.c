@@ -127,6 +127,7 @@ pg_gen_free(pg_gen_t *g)
     pg_buf_free(&g->line);
     pg_buf_free(&g->tmp);
     pg_buf_free(&g->term);
+    pg_buf_free(&g->tmp2);
 }
 
 

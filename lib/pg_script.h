@@ -46,9 +46,22 @@ typedef struct {
 } pg_host_t;
 
 
+/* A titled section of the source: where it starts, in paragraphs. */
+typedef struct {
+    char        *title;
+    size_t       paragraph;     /* blank-line breaks before it */
+} pg_script_section_t;
+
+
+#define PG_SCRIPT_SECTIONS_MAX  64
+
+
 typedef struct {
     char        *topic;         /* NULL when absent */
-    char        *source_text;   /* NULL when absent */
+    char        *source_text;   /* NULL when absent; cleaned */
+    char        *source_title;  /* the source's own title, or NULL */
+    pg_script_section_t  *sections;     /* titled ones, in order */
+    size_t       nsections;
     char        *focus;         /* NULL when absent */
     char        *language;      /* "en" by default */
     pg_style_t   style;

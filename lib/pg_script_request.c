@@ -14,6 +14,7 @@
 #include "pg_json.h"
 #include "pg_script.h"
 #include "pg_script_int.h"
+#include "pg_source.h"
 #include "pg_text.h"
 
 
@@ -24,6 +25,8 @@
 
 static int pg_script_get_text(yajl_val obj, const char *key,
     size_t max_chars, size_t max_bytes, char **out, int *given,
+    pg_error_t *err);
+static int pg_script_clean_source(pg_script_request_t *req,
     pg_error_t *err);
 static int pg_script_parse_language(yajl_val obj, pg_script_request_t *req,
     pg_error_t *err);
@@ -108,6 +111,10 @@ pg_script_request_from_json(yajl_val obj, size_t max_source,
         goto failed;
     }
 
+    if (req->source_text && pg_script_clean_source(req, err) != 0) {
+        goto failed;
+    }
+
     if (req->topic == NULL && !pg_script_speakable(req->source_text)) {
         pg_error_set(err, 400, "source_text", "invalid_value",
                      "'source_text' has nothing that can be spoken");
@@ -188,6 +195,13 @@ pg_script_request_free(pg_script_request_t *req)
 
     free(req->topic);
     free(req->source_text);
+    free(req->source_title);
+
+    for (i = 0; i < req->nsections; i++) {
+        free(req->sections[i].title);
+    }
+
+    free(req->sections);
     free(req->focus);
     free(req->language);
 
@@ -198,6 +212,168 @@ pg_script_request_free(pg_script_request_t *req)
     }
 
     memset(req, 0, sizeof(pg_script_request_t));
+}
+
+
+/*
+ * source_text is read as text/plain (pg_source.h): Markdown and plain text
+ * headings become the title, markers, tables, code, URLs and citations
+ * go.  Text with nothing to say is left as it was, for the caller's
+ * check.
+ */
+static int pg_script_blank(const char *s);
+static size_t pg_script_paragraphs(const char *s);
+static int pg_script_keep_sections(pg_script_request_t *req,
+    const pg_source_doc_t *doc);
+
+
+static int
+pg_script_clean_source(pg_script_request_t *req, pg_error_t *err)
+{
+    pg_buf_t         text;
+    pg_error_t       e;
+    pg_source_doc_t  doc;
+
+    if (pg_source_extract(req->source_text, strlen(req->source_text),
+                          PG_SOURCE_TEXT, NULL, &doc, &e)
+        != 0)
+    {
+        if (e.status == 422) {
+            return 0;
+        }
+
+        pg_error_set(err, e.status, "source_text", e.code, "%s", e.message);
+        return -1;
+    }
+
+    memset(&text, 0, sizeof(pg_buf_t));
+
+    if (pg_source_doc_text(&doc, &text) != 0) {
+        pg_buf_free(&text);
+        pg_source_doc_free(&doc);
+        pg_script_oom(err);
+        return -1;
+    }
+
+    if (pg_script_keep_sections(req, &doc) != 0) {
+        pg_buf_free(&text);
+        pg_source_doc_free(&doc);
+        pg_script_oom(err);
+        return -1;
+    }
+
+    free(req->source_text);
+    req->source_text = (char *) text.data;
+    req->source_title = doc.title;
+    doc.title = NULL;
+
+    pg_source_doc_free(&doc);
+
+    return 0;
+}
+
+
+static int
+pg_script_blank(const char *s)
+{
+    for ( /* void */ ; *s; s++) {
+        if (!(*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* Blank-line breaks in s, as pg_text_normalize() keeps them. */
+static size_t
+pg_script_paragraphs(const char *s)
+{
+    int     seen;
+    size_t  n, nl;
+
+    n = 0;
+    seen = 0;
+
+    while (*s) {
+        if (*s == ' ' || (*s >= '\t' && *s <= '\r')) {
+            nl = 0;
+
+            while (*s == ' ' || (*s >= '\t' && *s <= '\r')) {
+                nl += *s++ == '\n';
+            }
+
+            /* only between words: the ends are trimmed */
+            n += nl >= 2 && seen && *s;
+            continue;
+        }
+
+        seen = 1;
+        s++;
+    }
+
+    return n;
+}
+
+
+/*
+ * The document's titled sections, with where each starts in the text
+ * pg_source_doc_text() writes (sections joined by a blank line): the
+ * generator's arc ("Next, the incident review").
+ */
+static int
+pg_script_keep_sections(pg_script_request_t *req, const pg_source_doc_t *doc)
+{
+    int                   text, blank;
+    size_t                i, paragraph, n;
+    pg_script_section_t  *sec;
+
+    n = 0;
+
+    for (i = 0; i < doc->nsections; i++) {
+        n += doc->sections[i].title != NULL;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    n = n < PG_SCRIPT_SECTIONS_MAX ? n : PG_SCRIPT_SECTIONS_MAX;
+
+    sec = calloc(n, sizeof(pg_script_section_t));
+    if (sec == NULL) {
+        return -1;
+    }
+
+    req->sections = sec;
+    paragraph = 0;
+    text = 0;
+
+    for (i = 0; i < doc->nsections; i++) {
+        blank = pg_script_blank(doc->sections[i].text);
+
+        if (text && !blank) {
+            paragraph++;
+        }
+
+        text |= !blank;
+
+        if (doc->sections[i].title && req->nsections < n) {
+            sec[req->nsections].title = strdup(doc->sections[i].title);
+            sec[req->nsections].paragraph = paragraph;
+
+            if (sec[req->nsections].title == NULL) {
+                return -1;
+            }
+
+            req->nsections++;
+        }
+
+        paragraph += pg_script_paragraphs(doc->sections[i].text);
+    }
+
+    return 0;
 }
 
 
@@ -732,6 +908,37 @@ pg_script_oom(pg_error_t *err)
 }
 
 
+/* The titled sections, where they start: part of what a script is from. */
+static int
+pg_script_gen_sections(yajl_gen g, const pg_script_request_t *req)
+{
+    size_t  i;
+
+    if (req->nsections == 0) {
+        return 0;
+    }
+
+    if (pg_script_gen_string(g, "sections")
+        || yajl_gen_array_open(g) != yajl_gen_status_ok)
+    {
+        return 1;
+    }
+
+    for (i = 0; i < req->nsections; i++) {
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok
+            || yajl_gen_integer(g, (long long) req->sections[i].paragraph)
+               != yajl_gen_status_ok
+            || pg_script_gen_string(g, req->sections[i].title)
+            || yajl_gen_array_close(g) != yajl_gen_status_ok)
+        {
+            return 1;
+        }
+    }
+
+    return yajl_gen_array_close(g) != yajl_gen_status_ok;
+}
+
+
 int
 pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
 {
@@ -751,6 +958,10 @@ pg_script_request_canonical(const pg_script_request_t *req, pg_buf_t *out)
     rc = yajl_gen_map_open(g) != yajl_gen_status_ok
          || PG_KEY("topic") || pg_script_gen_string(g, req->topic)
          || PG_KEY("source_text") || pg_script_gen_string(g, req->source_text)
+         || (req->source_title
+             && (PG_KEY("source_title")
+                 || pg_script_gen_string(g, req->source_title)))
+         || pg_script_gen_sections(g, req)
          || PG_KEY("focus") || pg_script_gen_string(g, req->focus)
          || PG_KEY("language")
          || pg_script_gen_string(g, req->language ? req->language : "en")

@@ -10,23 +10,100 @@
 #include "pg_text.h"
 
 
-static const char  *pg_speech_models[] = {
-    "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "flite", NULL
+/*
+ * The model names podgen answers to: OpenAI's speech models, their dated
+ * snapshots, and podgen's own; each speaks with flite all the same.
+ * GET /v1/models lists them.
+ */
+const char  *pg_speech_models[] = {
+    "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "flite",
+    "tts-1-1106", "tts-1-hd-1106",
+    "gpt-4o-mini-tts-2025-03-20", "gpt-4o-mini-tts-2025-12-15",
+    NULL
+};
+
+/* the families a dated snapshot NAME-YYYY-MM-DD belongs to */
+static const char  *pg_speech_families[] = {
+    "tts-1", "tts-1-hd", "gpt-4o-mini-tts", NULL
 };
 
 
 static int
-pg_speech_model_known(const char *model)
+pg_speech_is_date(const char *s)
 {
+    int  i;
+
+    /* YYYY-MM-DD, month 01-12, day 01-31, and nothing after */
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7) {
+            if (s[i] != '-') {
+                return 0;
+            }
+
+        } else if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+
+    if (s[10] != '\0') {
+        return 0;
+    }
+
+    i = (s[5] - '0') * 10 + (s[6] - '0');
+    if (i < 1 || i > 12) {
+        return 0;
+    }
+
+    i = (s[8] - '0') * 10 + (s[9] - '0');
+
+    return i >= 1 && i <= 31;
+}
+
+
+const char *
+pg_speech_model_family(const char *model)
+{
+    size_t        n;
     const char  **m;
 
     for (m = pg_speech_models; *m; m++) {
         if (strcmp(*m, model) == 0) {
-            return 1;
+            break;
         }
     }
 
-    return 0;
+    if (*m) {
+        /* a listed snapshot speaks as its family */
+
+        if (strcmp(model, "tts-1-1106") == 0) {
+            return "tts-1";
+        }
+
+        if (strcmp(model, "tts-1-hd-1106") == 0) {
+            return "tts-1-hd";
+        }
+
+        if (strncmp(model, "gpt-4o-mini-tts-", 16) == 0) {
+            return "gpt-4o-mini-tts";
+        }
+
+        return *m;
+    }
+
+    /* a dated snapshot not listed yet: FAMILY-YYYY-MM-DD */
+
+    for (m = pg_speech_families; *m; m++) {
+        n = strlen(*m);
+
+        if (strncmp(model, *m, n) == 0 && model[n] == '-'
+            && pg_speech_is_date(model + n + 1))
+        {
+            return *m;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -107,6 +184,38 @@ pg_speech_parse_input(const char *input, size_t max_input,
 }
 
 
+/*
+ * "voice": a name, or a voice object {"id": name} as OpenAI's newer SDKs
+ * send for custom voices; other members of the object are ignored.
+ */
+
+static int
+pg_speech_get_voice(yajl_val tree, const char **voice, pg_error_t *err)
+{
+    yajl_val  v;
+
+    v = pg_json_get(tree, "voice");
+
+    if (v == NULL || !YAJL_IS_OBJECT(v)) {
+        return pg_json_get_string(tree, "voice", 1, voice, err);
+    }
+
+    if (pg_json_get_string(v, "id", 0, voice, err) != 0) {
+        pg_error_set(err, 400, "voice", "invalid_type",
+                     "'voice.id' must be a string");
+        return -1;
+    }
+
+    if (*voice == NULL) {
+        pg_error_set(err, 400, "voice", "missing_required_parameter",
+                     "a voice object needs an 'id'");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 pg_speech_request_parse(const char *body, size_t len, size_t max_input,
     pg_voice_exists_pt voice_exists, void *data, pg_speech_request_t *req,
@@ -115,7 +224,8 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
     int          present;
     double       speed;
     yajl_val     tree;
-    const char  *model, *input, *voice, *format, *stream, *instructions;
+    const char  *model, *family, *input, *voice, *format, *stream;
+    const char  *instructions;
 
     memset(req, 0, sizeof(pg_speech_request_t));
     req->format = PG_FMT_MP3;
@@ -128,7 +238,7 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
 
     if (pg_json_get_string(tree, "model", 1, &model, err) != 0
         || pg_json_get_string(tree, "input", 1, &input, err) != 0
-        || pg_json_get_string(tree, "voice", 1, &voice, err) != 0
+        || pg_speech_get_voice(tree, &voice, err) != 0
         || pg_json_get_string(tree, "response_format", 0, &format, err) != 0
         || pg_json_get_string(tree, "stream_format", 0, &stream, err) != 0
         || pg_json_get_string(tree, "instructions", 0, &instructions, err)
@@ -138,10 +248,13 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
         goto failed;
     }
 
-    if (!pg_speech_model_known(model)) {
+    family = pg_speech_model_family(model);
+
+    if (family == NULL) {
         pg_error_set(err, 400, "model", "invalid_value",
                      "unknown model '%.64s'; use tts-1, tts-1-hd, "
-                     "gpt-4o-mini-tts or flite", model);
+                     "gpt-4o-mini-tts (or a dated snapshot of one) or "
+                     "flite; GET /v1/models lists them", model);
         goto failed;
     }
 
@@ -157,17 +270,18 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
     if (format) {
         req->format = pg_format_from_name(format, strlen(format));
 
-        if (req->format == PG_FMT_AAC) {
-            pg_error_set(err, 400, "response_format", "unsupported_format",
-                         "'aac' is not supported; use mp3, opus, wav, "
-                         "flac or pcm");
+        if (req->format == PG_FMT_M4A) {
+            pg_error_set(err, 400, "response_format", "invalid_value",
+                         "'m4a' is for podcast episodes (an MP4 is made "
+                         "whole); for speech use aac, mp3, opus, wav, flac "
+                         "or pcm");
             goto failed;
         }
 
         if (req->format == PG_FMT_UNKNOWN) {
             pg_error_set(err, 400, "response_format", "invalid_value",
                          "unknown response_format '%.32s'; use mp3, opus, "
-                         "wav, flac or pcm", format);
+                         "aac, wav, flac or pcm", format);
             goto failed;
         }
     }
@@ -232,7 +346,7 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
         goto failed;
     }
 
-    req->model = strdup(model);
+    req->model = strdup(family);
     req->voice = strdup(voice);
 
     if (req->model == NULL || req->voice == NULL) {

@@ -17,7 +17,7 @@
 
 
 typedef struct {
-    char         *model;
+    char         *model;        /* the family of the model asked for */
     char         *voice;
     char         *text;         /* normalized input, what flite will say */
     size_t        text_len;
@@ -28,6 +28,16 @@ typedef struct {
     unsigned      timestamps:1; /* "timestamps": true (with sse only) */
 } pg_speech_request_t;
 
+
+/* The accepted model names, NULL-terminated (GET /v1/models). */
+extern const char  *pg_speech_models[];
+
+/*
+ * The family a model name speaks as ("tts-1", "tts-1-hd", "gpt-4o-mini-tts",
+ * "flite"): a listed name, or a dated snapshot FAMILY-YYYY-MM-DD; NULL for
+ * an unknown model.
+ */
+const char *pg_speech_model_family(const char *model);
 
 /* Returns 1 when a voice (or alias) of this name exists. */
 typedef int (*pg_voice_exists_pt)(void *data, const char *name);

@@ -120,7 +120,8 @@ static const char  *pg_text_abbreviations[] = {
     "ave", "blvd", "rd", "approx", "est", "cf", "al", "viz", "ca",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
     "oct", "nov", "dec",
-    "#no", "#nos", "#fig", "#figs", "#vol", "#ch", "#pp", "#p",
+    "#no", "#nos", "#fig", "#figs", "#vol", "#ch", "#pp", "#p", "#s",
+    "#ss", "#sec", "#art", "#para", "#eq", "#nr", "#pt", "#pg", "#ed",
     NULL
 };
 

@@ -22,6 +22,8 @@ typedef enum {
     PG_EP_AUDIO,
     PG_EP_VOICES,
     PG_EP_METRICS,
+    PG_EP_SOURCES,
+    PG_EP_MODELS,
     PG_EP_N
 } pg_metrics_endpoint_e;
 
@@ -39,6 +41,7 @@ typedef enum {
 typedef enum {
     PG_KIND_AUDIO = 0,          /* speech audio */
     PG_KIND_SCRIPT,             /* a script */
+    PG_KIND_SOURCE,             /* an extracted source document */
     PG_KIND_N,
 
     PG_KIND_JOB = PG_KIND_N,    /* the latest record of a live job */
@@ -73,7 +76,17 @@ typedef enum {
 
 
 void ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,
-    ngx_msec_t duration);
+    double seconds);
+
+typedef enum {
+    PG_FIRST_AUDIO_MISS = 0,    /* a cold stream */
+    PG_FIRST_AUDIO_HIT,         /* L1 or L2, served whole */
+    PG_FIRST_AUDIO_COALESCED,   /* waited for the same audio in flight */
+    PG_FIRST_AUDIO_N
+} pg_metrics_first_audio_e;
+
+/* Speech: from the request to its first audio byte handed to nginx. */
+void ngx_http_podgen_metrics_first_audio(ngx_uint_t how, double seconds);
 void ngx_http_podgen_metrics_inflight(ngx_uint_t endpoint, ngx_int_t delta);
 void ngx_http_podgen_metrics_cache(ngx_uint_t tier, ngx_uint_t kind,
     ngx_uint_t hit);

@@ -205,6 +205,7 @@ ngx_http_podgen_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                       mmcf->nbuckets * sizeof(double)) != 0)
     {
         ngx_memzero(m->request_duration, sizeof(m->request_duration));
+        ngx_memzero(m->first_audio, sizeof(m->first_audio));
         ngx_memzero(&m->tts_synthesis, sizeof(m->tts_synthesis));
         ngx_memzero(&m->llm_duration, sizeof(m->llm_duration));
 
@@ -324,13 +325,13 @@ ngx_http_podgen_metrics_observe(pg_metrics_hist_t *h, double seconds)
     /* stored per bucket, not cumulated: one add per observation */
 
     pg_add(h->count[i], 1);
-    pg_add(h->sum_us, (ngx_atomic_uint_t) (seconds * 1e6));
+    pg_add(h->sum_us, (ngx_atomic_uint_t) (seconds * 1e6 + 0.5));
 }
 
 
 void
 ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,
-    ngx_msec_t duration)
+    double seconds)
 {
     pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
 
@@ -341,7 +342,7 @@ ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,
     pg_add(m->requests[endpoint][ngx_http_podgen_metrics_code_index(status)],
            1);
     ngx_http_podgen_metrics_observe(&m->request_duration[endpoint],
-                                    (double) duration / 1000);
+                                    seconds);
 
     /* 499 (client gone) is counted where it is noticed, with the cases
      * where the status was already sent */
@@ -355,6 +356,17 @@ ngx_http_podgen_metrics_request(ngx_uint_t endpoint, ngx_uint_t status,
 
     } else if (status >= 400) {
         pg_add(m->errors[PG_ERR_CLIENT], 1);
+    }
+}
+
+
+void
+ngx_http_podgen_metrics_first_audio(ngx_uint_t how, double seconds)
+{
+    pg_metrics_shm_t  *m = ngx_http_podgen_metrics_shm;
+
+    if (m && how < PG_FIRST_AUDIO_N) {
+        ngx_http_podgen_metrics_observe(&m->first_audio[how], seconds);
     }
 }
 

@@ -1,7 +1,9 @@
 /*
- * podgen metrics: the status location — Prometheus text format 0.0.4, or
- * JSON with ?format=json (for the web UI).  Rendering reads the counters
- * without locks; each value is one atomic read.
+ * podgen metrics: the status location — Prometheus text format 0.0.4,
+ * OpenMetrics 1.0 for a scraper that asks for it (Accept:
+ * application/openmetrics-text), or JSON with ?format=json (for the web
+ * UI).  Rendering reads the counters without locks; each value is one
+ * atomic read.
  */
 
 #include <ngx_config.h>
@@ -16,15 +18,20 @@ typedef struct {
     u_char      *pos;
     u_char      *last;
     ngx_uint_t   overflow;
+    ngx_uint_t   openmetrics;   /* families of counters without "_total" */
 } pg_out_t;
 
 
 static const char  *pg_endpoint_names[PG_EP_N] = {
-    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics"
+    "speech", "scripts", "podcasts", "batch", "audio", "voices", "metrics",
+    "sources",
+    "models"
 };
 
 static const char  *pg_tier_names[PG_TIER_N] = { "l1", "l2" };
-static const char  *pg_kind_names[PG_KIND_N] = { "audio", "script" };
+static const char  *pg_kind_names[PG_KIND_N] = {
+    "audio", "script", "source"
+};
 
 static const char  *pg_llm_names[PG_LLM_N] = {
     "ok", "error", "timeout", "invalid"
@@ -36,6 +43,10 @@ static const char  *pg_error_names[PG_ERR_N] = {
 
 static const char  *pg_job_names[PG_MJOB_N] = {
     "queued", "running", "completed", "failed"
+};
+
+static const char  *pg_first_audio_names[PG_FIRST_AUDIO_N] = {
+    "miss", "hit", "coalesced"
 };
 
 
@@ -62,10 +73,26 @@ pg_printf(pg_out_t *o, const char *fmt, ...)
 }
 
 
+/*
+ * A family's HELP and TYPE.  In OpenMetrics a counter family is named
+ * without the "_total" its samples have.
+ */
+
 static void
 pg_family(pg_out_t *o, const char *name, const char *type, const char *help)
 {
-    pg_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (o->openmetrics && ngx_strcmp(type, "counter") == 0
+        && len > 6 && ngx_strcmp(name + len - 6, "_total") == 0)
+    {
+        len -= 6;
+    }
+
+    pg_printf(o, "# HELP %*s %s\n# TYPE %*s %s\n", len, name, help,
+              len, name, type);
 }
 
 
@@ -219,6 +246,18 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
                      &m->request_duration[e]);
     }
 
+    pg_family(o, "podgen_speech_first_audio_seconds", "histogram",
+              "Speech: time from the request to its first audio byte sent, "
+              "by cache (miss: a cold stream; hit: L1 or L2; coalesced: "
+              "waited for the same audio in flight).");
+
+    for (k = 0; k < PG_FIRST_AUDIO_N; k++) {
+        ngx_sprintf((u_char *) labels, "cache=\"%s\"%Z",
+                    pg_first_audio_names[k]);
+        pg_histogram(o, m, "podgen_speech_first_audio_seconds", labels,
+                     &m->first_audio[k]);
+    }
+
     pg_family(o, "podgen_inflight_requests", "gauge",
               "Requests being served now.");
 
@@ -242,7 +281,9 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
     }
 
     pg_family(o, "podgen_cache_hit_ratio", "gauge",
-              "Lookups answered from a cache tier, over all lookups.");
+              "Lookups answered from a cache tier over all lookups, since "
+              "the metrics zone was created (lifetime; for a window use "
+              "rate() of podgen_cache_requests_total).");
 
     for (k = 0; k < PG_KIND_N; k++) {
         pg_printf(o, "podgen_cache_hit_ratio{kind=\"%s\"} ",
@@ -320,12 +361,22 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
     pg_printf(o, "podgen_thread_pool_queue %A\n",
               pg_gauge(&g.thread_queue));
 
-    pg_family(o, "podgen_jobs", "gauge", "Jobs by status.");
+    pg_family(o, "podgen_jobs", "gauge",
+              "Jobs of this node queued or running now.");
 
-    for (k = 0; k < PG_MJOB_N; k++) {
+    for (k = 0; k <= PG_MJOB_RUNNING; k++) {
         pg_printf(o, "podgen_jobs{status=\"%s\"} %A\n", pg_job_names[k],
-                  pg_gauge(k <= PG_MJOB_RUNNING ? &g.jobs[k] : &m->jobs[k]));
+                  pg_gauge(&g.jobs[k]));
     }
+
+    pg_family(o, "podgen_jobs_completed_total", "counter",
+              "Jobs this node finished completed.");
+    pg_printf(o, "podgen_jobs_completed_total %uA\n",
+              m->jobs[PG_MJOB_COMPLETED]);
+
+    pg_family(o, "podgen_jobs_failed_total", "counter",
+              "Jobs this node finished failed.");
+    pg_printf(o, "podgen_jobs_failed_total %uA\n", m->jobs[PG_MJOB_FAILED]);
 
     pg_family(o, "podgen_redis_up", "gauge",
               "1 when the Redis connection is up.");
@@ -350,6 +401,119 @@ pg_render_prometheus(pg_out_t *o, pg_metrics_shm_t *m)
     pg_family(o, "podgen_start_time_seconds", "gauge",
               "When the metrics zone was created (survives reloads).");
     pg_printf(o, "podgen_start_time_seconds %T\n", m->start_time);
+}
+
+
+/*
+ * OpenMetrics: after each sample of a counter (NAME_total) and each
+ * _count of a histogram, its NAME_created with the same labels: when the
+ * zone, and so every counter, started at zero.  Then "# EOF".
+ */
+
+static void
+pg_openmetrics_created(pg_out_t *o, u_char *in, u_char *end, time_t start)
+{
+    u_char      *line, *nl, *sp, *brace, *name;
+    size_t       len, name_len;
+    ngx_uint_t   type;          /* 0 other, 1 counter, 2 histogram */
+
+    name = NULL;
+    name_len = 0;
+    type = 0;
+
+    for (line = in; line < end; line = nl + 1) {
+        nl = ngx_strlchr(line, end, '\n');
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        len = nl - line;
+        pg_printf(o, "%*s\n", len, line);
+
+        if (len > 7 && ngx_strncmp(line, "# TYPE ", 7) == 0) {
+            name = line + 7;
+            sp = ngx_strlchr(name, nl, ' ');
+            if (sp == NULL) {
+                type = 0;
+                continue;
+            }
+
+            name_len = sp - name;
+            type = (nl - sp == 8 && ngx_strncmp(sp, " counter", 8) == 0)
+                   ? 1
+                   : (nl - sp == 10 && ngx_strncmp(sp, " histogram", 10) == 0)
+                     ? 2 : 0;
+            continue;
+        }
+
+        if (type == 0 || line[0] == '#') {
+            continue;
+        }
+
+        /* NAME_total... or NAME_count... of the family */
+
+        if (len <= name_len || ngx_strncmp(line, name, name_len) != 0) {
+            continue;
+        }
+
+        sp = line + name_len;
+
+        if (!((type == 1 && nl - sp > 6 && ngx_strncmp(sp, "_total", 6) == 0
+               && (sp[6] == '{' || sp[6] == ' '))
+              || (type == 2 && nl - sp > 6
+                  && ngx_strncmp(sp, "_count", 6) == 0
+                  && (sp[6] == '{' || sp[6] == ' '))))
+        {
+            continue;
+        }
+
+        sp += 6;
+        brace = (*sp == '{') ? ngx_strlchr(sp, nl, '}') : NULL;
+
+        pg_printf(o, "%*s_created%*s %T\n", name_len, name,
+                  brace ? (size_t) (brace + 1 - sp) : (size_t) 0, sp, start);
+    }
+
+    pg_printf(o, "# EOF\n");
+}
+
+
+/* whether the client's Accept asks for OpenMetrics (Prometheus does) */
+
+static ngx_uint_t
+pg_wants_openmetrics(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return 0;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+                               sizeof("Accept") - 1) == 0
+            && ngx_strlcasestrn(h[i].value.data,
+                                h[i].value.data + h[i].value.len,
+                                (u_char *) "application/openmetrics-text",
+                                sizeof("application/openmetrics-text") - 2)
+               != NULL)
+        {
+            return 1;
+        }
+    }
 }
 
 
@@ -483,10 +647,11 @@ ngx_int_t
 ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
 {
     size_t             size;
-    ngx_int_t          rc, json;
-    ngx_buf_t         *b;
+    ngx_int_t          rc, json, om;
+    ngx_buf_t         *b, *text;
     ngx_str_t          value;
     pg_out_t           o;
+    ngx_table_elt_t   *h;
     ngx_chain_t        out;
     pg_metrics_shm_t  *m;
 
@@ -517,6 +682,8 @@ ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
         json = 1;
     }
 
+    om = !json && pg_wants_openmetrics(r);
+
     /* the output is a few tens of KB; grow and retry if it is not enough */
 
     for (size = 64 * 1024; /* void */; size *= 2) {
@@ -529,12 +696,30 @@ ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
         o.pos = b->pos;
         o.last = b->end;
         o.overflow = 0;
+        o.openmetrics = om;
 
         if (json) {
             pg_render_json(&o, m);
 
         } else {
             pg_render_prometheus(&o, m);
+        }
+
+        if (!o.overflow && om) {
+            /* the text again, with the _created samples */
+
+            text = b;
+            text->last = o.pos;
+
+            b = ngx_create_temp_buf(r->pool, 2 * size);
+            if (b == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            o.pos = b->pos;
+            o.last = b->end;
+
+            pg_openmetrics_created(&o, text->pos, text->last, m->start_time);
         }
 
         if (!o.overflow) {
@@ -556,6 +741,11 @@ ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
     if (json) {
         ngx_str_set(&r->headers_out.content_type, "application/json");
 
+    } else if (om) {
+        ngx_str_set(&r->headers_out.content_type,
+                    "application/openmetrics-text; version=1.0.0; "
+                    "charset=utf-8");
+
     } else {
         ngx_str_set(&r->headers_out.content_type,
                     "text/plain; version=0.0.4; charset=utf-8");
@@ -563,6 +753,17 @@ ngx_http_podgen_metrics_handler(ngx_http_request_t *r)
 
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
+
+    /* the format depends on Accept */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Vary");
+    ngx_str_set(&h->value, "Accept");
 
     ngx_http_podgen_metrics_request(PG_EP_METRICS, NGX_HTTP_OK, 0);
 

@@ -51,6 +51,7 @@ typedef struct {
 
     ngx_atomic_t       requests[PG_EP_N][PG_METRICS_CODES_N];
     pg_metrics_hist_t  request_duration[PG_EP_N];
+    pg_metrics_hist_t  first_audio[PG_FIRST_AUDIO_N];
 
     ngx_atomic_t       cache[PG_TIER_N][PG_KIND_N][2];  /* miss, hit */
     ngx_atomic_t       cache_bytes[PG_TIER_N];

@@ -68,7 +68,7 @@ ngx_http_podgen_audio_parse(ngx_http_request_t *r,
     a->format = pg_format_from_name((char *) name + PG_KEY_LEN + 1,
                                     last - (name + PG_KEY_LEN + 1));
 
-    if (a->format == PG_FMT_UNKNOWN || a->format == PG_FMT_AAC) {
+    if (a->format == PG_FMT_UNKNOWN) {
         return NGX_DECLINED;
     }
 

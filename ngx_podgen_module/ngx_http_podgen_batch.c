@@ -28,6 +28,7 @@
 #include "ngx_http_podgen_util.h"
 #include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_scripts.h"
+#include "ngx_http_podgen_sources.h"
 #include "ngx_http_podgen_artifact.h"
 #include "ngx_http_podgen_podcasts.h"
 #include "ngx_http_podgen_job.h"
@@ -885,14 +886,6 @@ ngx_http_podgen_batch_start_speech(ngx_http_podgen_batch_item_t *it)
         return;
     }
 
-    if (req.format == PG_FMT_AAC) {
-        pg_speech_request_free(&req);
-        pg_error_set(&err, 400, "response_format", "invalid_value",
-                     "aac is not supported; use mp3, opus, wav, flac or pcm");
-        ngx_http_podgen_batch_item_error(it, &err);
-        return;
-    }
-
     voice = ngx_http_podgen_find_voice(b->pmcf, req.voice);
 
     it->cached = (ngx_uint_t) req.format;
@@ -920,6 +913,8 @@ ngx_http_podgen_batch_start_speech(ngx_http_podgen_batch_item_t *it)
 static void
 ngx_http_podgen_batch_start_script(ngx_http_podgen_batch_item_t *it)
 {
+    u_char                    *body;
+    size_t                     len;
     ngx_int_t                  rc;
     yajl_val                   tree;
     pg_error_t                 err;
@@ -929,8 +924,24 @@ ngx_http_podgen_batch_start_script(ngx_http_podgen_batch_item_t *it)
 
     b = it->batch;
 
-    tree = pg_json_parse_object((char *) it->body, it->body_len,
-                                PG_JSON_MAX_DEPTH, &err);
+    /* "source_ids": the sources become the source_text */
+
+    body = it->body;
+    len = it->body_len;
+
+    rc = ngx_http_podgen_sources_expand(b->pmcf, b->pool, &body, &len, &err);
+
+    if (rc != NGX_OK) {
+        if (rc != NGX_DECLINED) {
+            pg_error_set(&err, 500, NULL, "server_error", "out of memory");
+            err.type = "server_error";
+        }
+
+        ngx_http_podgen_batch_item_error(it, &err);
+        return;
+    }
+
+    tree = pg_json_parse_object((char *) body, len, PG_JSON_MAX_DEPTH, &err);
     if (tree == NULL) {
         ngx_http_podgen_batch_item_error(it, &err);
         return;

@@ -29,8 +29,6 @@ typedef struct {
 
 static void ngx_http_podgen_core_error(ngx_uint_t status, pg_error_t *err);
 static ngx_uint_t ngx_http_podgen_error_is_ours(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_podgen_has_header(ngx_http_request_t *r,
-    char *key);
 static ngx_int_t ngx_http_podgen_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_podgen_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -160,16 +158,22 @@ ngx_http_podgen_core_error(ngx_uint_t status, pg_error_t *err)
 
 
 /*
- * Whether an error page is ours to make JSON: in a podgen location, and in
- * a server with podgen locations when nginx answered before choosing a
- * location (a request line or headers too long, a bad request line); then
- * the request still has the server's own configuration.
+ * Whether an error page is ours to make JSON: in a podgen location; in a
+ * server with podgen locations when nginx answered before choosing a
+ * location (a request line or headers too long, a bad request line), as
+ * the request still has the server's own configuration then; and in such
+ * a server for nginx's own pages (r->err_status) of any path under /v1/,
+ * whatever location it fell into (an unknown endpoint caught by
+ * "location /" of the web UI, a "deny" in a location of its own): API
+ * clients read JSON there, not nginx's page.  What a proxied server
+ * answers there is its own and passes untouched.
  */
 
 static ngx_uint_t
 ngx_http_podgen_error_is_ours(ngx_http_request_t *r)
 {
-    ngx_http_podgen_loc_conf_t  *plcf;
+    ngx_http_core_srv_conf_t    *cscf;
+    ngx_http_podgen_loc_conf_t  *plcf, *splcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
 
@@ -177,42 +181,26 @@ ngx_http_podgen_error_is_ours(ngx_http_request_t *r)
         return 0;
     }
 
-    return plcf->endpoint != NGX_HTTP_PODGEN_NONE || plcf->server_endpoints;
-}
-
-
-/* whether a header is already in the answer (a filter_finalize'd one) */
-
-static ngx_uint_t
-ngx_http_podgen_has_header(ngx_http_request_t *r, char *key)
-{
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    len = ngx_strlen(key);
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return 0;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0 && h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
-        {
-            return 1;
-        }
+    if (plcf->endpoint != NGX_HTTP_PODGEN_NONE || plcf->server_endpoints) {
+        return 1;
     }
+
+    if (r->err_status == 0
+        || r->uri.len < 3
+        || ngx_strncmp(r->uri.data, "/v1", 3) != 0
+        || (r->uri.len > 3 && r->uri.data[3] != '/'))
+    {
+        return 0;
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    if (cscf == NULL || cscf->ctx == NULL) {
+        return 0;
+    }
+
+    splcf = cscf->ctx->loc_conf[ngx_http_podgen_module.ctx_index];
+
+    return splcf != NULL && splcf->server_endpoints;
 }
 
 
@@ -273,7 +261,7 @@ ngx_http_podgen_header_filter(ngx_http_request_t *r)
     /* the JSON goes out instead of nginx's HTML page */
     ctx->replacement = json;
 
-    if (!ngx_http_podgen_has_header(r, "X-Request-Id")
+    if (ngx_http_podgen_header_out(r, "X-Request-Id") == NULL
         && ngx_http_podgen_add_common_headers(r) != NGX_OK)
     {
         return NGX_ERROR;

@@ -53,7 +53,8 @@ ngx_http_podgen_job_store_paths(ngx_conf_t *cf, ngx_str_t *store)
         || ngx_http_podgen_job_store_path(cf, store, "/audio") != NGX_OK
         || ngx_http_podgen_job_store_path(cf, store, "/locks") != NGX_OK
         || ngx_http_podgen_job_store_path(cf, store, "/sync") != NGX_OK
-        || ngx_http_podgen_job_store_path(cf, store, "/accepted") != NGX_OK)
+        || ngx_http_podgen_job_store_path(cf, store, "/accepted") != NGX_OK
+        || ngx_http_podgen_job_store_path(cf, store, "/parts") != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -277,17 +278,193 @@ unlock:
 
 
 ngx_int_t
-ngx_http_podgen_job_store_episode(const char *id, const char *ext,
-    u_char *data, size_t len, char *error, size_t size)
+ngx_http_podgen_job_store_part(const char *id, ngx_uint_t i, u_char *data,
+    size_t len)
 {
-    char  path[NGX_MAX_PATH], lock[NGX_MAX_PATH];
+    char  path[NGX_MAX_PATH], name[32];
 
-    ngx_http_podgen_job_path(path, "audio", id, ext);
+    ngx_sprintf((u_char *) name, ".%ui.wav%Z", i);
+    ngx_http_podgen_job_path(path, "parts", id, name);
 
-    if (ngx_http_podgen_job_write_file(path, data, len) != NGX_OK) {
+    return ngx_http_podgen_job_write_file(path, data, len);
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_store_read_part(const char *id, ngx_uint_t i,
+    u_char **data, size_t *len, char *error, size_t size)
+{
+    int          fd;
+    u_char      *p;
+    size_t       got;
+    ssize_t      n;
+    struct stat  st;
+    char         path[NGX_MAX_PATH], name[32];
+
+    ngx_sprintf((u_char *) name, ".%ui.wav%Z", i);
+    ngx_http_podgen_job_path(path, "parts", id, name);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1 || fstat(fd, &st) == -1) {
+        goto failed;
+    }
+
+    p = malloc(st.st_size ? st.st_size : 1);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    for (got = 0; got < (size_t) st.st_size; got += n) {
+        n = read(fd, p + got, st.st_size - got);
+
+        if (n == -1 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EIO;
+            }
+
+            free(p);
+            goto failed;
+        }
+    }
+
+    (void) close(fd);
+
+    *data = p;
+    *len = got;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_snprintf((u_char *) error, size, "segment %ui: %s%Z", i,
+                 strerror(errno));
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_uint_t
+ngx_http_podgen_job_store_deleted(const char *id)
+{
+    char  lock[NGX_MAX_PATH];
+
+    ngx_http_podgen_job_path(lock, "locks", id, "");
+
+    return access(lock, F_OK) == -1 && errno == ENOENT;
+}
+
+
+void
+ngx_http_podgen_job_store_remove_part(const char *id, ngx_uint_t i)
+{
+    char  path[NGX_MAX_PATH], name[32];
+
+    ngx_sprintf((u_char *) name, ".%ui.wav%Z", i);
+    ngx_http_podgen_job_path(path, "parts", id, name);
+    (void) unlink(path);
+}
+
+
+void
+ngx_http_podgen_job_store_remove_parts(const char *id, ngx_uint_t n)
+{
+    DIR            *dir;
+    size_t          len;
+    ngx_uint_t      i;
+    struct dirent  *de;
+    char            path[NGX_MAX_PATH], name[32];
+
+    if (n) {
+        for (i = 0; i < n; i++) {
+            ngx_sprintf((u_char *) name, ".%ui.wav%Z", i);
+            ngx_http_podgen_job_path(path, "parts", id, name);
+            (void) unlink(path);
+        }
+
+        return;
+    }
+
+    ngx_http_podgen_job_path(path, "parts", "", "");
+
+    dir = opendir(path);
+    if (dir == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(id);
+
+    while ((de = readdir(dir)) != NULL) {
+        if (ngx_strncmp(de->d_name, id, len) == 0 && de->d_name[len] == '.') {
+            ngx_http_podgen_job_path(path, "parts", de->d_name, "");
+            (void) unlink(path);
+        }
+    }
+
+    (void) closedir(dir);
+}
+
+
+int
+ngx_http_podgen_job_store_episode_open(const char *id, const char *ext,
+    char *error, size_t size)
+{
+    int   fd;
+    char  path[NGX_MAX_PATH], tmp[16];
+
+    ngx_sprintf((u_char *) tmp, "%s.tmp%Z", ext);
+    ngx_http_podgen_job_path(path, "audio", id, tmp);
+
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+    if (fd == -1) {
         ngx_snprintf((u_char *) error, size,
                      "the episode could not be stored: %s%Z",
                      strerror(errno));
+    }
+
+    return fd;
+}
+
+
+ngx_int_t
+ngx_http_podgen_job_store_episode_done(const char *id, const char *ext,
+    int fd, ngx_uint_t ok, char *error, size_t size)
+{
+    int   err;
+    char  path[NGX_MAX_PATH], tmp[NGX_MAX_PATH], lock[NGX_MAX_PATH],
+          name[16];
+
+    ngx_sprintf((u_char *) name, "%s.tmp%Z", ext);
+    ngx_http_podgen_job_path(tmp, "audio", id, name);
+    ngx_http_podgen_job_path(path, "audio", id, ext);
+
+    if (close(fd) == -1 && ok) {
+        ok = 0;
+        err = errno;
+        ngx_snprintf((u_char *) error, size,
+                     "the episode could not be stored: %s%Z", strerror(err));
+    }
+
+    if (!ok) {
+        (void) unlink(tmp);
+        return NGX_ERROR;
+    }
+
+    if (rename(tmp, path) == -1) {
+        err = errno;
+        (void) unlink(tmp);
+        ngx_snprintf((u_char *) error, size,
+                     "the episode could not be stored: %s%Z", strerror(err));
         return NGX_ERROR;
     }
 
@@ -305,6 +482,57 @@ ngx_http_podgen_job_store_episode(const char *id, const char *ext,
 }
 
 
+/*
+ * Thread: what a job that is not running any more (no lock file: finished,
+ * deleted, or its worker died and nobody took it yet) left: segments in
+ * parts/, a half-written episode in audio/.  A job resumed later makes its
+ * segments again (from the cache).
+ */
+
+static void
+ngx_http_podgen_job_store_orphans(const char *sub, const char *suffix)
+{
+    DIR            *dir;
+    size_t          len, slen;
+    struct dirent  *de;
+    char            path[NGX_MAX_PATH], id[PG_JOB_ID_LEN + 1];
+
+    ngx_http_podgen_job_path(path, sub, "", "");
+
+    dir = opendir(path);
+    if (dir == NULL) {
+        return;
+    }
+
+    slen = ngx_strlen(suffix);
+
+    while ((de = readdir(dir)) != NULL) {
+        len = ngx_strlen(de->d_name);
+
+        if (len <= PG_JOB_ID_LEN + slen || de->d_name[PG_JOB_ID_LEN] != '.'
+            || ngx_strcmp(de->d_name + len - slen, suffix) != 0
+            || !pg_job_id_valid(de->d_name, PG_JOB_ID_LEN))
+        {
+            continue;
+        }
+
+        ngx_memcpy(id, de->d_name, PG_JOB_ID_LEN);
+        id[PG_JOB_ID_LEN] = '\0';
+
+        ngx_http_podgen_job_path(path, "locks", id, "");
+
+        if (access(path, F_OK) == 0 || errno != ENOENT) {
+            continue;
+        }
+
+        ngx_http_podgen_job_path(path, sub, de->d_name, "");
+        (void) unlink(path);
+    }
+
+    (void) closedir(dir);
+}
+
+
 void
 ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc)
 {
@@ -318,6 +546,9 @@ ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc)
     struct stat     st;
     struct dirent  *de;
     char            path[NGX_MAX_PATH];
+
+    ngx_http_podgen_job_store_orphans("parts", ".wav");
+    ngx_http_podgen_job_store_orphans("audio", ".tmp");
 
     ngx_http_podgen_job_path(path, "locks", "", "");
 
@@ -435,7 +666,7 @@ void
 ngx_http_podgen_job_store_remove(const char *id)
 {
     ngx_uint_t  f;
-    char        path[NGX_MAX_PATH], ext[8];
+    char        path[NGX_MAX_PATH], ext[16];
 
     /* the lock file first, as DELETE does */
 
@@ -448,8 +679,15 @@ ngx_http_podgen_job_store_remove(const char *id)
         ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name((pg_format_t) f));
         ngx_http_podgen_job_path(path, "audio", id, ext);
         (void) unlink(path);
+
+        /* a render a dead worker left */
+        ngx_sprintf((u_char *) ext, ".%s.tmp%Z",
+                    pg_format_name((pg_format_t) f));
+        ngx_http_podgen_job_path(path, "audio", id, ext);
+        (void) unlink(path);
     }
 
+    ngx_http_podgen_job_store_remove_parts(id, 0);
     ngx_http_podgen_job_store_unmark(id);
 }
 

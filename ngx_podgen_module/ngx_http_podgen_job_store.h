@@ -5,7 +5,11 @@
  *   {store}/jobs/{id}.json    a job's record, replaced by rename
  *   {store}/locks/{id}        while the job is unfinished: held with
  *                             flock() by the worker that runs it
- *   {store}/audio/{id}.{ext}  a completed podcast's episode
+ *   {store}/audio/{id}.{ext}  a completed podcast's episode (rendered
+ *                             into {id}.{ext}.tmp, renamed when whole)
+ *   {store}/parts/{id}.{i}.wav  a running podcast's segment i, until its
+ *                             episode is rendered (the scan removes those
+ *                             of jobs that are no longer running)
  *   {store}/accepted/{id}.json  Redis mode: a job this node accepted for
  *                             the fleet, kept until the fleet holds it
  *                             finished (republished if Redis loses it)
@@ -94,12 +98,36 @@ ngx_int_t ngx_http_podgen_job_write_file(const char *path, u_char *data,
 /* Thread: a record write (see the type). */
 void ngx_http_podgen_job_store_write(ngx_http_podgen_job_store_write_t *w);
 
+/* Thread: segment i's audio to {store}/parts/{id}.{i}.wav; errno set. */
+ngx_int_t ngx_http_podgen_job_store_part(const char *id, ngx_uint_t i,
+    u_char *data, size_t len);
+
 /*
- * Thread: a completed episode to {store}/audio/{id}{ext}; NGX_ERROR with
- * error set (also when the job was deleted meanwhile: "deleted").
+ * Thread: segment i's audio back, malloc'd (free() it); NGX_ERROR with
+ * error set.
  */
-ngx_int_t ngx_http_podgen_job_store_episode(const char *id, const char *ext,
-    u_char *data, size_t len, char *error, size_t size);
+ngx_int_t ngx_http_podgen_job_store_read_part(const char *id, ngx_uint_t i,
+    u_char **data, size_t *len, char *error, size_t size);
+
+/* Thread: 1 when the job was deleted (DELETE removes the lock first). */
+ngx_uint_t ngx_http_podgen_job_store_deleted(const char *id);
+
+/* Thread: segment i's file. */
+void ngx_http_podgen_job_store_remove_part(const char *id, ngx_uint_t i);
+
+/* Thread: the segments' files of a job (n of them; 0: all there are). */
+void ngx_http_podgen_job_store_remove_parts(const char *id, ngx_uint_t n);
+
+/*
+ * Thread: the episode's temporary file {store}/audio/{id}{ext}.tmp, opened
+ * for writing (-1 with error set), then, written, renamed into place by
+ * episode_done(): NGX_ERROR with error set (also when the job was deleted
+ * meanwhile: "deleted").  ok 0: the temporary file is removed.
+ */
+int ngx_http_podgen_job_store_episode_open(const char *id, const char *ext,
+    char *error, size_t size);
+ngx_int_t ngx_http_podgen_job_store_episode_done(const char *id,
+    const char *ext, int fd, ngx_uint_t ok, char *error, size_t size);
 
 /* Thread: unfinished jobs nobody runs, up to sc->room, locks taken. */
 void ngx_http_podgen_job_store_scan(ngx_http_podgen_job_scan_t *sc);

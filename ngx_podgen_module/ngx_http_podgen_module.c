@@ -22,6 +22,7 @@
 #include "ngx_http_podgen_job.h"
 #include "ngx_http_podgen_podcast_job.h"
 #include "ngx_http_podgen_batch.h"
+#include "ngx_http_podgen_cors.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -96,6 +97,20 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       (void *) NGX_HTTP_PODGEN_BATCH },
 
+    { ngx_string("podgen_sources"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_SOURCES },
+
+    { ngx_string("podgen_models"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_podgen_endpoint,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      (void *) NGX_HTTP_PODGEN_MODELS },
+
     { ngx_string("podgen_api_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_api_key,
@@ -106,6 +121,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
     { ngx_string("podgen_feed_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_podgen_feed_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("podgen_cors"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_cors,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -150,6 +172,20 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_podgen_main_conf_t, llm.fallback),
+      NULL },
+
+    { ngx_string("podgen_fetch_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_fetch_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, fetch),
+      NULL },
+
+    { ngx_string("podgen_fetch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_podgen_main_conf_t, fetch.timeout),
       NULL },
 
     { ngx_string("podgen_max_source"),
@@ -199,6 +235,13 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_podgen_main_conf_t, max_audio),
+      NULL },
+
+    { ngx_string("podgen_loudness"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_podgen_podcast_loudness,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("podgen_thread_pool"),
@@ -283,7 +326,11 @@ ngx_http_podgen_create_main_conf(ngx_conf_t *cf)
     pmcf->max_source = NGX_CONF_UNSET_SIZE;
     pmcf->max_queue = NGX_CONF_UNSET;
     pmcf->max_audio = NGX_CONF_UNSET;
+    pmcf->loudness = NGX_CONF_UNSET;
+    pmcf->loudness_lufs = -16;
+    pmcf->loudness_peak = -1;
     pmcf->llm.fallback = NGX_CONF_UNSET;
+    pmcf->fetch.timeout = NGX_CONF_UNSET_MSEC;
     pmcf->parallelism = NGX_CONF_UNSET_UINT;
     pmcf->chunk_max = NGX_CONF_UNSET_SIZE;
     pmcf->first_chunk_max = NGX_CONF_UNSET_SIZE;
@@ -306,7 +353,11 @@ ngx_http_podgen_init_main_conf(ngx_conf_t *cf, void *conf)
     /* admission: the audio a worker has yet to make, and one request's */
     ngx_conf_init_value(pmcf->max_queue, 3600);
     ngx_conf_init_value(pmcf->max_audio, 1800);
+
+    /* episodes at -16 LUFS, -1 dBTP (Apple Podcasts' numbers) */
+    ngx_conf_init_value(pmcf->loudness, 1);
     ngx_conf_init_value(pmcf->llm.fallback, 1);
+    ngx_conf_init_msec_value(pmcf->fetch.timeout, 15000);
 
     /* the LLM client is on when podgen_llm gave it a URL */
     pmcf->llm_enabled = (pmcf->llm.url.data != NULL);
@@ -368,6 +419,7 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
 
     plcf->api_key.len = NGX_CONF_UNSET_SIZE;
     plcf->feed_token.len = NGX_CONF_UNSET_SIZE;
+    plcf->cors = NGX_CONF_UNSET_PTR;
 
     return plcf;
 }
@@ -416,6 +468,8 @@ ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
+
     return NGX_CONF_OK;
 }
 
@@ -441,6 +495,10 @@ ngx_http_podgen_postconfiguration(ngx_conf_t *cf)
     }
 
     pmcf->voices_loaded = pmcf->used;
+
+    if (ngx_http_podgen_cors_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_podgen_error_filter_init(cf);
 }
@@ -506,6 +564,7 @@ ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
     ngx_http_podgen_jobs_exit_process(cycle);
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
+    ngx_http_podgen_url_exit_process(cycle);
     ngx_http_podgen_redis_exit_process(cycle);
 
     pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_podgen_module);

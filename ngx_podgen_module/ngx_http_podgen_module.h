@@ -17,6 +17,7 @@
 
 /* the configurations that the main configuration embeds */
 #include "ngx_http_podgen_llm.h"
+#include "ngx_http_podgen_url.h"
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_job.h"
@@ -53,6 +54,7 @@ typedef struct {
     time_t                max_audio;        /* s of audio per request */
     ngx_http_podgen_llm_conf_t  llm;
     ngx_flag_t            llm_enabled;
+    ngx_http_podgen_url_conf_t  fetch;      /* source URLs */
     ngx_http_podgen_cache_conf_t  cache;
     ngx_http_podgen_redis_conf_t  redis;
     ngx_http_podgen_jobs_conf_t   jobs;
@@ -63,6 +65,9 @@ typedef struct {
     ngx_uint_t            used;             /* a location has an endpoint */
     ngx_uint_t            voices_loaded;    /* unsigned: set per worker */
     uint64_t              memo_seed;        /* new with each configuration */
+    ngx_int_t             loudness;         /* podgen_loudness: 1 on */
+    double                loudness_lufs;
+    double                loudness_peak;
 } ngx_http_podgen_main_conf_t;
 
 
@@ -73,7 +78,9 @@ typedef enum {
     NGX_HTTP_PODGEN_SCRIPTS,
     NGX_HTTP_PODGEN_AUDIO,
     NGX_HTTP_PODGEN_PODCASTS,
-    NGX_HTTP_PODGEN_BATCH
+    NGX_HTTP_PODGEN_BATCH,
+    NGX_HTTP_PODGEN_SOURCES,
+    NGX_HTTP_PODGEN_MODELS
 } ngx_http_podgen_endpoint_e;
 
 
@@ -86,6 +93,8 @@ typedef struct {
     ngx_str_t             feed_token;       /* podgen_feed_token; "" = off;
                                                NUL-terminated */
     char                  feed_token_hash[65];
+    ngx_array_t          *cors;             /* podgen_cors: ngx_str_t
+                                               origins ("*"); NULL = off */
 } ngx_http_podgen_loc_conf_t;
 
 
@@ -93,7 +102,9 @@ typedef struct {
 typedef struct {
     ngx_str_t             request_id;
     ngx_msec_t            start;
+    uint64_t              start_us;         /* ngx_http_podgen_now_us() */
     void                 *speech;           /* ngx_http_podgen_speech_t */
+    void                 *source;           /* a POST /v1/sources */
     ngx_str_t             replacement;      /* JSON for a core error page */
     ngx_msec_t            idle;             /* a long poll's waiting, not
                                                counted as latency */

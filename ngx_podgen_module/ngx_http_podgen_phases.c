@@ -21,6 +21,9 @@
 #include "ngx_http_podgen_audio.h"
 #include "ngx_http_podgen_podcasts.h"
 #include "ngx_http_podgen_batch.h"
+#include "ngx_http_podgen_sources.h"
+#include "ngx_http_podgen_models.h"
+#include "ngx_http_podgen_cors.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -64,20 +67,39 @@ ngx_http_podgen_phases_init(ngx_conf_t *cf)
 
 
 /*
- * The access phase of podgen locations with a key: a missing or wrong
- * bearer token gets 401 (as JSON, from the header filter), unless the
- * request is the feed or an episode's audio with its podgen_feed_token.
+ * The access phase of podgen locations: a CORS preflight is answered
+ * (ngx_http_podgen_cors.c); with a key, a missing or wrong bearer token
+ * gets 401 (as JSON, from the header filter), unless the request is the
+ * feed or an episode's audio with its podgen_feed_token.
  */
 
 static ngx_int_t
 ngx_http_podgen_access_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_table_elt_t             *h;
     ngx_http_podgen_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_podgen_module);
 
-    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE || plcf->api_key.len == 0) {
+    if (plcf->endpoint == NGX_HTTP_PODGEN_NONE) {
+        return NGX_DECLINED;
+    }
+
+    /* the context, and with it the start of the request's timing */
+
+    if (ngx_http_podgen_get_ctx(r) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a browser's preflight carries no key */
+
+    rc = ngx_http_podgen_cors_preflight(r, plcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (plcf->api_key.len == 0) {
         return NGX_DECLINED;
     }
 
@@ -246,6 +268,14 @@ ngx_http_podgen_content_handler(ngx_http_request_t *r)
         rc = ngx_http_podgen_batch_handler(r);
         break;
 
+    case NGX_HTTP_PODGEN_SOURCES:
+        rc = ngx_http_podgen_sources_handler(r);
+        break;
+
+    case NGX_HTTP_PODGEN_MODELS:
+        rc = ngx_http_podgen_models_handler(r);
+        break;
+
     default: /* NGX_HTTP_PODGEN_VOICES */
         rc = ngx_http_podgen_voices_handler(r);
         break;
@@ -258,11 +288,18 @@ ngx_http_podgen_content_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The request's duration: from when podgen's access phase saw it, to the
+ * microsecond, less the time a long poll chose to wait; for an answer of
+ * nginx's own that podgen never saw before (a bad request line), nginx's
+ * milliseconds since the request began.
+ */
+
 static ngx_int_t
 ngx_http_podgen_log_handler(ngx_http_request_t *r)
 {
+    double                       seconds;
     ngx_time_t                  *tp;
-    ngx_msec_int_t               ms;
     ngx_uint_t                   status;
     ngx_http_podgen_ctx_t       *ctx;
     ngx_http_podgen_loc_conf_t  *plcf;
@@ -275,20 +312,25 @@ ngx_http_podgen_log_handler(ngx_http_request_t *r)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
 
-    tp = ngx_timeofday();
-    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
-                           + (tp->msec - r->start_msec));
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_podgen_module);
+
+    if (ctx && ctx->start_us) {
+        seconds = (double) (ngx_http_podgen_now_us() - ctx->start_us) / 1e6;
+
+    } else {
+        tp = ngx_timeofday();
+        seconds = (double) ((tp->sec - r->start_sec) * 1000
+                            + (tp->msec - r->start_msec)) / 1000;
+    }
 
     if (ctx) {
         /* how long a client chose to wait is not the server's latency */
-        ms -= (ngx_msec_int_t) ctx->idle;
+        seconds -= (double) ctx->idle / 1000;
     }
 
     ngx_http_podgen_metrics_request(
                                ngx_http_podgen_metrics_endpoint(plcf->endpoint),
-                               status, (ngx_msec_t) ngx_max(ms, 0));
+                               status, ngx_max(seconds, 0));
 
     return NGX_OK;
 }

@@ -3,9 +3,13 @@
  *
  * The script (as given, or written through the script maker), then every
  * segment's audio as wav through the audio maker (each segment an
- * artifact of its own, in L1 and L2), a few at a time, then the episode
- * rendered and written on the thread pool.  The runner writes the record
- * after every step: running, each segment done, completed or failed.
+ * artifact of its own, in L1 and L2), a few at a time, each written to
+ * {store}/parts on the thread pool as it comes (the job keeps none of
+ * them), then the episode rendered on the pool from those files, one at a
+ * time, into a temporary file renamed into place when whole; in Redis
+ * mode that file goes to Redis in 1 MB pieces before the job completes.
+ * The runner writes the record after every step: running, each segment
+ * done, completed or failed.
  */
 
 #include <ngx_config.h>
@@ -26,11 +30,14 @@
 #include "ngx_http_podgen_job.h"
 #include "ngx_http_podgen_job_store.h"
 #include "ngx_http_podgen_job_redis.h"
+#include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_podcast_job.h"
 
 
 #define NGX_HTTP_PODGEN_PODCAST_WINDOW  3       /* segments made at once */
 #define NGX_HTTP_PODGEN_PODCAST_PAUSE   0.35    /* s between segments */
+#define NGX_HTTP_PODGEN_PODCAST_PIECE   (1024 * 1024)   /* to Redis */
+#define NGX_HTTP_PODGEN_VOICE_LUFS      -20.0   /* each voice's level */
 
 
 typedef struct ngx_http_podgen_podcast_job_s  ngx_http_podgen_podcast_job_t;
@@ -40,11 +47,13 @@ typedef struct {
     ngx_http_podgen_voice_t        *voice;
     char                           *text;        /* normalized */
     size_t                          len;
-    u_char                         *wav;
+    u_char                         *wav;         /* to be written */
     size_t                          wav_len;
     ngx_http_podgen_audio_make_t   *make;
     ngx_uint_t                      state;       /* 0 to do, 1 making,
-                                                    2 done */
+                                                    2 done (in parts/),
+                                                    3 writing, 4 to write */
+    ngx_uint_t                      index;
     char                            key[PG_KEY_LEN + 1];
 } ngx_http_podgen_podcast_seg_t;
 
@@ -58,26 +67,53 @@ struct ngx_http_podgen_podcast_job_s {
     ngx_http_podgen_podcast_seg_t  *segs;
     ngx_uint_t                      nsegs;
     ngx_uint_t                      active;
+    ngx_uint_t                      writing;     /* segments on the pool */
+    ngx_http_podgen_redis_op_t     *op;          /* the episode to Redis */
+    void                           *rd;          /* the render on the pool */
     unsigned                        rendering:1;
     unsigned                        render_again:1;
+    unsigned                        uploading:1;
 };
+
+
+/* a segment's audio to parts/ on the pool */
+typedef struct {
+    ngx_http_podgen_podcast_seg_t  *seg;
+    ngx_int_t                       rc;
+    char                            id[PG_JOB_ID_LEN + 1];
+} ngx_http_podgen_podcast_save_t;
 
 
 /* the episode, rendered and written on the pool */
 typedef struct {
     ngx_http_podgen_podcast_job_t  *pj;
-    pg_episode_part_t              *parts;
     pg_episode_span_t              *spans;
+    double                         *gains;
     size_t                          n;
     pg_format_t                     format;
+    pg_episode_opts_t               opts;
+    pg_episode_loudness_t           loud;
     double                          duration;
-    size_t                          bytes;
+    uint64_t                        bytes;
     int                             rc;
-    pg_buf_t                        out;       /* kept for Redis */
-    unsigned                        keep:1;
+    int                             fd;
+    int                             canceled;  /* set by the event loop */
     char                            id[PG_JOB_ID_LEN + 1];
     char                            error[128];
 } ngx_http_podgen_podcast_render_t;
+
+
+/* the episode to Redis: a piece read on the pool, then APPENDed */
+typedef struct {
+    ngx_http_podgen_podcast_job_t  *pj;
+    off_t                           off;
+    off_t                           size;
+    u_char                         *piece;
+    ssize_t                         len;
+    char                            path[NGX_MAX_PATH];
+    char                            key[sizeof("%Pepisode:.tmp")
+                                        + PG_JOB_ID_LEN];
+} ngx_http_podgen_podcast_upload_t;
 
 
 static void ngx_http_podgen_podcast_job_run(ngx_http_podgen_job_t *job);
@@ -94,7 +130,15 @@ static void ngx_http_podgen_podcast_seg_done(void *data, ngx_int_t rc,
     ngx_http_podgen_audio_t *audio, pg_error_t *err);
 static ngx_int_t ngx_http_podgen_podcast_seg_words(
     ngx_http_podgen_podcast_seg_t *seg, ngx_http_podgen_audio_t *audio);
+static void ngx_http_podgen_podcast_save(ngx_http_podgen_podcast_seg_t *seg);
 static void ngx_http_podgen_podcast_render(ngx_http_podgen_podcast_job_t *pj);
+static void ngx_http_podgen_podcast_upload(ngx_http_podgen_podcast_job_t *pj);
+static void ngx_http_podgen_podcast_upload_next(
+    ngx_http_podgen_podcast_upload_t *up);
+static void ngx_http_podgen_podcast_upload_end(
+    ngx_http_podgen_podcast_upload_t *up, ngx_uint_t ok);
+static double ngx_http_podgen_podcast_voice_gain(
+    ngx_http_podgen_voice_t *voice);
 
 
 static const ngx_http_podgen_job_kind_t  ngx_http_podgen_podcast_job_kind = {
@@ -135,13 +179,33 @@ ngx_http_podgen_podcast_job_cancel(ngx_http_podgen_job_t *job)
     }
 
     pj->active = 0;
+
+    /* a render stops at its next part or piece, an upload at its next
+     * step (job->finished) */
+
+    if (pj->rd) {
+        __atomic_store_n(
+            &((ngx_http_podgen_podcast_render_t *) pj->rd)->canceled, 1,
+            __ATOMIC_RELAXED);
+    }
 }
 
 
 static void
 ngx_http_podgen_podcast_job_retry(ngx_http_podgen_job_t *job)
 {
+    ngx_uint_t                      i;
     ngx_http_podgen_podcast_job_t  *pj = job->ctx;
+
+    for (i = 0; i < pj->nsegs; i++) {
+        if (pj->segs[i].state == 4) {
+            ngx_http_podgen_podcast_save(&pj->segs[i]);
+
+            if (job->retry.timer_set) {
+                return;
+            }
+        }
+    }
 
     if (pj->render_again) {
         pj->render_again = 0;
@@ -158,15 +222,66 @@ ngx_http_podgen_podcast_job_busy(ngx_http_podgen_job_t *job)
 {
     ngx_http_podgen_podcast_job_t  *pj = job->ctx;
 
-    return pj->rendering;
+    return pj->rendering || pj->writing || pj->uploading;
+}
+
+
+static void
+ngx_http_podgen_podcast_parts_thread(void *data)
+{
+    char  *id = data;
+
+    ngx_http_podgen_job_store_remove_parts(id, 0);
+}
+
+
+static void
+ngx_http_podgen_podcast_parts_after(void *data)
+{
+    /* nobody waits for it */
+}
+
+
+static void
+ngx_http_podgen_podcast_parts_release(void *data)
+{
+    ngx_free(data);
 }
 
 
 static void
 ngx_http_podgen_podcast_job_free(ngx_http_podgen_job_t *job)
 {
-    ngx_uint_t                      i;
+    char                           *id;
+    ngx_uint_t                      i, saved;
     ngx_http_podgen_podcast_job_t  *pj = job->ctx;
+    ngx_http_podgen_main_conf_t    *pmcf;
+
+    /* segments a failed or deleted job left in parts/ (or the scan will) */
+
+    for (i = 0, saved = 0; i < pj->nsegs; i++) {
+        saved |= (pj->segs[i].state == 2);
+    }
+
+    if (saved && job->rec.status != PG_JOB_COMPLETED) {
+        pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_podgen_module);
+        id = ngx_alloc(PG_JOB_ID_LEN + 1, job->log);
+
+        if (id) {
+            ngx_memcpy(id, job->rec.id, PG_JOB_ID_LEN + 1);
+
+            if (ngx_http_podgen_offload(pmcf->thread_pool,
+                                        ngx_http_podgen_podcast_parts_thread,
+                                        ngx_http_podgen_podcast_parts_after,
+                                        ngx_http_podgen_podcast_parts_release,
+                                        id, job->log)
+                == NULL)
+            {
+                ngx_free(id);
+            }
+        }
+    }
 
     for (i = 0; i < pj->nsegs; i++) {
         ngx_free(pj->segs[i].text);
@@ -353,6 +468,7 @@ ngx_http_podgen_podcast_segments(ngx_http_podgen_podcast_job_t *pj)
     for (i = 0; i < n; i++) {
         seg = &pj->segs[i];
         seg->pj = pj;
+        seg->index = i;
 
         host = &script->hosts[script->segments[i].speaker
                               < script->nhosts
@@ -449,6 +565,19 @@ nomem:
 }
 
 
+static ngx_uint_t
+ngx_http_podgen_podcast_unsaved(ngx_http_podgen_podcast_job_t *pj)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 0; i < pj->nsegs; i++) {
+        n += (pj->segs[i].state == 4);
+    }
+
+    return n;
+}
+
+
 static void
 ngx_http_podgen_podcast_pump(ngx_http_podgen_podcast_job_t *pj)
 {
@@ -466,8 +595,15 @@ ngx_http_podgen_podcast_pump(ngx_http_podgen_podcast_job_t *pj)
 
     for (i = 0; i < pj->nsegs; i++) {
 
+        /*
+         * Segments being made and segments on their way to parts/ (cached
+         * ones come at once) are bounded together: the job holds at most
+         * the window's audio.
+         */
+
         if (job->finished || job->retry.timer_set
-            || pj->active >= NGX_HTTP_PODGEN_PODCAST_WINDOW)
+            || pj->active + pj->writing + ngx_http_podgen_podcast_unsaved(pj)
+               >= NGX_HTTP_PODGEN_PODCAST_WINDOW)
         {
             return;
         }
@@ -540,8 +676,6 @@ ngx_http_podgen_podcast_seg_done(void *data, ngx_int_t rc,
         return;
     }
 
-    seg->state = 2;
-
     seg->wav = ngx_alloc(audio->len, job->log);
     if (seg->wav == NULL) {
         ngx_http_podgen_job_fail(job, "server_error", "out of memory");
@@ -550,12 +684,67 @@ ngx_http_podgen_podcast_seg_done(void *data, ngx_int_t rc,
 
     ngx_memcpy(seg->wav, audio->audio, audio->len);
     seg->wav_len = audio->len;
+    seg->state = 4;
 
     if (ngx_http_podgen_podcast_seg_words(seg, audio) != NGX_OK) {
         ngx_http_podgen_job_fail(job, "server_error", "out of memory");
         return;
     }
 
+    ngx_http_podgen_podcast_save(seg);
+    ngx_http_podgen_podcast_pump(pj);
+}
+
+
+/* ---- a segment to parts/ ------------------------------------------------ */
+
+
+static void
+ngx_http_podgen_podcast_save_thread(void *data)
+{
+    ngx_http_podgen_podcast_save_t  *sv = data;
+
+    sv->rc = ngx_http_podgen_job_store_part(sv->id, sv->seg->index,
+                                            sv->seg->wav, sv->seg->wav_len);
+    if (sv->rc != NGX_OK) {
+        sv->rc = errno ? errno : EIO;
+    }
+}
+
+
+static void
+ngx_http_podgen_podcast_save_after(void *data)
+{
+    ngx_http_podgen_podcast_save_t  *sv = data;
+
+    u_char                          msg[160];
+    ngx_http_podgen_job_t          *job;
+    ngx_http_podgen_podcast_seg_t  *seg;
+    ngx_http_podgen_podcast_job_t  *pj;
+
+    seg = sv->seg;
+    pj = seg->pj;
+    job = pj->job;
+
+    pj->writing--;
+    ngx_free(seg->wav);
+    seg->wav = NULL;
+
+    if (job->finished) {
+        seg->state = 0;
+        ngx_http_podgen_job_release(job);
+        return;
+    }
+
+    if (sv->rc != NGX_OK) {
+        seg->state = 0;
+        ngx_snprintf(msg, sizeof(msg), "a segment could not be stored: "
+                     "%s%Z", strerror(sv->rc));
+        ngx_http_podgen_job_fail(job, "server_error", (char *) msg);
+        return;
+    }
+
+    seg->state = 2;
     job->rec.done++;
 
     if (job->rec.done == pj->nsegs) {
@@ -653,7 +842,143 @@ ngx_http_podgen_podcast_seg_words(ngx_http_podgen_podcast_seg_t *seg,
 }
 
 
+static void
+ngx_http_podgen_podcast_save_release(void *data)
+{
+    ngx_free(data);
+}
+
+
+static void
+ngx_http_podgen_podcast_save(ngx_http_podgen_podcast_seg_t *seg)
+{
+    ngx_http_podgen_job_t           *job;
+    ngx_http_podgen_podcast_save_t  *sv;
+    ngx_http_podgen_main_conf_t     *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_podgen_module);
+    job = seg->pj->job;
+
+    sv = ngx_calloc(sizeof(ngx_http_podgen_podcast_save_t), job->log);
+    if (sv == NULL) {
+        ngx_http_podgen_job_fail(job, "server_error", "out of memory");
+        return;
+    }
+
+    sv->seg = seg;
+    ngx_memcpy(sv->id, job->rec.id, sizeof(sv->id));
+
+    if (ngx_http_podgen_offload(pmcf->thread_pool,
+                                ngx_http_podgen_podcast_save_thread,
+                                ngx_http_podgen_podcast_save_after,
+                                ngx_http_podgen_podcast_save_release, sv,
+                                job->log)
+        == NULL)
+    {
+        /* the pool is full: the audio waits (one segment), a little */
+        ngx_free(sv);
+
+        if (!job->retry.timer_set) {
+            ngx_add_timer(&job->retry, NGX_HTTP_PODGEN_JOB_RETRY);
+        }
+
+        return;
+    }
+
+    seg->state = 3;
+    seg->pj->writing++;
+}
+
+
 /* ---- the episode -------------------------------------------------------- */
+
+
+typedef struct {
+    ngx_http_podgen_podcast_render_t  *rd;
+    u_char                            *wav;
+} ngx_http_podgen_podcast_io_t;
+
+
+static int
+ngx_http_podgen_podcast_get_part(void *data, size_t i,
+    pg_episode_part_t *part, char *errbuf, size_t errlen)
+{
+    ngx_http_podgen_podcast_io_t  *io = data;
+
+    size_t  len;
+
+    if (__atomic_load_n(&io->rd->canceled, __ATOMIC_RELAXED)
+        || ngx_http_podgen_job_store_deleted(io->rd->id))
+    {
+        ngx_snprintf((u_char *) errbuf, errlen, "deleted%Z");
+        return -1;
+    }
+
+    if (ngx_http_podgen_job_store_read_part(io->rd->id, i, &io->wav, &len,
+                                            errbuf, errlen)
+        != NGX_OK)
+    {
+        return -1;
+    }
+
+    part->wav = io->wav;
+    part->len = len;
+
+    return 0;
+}
+
+
+static void
+ngx_http_podgen_podcast_put_part(void *data, size_t i,
+    pg_episode_part_t *part, int last)
+{
+    ngx_http_podgen_podcast_io_t  *io = data;
+
+    free(io->wav);
+    io->wav = NULL;
+
+    if (last) {
+        /* encoded: the disk holds about one episode at a time */
+        ngx_http_podgen_job_store_remove_part(io->rd->id, i);
+    }
+}
+
+
+static int
+ngx_http_podgen_podcast_write(void *data, uint64_t off,
+    const unsigned char *p, size_t len)
+{
+    ngx_http_podgen_podcast_io_t  *io = data;
+
+    ssize_t  n;
+
+    /* a piece is 256 KB: a DELETE on any worker stops the render soon */
+
+    if (__atomic_load_n(&io->rd->canceled, __ATOMIC_RELAXED)
+        || ngx_http_podgen_job_store_deleted(io->rd->id))
+    {
+        return -1;
+    }
+
+    while (len) {
+        n = pwrite(io->rd->fd, p, len, (off_t) off);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return -1;
+        }
+
+        p += n;
+        off += n;
+        len -= n;
+    }
+
+    return 0;
+}
 
 
 static void
@@ -661,41 +986,45 @@ ngx_http_podgen_podcast_render_thread(void *data)
 {
     ngx_http_podgen_podcast_render_t  *rd = data;
 
-    pg_buf_t  out;
-    char      ext[8];
-
-    ngx_memzero(&out, sizeof(pg_buf_t));
-
-    if (pg_episode_render(rd->parts, rd->n, 0, NGX_HTTP_PODGEN_PODCAST_PAUSE,
-                          rd->format, &out, rd->spans, &rd->duration,
-                          rd->error, sizeof(rd->error))
-        != 0)
-    {
-        rd->rc = -1;
-        pg_buf_free(&out);
-        return;
-    }
+    int                            rc;
+    char                           ext[8];
+    pg_episode_io_t                eio;
+    ngx_http_podgen_podcast_io_t   io;
 
     ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name(rd->format));
 
-    if (ngx_http_podgen_job_store_episode(rd->id, ext, out.data, out.len,
-                                          rd->error, sizeof(rd->error))
-        != NGX_OK)
+    rd->rc = -1;
+    rd->fd = ngx_http_podgen_job_store_episode_open(rd->id, ext, rd->error,
+                                                   sizeof(rd->error));
+    if (rd->fd == -1) {
+        goto done;
+    }
+
+    io.rd = rd;
+    io.wav = NULL;
+
+    eio.get = ngx_http_podgen_podcast_get_part;
+    eio.put = ngx_http_podgen_podcast_put_part;
+    eio.write = ngx_http_podgen_podcast_write;
+    eio.data = &io;
+
+    rc = pg_episode_render_files(&eio, rd->n, 0,
+                                 NGX_HTTP_PODGEN_PODCAST_PAUSE, rd->format,
+                                 &rd->opts, &rd->bytes, rd->spans,
+                                 &rd->duration, &rd->loud, rd->error,
+                                 sizeof(rd->error));
+
+    if (ngx_http_podgen_job_store_episode_done(rd->id, ext, rd->fd, rc == 0,
+                                               rd->error, sizeof(rd->error))
+        == NGX_OK)
     {
-        rd->rc = -1;
-        pg_buf_free(&out);
-        return;
+        rd->rc = 0;
     }
 
-    rd->bytes = out.len;
-    rd->rc = 0;
+done:
 
-    if (rd->keep) {
-        rd->out = out;
-        return;
-    }
-
-    pg_buf_free(&out);
+    /* made or not, the segments are not needed any more */
+    ngx_http_podgen_job_store_remove_parts(rd->id, rd->n);
 }
 
 
@@ -711,6 +1040,12 @@ ngx_http_podgen_podcast_render_after(void *data)
     pj = rd->pj;
     job = pj->job;
     pj->rendering = 0;
+    pj->rd = NULL;
+
+    for (i = 0; i < pj->nsegs; i++) {
+        /* gone from parts/ */
+        pj->segs[i].state = 1;
+    }
 
     if (job->finished) {
         /* deleted meanwhile */
@@ -729,17 +1064,20 @@ ngx_http_podgen_podcast_render_after(void *data)
     }
 
     job->rec.duration_s = rd->duration;
-    job->rec.audio_bytes = rd->bytes;
+    job->rec.audio_bytes = (size_t) rd->bytes;
 
-    if (rd->keep && rd->out.len) {
-        /* other nodes serve the episode from Redis */
-        ngx_http_podgen_job_redis_episode(job->rec.id, rd->out.data,
-                                          rd->out.len);
+    job->rec.loudness = rd->loud.measured;
+
+    if (rd->loud.measured) {
+        job->rec.loudness_lufs = rd->loud.integrated_lufs;
+        job->rec.loudness_peak = rd->loud.true_peak_dbtp;
+        job->rec.loudness_gain = rd->loud.gain_db;
     }
 
-    for (i = 0; i < pj->nsegs; i++) {
-        ngx_free(pj->segs[i].wav);
-        pj->segs[i].wav = NULL;
+    if (ngx_http_podgen_jobs_shared()) {
+        /* other nodes serve the episode from Redis: it goes first */
+        ngx_http_podgen_podcast_upload(pj);
+        return;
     }
 
     ngx_http_podgen_job_complete(job, NULL, 0);
@@ -753,9 +1091,8 @@ ngx_http_podgen_podcast_render_release(void *data)
 
     /* after() has run: the task is never detached */
 
-    pg_buf_free(&rd->out);
-    ngx_free(rd->parts);
     ngx_free(rd->spans);
+    ngx_free(rd->gains);
     ngx_free(rd);
 }
 
@@ -786,25 +1123,30 @@ ngx_http_podgen_podcast_render(ngx_http_podgen_podcast_job_t *pj)
         goto nomem;
     }
 
-    rd->parts = ngx_calloc(pj->nsegs * sizeof(pg_episode_part_t), job->log);
     rd->spans = ngx_calloc(pj->nsegs * sizeof(pg_episode_span_t), job->log);
+    rd->gains = ngx_calloc(pj->nsegs * sizeof(double), job->log);
 
-    if (rd->parts == NULL || rd->spans == NULL) {
-        ngx_free(rd->parts);
+    if (rd->spans == NULL || rd->gains == NULL) {
         ngx_free(rd->spans);
+        ngx_free(rd->gains);
         ngx_free(rd);
         goto nomem;
     }
 
+    /* each voice at one level, then the episode at the target */
+
     for (i = 0; i < pj->nsegs; i++) {
-        rd->parts[i].wav = pj->segs[i].wav;
-        rd->parts[i].len = pj->segs[i].wav_len;
+        rd->gains[i] = ngx_http_podgen_podcast_voice_gain(pj->segs[i].voice);
     }
 
     rd->pj = pj;
     rd->n = pj->nsegs;
     rd->format = format;
-    rd->keep = ngx_http_podgen_jobs_shared();
+    rd->fd = -1;
+    rd->opts.loudness = (pmcf->loudness == 1);
+    rd->opts.target_lufs = pmcf->loudness_lufs;
+    rd->opts.peak_dbtp = pmcf->loudness_peak;
+    rd->opts.gain_db = rd->gains;
     ngx_memcpy(rd->id, job->rec.id, sizeof(rd->id));
 
     /* the progress record goes out while the episode is made */
@@ -818,8 +1160,8 @@ ngx_http_podgen_podcast_render(ngx_http_podgen_podcast_job_t *pj)
         == NULL)
     {
         /* the pool is full: a little later */
-        ngx_free(rd->parts);
         ngx_free(rd->spans);
+        ngx_free(rd->gains);
         ngx_free(rd);
 
         pj->render_again = 1;
@@ -832,9 +1174,363 @@ ngx_http_podgen_podcast_render(ngx_http_podgen_podcast_job_t *pj)
     }
 
     pj->rendering = 1;
+    pj->rd = rd;
     return;
 
 nomem:
 
     ngx_http_podgen_job_fail(job, "server_error", "out of memory");
+}
+
+
+/* ---- the episode to Redis, in pieces ------------------------------------ */
+
+/*
+ * {prefix}episode:{id}.tmp is made with APPENDs of 1 MB read from the
+ * file on the pool, one at a time (each sent when the last is answered),
+ * with an hour's TTL while it grows, then renamed to {prefix}episode:{id}
+ * (and the TTL removed): a node never reads half an episode, and neither
+ * the worker nor its Redis connection holds more than a piece.  The job
+ * completes after the RENAME is sent (the record's write follows it on the
+ * same connection), or at once if Redis fails (the episode is then this
+ * node's only, as a SET that failed left it).
+ */
+
+static void
+ngx_http_podgen_podcast_upload(ngx_http_podgen_podcast_job_t *pj)
+{
+    char                               ext[8];
+    ngx_http_podgen_job_t             *job;
+    ngx_http_podgen_podcast_upload_t  *up;
+
+    job = pj->job;
+
+    up = ngx_calloc(sizeof(ngx_http_podgen_podcast_upload_t), job->log);
+    if (up == NULL) {
+        ngx_http_podgen_job_complete(job, NULL, 0);
+        return;
+    }
+
+    up->pj = pj;
+    up->size = (off_t) job->rec.audio_bytes;
+
+    ngx_sprintf((u_char *) ext, ".%s%Z", job->rec.format);
+    ngx_http_podgen_job_path(up->path, "audio", job->rec.id, ext);
+    ngx_sprintf((u_char *) up->key, "%%Pepisode:%s.tmp%Z", job->rec.id);
+
+    (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 2, "DEL", up->key);
+
+    pj->uploading = 1;
+
+    ngx_http_podgen_podcast_upload_next(up);
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_thread(void *data)
+{
+    ngx_http_podgen_podcast_upload_t  *up = data;
+
+    int     fd;
+    size_t  want, got;
+    ssize_t n;
+
+    want = up->size - up->off;
+    if (want > NGX_HTTP_PODGEN_PODCAST_PIECE) {
+        want = NGX_HTTP_PODGEN_PODCAST_PIECE;
+    }
+
+    up->len = -1;
+    up->piece = malloc(want ? want : 1);
+
+    fd = open(up->path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1 || up->piece == NULL) {
+        goto done;
+    }
+
+    for (got = 0; got < want; got += n) {
+        n = pread(fd, up->piece + got, want - got, up->off + got);
+
+        if (n == -1 && errno == EINTR) {
+            n = 0;
+            continue;
+        }
+
+        if (n <= 0) {
+            goto done;
+        }
+    }
+
+    up->len = got;
+
+done:
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_appended(void *data, ngx_int_t rc,
+    ngx_http_podgen_redis_value_t *reply)
+{
+    ngx_http_podgen_podcast_upload_t  *up = data;
+
+    up->pj->op = NULL;
+
+    if (rc != NGX_OK || reply->type != NGX_HTTP_PODGEN_REDIS_INTEGER
+        || reply->integer != (int64_t) up->off)
+    {
+        ngx_http_podgen_podcast_upload_end(up, 0);
+        return;
+    }
+
+    ngx_http_podgen_podcast_upload_next(up);
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_after(void *data)
+{
+    ngx_http_podgen_podcast_upload_t  *up = data;
+
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (up->pj->job->finished || up->len <= 0) {
+        ngx_http_podgen_podcast_upload_end(up, 0);
+        return;
+    }
+
+    argv[0] = "APPEND";
+    argv[1] = up->key;
+    argv[2] = (char *) up->piece;
+    argvlen[0] = 6;
+    argvlen[1] = ngx_strlen(up->key);
+    argvlen[2] = up->len;
+
+    up->off += up->len;
+
+    /* hiredis copies the command: the piece goes now */
+
+    up->pj->op = ngx_http_podgen_redis_command(
+                     ngx_http_podgen_podcast_upload_appended, up, 3, argv,
+                     argvlen, 0);
+
+    free(up->piece);
+    up->piece = NULL;
+
+    if (up->pj->op == NULL) {
+        ngx_http_podgen_podcast_upload_end(up, 0);
+        return;
+    }
+
+    if (up->off == up->len) {
+        /* a node that dies in the middle leaves no key for ever */
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "PEXPIRE",
+                                             up->key, "3600000");
+    }
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_release(void *data)
+{
+    /* the upload goes on (or ended) in after() */
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_next(ngx_http_podgen_podcast_upload_t *up)
+{
+    ngx_http_podgen_job_t        *job;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_podgen_module);
+    job = up->pj->job;
+
+    if (job->finished) {
+        ngx_http_podgen_podcast_upload_end(up, 0);
+        return;
+    }
+
+    if (up->off >= up->size) {
+        ngx_http_podgen_podcast_upload_end(up, 1);
+        return;
+    }
+
+    if (ngx_http_podgen_offload(pmcf->thread_pool,
+                                ngx_http_podgen_podcast_upload_thread,
+                                ngx_http_podgen_podcast_upload_after,
+                                ngx_http_podgen_podcast_upload_release, up,
+                                job->log)
+        == NULL)
+    {
+        ngx_http_podgen_podcast_upload_end(up, 0);
+    }
+}
+
+
+static void
+ngx_http_podgen_podcast_upload_end(ngx_http_podgen_podcast_upload_t *up,
+    ngx_uint_t ok)
+{
+    char                            key[sizeof("%Pepisode:")
+                                        + PG_JOB_ID_LEN];
+    ngx_http_podgen_job_t          *job;
+    ngx_http_podgen_podcast_job_t  *pj;
+
+    pj = up->pj;
+    job = pj->job;
+
+    free(up->piece);
+
+    if (ok) {
+        ngx_sprintf((u_char *) key, "%%Pepisode:%s%Z", job->rec.id);
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 3, "RENAME",
+                                             up->key, key);
+
+        /* the episode is kept like its record (RENAME keeps the TTL) */
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 2, "PERSIST",
+                                             key);
+
+    } else {
+        (void) ngx_http_podgen_redis_strings(NULL, NULL, 0, 2, "DEL",
+                                             up->key);
+
+        if (!job->finished) {
+            ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                          "podgen: job \"%s\": the episode could not be "
+                          "copied to redis", job->rec.id);
+        }
+    }
+
+    ngx_free(up);
+    pj->uploading = 0;
+
+    if (job->finished) {
+        ngx_http_podgen_job_release(job);
+        return;
+    }
+
+    ngx_http_podgen_job_complete(job, NULL, 0);
+}
+
+
+/* ---- loudness ----------------------------------------------------------- */
+
+
+/*
+ * The built-in voices' loudness, measured (bench/voice-loudness.pl: the
+ * same text by each, ffmpeg's ebur128 on the wav): each gets the gain that
+ * brings its speech to -20 LUFS before the episode is normalised.  Other
+ * voices (a .flitevox) get none.
+ */
+
+static struct {
+    const char  *name;
+    double       lufs;
+} ngx_http_podgen_podcast_voice_lufs[] = {
+    { "slt",   -16.1 },
+    { "rms",   -21.6 },
+    { "awb",   -20.6 },
+    { "kal",   -20.8 },
+    { "kal16", -28.8 },
+    { NULL, 0 }
+};
+
+
+static double
+ngx_http_podgen_podcast_voice_gain(ngx_http_podgen_voice_t *voice)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_http_podgen_podcast_voice_lufs[i].name; i++) {
+        if (voice->name.len
+                == ngx_strlen(ngx_http_podgen_podcast_voice_lufs[i].name)
+            && ngx_strncmp(voice->name.data,
+                           ngx_http_podgen_podcast_voice_lufs[i].name,
+                           voice->name.len)
+               == 0)
+        {
+            return NGX_HTTP_PODGEN_VOICE_LUFS
+                   - ngx_http_podgen_podcast_voice_lufs[i].lufs;
+        }
+    }
+
+    return 0;
+}
+
+
+/* podgen_loudness -16 [peak=-1] | off */
+
+char *
+ngx_http_podgen_podcast_loudness(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_podgen_main_conf_t *pmcf = conf;
+
+    double      v;
+    char       *end, buf[32];
+    ngx_str_t  *value;
+    ngx_uint_t  i;
+
+    if (pmcf->loudness != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        pmcf->loudness = 0;
+        return NGX_CONF_OK;
+    }
+
+    pmcf->loudness = 1;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (i > 1 && ngx_strncmp(value[i].data, "peak=", 5) == 0) {
+            value[i].data += 5;
+            value[i].len -= 5;
+        } else if (i > 1) {
+            return "has an unknown parameter (peak= is known)";
+        }
+
+        if (value[i].len == 0 || value[i].len >= sizeof(buf)) {
+            goto invalid;
+        }
+
+        ngx_memcpy(buf, value[i].data, value[i].len);
+        buf[value[i].len] = '\0';
+
+        v = strtod(buf, &end);
+
+        if (*end != '\0') {
+            goto invalid;
+        }
+
+        if (i == 1) {
+            if (!(v >= -70 && v <= 0)) {
+                return "takes a target from -70 to 0 (LUFS)";
+            }
+
+            pmcf->loudness_lufs = v;
+
+        } else {
+            if (!(v >= -20 && v <= 0)) {
+                return "takes a peak= from -20 to 0 (dBTP)";
+            }
+
+            pmcf->loudness_peak = v;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    return "takes a target in LUFS and peak= in dBTP, or off";
 }

@@ -37,6 +37,7 @@
 #include "ngx_http_podgen_offload.h"
 #include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_scripts.h"
+#include "ngx_http_podgen_sources.h"
 #include "ngx_http_podgen_metrics.h"
 #include "ngx_http_podgen_podcasts_common.h"
 
@@ -58,6 +59,9 @@ static void ngx_http_podgen_podcasts_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_podgen_podcasts_delete(ngx_http_request_t *r,
     ngx_http_podgen_podcasts_t *p);
 static void ngx_http_podgen_podcasts_cleanup(void *data);
+static ngx_int_t ngx_http_podgen_podcast_record_body(
+    ngx_http_podgen_main_conf_t *pmcf, u_char *body, size_t len,
+    ngx_uint_t salt, pg_job_t *rec, pg_error_t *err);
 
 
 static ngx_http_podgen_podcasts_t *
@@ -320,6 +324,34 @@ ngx_http_podgen_podcasts_check(ngx_http_podgen_main_conf_t *pmcf,
 
 ngx_int_t
 ngx_http_podgen_podcast_record(ngx_http_podgen_main_conf_t *pmcf,
+    u_char *body, size_t len, ngx_uint_t salt, pg_job_t *rec, pg_error_t *err)
+{
+    ngx_int_t    rc;
+    ngx_pool_t  *pool;
+
+    /* "source_ids": the record keeps the sources themselves as its
+     * source_text, so the job needs no cache when it runs */
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_podgen_sources_expand(pmcf, pool, &body, &len, err);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_podgen_podcast_record_body(pmcf, body, len, salt, rec,
+                                                 err);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_podgen_podcast_record_body(ngx_http_podgen_main_conf_t *pmcf,
     u_char *body, size_t len, ngx_uint_t salt, pg_job_t *rec, pg_error_t *err)
 {
     ngx_int_t             rc;

@@ -17,6 +17,7 @@
 #include "pg_script.h"
 #include "ngx_http_podgen_module.h"
 #include "ngx_http_podgen_scripts.h"
+#include "ngx_http_podgen_sources.h"
 #include "ngx_http_podgen_util.h"
 #include "ngx_http_podgen_voices.h"
 #include "ngx_http_podgen_llm.h"
@@ -199,6 +200,17 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
     if (memo && ngx_http_podgen_scripts_memo(r, pmcf, mkey, body, len)
                 == NGX_OK)
     {
+        return;
+    }
+
+    /* "source_ids": the sources become the source_text */
+
+    rc = ngx_http_podgen_sources_expand(pmcf, r->pool, &body, &len, &err);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc == NGX_DECLINED
+                                     ? ngx_http_podgen_send_error(r, &err)
+                                     : NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 

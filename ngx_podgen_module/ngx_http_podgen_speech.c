@@ -442,9 +442,10 @@ static ngx_int_t
 ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how)
 {
-    u_char           *p, *body;
-    size_t            size;
-    ngx_str_t         value, src, dst;
+    u_char                 *p, *body;
+    size_t                  size;
+    ngx_str_t               value, src, dst;
+    ngx_http_podgen_ctx_t  *ctx;
 
     if (s->sse) {
         size = sizeof(ngx_http_podgen_sse_delta_start) - 1
@@ -502,6 +503,15 @@ ngx_http_podgen_speech_cached(ngx_http_request_t *r,
         || ngx_http_podgen_speech_url(r, s) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_podgen_get_ctx(r);
+
+    if (ctx) {
+        ngx_http_podgen_metrics_first_audio(how[0] == 'C'
+                                            ? PG_FIRST_AUDIO_COALESCED
+                                            : PG_FIRST_AUDIO_HIT,
+                 (double) (ngx_http_podgen_now_us() - ctx->start_us) / 1e6);
     }
 
     return ngx_http_podgen_send_memory(r, body, len);
@@ -770,6 +780,9 @@ ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
     if (ngx_http_podgen_add_header(r, "Server-Timing", &value) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_http_podgen_metrics_first_audio(PG_FIRST_AUDIO_MISS,
+                 (double) (ngx_http_podgen_now_us() - ctx->start_us) / 1e6);
 
     s->header_sent = 1;
 

@@ -91,6 +91,22 @@ ngx_http_podgen_find_request_id(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
+/*
+ * Microseconds of a monotonic clock: the metrics' durations, finer than
+ * nginx's cached milliseconds (a cache hit takes a fraction of one).
+ */
+
+uint64_t
+ngx_http_podgen_now_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+
 ngx_http_podgen_ctx_t *
 ngx_http_podgen_get_ctx(ngx_http_request_t *r)
 {
@@ -107,6 +123,7 @@ ngx_http_podgen_get_ctx(ngx_http_request_t *r)
     }
 
     ctx->start = ngx_current_msec;
+    ctx->start_us = ngx_http_podgen_now_us();
     ngx_http_podgen_find_request_id(r, &ctx->request_id);
 
     ngx_http_set_ctx(r, ctx, ngx_http_podgen_module);
@@ -139,6 +156,12 @@ ngx_http_podgen_metrics_endpoint(ngx_uint_t endpoint)
 
     case NGX_HTTP_PODGEN_BATCH:
         return PG_EP_BATCH;
+
+    case NGX_HTTP_PODGEN_SOURCES:
+        return PG_EP_SOURCES;
+
+    case NGX_HTTP_PODGEN_MODELS:
+        return PG_EP_MODELS;
 
     default:
         return PG_EP_N;
@@ -274,6 +297,41 @@ ngx_http_podgen_add_header(ngx_http_request_t *r, char *key, ngx_str_t *value)
     h->value = *value;
 
     return NGX_OK;
+}
+
+
+/* a header already in the answer (one kept by a filter_finalize), or NULL */
+
+ngx_table_elt_t *
+ngx_http_podgen_header_out(ngx_http_request_t *r, char *key)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(key);
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0 && h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) key, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

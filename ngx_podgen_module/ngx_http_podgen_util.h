@@ -16,11 +16,14 @@
 #include "ngx_http_podgen_module.h"
 
 
+uint64_t ngx_http_podgen_now_us(void);
 ngx_http_podgen_ctx_t *ngx_http_podgen_get_ctx(ngx_http_request_t *r);
 void ngx_http_podgen_finalize(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_podgen_memo_key(ngx_http_podgen_main_conf_t *pmcf,
     ngx_uint_t endpoint, u_char *body, size_t len, u_char *key);
 ngx_int_t ngx_http_podgen_add_common_headers(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_podgen_header_out(ngx_http_request_t *r,
+    char *key);
 ngx_int_t ngx_http_podgen_add_header(ngx_http_request_t *r, char *key,
     ngx_str_t *value);
 ngx_int_t ngx_http_podgen_error_json(ngx_pool_t *pool, pg_error_t *err,

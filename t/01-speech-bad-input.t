@@ -603,13 +603,13 @@ POST /v1/audio/speech
 --- response_json
 {"error":{"type":"invalid_request_error","param":"response_format","code":"invalid_value"}}
 
-=== TEST 51: aac is not supported
+=== TEST 51: m4a is for episodes, not speech (aac is, as ADTS: t/02)
 --- request
 POST /v1/audio/speech
-{"model":"tts-1","input":"Hello.","voice":"alloy","response_format":"aac"}
+{"model":"tts-1","input":"Hello.","voice":"alloy","response_format":"m4a"}
 --- error_code: 400
 --- response_json
-{"error":{"type":"invalid_request_error","param":"response_format","code":"unsupported_format"}}
+{"error":{"type":"invalid_request_error","param":"response_format","code":"invalid_value"}}
 
 === TEST 52: speed below 0.25
 --- request

@@ -1,4 +1,4 @@
-# POST /v1/audio/speech: every response format decodes (ffmpeg) to audio of
+# POST /v1/audio/speech: every response format (aac as ADTS) decodes (ffmpeg) to audio of
 # the same duration as the WAV of the same input; speed changes the
 # duration; every voice and alias speaks; the SSE stream carries the same
 # audio.  flite's output varies a little between runs: durations are
@@ -19,12 +19,13 @@ my $TEXT = 'The quick brown fox jumps over the lazy dog. '
          . 'Podgen turns text into speech.';
 
 my %MIME = (mp3 => 'audio/mpeg', opus => 'audio/ogg', wav => 'audio/wav',
-            flac => 'audio/flac', pcm => 'audio/pcm');
+            flac => 'audio/flac', pcm => 'audio/pcm', aac => 'audio/aac');
 
 my $ng = Podgen::Test::Nginx->new(
     main_config => 'thread_pool default threads=4;',
     config => <<'EOF');
 location = /v1/audio/speech { podgen_speech; }
+location /v1/audio/ { podgen_audio; }
 EOF
 $ng->start;
 
@@ -45,12 +46,14 @@ my %magic = (
     opus => qr/^OggS.{20,}OpusHead/s,
     wav  => qr/^RIFF....WAVE/s,
     flac => qr/^fLaC/,
+    # ADTS: sync word, MPEG-4, no CRC; AAC LC
+    aac  => qr/^\xff\xf1[\x40-\x7f]/,
 );
 
 # --- each format ------------------------------------------------------------
 
 my %dur;
-for my $fmt (qw(wav mp3 opus flac pcm)) {
+for my $fmt (qw(wav mp3 opus flac pcm aac)) {
     my $r = speech($ng, @TEXT, response_format => $fmt);
     is($r->{status}, 200, "$fmt: 200") or diag show($r);
     is($r->{headers}{'content-type'}, $MIME{$fmt}, "$fmt: Content-Type");
@@ -70,9 +73,21 @@ for my $fmt (qw(wav mp3 opus flac pcm)) {
     note sprintf "%s: %d bytes, %.3f s", $fmt, length $r->{body}, $d // -1;
 }
 
+# aac again: a cached hit comes whole, and from its content address
+{
+    my $r = speech($ng, @TEXT, response_format => 'aac');
+    is($r->{headers}{'x-podgen-cache'}, 'HIT-L1', 'aac again: HIT-L1');
+    is($r->{headers}{'content-length'}, length $r->{body},
+       'aac hit: Content-Length');
+    my $g = request($ng, 'GET', $r->{headers}{'x-podgen-audio-url'} // '/');
+    is($g->{status}, 200, 'GET /v1/audio/{key}.aac: 200');
+    is($g->{headers}{'content-type'}, 'audio/aac', 'GET .aac: audio/aac');
+    ok($g->{body} eq $r->{body}, 'GET .aac: the same bytes');
+}
+
 cmp_ok($dur{wav} // 0, '>', 3, 'the WAV lasts more than 3 s');
 cmp_ok($dur{wav} // 99, '<', 30, 'the WAV lasts less than 30 s');
-for my $fmt (qw(mp3 opus flac pcm)) {
+for my $fmt (qw(mp3 opus flac pcm aac)) {
     within($dur{$fmt}, $dur{wav}, 0.10, "$fmt: duration within 10% of the WAV's");
 }
 
@@ -159,7 +174,7 @@ sub parse_sse {
     return ($ok, @ev);
 }
 
-for my $fmt (qw(mp3 wav pcm)) {
+for my $fmt (qw(mp3 wav pcm aac)) {
     # a text of its own: a cold request streams, a cached one comes whole
     my $input = "Server sent events, in $fmt. $TEXT";
     my $r = speech($ng, response_format => $fmt, stream_format => 'sse',

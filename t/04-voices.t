@@ -1,4 +1,5 @@
-# GET /v1/voices: the list of voices and their OpenAI aliases.
+# GET /v1/voices: the list of voices and their OpenAI aliases; GET
+# /v1/models and /v1/models/{id}: OpenAI's list of the models podgen takes.
 
 use strict;
 use warnings;
@@ -7,13 +8,15 @@ use Podgen::Test;
 use Test::More;
 
 my @BUILTIN = qw(slt rms awb kal kal16);
-my @OPENAI = qw(alloy ash ballad coral echo fable onyx nova sage shimmer verse);
+my @OPENAI = qw(alloy ash ballad cedar coral echo fable marin onyx nova sage
+                shimmer verse);
 my %RATE = (slt => 16000, rms => 16000, awb => 16000, kal => 8000,
             kal16 => 16000);
 
 my $CONFIG = <<'EOF';
 location = /v1/voices { podgen_voices; }
 location = /v1/audio/speech { podgen_speech; }
+location /v1/models { podgen_models; }
 EOF
 
 # --- the contract, checked in detail ---------------------------------------
@@ -185,3 +188,70 @@ GET /v1/voices
 --- error_code: 200
 --- response_json
 {"object":"list"}
+
+=== TEST 7: GET /v1/models: OpenAI's list of model objects
+--- request
+GET /v1/models
+--- error_code: 200
+--- response_headers_like
+Content-Type: ^application/json\b
+--- response_json
+{"object":"list","data":[{"id":"tts-1","object":"model","created":1681940951,"owned_by":"podgen"},{"id":"tts-1-hd","object":"model","created":1699046015,"owned_by":"podgen"},{"id":"gpt-4o-mini-tts","object":"model","created":1742403959,"owned_by":"podgen"},{"id":"flite","object":"model","created":1597363200,"owned_by":"podgen"},{"id":"tts-1-1106","object":"model","created":1699053241,"owned_by":"podgen"},{"id":"tts-1-hd-1106","object":"model","created":1699053533,"owned_by":"podgen"},{"id":"gpt-4o-mini-tts-2025-03-20","object":"model","created":1742428800,"owned_by":"podgen"},{"id":"gpt-4o-mini-tts-2025-12-15","object":"model","created":1765756800,"owned_by":"podgen"}]}
+--- no_error_log
+[error]
+
+=== TEST 8: GET /v1/models/{id} of a listed model
+--- request
+GET /v1/models/tts-1-hd
+--- error_code: 200
+--- response_json
+{"id":"tts-1-hd","object":"model","owned_by":"podgen"}
+
+=== TEST 9: GET /v1/models/{id} of a dated snapshot not listed
+--- request
+GET /v1/models/gpt-4o-mini-tts-2026-07-01
+--- error_code: 200
+--- response_json
+{"id":"gpt-4o-mini-tts-2026-07-01","object":"model","created":1782864000}
+
+=== TEST 10: an unknown model is 404 model_not_found
+--- request
+GET /v1/models/gpt-9
+--- api_error: 404 code=model_not_found param=model
+--- response_body_like: 'gpt-9'
+
+=== TEST 11: a model id of odd bytes is 404, without echoing them
+--- request
+GET /v1/models/%3Cscript%3E%FF
+--- api_error: 404 code=model_not_found param=model
+--- response_body_unlike: script
+
+=== TEST 12: POST /v1/models is not allowed
+--- request
+POST /v1/models
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 405
+--- response_headers
+Allow: GET, HEAD
+--- response_json
+{"error":{"code":"method_not_allowed"}}
+
+=== TEST 13: a voice object and a snapshot speak
+--- request
+POST /v1/audio/speech
+{"model":"gpt-4o-mini-tts-2025-12-15","voice":{"id":"marin"},"input":"Hi.","response_format":"wav"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+--- response_headers
+Content-Type: audio/wav
+
+=== TEST 14: a snapshot with an impossible date is an unknown model
+--- request
+POST /v1/audio/speech
+{"model":"gpt-4o-mini-tts-2025-02-40","voice":"alloy","input":"Hi."}
+--- more_headers
+Content-Type: application/json
+--- api_error: 400 code=invalid_value param=model

@@ -1,5 +1,8 @@
 # The podgen_metrics location: Prometheus text format 0.0.4 with every
-# family of SPEC.md section 5 (# HELP, # TYPE, well-formed histograms,
+# family of SPEC.md section 5 (and the first-audio histogram and finished
+# job counters), OpenMetrics 1.0 on Accept: application/openmetrics-text
+# (# EOF, _created, counter families without _total; promtool's strict
+# parser), durations to the microsecond (# HELP, # TYPE, well-formed histograms,
 # promtool-clean), counters that move with the traffic and are exact when
 # two workers share them, that survive a HUP reload, ?format=json,
 # podgen_metrics_buckets, podgen_build_info and the connection gauges.
@@ -41,6 +44,9 @@ my %FAMILY = (
     podgen_active_connections        => 'gauge',
     podgen_thread_pool_queue         => 'gauge',
     podgen_jobs                      => 'gauge',
+    podgen_jobs_completed_total      => 'counter',
+    podgen_jobs_failed_total         => 'counter',
+    podgen_speech_first_audio_seconds => 'histogram',
     podgen_redis_up                  => 'gauge',
     podgen_redis_errors_total        => 'counter',
     podgen_errors_total              => 'counter',
@@ -353,6 +359,88 @@ promtool_ok(request($ng, 'GET', '/metrics')->{body}, 'fresh');
     ok($j && $j->{tts}{audio_s} > 0, 'tts.audio_s > 0');
     ok($j && exists $j->{llm} && exists $j->{cache} && exists $j->{errors},
        'llm, cache and errors sections');
+}
+
+# --- OpenMetrics, precision, first audio ------------------------------------
+
+{
+    # two speech hits take well under a millisecond each: their _sum is
+    # still more than 0 (microseconds, not nginx's cached milliseconds)
+    my $body = speech_body(response_format => 'wav',
+                           input => 'First audio, then a hit.');
+    my ($b0, $p0) = get_metrics($ng);
+    my @st = map { request($ng, 'POST', '/v1/audio/speech', headers => \%CT,
+                           body => $body) } 1 .. 3;
+    is(join(' ', map { $_->{headers}{'x-podgen-cache'} // '-' } @st),
+       'MISS HIT-L1 HIT-L1', 'a cold stream, then two hits');
+    my ($r, $p) = settled_metrics($ng, sub {
+        val($_[0], 'podgen_speech_first_audio_seconds_count{cache="hit"}')
+        >= val($p0, 'podgen_speech_first_audio_seconds_count{cache="hit"}') + 2 });
+    for my $c (['miss', 1], ['hit', 2]) {
+        my ($cache, $n) = @$c;
+        my $k = "podgen_speech_first_audio_seconds_count{cache=\"$cache\"}";
+        is(val($p, $k) - val($p0, $k), $n, "first audio: $n more with cache=\"$cache\"");
+    }
+    my $hit_sum = val($p, 'podgen_speech_first_audio_seconds_sum{cache="hit"}')
+                - val($p0, 'podgen_speech_first_audio_seconds_sum{cache="hit"}');
+    ok($hit_sum > 0 && $hit_sum < 0.5,
+       "first audio of two hits sums to $hit_sum s: > 0, in full precision");
+    like($r->{body}, qr/^podgen_request_duration_seconds_sum\{endpoint="speech"\} \d+\.\d{4,6}$/m,
+         'podgen_request_duration_seconds_sum has microsecond digits');
+    ok(exists $p->{value}{'podgen_jobs_completed_total'}
+       && exists $p->{value}{'podgen_jobs_failed_total'},
+       'finished jobs are counters: podgen_jobs_completed_total, podgen_jobs_failed_total');
+    ok(!grep({ $_->[0] eq 'podgen_jobs' && $_->[1]{status} =~ /^(?:completed|failed)$/ }
+             @{ $p->{samples} }),
+       'the podgen_jobs gauge is only what goes up and down (queued, running)');
+    like($p->{help}{podgen_cache_hit_ratio} // '', qr/lifetime/,
+         'podgen_cache_hit_ratio says it is a lifetime ratio');
+    is($r->{headers}{vary}, 'Accept', '0.0.4: Vary: Accept');
+
+    # what Prometheus 2.x asks for
+    my $om = request($ng, 'GET', '/metrics', headers => { Accept =>
+        'application/openmetrics-text;version=1.0.0,application/openmetrics-text;'
+        . 'version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' });
+    is($om->{status}, 200, 'OpenMetrics: 200');
+    is($om->{headers}{'content-type'},
+       'application/openmetrics-text; version=1.0.0; charset=utf-8',
+       'OpenMetrics: its content type');
+    is($om->{headers}{vary}, 'Accept', 'OpenMetrics: Vary: Accept');
+    like($om->{body}, qr/\n# EOF\n\z/, 'OpenMetrics: ends with # EOF');
+    like($om->{body}, qr/^# TYPE podgen_requests counter$/m,
+         'OpenMetrics: a counter family is named without _total');
+    like($om->{body}, qr/^podgen_requests_total\{endpoint="speech",code="200"\} \d+$/m,
+         'OpenMetrics: its samples keep _total');
+    my ($start) = $r->{body} =~ /^podgen_start_time_seconds (\d+)$/m;
+    like($om->{body}, qr/^podgen_requests_created\{endpoint="speech",code="200"\} \Q$start\E$/m,
+         'OpenMetrics: _created of a counter is when the zone started');
+    like($om->{body}, qr/^podgen_speech_first_audio_seconds_created\{cache="miss"\} \Q$start\E$/m,
+         'OpenMetrics: _created of a histogram');
+    unlike($om->{body}, qr/^# TYPE \w+_total counter$/m,
+           'OpenMetrics: no counter family ends in _total');
+    my $n_total = () = $om->{body} =~ /^\w+_total[{ ]/mg;
+    my $n_created = () = $om->{body} =~ /^\w+_created[{ ]/mg;
+    my $n_count = () = $om->{body} =~ /^\w+_count[{ ]/mg;
+    is($n_created, $n_total + $n_count,
+       "OpenMetrics: a _created for each of $n_total counters and $n_count histograms");
+
+    # promtool: the 0.0.4 page with its linter, the OpenMetrics page with
+    # its strict OpenMetrics parser (tsdb create-blocks-from openmetrics,
+    # which wants a timestamp on every sample)
+    promtool_ok($r->{body}, '0.0.4 after hits');
+    SKIP: {
+        my $pt = which('promtool');
+        skip 'promtool is not installed', 1 unless $pt;
+        my $dir = File::Temp::tempdir(CLEANUP => 1);
+        open my $fh, '>', "$dir/om.txt" or die;
+        print $fh join '', map { /^#/ ? "$_\n" : "$_ 1700000000\n" }
+                           split /\n/, $om->{body};
+        close $fh;
+        my $out = `$pt tsdb create-blocks-from openmetrics $dir/om.txt $dir/blocks 2>&1`;
+        ok($? == 0 && $out =~ /\b(\d+)\s+\d+\s+(\d+)\s+\d+\s*$/m && $2 > 100,
+           'promtool parses the OpenMetrics page (strict parser, '
+           . ($2 // 0) . ' series)') or diag $out;
+    }
 }
 
 # --- two workers, exact totals -------------------------------------------------

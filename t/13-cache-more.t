@@ -282,7 +282,7 @@ my $ng = node(workers => 2);
         'uppercase hex'       => '/v1/audio/' . uc($key) . '.mp3',
         'no extension'        => "/v1/audio/$key",
         'an empty extension'  => "/v1/audio/$key.",
-        'an unknown format'   => "/v1/audio/$key.aac",
+        'an unknown format'   => "/v1/audio/$key.ogg",
         'a double extension'  => "/v1/audio/$key.mp3.mp3",
         'a key with ..'       => "/v1/audio/$key..mp3",
         '.. in the name'      => '/v1/audio/...mp3',

@@ -1,6 +1,8 @@
 # A real Prometheus scrapes podgen: the target is up, podgen's series are
 # queryable through the HTTP API with the values /metrics shows, and
-# `promtool check metrics` accepts a populated page.
+# `promtool check metrics` accepts a populated page.  Prometheus asks for
+# OpenMetrics and gets it (its _created series prove which format it
+# parsed); the first-audio histogram answers histogram_quantile.
 
 use strict;
 use warnings;
@@ -141,6 +143,48 @@ ok($hist && @$hist && $hist->[0]{value}[1] =~ /^[0-9.e+-]+$/
    && $hist->[0]{value}[1] > 0,
    'histogram_quantile over podgen_request_duration_seconds works: '
    . ($hist && @$hist ? $hist->[0]{value}[1] : 'nothing'));
+
+my $cr = prom_query($pport, 'podgen_requests_created{endpoint="speech",code="200"}');
+ok($cr && @$cr && $cr->[0]{value}[1] > 1e9,
+   'Prometheus parsed OpenMetrics: podgen_requests_created is a series')
+    or diag explain $cr;
+
+my $fa = prom_query($pport, 'histogram_quantile(0.5, sum by (le) '
+                              . '(podgen_speech_first_audio_seconds_bucket{cache="miss"}))');
+ok($fa && @$fa && $fa->[0]{value}[1] =~ /^[0-9.e+-]+$/ && $fa->[0]{value}[1] > 0,
+   'histogram_quantile over podgen_speech_first_audio_seconds works: '
+   . ($fa && @$fa ? $fa->[0]{value}[1] : 'nothing'));
+
+my $tr = request($pport, 'GET', '/api/v1/targets', timeout => 5);
+my $tg = eval { $JSON->decode($tr->{body}) };
+my ($t) = grep { ($_->{labels}{job} // '') eq 'podgen' }
+          @{ ($tg && $tg->{data}{activeTargets}) || [] };
+is($t && $t->{lastError}, '', 'the target has no scrape error')
+    or diag explain $t;
+
+# every query of the Grafana dashboard (docker/grafana) runs in Prometheus
+{
+    open my $fh, '<', repo_root() . '/docker/grafana/dashboards/podgen.json'
+        or die "podgen.json: $!";
+    my $d = $JSON->decode(do { local $/; <$fh> });
+    close $fh;
+    my @panels = @{ $d->{panels} };
+    my (@bad, $n, $with_data);
+    while (my $p = shift @panels) {
+        push @panels, @{ $p->{panels} || [] };
+        for my $t (@{ $p->{targets} || [] }) {
+            (my $e = $t->{expr}) =~ s/\$__rate_interval/1m/g;
+            $e =~ s/\$instance/.*/g;
+            $n++;
+            my $res = prom_query($pport, $e);
+            if (!defined $res) { push @bad, "$p->{title}: $e"; next }
+            $with_data++ if @$res;
+        }
+    }
+    ok($n && !@bad, "Prometheus evaluates all $n queries of the dashboard "
+                    . "(" . ($with_data // 0) . " with data already)")
+        or diag join "\n", @bad;
+}
 
 my $scr = prom_query($pport, 'scrape_samples_scraped{job="podgen"}');
 ok($scr && @$scr && $scr->[0]{value}[1] > 100,

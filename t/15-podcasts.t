@@ -44,9 +44,9 @@ my $STORE = File::Temp::tempdir('podgen-podcasts-store-XXXXXX', TMPDIR => 1,
 chmod 0777, $STORE;
 
 my %MIME = (mp3 => 'audio/mpeg', opus => 'audio/ogg', wav => 'audio/wav',
-            flac => 'audio/flac', pcm => 'audio/pcm');
+            flac => 'audio/flac', pcm => 'audio/pcm', m4a => 'audio/mp4');
 my %CODEC = (mp3 => 'mp3', opus => 'opus', wav => 'pcm_s16le',
-             flac => 'flac', pcm => 'pcm_s16le');
+             flac => 'flac', pcm => 'pcm_s16le', m4a => 'aac');
 
 my $ID_RE = qr/^pod_[0-9a-f]{20}$/;
 
@@ -270,6 +270,20 @@ sub check_episode {
         # the length by decoding all of it
         $pd //= audio_duration($a->{body}, 'flac');
     }
+    if ($fmt eq 'm4a') {
+        # an MP4 with its index, and the edit list that drops AAC's delay
+        like(substr($a->{body}, 4, 8), qr/^ftyp(?:M4A |isom|mp42)/,
+             "$name: an MP4 (ftyp)");
+        ok(defined $pd && abs($pd - $dur) <= 0.002,
+           sprintf("$name: the MP4's duration (its edit list) %.4f s == "
+                   . "duration_s %.4f s", $pd // -1, $dur));
+        # ffmpeg drops the priming samples but decodes the last frame
+        # whole: at most one AAC frame (1024 samples) more
+        my $dd = audio_duration($a->{body}, 'm4a');
+        ok(defined $dd && $dd >= $dur - 0.002 && $dd <= $dur + 1024 / 8000,
+           sprintf("$name: decoded m4a %.4f s, duration_s %.4f s and at "
+                   . "most one frame more", $dd // -1, $dur));
+    }
     if ($fmt eq 'mp3') {
         # the LAME tag tells the decoder what to drop: as long as rendered
         my $dd = audio_duration($a->{body}, 'mp3');
@@ -417,17 +431,17 @@ my @HOSTS = ({ name => 'Ada', voice => 'alloy', role => 'host' },
     $FIRST = $id;
 }
 
-# ---- 2. wav, opus (and pcm) ---------------------------------------------------
+# ---- 2. wav, opus, m4a (and pcm) ---------------------------------------------
 
 {
     my $src = source('source-sleep.txt', 1);
     my %ids;
-    for my $fmt (qw(wav opus pcm)) {
+    for my $fmt (qw(wav opus pcm m4a)) {
         $ids{$fmt} = new_podcast($ng, { source_text => $src, length => 'short',
                                         format => $fmt, hosts => \@HOSTS },
                                  "source $fmt");
     }
-    for my $fmt (qw(wav opus pcm)) {
+    for my $fmt (qw(wav opus pcm m4a)) {
         next unless $ids{$fmt};
         completed($ng, $ids{$fmt}, "source $fmt");
         check_episode($ng, $ids{$fmt}, $fmt, "source $fmt", hosts => \@HOSTS);

@@ -397,7 +397,7 @@ my @per = (
     # bodies their endpoint refuses: the item answers what the endpoint does
     [ 'speech without input', { type => 'speech', body => { model => 'tts-1', voice => 'alloy' } },
       undef, undef, '/v1/audio/speech' ],
-    [ 'speech with aac',     speech_item('Advanced audio.', response_format => 'aac'),
+    [ 'speech with m4a',     speech_item('Advanced audio.', response_format => 'm4a'),
       undef, undef, '/v1/audio/speech' ],
     [ 'speech too fast',     speech_item('Too fast.', speed => 4.5),
       undef, undef, '/v1/audio/speech' ],

@@ -1,7 +1,9 @@
 # The web UI (html/) in headless Chromium: create a podcast through the
 # form and follow it, play it with the transcript highlight, scroll a
 # library of 10,000 seeded episodes with a bounded DOM, errors shown, the
-# dashboard, a 375 px screen.  t/js-ui/ui.mjs drives Debian's chromium with
+# dashboard, a 375 px screen (the library readable on it); installable
+# (manifest, icons, favicon, theme-color; Chromium's own criteria); a pcm
+# episode offered for download, not played.  t/js-ui/ui.mjs drives Debian's chromium with
 # playwright-core (installed into t/js-ui/node_modules when missing) and
 # prints one line per check; screenshots go to t/out/ui/.
 
@@ -68,6 +70,10 @@ location / {
         text/html html;
         text/css css;
         text/javascript js mjs;
+        application/manifest+json webmanifest;
+        image/png png;
+        image/svg+xml svg;
+        image/x-icon ico;
     }
     default_type application/octet-stream;
 }

@@ -103,10 +103,14 @@ function makeRow(i) {
     if (it.status === 'completed') {
         acts.append(el('a', { class: 'button secondary dl', href: api.audioUrl(it.id),
                               download: `${title.replace(/[\\/:*?"<>|]+/g, '_')}.${it.format || 'mp3'}` },
-                       'Download', el('span', { class: 'vh' }, ` ${title}`)));
+                       el('span', { class: 'icon', 'aria-hidden': 'true' }, '↓'),
+                       el('span', { class: 'label' }, 'Download'),
+                       el('span', { class: 'vh' }, ` ${title}`)));
     }
     acts.append(el('button', { type: 'button', class: 'danger del', 'data-id': it.id },
-                   'Delete', el('span', { class: 'vh' }, ` ${title}`)));
+                   el('span', { class: 'icon', 'aria-hidden': 'true' }, '✕'),
+                   el('span', { class: 'label' }, 'Delete'),
+                   el('span', { class: 'vh' }, ` ${title}`)));
     row.append(el('div', { class: 'info' }, name,
                   el('span', { class: 'sub' }, subline(it))), acts);
     if (!terminal(it)) {

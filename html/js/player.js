@@ -127,7 +127,13 @@ async function showCompleted(s) {
     $('#play-download').setAttribute('download',
         `${titleOf(s).replace(/[\\/:*?"<>|]+/g, '_')}.${s.format || 'mp3'}`);
     $('#play-vtt').href = `${api.BASE}/${id}/transcript.vtt`;
-    if (audio.getAttribute('src') !== src) {
+    // raw pcm has no header a media element could read: not handed to it
+    const raw = s.format === 'pcm';
+    audio.hidden = raw;
+    $('#play-raw').hidden = !raw;
+    if (raw) {
+        audio.removeAttribute('src');
+    } else if (audio.getAttribute('src') !== src) {
         audio.src = src;
     }
     try {

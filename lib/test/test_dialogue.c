@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "pg_json.h"
 #include "pg_script.h"
 #include "pg_text.h"
 
@@ -606,6 +607,123 @@ test_quotes_and_voices(void)
 }
 
 
+static void
+test_key_terms(void)
+{
+    size_t       i;
+    int          bad;
+    pg_script_t  s;
+
+    static const char  src[] =
+        "Prices rose 12 percent in 2024, and rents rose 9 percent. "
+        "In 2024 the city said that rents rose fastest near the station. "
+        "The council said that wages rose 3 percent in 2024. "
+        "Tenants said that the rents rose again in the spring. "
+        "The station district said that the rents rose most in 2024. "
+        "Officials said the council would review the rents in 2025.";
+
+    make(src, PG_STYLE_DEEP_DIVE, 200, 2, &s);
+    bad = 0;
+
+    for (i = 0; s.title[i]; i++) {
+        bad += s.title[i] >= '0' && s.title[i] <= '9';
+    }
+
+    ok(bad == 0 && strstr(s.title, "percent") == NULL
+       && strstr(s.title, "said") == NULL && strstr(s.title, "rose") == NULL,
+       "key terms are things, not numbers or verbs (title \"%s\")",
+       s.title);
+    pg_script_free(&s);
+}
+
+
+static void
+test_sections(void)
+{
+    int                   k;
+    char                 *body, *all, *q;
+    size_t                i, n;
+    yajl_val              tree;
+    pg_error_t            err;
+    pg_script_t           s;
+    pg_script_request_t   req;
+
+    static const char  *styles[] = { "deep-dive", "interview" };
+    static const char   src[] =
+        "# The Lift Shaft Report\n\n"
+        "## Background\n\n"
+        "The old lift shaft was built in 1931 for a goods lift. It ran "
+        "through all six floors of the warehouse.\n\n"
+        "## The Incident Review\n\n"
+        "In March a cable snapped while the cabin was empty. The brake "
+        "held the cabin two metres above the basement floor.\n\n"
+        "## Repairs\n\n"
+        "Engineers replaced every cable and the brake assembly. The lift "
+        "reopened in June after a full load test.\n";
+
+    for (k = 0; k < 2; k++) {
+        n = strlen(src) * 2 + 256;
+        body = malloc(n);
+        all = body;
+        all += sprintf(all, "{\"style\":\"%s\",\"target_words\":300,"
+                       "\"source_text\":\"", styles[k]);
+
+        for (i = 0; src[i]; i++) {
+            if (src[i] == '\n') {
+                *all++ = '\\';
+                *all++ = 'n';
+
+            } else {
+                *all++ = src[i];
+            }
+        }
+
+        strcpy(all, "\"}");
+
+        tree = pg_json_parse_object(body, strlen(body), PG_JSON_MAX_DEPTH,
+                                    &err);
+        memset(&req, 0, sizeof(req));
+        ok(tree && pg_script_request_from_json(tree, 100000, &req, &err)
+                   == 0, "%s with sections: parsed", styles[k]);
+        is_int(req.nsections, 3, "%s: three titled sections kept",
+               styles[k]);
+        ok(pg_script_generate(&req, &s) == 0, "%s: generated", styles[k]);
+
+        n = 0;
+
+        for (i = 0; i < s.nsegments; i++) {
+            n += strlen(s.segments[i].text) + 1;
+        }
+
+        all = calloc(1, n + 1);
+
+        for (i = 0; i < s.nsegments; i++) {
+            strcat(all, s.segments[i].text);
+            strcat(all, "\n");
+        }
+
+        q = strstr(all, "The Incident Review");
+        ok(q && q < strstr(all, "In March a cable snapped"),
+           "%s: the section is handed over to by its title before its "
+           "first sentence", styles[k]);
+        q = strstr(all, "Repairs");
+        ok(q && q < strstr(all, "Engineers replaced every cable"),
+           "%s: and the next", styles[k]);
+        ok(strstr(s.segments[0].text, "The Lift Shaft Report") != NULL,
+           "%s: the intro names the document (%.160s)", styles[k],
+           s.segments[0].text);
+        ok(strstr(all, "## ") == NULL && strstr(all, "# The") == NULL,
+           "%s: no heading marker is read out", styles[k]);
+
+        free(all);
+        free(body);
+        pg_script_free(&s);
+        pg_script_request_free(&req);
+        yajl_tree_free(tree);
+    }
+}
+
+
 int
 main(void)
 {
@@ -632,6 +750,8 @@ main(void)
     test_anaphora();
     test_critique_doubts();
     test_quotes_and_voices();
+    test_key_terms();
+    test_sections();
 
     free(history);
     free(sleep_text);

@@ -4,6 +4,7 @@
  * against the encoded file (decoded back by ffmpeg when it is installed).
  */
 
+#define _GNU_SOURCE
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 #include "pg_audio.h"
 #include "pg_episode.h"
 #include "unit.h"
+
+#include <ebur128.h>
+#include <fcntl.h>
 
 
 #define FUZZ_BUFFERS   4000
@@ -108,6 +112,14 @@ static int16_t
 sample_at(const unsigned char *p, size_t i)
 {
     return (int16_t) (uint16_t) (p[2 * i] | p[2 * i + 1] << 8);
+}
+
+
+static uint32_t
+pg_episode_le32_test(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8
+           | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 
@@ -1019,9 +1031,10 @@ test_render_errors(void)
     FAILS(pg_episode_render(parts, 3, 1000000, 0.3, PG_FMT_WAV, &out, spans,
                             &duration, err, sizeof(err)),
           "output rate", "out_rate 1e6: -1");
-    FAILS(pg_episode_render(parts, 3, 0, 0.3, PG_FMT_AAC, &out, spans,
+    /* aac encodes at the rates ADTS has an index for, 9 kHz is not one */
+    FAILS(pg_episode_render(parts, 3, 9000, 0.3, PG_FMT_AAC, &out, spans,
                             &duration, err, sizeof(err)),
-          "encoder for aac", "aac: -1");
+          "encoder for aac", "aac at 9 kHz: -1");
     FAILS(pg_episode_render(parts, 3, 0, 0.3, PG_FMT_UNKNOWN, &out, spans,
                             &duration, err, sizeof(err)),
           "format", "unknown format: -1");
@@ -1068,6 +1081,550 @@ test_render_errors(void)
 }
 
 
+/* ---- parts from elsewhere, the file out in pieces ----------------------- */
+
+
+typedef struct {
+    pg_buf_t       *wavs;
+    int             fd;
+    uint64_t        size;
+    size_t          gets;
+    size_t          held;           /* parts got and not put */
+    size_t          max_write;
+    int             low_writes;     /* writes under the head but the last */
+    int             head_written;
+    size_t          lasts;          /* puts with last set */
+} io_t;
+
+
+static int
+io_get(void *data, size_t i, pg_episode_part_t *part, char *errbuf,
+    size_t errlen)
+{
+    io_t  *io = data;
+
+    part->wav = io->wavs[i].data;
+    part->len = io->wavs[i].len;
+    io->gets++;
+    io->held++;
+
+    return 0;
+}
+
+
+static void
+io_put(void *data, size_t i, pg_episode_part_t *part, int last)
+{
+    io_t  *io = data;
+
+    io->held--;
+    io->lasts += last;
+}
+
+
+static int
+io_write(void *data, uint64_t off, const unsigned char *p, size_t len)
+{
+    io_t  *io = data;
+
+    if (off < PG_EPISODE_HEAD) {
+        if (off != 0 || io->head_written) {
+            io->low_writes++;
+        }
+
+        io->head_written = 1;
+
+    } else if (io->head_written) {
+        io->low_writes++;
+    }
+
+    if (len > io->max_write) {
+        io->max_write = len;
+    }
+
+    if (pwrite(io->fd, p, len, (off_t) off) != (ssize_t) len) {
+        return -1;
+    }
+
+    if (off + len > io->size) {
+        io->size = off + len;
+    }
+
+    return 0;
+}
+
+
+/* A voice-like sound: tones under a syllable envelope, amp 0..1. */
+
+static int16_t *
+make_voice(int rate, size_t n, double amp, double f0)
+{
+    size_t    i;
+    double    t, env, v;
+    int16_t  *pcm;
+
+    pcm = malloc((n ? n : 1) * sizeof(int16_t));
+    if (pcm == NULL) {
+        abort();
+    }
+
+    for (i = 0; i < n; i++) {
+        t = (double) i / rate;
+        env = 0.5 * (1 + sin(2 * M_PI * 3.3 * t));
+        env *= env;
+        v = 0.5 * sin(2 * M_PI * f0 * t) + 0.3 * sin(2 * M_PI * 2.1 * f0 * t)
+            + 0.2 * sin(2 * M_PI * 4.7 * f0 * t + 1);
+        pcm[i] = (int16_t) (32000.0 * amp * env * v);
+    }
+
+    return pcm;
+}
+
+
+static void
+wav_of(pg_buf_t *b, const int16_t *pcm, size_t n, int rate)
+{
+    pg_enc_t  *enc;
+
+    enc = pg_enc_create(PG_FMT_WAV, rate, b);
+
+    if (enc == NULL || pg_enc_write(enc, pcm, n, b) != 0
+        || pg_enc_finish(enc, b) != 0)
+    {
+        printf("Bail out! cannot make a wav\n");
+        exit(1);
+    }
+
+    pg_enc_destroy(enc);
+}
+
+
+static unsigned char *
+slurp(const char *path, size_t *len)
+{
+    FILE           *f;
+    long            n;
+    unsigned char  *d;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    d = malloc(n ? n : 1);
+
+    if (d == NULL || fread(d, 1, n, f) != (size_t) n) {
+        free(d);
+        fclose(f);
+        return NULL;
+    }
+
+    fclose(f);
+    *len = n;
+
+    return d;
+}
+
+
+/*
+ * Three parts of 40 s (a file of megabytes): written in pieces, each
+ * part got and put in turn, and the file exact: the wav is the parts'
+ * samples with the pauses' zeros, the flac decodes to them and has its
+ * total in STREAMINFO, the mp3 its Info tag and length.
+ */
+
+static void
+test_render_long(void)
+{
+    int                   rc;
+    size_t                i, f, n, len, k, total;
+    double                duration;
+    io_t                  io;
+    int16_t              *pcm[3], *want, *got;
+    uint64_t              bytes, frames;
+    pg_buf_t              w[3];
+    unsigned char        *file;
+    pg_episode_io_t       eio;
+    pg_episode_span_t     spans[3];
+    char                  path[128], err[ERRLEN];
+    static const pg_format_t  fmts[] = { PG_FMT_WAV, PG_FMT_FLAC,
+                                         PG_FMT_MP3, PG_FMT_M4A };
+
+    n = 40 * 16000;
+
+    for (i = 0; i < 3; i++) {
+        pcm[i] = make_voice(16000, n, 0.2 + 0.2 * i, 150 + 40 * i);
+        memset(&w[i], 0, sizeof(pg_buf_t));
+        wav_of(&w[i], pcm[i], n, 16000);
+    }
+
+    /* the episode's samples: parts, 0.3 s pauses */
+
+    total = 3 * n + 2 * 4800;
+    want = calloc(total, sizeof(int16_t));
+    if (want == NULL) {
+        abort();
+    }
+
+    for (i = 0; i < 3; i++) {
+        memcpy(want + i * (n + 4800), pcm[i], n * sizeof(int16_t));
+    }
+
+    for (f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+        const char  *name = pg_format_name(fmts[f]);
+
+        snprintf(path, sizeof(path), "%s/long.%s", tmpdir, name);
+
+        memset(&io, 0, sizeof(io_t));
+        io.wavs = w;
+        io.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+        eio.get = io_get;
+        eio.put = io_put;
+        eio.write = io_write;
+        eio.data = &io;
+
+        err[0] = '\0';
+        bytes = 0;
+        rc = pg_episode_render_files(&eio, 3, 0, 0.3, fmts[f], NULL, &bytes,
+                                     spans, &duration, NULL, err,
+                                     sizeof(err));
+        close(io.fd);
+
+        is_int(rc, 0, "long %s: rendered (%s)", name, err);
+        is_int(io.held, 0, "long %s: every part got was put", name);
+        ok(io.gets == 6, "long %s: each part got twice (%zu gets)", name,
+           io.gets);
+        is_int(io.lasts, 3, "long %s: each part put last once", name);
+        if (fmts[f] != PG_FMT_M4A) {
+            is_int(io.low_writes, 0, "long %s: the head written once, last",
+                   name);
+            ok(io.max_write <= PG_EPISODE_DRAIN + 64 * 1024,
+               "long %s: written in pieces (at most %zu bytes)", name,
+               io.max_write);
+        }
+        ok(bytes == io.size, "long %s: %llu bytes, as written", name,
+           (unsigned long long) bytes);
+        ok(fabs(duration - (double) total / 16000) < 1e-9,
+           "long %s: %.4f s", name, duration);
+
+        file = slurp(path, &len);
+        ok(file != NULL && len == bytes, "long %s: the file", name);
+        if (file == NULL) {
+            continue;
+        }
+
+        if (fmts[f] == PG_FMT_WAV) {
+            ok(len == 44 + total * 2
+               && pg_episode_le32_test(file + 4) == len - 8
+               && pg_episode_le32_test(file + 40) == total * 2
+               && memcmp(file + 44, want, total * 2) == 0,
+               "long wav: its sizes, and exactly the parts and pauses");
+
+        } else if (fmts[f] == PG_FMT_FLAC) {
+            /* STREAMINFO: 36 bits of total samples after 8 + 10 bytes */
+            frames = ((uint64_t) (file[21] & 0x0f) << 32)
+                     | (uint64_t) file[22] << 24 | (uint64_t) file[23] << 16
+                     | (uint64_t) file[24] << 8 | file[25];
+            ok(frames == total, "long flac: STREAMINFO has %llu samples",
+               (unsigned long long) frames);
+
+            for (k = 0; k < 16 && file[26 + k] == 0; k++) { /* void */ }
+            ok(k < 16, "long flac: and an MD5");
+
+            if (have_ffmpeg) {
+                got = NULL;
+                rc = (int) decode(path, PG_FMT_FLAC, 16000, &got);
+                ok(rc == (int) total && got
+                   && memcmp(got, want, total * 2) == 0,
+                   "long flac: decodes to exactly the parts and pauses");
+                free(got);
+            }
+
+        } else if (fmts[f] == PG_FMT_M4A) {
+
+            /* the muxer goes back over the whole file: it is kept whole */
+
+            ok(len > PG_EPISODE_DRAIN + 64 * 1024,
+               "long m4a: more than one drain's worth (%zu bytes)", len);
+            ok(memmem(file, len, "moov", 4) != NULL
+               && memmem(file, 64, "ftyp", 4) != NULL,
+               "long m4a: an MP4 with its index (moov)");
+
+            if (have_ffmpeg) {
+                got = NULL;
+                rc = (int) decode(path, PG_FMT_M4A, 16000, &got);
+                ok(rc >= (int) total && rc <= (int) total + 1024,
+                   "long m4a: decodes to %d samples (%zu, and at most one "
+                   "frame more)", rc, total);
+                free(got);
+            }
+
+        } else {
+            ok(memmem(file, len < 4096 ? len : 4096, "Info", 4) != NULL,
+               "long mp3: a LAME Info tag at the start");
+
+            if (have_ffmpeg) {
+                got = NULL;
+                rc = (int) decode(path, PG_FMT_MP3, 16000, &got);
+                ok(labs((long) rc - (long) total) <= 1,
+                   "long mp3: decodes to %d samples (%zu)", rc, total);
+                free(got);
+            }
+        }
+
+        free(file);
+        unlink(path);
+    }
+
+    free(want);
+
+    for (i = 0; i < 3; i++) {
+        free(pcm[i]);
+        pg_buf_free(&w[i]);
+    }
+}
+
+
+static int
+lossy(pg_format_t fmt)
+{
+    return fmt == PG_FMT_MP3 || fmt == PG_FMT_OPUS;
+}
+
+
+/* loudness of pcm[from, to) at rate: integrated LUFS, true peak dBTP */
+
+static void
+measure(const int16_t *pcm, size_t from, size_t to, int rate, double *lufs,
+    double *tp)
+{
+    double          peak;
+    ebur128_state  *st;
+
+    st = ebur128_init(1, rate, EBUR128_MODE_I | EBUR128_MODE_TRUE_PEAK);
+
+    if (st == NULL
+        || ebur128_add_frames_short(st, pcm + from, to - from)
+           != EBUR128_SUCCESS
+        || ebur128_loudness_global(st, lufs) != EBUR128_SUCCESS
+        || ebur128_true_peak(st, 0, &peak) != EBUR128_SUCCESS)
+    {
+        printf("Bail out! ebur128\n");
+        exit(1);
+    }
+
+    *tp = 20 * log10(peak);
+    ebur128_destroy(&st);
+}
+
+
+/*
+ * Loudness: a quiet part and a loud one (with peaks near full scale),
+ * each voiced at its own gain that levels them, brought to -16 LUFS and
+ * -1 dBTP in every format, measured on the decoded file.
+ */
+
+static void
+test_render_loudness(void)
+{
+    int                    rc, rate;
+    long                   got_n;
+    size_t                 i, f, n, a, b;
+    double                 duration, lufs, tp, l0, l1, t0, target;
+    double                 gains[2];
+    io_t                   io;
+    int16_t               *pcm[2], *got;
+    uint64_t               bytes;
+    pg_buf_t               w[2], plain, again;
+    pg_episode_io_t        eio;
+    pg_episode_opts_t      opts;
+    pg_episode_span_t      spans[2];
+    pg_episode_loudness_t  loud;
+    pg_episode_part_t      parts[2];
+    char                   path[128], err[ERRLEN];
+
+    n = 20 * 16000;
+
+    /* -12 dB apart; the loud one peaks at about -1 dBFS */
+    pcm[0] = make_voice(16000, n, 0.22, 140);
+    pcm[1] = make_voice(16000, n, 0.88, 210);
+
+    for (i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof(pg_buf_t));
+        wav_of(&w[i], pcm[i], n, 16000);
+        parts[i].wav = w[i].data;
+        parts[i].len = w[i].len;
+    }
+
+    measure(pcm[0], 0, n, 16000, &l0, &t0);
+    measure(pcm[1], 0, n, 16000, &l1, &t0);
+
+    /* the parts' own gains bring both to -20 LUFS before the episode's */
+    gains[0] = -20 - l0;
+    gains[1] = -20 - l1;
+
+    ok(l1 - l0 > 10, "loudness: the parts differ by %.1f LU", l1 - l0);
+
+    for (f = 0; f < 2 * NFORMATS; f++) {
+        target = f < NFORMATS ? -16 : -10;
+        const char  *name = pg_format_name(formats[f % NFORMATS].fmt);
+
+        rate = formats[f % NFORMATS].rate;
+
+        snprintf(path, sizeof(path), "%s/loud.%s", tmpdir, name);
+
+        memset(&io, 0, sizeof(io_t));
+        io.wavs = w;
+        io.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+        eio.get = io_get;
+        eio.put = io_put;
+        eio.write = io_write;
+        eio.data = &io;
+
+        memset(&opts, 0, sizeof(opts));
+        opts.loudness = 1;
+        opts.target_lufs = target;
+        opts.peak_dbtp = -1;
+        opts.gain_db = gains;
+
+        memset(&loud, 0, sizeof(loud));
+        err[0] = '\0';
+
+        rc = pg_episode_render_files(&eio, 2, 0, 0.5,
+                                     formats[f % NFORMATS].fmt, &opts,
+                                     &bytes, spans, &duration, &loud, err,
+                                     sizeof(err));
+        close(io.fd);
+
+        is_int(rc, 0, "loudness %s %g: rendered (%s)", name, target, err);
+        ok(io.gets == 6 || (target == -10 && io.gets >= 8 && io.gets <= 10),
+           "loudness %s: parts got %zu times (checked, measured, [measured "
+           "limited,] encoded)", name, io.gets);
+        ok(loud.measured && fabs(loud.integrated_lufs - -20) < 0.5
+           && loud.gain_db >= target - loud.integrated_lufs - 1e-9
+           && loud.gain_db <= target - loud.integrated_lufs + 12 + 1e-9
+           && (loud.limited || loud.gain_db
+                               == target - loud.integrated_lufs),
+           "loudness %s: measured %.2f LUFS %.2f dBTP, gain %+.2f dB, %llu "
+           "samples limited", name, loud.integrated_lufs, loud.true_peak_dbtp,
+           loud.gain_db, (unsigned long long) loud.limited);
+        ok(fabs(duration - (2.0 * n + 8000) / 16000) < 0.001,
+           "loudness %s: the length is the same (%.4f s)", name, duration);
+
+        if (!have_ffmpeg) {
+            unlink(path);
+            continue;
+        }
+
+        got = NULL;
+        got_n = decode(path, formats[f % NFORMATS].fmt, rate, &got);
+        unlink(path);
+
+        ok(got_n > 0, "loudness %s: decodes", name);
+        if (got_n <= 0) {
+            continue;
+        }
+
+        measure(got, 0, got_n, rate, &lufs, &tp);
+
+        /*
+         * At -10 LUFS the sound (14 dB from its loudness to its peak)
+         * cannot keep under -1 dBTP unlimited: the limiter holds the peak,
+         * for lossless output, at the cost of some loudness.
+         */
+
+        if (target == -16) {
+            ok(fabs(lufs - target) <= 1.0,
+               "loudness %s: %.2f LUFS integrated (%g +- 1)", name, lufs,
+               target);
+
+        } else {
+            ok(lufs > -16 + 1 && lufs < target + 0.5,
+               "loudness %s: %.2f LUFS integrated at a target of %g, "
+               "limited", name, lufs, target);
+        }
+
+        if (target == -16 || !lossy(formats[f % NFORMATS].fmt)) {
+            ok(tp <= -1 + 0.3, "loudness %s: true peak %.2f dBTP (<= -0.7)",
+               name, tp);
+        }
+
+        /* each part measured alone: one level */
+
+        a = (size_t) (spans[0].end * rate);
+        b = (size_t) (spans[1].start * rate);
+
+        if (b < (size_t) got_n) {
+            measure(got, 0, a, rate, &l0, &t0);
+            measure(got, b, got_n, rate, &l1, &t0);
+            ok(fabs(l0 - l1) <= 1.0,
+               "loudness %s: the parts at %.2f and %.2f LUFS", name, l0, l1);
+        }
+
+        free(got);
+    }
+
+    /* off: the same bytes as pg_episode_render() */
+
+    memset(&plain, 0, sizeof(pg_buf_t));
+    memset(&again, 0, sizeof(pg_buf_t));
+
+    rc = pg_episode_render(parts, 2, 0, 0.5, PG_FMT_FLAC, &plain, NULL, NULL,
+                           err, sizeof(err));
+
+    snprintf(path, sizeof(path), "%s/off.flac", tmpdir);
+    memset(&io, 0, sizeof(io_t));
+    io.wavs = w;
+    io.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    eio.get = io_get;
+    eio.put = io_put;
+    eio.write = io_write;
+    eio.data = &io;
+    memset(&opts, 0, sizeof(opts));
+    opts.gain_db = gains;
+
+    rc |= pg_episode_render_files(&eio, 2, 0, 0.5, PG_FMT_FLAC, &opts,
+                                  &bytes, NULL, NULL, NULL, err,
+                                  sizeof(err));
+    close(io.fd);
+
+    {
+        size_t          len;
+        unsigned char  *file = slurp(path, &len);
+
+        ok(rc == 0 && file && len == plain.len
+           && memcmp(file, plain.data, len) == 0,
+           "loudness off: the same file as without options");
+        free(file);
+    }
+
+    unlink(path);
+
+    /* out of range */
+
+    memset(&opts, 0, sizeof(opts));
+    opts.loudness = 1;
+    opts.target_lufs = 3;
+    opts.peak_dbtp = -1;
+    ok(pg_episode_render_files(&eio, 2, 0, 0.5, PG_FMT_WAV, &opts, NULL,
+                               NULL, NULL, NULL, err, sizeof(err)) == -1,
+       "loudness: a target of +3 LUFS refused (%s)", err);
+
+    pg_buf_free(&plain);
+    pg_buf_free(&again);
+
+    for (i = 0; i < 2; i++) {
+        free(pcm[i]);
+        pg_buf_free(&w[i]);
+    }
+}
+
+
 int
 main(void)
 {
@@ -1094,6 +1651,8 @@ main(void)
     test_render_three();
     test_render_rates();
     test_render_errors();
+    test_render_long();
+    test_render_loudness();
 
     rmdir(tmpdir);
 

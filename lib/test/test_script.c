@@ -450,7 +450,7 @@ content_words(const pg_script_t *s, const char *norm, size_t *sentences,
 
             } else if (count_words(buf) > 30) {
                 (*long_framing)++;
-                printf("#   not in the source: %.100s\n", buf);
+                printf("#   not in the source: %.400s\n", buf);
             }
 
             free(buf);

@@ -191,7 +191,9 @@ main(void)
     expect("{\"model\":\"tts-1\",\"voice\":\"bob\",\"input\":\"x\"}",
            "invalid_value", "voice", "unknown voice");
     expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"aac\"}",
-           "unsupported_format", "response_format", "aac");
+           "ok", NULL, "aac");
+    expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"m4a\"}",
+           "invalid_value", "response_format", "m4a is for episodes");
     expect("{" GOOD ",\"input\":\"x\",\"response_format\":\"MP3\"}",
            "invalid_value", "response_format", "format is case-sensitive");
     expect("{" GOOD ",\"input\":\"x\",\"speed\":0.2}", "invalid_value",
@@ -221,6 +223,51 @@ main(void)
            "invalid_value", "stream_format", "stream_format ws");
     expect("{" GOOD ",\"input\":\"first\",\"input\":7}", "invalid_type",
            "input", "duplicate keys: the last wins");
+
+    /* today's OpenAI surface: snapshots, voice objects */
+
+    big = "{\"model\":\"gpt-4o-mini-tts-2025-12-15\",\"voice\":{\"id\":"
+          "\"alloy\",\"x\":1},\"input\":\"Hi.\"}";
+    is_str(parse(big, strlen(big), &req, &err), "ok",
+           "a listed snapshot and a voice object");
+    is_str(req.model, "gpt-4o-mini-tts", "the snapshot speaks as its family");
+    is_str(req.voice, "alloy", "the voice object's id");
+    pg_speech_request_free(&req);
+
+    big = "{\"model\":\"gpt-4o-mini-tts-2031-01-31\",\"voice\":\"slt\","
+          "\"input\":\"Hi.\"}";
+    is_str(parse(big, strlen(big), &req, &err), "ok",
+           "a snapshot not released yet");
+    is_str(req.model, "gpt-4o-mini-tts", "its family");
+    pg_speech_request_free(&req);
+
+    big = "{\"model\":\"tts-1-hd-1106\",\"voice\":\"slt\","
+          "\"input\":\"Hi.\"}";
+    is_str(parse(big, strlen(big), &req, &err), "ok", "tts-1-hd-1106");
+    is_str(req.model, "tts-1-hd", "speaks as tts-1-hd");
+    pg_speech_request_free(&req);
+
+    is_str(pg_speech_model_family("tts-1-2024-02-29"), "tts-1",
+           "tts-1 dated");
+    is_str(pg_speech_model_family("flite"), "flite", "flite");
+    ok(pg_speech_model_family("gpt-4o-mini-tts-2025-13-01") == NULL,
+       "month 13 is no date");
+    ok(pg_speech_model_family("gpt-4o-mini-tts-2025-12-15x") == NULL,
+       "trailing garbage after the date");
+    ok(pg_speech_model_family("gpt-4o-mini-tts-") == NULL, "no date");
+    ok(pg_speech_model_family("flite-2025-01-01") == NULL,
+       "flite has no snapshots");
+    ok(pg_speech_model_family("tts-1-hd-2025-1-01") == NULL,
+       "a short month");
+
+    expect("{\"model\":\"tts-1\",\"voice\":{\"id\":\"bob\"},"
+           "\"input\":\"x\"}", "invalid_value", "voice",
+           "a voice object of an unknown voice");
+    expect("{\"model\":\"tts-1\",\"voice\":{\"id\":3},\"input\":\"x\"}",
+           "invalid_type", "voice", "a voice object with a number id");
+    expect("{\"model\":\"tts-1\",\"voice\":{},\"input\":\"x\"}",
+           "missing_required_parameter", "voice",
+           "a voice object without an id");
 
     /* the limit counts characters, not bytes */
 

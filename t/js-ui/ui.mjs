@@ -10,6 +10,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 
 const [base, store, outdir] = process.argv.slice(2);
 if (!base || !store || !outdir) {
@@ -569,6 +570,124 @@ try {
     }
     check(Object.values(widths).every(w => w <= 375), 'mobile: nothing wider than 375 px',
           widths);
+
+    // a phone: the library's rows keep their titles (up to two lines) and
+    // times whole, the actions beside them
+    await page.goto(base + '/#/library');
+    await until(() => page.$$eval('#lib-list .lib-row:not(.placeholder)', r => r.length),
+                { timeout: 8000 });
+    const narrow = await page.$$eval('#lib-list .lib-row:not(.placeholder)', rows => {
+        const vp = document.getElementById('lib-viewport').getBoundingClientRect();
+        return rows.filter(r => {
+            const b = r.getBoundingClientRect();
+            return b.top >= vp.top && b.bottom <= vp.bottom;
+        }).map(r => {
+            const t = r.querySelector('.title');
+            const s = r.querySelector('.sub');
+            const a = r.querySelector('.acts');
+            return { title: t.textContent, titleCut: t.scrollHeight > t.clientHeight + 1
+                                                     || t.scrollWidth > t.clientWidth + 1,
+                     sub: s.textContent, subCut: s.scrollWidth > s.clientWidth + 1,
+                     info: Math.round(r.querySelector('.info').getBoundingClientRect().width),
+                     acts: Math.round(a.getBoundingClientRect().width),
+                     names: [...a.querySelectorAll('a, button')].map(x => x.textContent.trim()) };
+        });
+    });
+    check(narrow.length >= 3
+          && narrow.every(r => (r.title.length > 48 || !r.titleCut) && !r.subCut
+                               && r.info >= 200 && r.acts <= 100
+                               && r.names.every(n => /^[↓✕](Download|Delete) ./.test(n))),
+          'mobile: library rows show whole titles and times at 375 px, actions as named icons',
+          narrow);
+
+    // installable: Chromium's own criteria, in a profile that is not
+    // incognito (Playwright's contexts are)
+    note('install');
+    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'podgen-chromium-'));
+    try {
+        const pctx = await chromium.launchPersistentContext(profile, {
+            executablePath: process.env.PODGEN_CHROMIUM || '/usr/bin/chromium',
+            args: ['--no-sandbox'] });
+        const pp = pctx.pages()[0] || await pctx.newPage();
+        await pp.goto(base + '/');
+        await pp.waitForFunction(() => navigator.serviceWorker
+                                       && navigator.serviceWorker.controller, null,
+                                 { timeout: 10000 }).catch(() => {});
+        const cdp = await pctx.newCDPSession(pp);
+        const man = await cdp.send('Page.getAppManifest');
+        const inst = await cdp.send('Page.getInstallabilityErrors');
+        let parsed = {};
+        try { parsed = JSON.parse(man.data || '{}'); } catch { /* checked below */ }
+        check(/\/manifest\.webmanifest$/.test(man.url || '') && man.errors.length === 0,
+              'install: the manifest is linked and Chromium parses it without errors', man.errors);
+        check(inst.installabilityErrors.length === 0,
+              'install: installable per Chromium (Page.getInstallabilityErrors is empty)',
+              inst.installabilityErrors);
+        const head = await pp.evaluate(async () => {
+            const meta = document.querySelector('meta[name="theme-color"]');
+            const icons = {};
+            for (const u of ['favicon.ico', 'icons/icon.svg', 'icons/icon-192.png',
+                             'icons/icon-512.png', 'icons/icon-maskable-512.png']) {
+                const r = await fetch(u, { cache: 'no-store' });
+                const b = new Uint8Array(await r.arrayBuffer());
+                const v = new DataView(b.buffer);
+                icons[u] = { status: r.status, type: r.headers.get('content-type'),
+                             png: b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47
+                                  ? [v.getUint32(16), v.getUint32(20)] : null };
+            }
+            return { theme: meta && meta.content, icons };
+        });
+        const ic = head.icons;
+        check(head.theme === parsed.theme_color && head.theme === '#0b57d0',
+              'install: theme-color in the page and the manifest', { head: head.theme, parsed });
+        check(Object.values(ic).every(i => i.status === 200)
+              && String(ic['icons/icon-192.png'].png) === '192,192'
+              && String(ic['icons/icon-512.png'].png) === '512,512'
+              && String(ic['icons/icon-maskable-512.png'].png) === '512,512'
+              && /^image\/png/.test(ic['icons/icon-192.png'].type)
+              && /^image\/svg\+xml/.test(ic['icons/icon.svg'].type),
+              'install: favicon and icons are served (PNGs of 192 and 512 px)', ic);
+        check((parsed.icons || []).some(i => /maskable/.test(i.purpose || '')),
+              'install: a maskable icon', parsed.icons);
+        await pctx.close();
+    } finally {
+        fs.rmSync(profile, { recursive: true, force: true });
+    }
+
+    // a pcm episode is not handed to the audio element (it has no header
+    // a browser could read); it is offered for download instead
+    note('pcm');
+    const pcmId = await page.evaluate(async () => {
+        const r = await fetch('/v1/podcasts', {
+            method: 'POST', headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ format: 'pcm', title: 'Raw for a tool',
+                                   segments: [{ speaker: 'A', text: 'Raw audio for a tool.' }] }) });
+        const j = await r.json();
+        for (let i = 0; i < 100; i++) {
+            const s = await fetch(`/v1/podcasts/${j.id}`).then(x => x.json());
+            if (s.status === 'completed' || s.status === 'failed') {
+                return s.status === 'completed' ? j.id : null;
+            }
+            await new Promise(res => setTimeout(res, 200));
+        }
+        return null;
+    });
+    let pcm = null;
+    if (pcmId) {
+        await page.goto(`${base}/#/play/${pcmId}`);
+        await until(() => page.$eval('#play-raw', e => !e.hidden), { timeout: 8000 });
+        await page.waitForTimeout(300);
+        pcm = await page.evaluate(() => {
+            const a = document.getElementById('audio');
+            return { src: a.getAttribute('src'), hidden: a.hidden,
+                     error: a.error && a.error.message,
+                     raw: !document.getElementById('play-raw').hidden,
+                     download: document.getElementById('play-download').getAttribute('download') };
+        });
+    }
+    check(pcm && pcm.src === null && pcm.hidden && !pcm.error && pcm.raw
+          && /\.pcm$/.test(pcm.download || ''),
+          'player: a pcm episode is offered for download, not handed to the player', pcm);
 
     // backoff: status requests that fail are retried later and later
     note('backoff');
