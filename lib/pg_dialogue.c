@@ -1059,6 +1059,11 @@ pg_gen_deep_dive(pg_gen_t *g)
         title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
         prev = sec;
 
+        if (title != NULL) {
+            /* the document's own title names the chapter */
+            pg_gen_chapter(g, title, strlen(title));
+        }
+
         start = u == 0 || title != NULL || since == PG_SCRIPT_SECTION;
 
         if (start) {
@@ -1351,6 +1356,11 @@ pg_gen_interview(pg_gen_t *g)
         sec = g->sents[g->picked[g->units[u].first]].section;
         title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
         prev = sec;
+
+        if (title != NULL) {
+            /* the document's own title names the chapter */
+            pg_gen_chapter(g, title, strlen(title));
+        }
 
         if (title) {
             t = title;

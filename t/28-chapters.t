@@ -82,6 +82,23 @@ sub chapters_ok {
               'built-in: the script\'s chapters, in order');
 }
 
+# ---- a document's titled sections name its chapters -------------------------
+
+{
+    my @p = grep { /\S/ } split /\n\s*\n/,
+            slurp("$ROOT/t/data/source-bread.txt");
+    my $md = "# Bread\n\n## Flour and water\n\n" . join("\n\n", @p[0 .. 2])
+             . "\n\n## The oven\n\n" . join("\n\n", @p[3 .. $#p]);
+    my ($r, $s) = post($ng, '/v1/scripts', { source_text => $md,
+                                             style => 'deep-dive',
+                                             length => 'medium' });
+    is($r->{status}, 200, 'titled: 200');
+    my @chap = map { $_->{chapter} // () } @{ $s->{segments} };
+    ok((grep { $_ eq 'Flour and water' } @chap)
+       && (grep { $_ eq 'The oven' } @chap),
+       "titled: the document's sections are chapters: @chap");
+}
+
 # ---- an edited script's chapters -----------------------------------------------
 
 {
