@@ -37,6 +37,7 @@
  */
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@
 
 #include <lame/lame.h>
 #include <opus/opusenc.h>
+#include <FLAC/metadata.h>
 #include <FLAC/stream_encoder.h>
 #include <soxr.h>
 #include <pthread.h>
@@ -150,6 +152,10 @@ struct pg_enc_s {
     unsigned              whole:1;
     size_t                base;
     size_t                pos;
+
+    const pg_audio_meta_t  *meta;           /* during init only */
+    FLAC__StreamMetadata   *flac_meta[2];   /* kept until deleted */
+    unsigned                nflac_meta;
 
     union {
         lame_global_flags    *lame;
@@ -328,7 +334,8 @@ pg_format_mime(pg_format_t fmt)
 
 
 static pg_enc_t *
-pg_enc_new(pg_format_t fmt, int in_rate, pg_buf_t *out, unsigned whole)
+pg_enc_new(pg_format_t fmt, int in_rate, pg_buf_t *out, unsigned whole,
+    const pg_audio_meta_t *meta)
 {
     size_t     len;
     pg_enc_t  *enc;
@@ -349,17 +356,29 @@ pg_enc_new(pg_format_t fmt, int in_rate, pg_buf_t *out, unsigned whole)
     enc->in_rate = in_rate;
     enc->out_rate = in_rate;
     enc->whole = whole;
-    enc->base = out->len;
-    enc->pos = out->len;
 
     /* a failed create leaves no half-written header behind */
     len = out->len;
+
+    /* an mp3's ID3v2 tag comes first; the LAME tag's frame after it */
+
+    if (meta && fmt == PG_FMT_MP3 && pg_id3_write(meta, out) != 0) {
+        out->len = len;
+        free(enc);
+        return NULL;
+    }
+
+    enc->base = out->len;
+    enc->pos = out->len;
+    enc->meta = meta;
 
     if (enc->ops->init(enc, out) != 0) {
         out->len = len;
         pg_enc_destroy(enc);
         return NULL;
     }
+
+    enc->meta = NULL;
 
     return enc;
 }
@@ -368,14 +387,245 @@ pg_enc_new(pg_format_t fmt, int in_rate, pg_buf_t *out, unsigned whole)
 pg_enc_t *
 pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out)
 {
-    return pg_enc_new(fmt, in_rate, out, 0);
+    return pg_enc_new(fmt, in_rate, out, 0, NULL);
 }
 
 
 pg_enc_t *
 pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out)
 {
-    return pg_enc_new(fmt, in_rate, out, 1);
+    return pg_enc_new(fmt, in_rate, out, 1, NULL);
+}
+
+
+pg_enc_t *
+pg_enc_create_whole_meta(pg_format_t fmt, int in_rate, pg_buf_t *out,
+    const pg_audio_meta_t *meta)
+{
+    return pg_enc_new(fmt, in_rate, out, 1, meta);
+}
+
+
+/* ---- tags --------------------------------------------------------------- */
+
+
+static void
+pg_put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) (v >> 24);
+    p[1] = (unsigned char) (v >> 16);
+    p[2] = (unsigned char) (v >> 8);
+    p[3] = (unsigned char) v;
+}
+
+
+/* 28 bits, 7 a byte: ID3v2.4's sizes */
+static void
+pg_put_syncsafe(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) ((v >> 21) & 0x7f);
+    p[1] = (unsigned char) ((v >> 14) & 0x7f);
+    p[2] = (unsigned char) ((v >> 7) & 0x7f);
+    p[3] = (unsigned char) (v & 0x7f);
+}
+
+
+/* starts a frame: its header, the size filled in by pg_id3_end() */
+static int
+pg_id3_begin(pg_buf_t *out, const char *id, size_t *at)
+{
+    unsigned char  h[10];
+
+    memcpy(h, id, 4);
+    memset(h + 4, 0, 6);
+    *at = out->len;
+
+    return pg_buf_append(out, h, 10);
+}
+
+
+static void
+pg_id3_end(pg_buf_t *out, size_t at)
+{
+    pg_put_syncsafe(out->data + at + 4, (uint32_t) (out->len - at - 10));
+}
+
+
+/* a text frame: encoding 3 (UTF-8), the text */
+static int
+pg_id3_text(pg_buf_t *out, const char *id, const char *text)
+{
+    size_t  at;
+
+    if (text == NULL || text[0] == '\0') {
+        return 0;
+    }
+
+    if (pg_id3_begin(out, id, &at) != 0
+        || pg_buf_append(out, "\3", 1) != 0
+        || pg_buf_append(out, text, strlen(text)) != 0)
+    {
+        return -1;
+    }
+
+    pg_id3_end(out, at);
+
+    return 0;
+}
+
+
+int
+pg_id3_write(const pg_audio_meta_t *meta, pg_buf_t *out)
+{
+    char            id[16];
+    size_t          i, start, at;
+    unsigned char   b[16];
+
+    start = out->len;
+
+    memcpy(b, "ID3\4\0\0\0\0\0\0", 10);
+
+    if (pg_buf_append(out, b, 10) != 0
+        || pg_id3_text(out, "TIT2", meta->title) != 0
+        || pg_id3_text(out, "TPE1", meta->artist) != 0
+        || pg_id3_text(out, "TALB", meta->album) != 0
+        || pg_id3_text(out, "TDRC", meta->date) != 0)
+    {
+        goto failed;
+    }
+
+    if (meta->comment && meta->comment[0]) {
+        /* UTF-8, language, an empty description, the text */
+        if (pg_id3_begin(out, "COMM", &at) != 0
+            || pg_buf_append(out, "\3eng\0", 5) != 0
+            || pg_buf_append(out, meta->comment, strlen(meta->comment))
+               != 0)
+        {
+            goto failed;
+        }
+
+        pg_id3_end(out, at);
+    }
+
+    if (meta->cover && meta->cover_len) {
+        /* UTF-8, the MIME type, front cover (3), no description */
+        if (pg_id3_begin(out, "APIC", &at) != 0
+            || pg_buf_append(out, "\3image/png\0\3\0", 13) != 0
+            || pg_buf_append(out, meta->cover, meta->cover_len) != 0)
+        {
+            goto failed;
+        }
+
+        pg_id3_end(out, at);
+    }
+
+    if (meta->nchapters) {
+        /* the table of contents: top level, ordered, every chapter */
+
+        if (pg_id3_begin(out, "CTOC", &at) != 0
+            || pg_buf_append(out, "toc\0\3", 5) != 0)
+        {
+            goto failed;
+        }
+
+        b[0] = (unsigned char) (meta->nchapters > 255 ? 255
+                                                       : meta->nchapters);
+
+        if (pg_buf_append(out, b, 1) != 0) {
+            goto failed;
+        }
+
+        for (i = 0; i < meta->nchapters && i < 255; i++) {
+            snprintf(id, sizeof(id), "ch%zu", i);
+
+            if (pg_buf_append(out, id, strlen(id) + 1) != 0) {
+                goto failed;
+            }
+        }
+
+        pg_id3_end(out, at);
+
+        for (i = 0; i < meta->nchapters && i < 255; i++) {
+            snprintf(id, sizeof(id), "ch%zu", i);
+
+            /* start and end in ms; no byte offsets (0xffffffff) */
+
+            pg_put_be32(b, (uint32_t) (meta->chapters[i].start * 1000
+                                       + 0.5));
+            pg_put_be32(b + 4, (uint32_t) (meta->chapters[i].end * 1000
+                                           + 0.5));
+            pg_put_be32(b + 8, 0xffffffff);
+            pg_put_be32(b + 12, 0xffffffff);
+
+            if (pg_id3_begin(out, "CHAP", &at) != 0
+                || pg_buf_append(out, id, strlen(id) + 1) != 0
+                || pg_buf_append(out, b, 16) != 0)
+            {
+                goto failed;
+            }
+
+            if (pg_id3_text(out, "TIT2", meta->chapters[i].title) != 0) {
+                goto failed;
+            }
+
+            pg_id3_end(out, at);
+        }
+    }
+
+    if (out->len - start - 10 >= (1u << 28)) {
+        goto failed;
+    }
+
+    pg_put_syncsafe(out->data + start + 6, (uint32_t) (out->len - start - 10));
+
+    return 0;
+
+failed:
+
+    out->len = start;
+    return -1;
+}
+
+
+/* Vorbis comments of meta, for Opus and FLAC: calls add(data, k, v). */
+static int
+pg_meta_comments(const pg_audio_meta_t *meta,
+    int (*add)(void *data, const char *key, const char *value), void *data)
+{
+    char     key[32], val[32];
+    size_t   i;
+    long     ms;
+
+    if ((meta->title && add(data, "TITLE", meta->title) != 0)
+        || (meta->artist && add(data, "ARTIST", meta->artist) != 0)
+        || (meta->album && add(data, "ALBUM", meta->album) != 0)
+        || (meta->date && add(data, "DATE", meta->date) != 0)
+        || (meta->comment && add(data, "COMMENT", meta->comment) != 0))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < meta->nchapters && i < 1000; i++) {
+        ms = (long) (meta->chapters[i].start * 1000 + 0.5);
+
+        snprintf(key, sizeof(key), "CHAPTER%03zu", i + 1);
+        snprintf(val, sizeof(val), "%02ld:%02ld:%02ld.%03ld", ms / 3600000,
+                 ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+
+        if (add(data, key, val) != 0) {
+            return -1;
+        }
+
+        snprintf(key, sizeof(key), "CHAPTER%03zuNAME", i + 1);
+
+        if (meta->chapters[i].title
+            && add(data, key, meta->chapters[i].title) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -908,6 +1158,89 @@ static const OpusEncCallbacks  pg_opus_callbacks = {
 
 
 static int
+pg_opus_comment(void *data, const char *key, const char *value)
+{
+    return ope_comments_add(data, key, value) == OPE_OK ? 0 : -1;
+}
+
+
+static int
+pg_flac_comment(void *data, const char *key, const char *value)
+{
+    FLAC__StreamMetadata                         *vc = data;
+    FLAC__StreamMetadata_VorbisComment_Entry      e;
+
+    if (!FLAC__metadata_object_vorbiscomment_entry_from_name_value_pair(&e,
+             key, value))
+    {
+        return -1;
+    }
+
+    return FLAC__metadata_object_vorbiscomment_append_comment(vc, e, false)
+           ? 0 : -1;
+}
+
+
+/* a VORBIS_COMMENT block, and a PICTURE block for the cover */
+static int
+pg_flac_meta(pg_enc_t *enc, FLAC__StreamEncoder *fe)
+{
+    const unsigned char    *png;
+    FLAC__StreamMetadata   *vc, *pic;
+
+    vc = FLAC__metadata_object_new(FLAC__METADATA_TYPE_VORBIS_COMMENT);
+    if (vc == NULL) {
+        return -1;
+    }
+
+    enc->flac_meta[enc->nflac_meta++] = vc;
+
+    if (pg_meta_comments(enc->meta, pg_flac_comment, vc) != 0) {
+        return -1;
+    }
+
+    png = enc->meta->cover;
+
+    if (png && enc->meta->cover_len) {
+        pic = FLAC__metadata_object_new(FLAC__METADATA_TYPE_PICTURE);
+        if (pic == NULL) {
+            return -1;
+        }
+
+        enc->flac_meta[enc->nflac_meta++] = pic;
+
+        pic->data.picture.type = FLAC__STREAM_METADATA_PICTURE_TYPE_FRONT_COVER;
+
+        /* a PNG's IHDR: width and height at 16 and 20 */
+        if (enc->meta->cover_len >= 24) {
+            pic->data.picture.width = (FLAC__uint32) png[16] << 24
+                                      | png[17] << 16 | png[18] << 8
+                                      | png[19];
+            pic->data.picture.height = (FLAC__uint32) png[20] << 24
+                                       | png[21] << 16 | png[22] << 8
+                                       | png[23];
+            pic->data.picture.depth = 24;
+        }
+
+        if (!FLAC__metadata_object_picture_set_mime_type(pic, "image/png",
+                                                         true)
+            || !FLAC__metadata_object_picture_set_description(pic,
+                   (FLAC__byte *) "", true)
+            || !FLAC__metadata_object_picture_set_data(pic,
+                   (FLAC__byte *) png, (FLAC__uint32) enc->meta->cover_len,
+                   true))
+        {
+            return -1;
+        }
+    }
+
+    return FLAC__stream_encoder_set_metadata(fe, enc->flac_meta,
+                                             enc->nflac_meta)
+           ? 0 : -1;
+}
+
+
+static int
 pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
 {
     int               err;
@@ -919,6 +1252,18 @@ pg_opus_init(pg_enc_t *enc, pg_buf_t *out)
 
     comments = ope_comments_create();
     if (comments == NULL) {
+        return -1;
+    }
+
+    if (enc->meta
+        && (pg_meta_comments(enc->meta, pg_opus_comment, comments) != 0
+            || (enc->meta->cover && enc->meta->cover_len
+                && ope_comments_add_picture_from_memory(comments,
+                       (const char *) enc->meta->cover,
+                       enc->meta->cover_len, 3, NULL)
+                   != OPE_OK)))
+    {
+        ope_comments_destroy(comments);
         return -1;
     }
 
@@ -1144,7 +1489,8 @@ pg_flac_init(pg_enc_t *enc, pg_buf_t *out)
         || !FLAC__stream_encoder_set_bits_per_sample(fe, 16)
         || !FLAC__stream_encoder_set_sample_rate(fe, enc->in_rate)
         || !FLAC__stream_encoder_set_compression_level(fe, PG_FLAC_LEVEL)
-        || !FLAC__stream_encoder_set_total_samples_estimate(fe, 0))
+        || !FLAC__stream_encoder_set_total_samples_estimate(fe, 0)
+        || (enc->meta && pg_flac_meta(enc, fe) != 0))
     {
         return -1;
     }
@@ -1306,6 +1652,10 @@ pg_flac_cleanup(pg_enc_t *enc)
     if (enc->lib.flac) {
         FLAC__stream_encoder_delete(enc->lib.flac);
         enc->lib.flac = NULL;
+    }
+
+    while (enc->nflac_meta) {
+        FLAC__metadata_object_delete(enc->flac_meta[--enc->nflac_meta]);
     }
 }
 

@@ -59,6 +59,48 @@ pg_enc_t *pg_enc_create(pg_format_t fmt, int in_rate, pg_buf_t *out);
  */
 pg_enc_t *pg_enc_create_whole(pg_format_t fmt, int in_rate, pg_buf_t *out);
 
+
+/* A chapter of a file: where it starts, in seconds, and its title. */
+typedef struct {
+    double                start;
+    double                end;          /* the next one's start, or the
+                                           file's end */
+    const char           *title;
+} pg_audio_chapter_t;
+
+/*
+ * What a file says about itself; any string may be NULL (absent).  All
+ * strings are UTF-8.  cover: PNG bytes (cover_len of them) or NULL.
+ */
+typedef struct {
+    const char                *title;
+    const char                *artist;
+    const char                *album;
+    const char                *date;        /* "2026-12-03" */
+    const char                *comment;
+    const pg_audio_chapter_t  *chapters;
+    size_t                     nchapters;
+    const unsigned char       *cover;
+    size_t                     cover_len;
+} pg_audio_meta_t;
+
+/*
+ * pg_enc_create_whole() with tags (meta may be NULL: none): mp3 gets an
+ * ID3v2.4 tag before its first frame (TIT2, TPE1, TALB, TDRC, COMM, APIC,
+ * CHAP and CTOC), Opus and FLAC Vorbis comments (TITLE, ARTIST, ALBUM,
+ * DATE, COMMENT, CHAPTERnnn / CHAPTERnnnNAME; the cover as a
+ * METADATA_BLOCK_PICTURE in Opus, a PICTURE block in FLAC).  wav and pcm
+ * get none.
+ */
+pg_enc_t *pg_enc_create_whole_meta(pg_format_t fmt, int in_rate,
+    pg_buf_t *out, const pg_audio_meta_t *meta);
+
+/*
+ * Appends an ID3v2.4 tag of meta to *out.  0, or -1 when out of memory or
+ * when it would pass 256 MB.
+ */
+int pg_id3_write(const pg_audio_meta_t *meta, pg_buf_t *out);
+
 /*
  * A whole file's caller moved the last n bytes of *out elsewhere (and cut
  * out->len by n), never any of what the encoder may go back to (its

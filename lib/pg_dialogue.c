@@ -9,6 +9,7 @@
  * it names the hosts, the topic and words that occur in the source.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -708,6 +709,8 @@ pg_gen_say(pg_gen_t *g, size_t speaker)
         return;
     }
 
+    /* (a chapter waiting starts with the next segment) */
+
     if (g->nsegs && g->nhosts > 1 && g->last == speaker) {
         seg = &g->segs[g->nsegs - 1];
         len = strlen(seg->text);
@@ -751,6 +754,8 @@ pg_gen_say(pg_gen_t *g, size_t speaker)
 
     g->segs[g->nsegs].speaker = speaker;
     g->segs[g->nsegs].text = p;
+    g->segs[g->nsegs].chapter = g->chapter;
+    g->chapter = NULL;
     g->nsegs++;
 
     g->line.len = 0;
@@ -855,11 +860,82 @@ pg_gen_names(pg_gen_t *g, size_t skip, int roles)
 }
 
 
+/*
+ * The next segment starts a chapter: the script's sections (the intro,
+ * every PG_SCRIPT_SECTION content turns, the recap, the outro) are the
+ * episode's chapters.  A title is one line of at most
+ * PG_SCRIPT_CHAPTER_MAX bytes, its first letter a capital.
+ */
+static void
+pg_gen_chapter(pg_gen_t *g, const char *title, size_t len)
+{
+    char    *c;
+    size_t   i;
+
+    if (g->failed || len == 0) {
+        return;
+    }
+
+    if (len > PG_SCRIPT_CHAPTER_MAX) {
+        len = PG_SCRIPT_CHAPTER_MAX;
+
+        while (len > 0 && ((unsigned char) title[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    c = malloc(len + 1);
+    if (c == NULL) {
+        g->failed = 1;
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        c[i] = ((unsigned char) title[i] < 0x20) ? ' ' : title[i];
+    }
+
+    c[len] = '\0';
+
+    if (c[0] >= 'a' && c[0] <= 'z') {
+        c[0] = (char) (c[0] - 'a' + 'A');
+    }
+
+    free(g->chapter);
+    g->chapter = c;
+}
+
+
+/* A section begins with content turn u: a chapter named for its term. */
+static void
+pg_gen_section(pg_gen_t *g, size_t u)
+{
+    int          n;
+    char         part[32];
+    const char  *t;
+
+    if (u % PG_SCRIPT_SECTION != 0) {
+        return;
+    }
+
+    t = pg_gen_unit_term(g, u, 0);
+
+    if (t != NULL) {
+        pg_gen_chapter(g, t, strlen(t));
+        return;
+    }
+
+    n = snprintf(part, sizeof(part), "Part %zu", u / PG_SCRIPT_SECTION + 1);
+    pg_gen_chapter(g, part, (size_t) n);
+}
+
+
 /* Host 0 welcomes the listeners, names the others and the subject. */
 static void
 pg_gen_intro(pg_gen_t *g, const char *with_one, const char *with_many,
     const char *what)
 {
+    pg_gen_chapter(g, "Introduction", sizeof("Introduction") - 1);
+
     if (g->compact) {
         pg_gen_phrase(g, "Welcome.", NULL, NULL);
 
@@ -928,6 +1004,8 @@ pg_gen_greetings(pg_gen_t *g, const char **table, size_t n)
 static void
 pg_gen_outro(pg_gen_t *g, const char *with_names, const char *solo)
 {
+    pg_gen_chapter(g, "Wrap-up", sizeof("Wrap-up") - 1);
+
     if (g->compact) {
         pg_gen_phrase(g, "Thanks for listening.", NULL, NULL);
 
@@ -967,6 +1045,8 @@ pg_gen_deep_dive(pg_gen_t *g)
     prev = 0;
 
     for (u = 0; u < g->nunits; u++) {
+        pg_gen_section(g, u);
+
         t = pg_gen_unit_term(g, u, 1);
 
         /*
@@ -978,6 +1058,11 @@ pg_gen_deep_dive(pg_gen_t *g)
         sec = g->sents[g->picked[g->units[u].first]].section;
         title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
         prev = sec;
+
+        if (title != NULL) {
+            /* the document's own title names the chapter */
+            pg_gen_chapter(g, title, strlen(title));
+        }
 
         start = u == 0 || title != NULL || since == PG_SCRIPT_SECTION;
 
@@ -1050,6 +1135,7 @@ pg_gen_deep_dive(pg_gen_t *g)
     if (g->nunits >= 3 && !g->compact) {
         r = pg_gen_other(g, g->last, 0, g->nunits);
 
+        pg_gen_chapter(g, "Recap", sizeof("Recap") - 1);
         pg_gen_phrase(g, "Let's recap.", NULL, NULL);
 
         if (g->nkey_terms >= 2
@@ -1083,6 +1169,8 @@ pg_gen_brief(pg_gen_t *g)
     pg_gen_say(g, 0);
 
     for (u = 0; u < g->nunits; u++) {
+        pg_gen_section(g, u);
+
         p = (u + 1) % g->nhosts;
 
         if (g->nhosts > 1 && u > 0 && u % 3 == 0 && g->last != p) {
@@ -1194,6 +1282,8 @@ pg_gen_debate(pg_gen_t *g)
     prev = PG_NOBODY;
 
     for (u = 0; u < g->nunits; u++) {
+        pg_gen_section(g, u);
+
         p = (u + 1) % g->nhosts;
 
         if (g->nhosts == 1) {
@@ -1256,6 +1346,8 @@ pg_gen_interview(pg_gen_t *g)
     prev = 0;
 
     for (u = 0; u < g->nunits; u++) {
+        pg_gen_section(g, u);
+
         guest = g->nhosts > 1 ? 1 + u % (g->nhosts - 1) : 0;
         t = pg_gen_unit_term(g, u, 1);
 
@@ -1264,6 +1356,11 @@ pg_gen_interview(pg_gen_t *g)
         sec = g->sents[g->picked[g->units[u].first]].section;
         title = (sec != prev) ? pg_gen_section_title(g, sec) : NULL;
         prev = sec;
+
+        if (title != NULL) {
+            /* the document's own title names the chapter */
+            pg_gen_chapter(g, title, strlen(title));
+        }
 
         if (title) {
             t = title;
@@ -1333,6 +1430,8 @@ pg_gen_critique(pg_gen_t *g)
     prev = PG_NOBODY;
 
     for (u = 0; u < g->nunits; u++) {
+        pg_gen_section(g, u);
+
         p = (u + 1) % g->nhosts;
 
         if (u == 0) {

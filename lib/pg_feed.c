@@ -31,6 +31,14 @@ static size_t pg_feed_utf8(const unsigned char *s, size_t len,
     uint32_t *cp);
 static double pg_feed_time(double t);
 static int pg_vtt_escape(pg_buf_t *out, const char *s);
+static int pg_cue_escape(pg_buf_t *out, const char *s, size_t len,
+    int markup);
+static int pg_srt_cue(pg_buf_t *out, size_t *cue, double start,
+    double end);
+static int pg_srt_speaker(pg_buf_t *out, const pg_job_segment_t *seg);
+static int pg_srt_sentence_end(const char *word);
+static int pg_transcript_words(yajl_gen g, const pg_job_segment_t *seg,
+    double end);
 static int pg_vtt_time(pg_buf_t *out, double t);
 static int pg_transcript_time(yajl_gen g, double t);
 static int pg_rss_element(pg_buf_t *out, const char *name, const char *s);
@@ -228,32 +236,42 @@ pg_vtt_write(const pg_job_t *job, pg_buf_t *out)
 static int
 pg_vtt_escape(pg_buf_t *out, const char *s)
 {
-    int                   space;
-    size_t                i, k, len, plain;
-    uint32_t              c;
-    const char           *rep;
-    const unsigned char  *p;
-
     if (s == NULL) {
         return 0;
     }
 
+    return pg_cue_escape(out, s, strlen(s), 1);
+}
+
+
+/* the same, but & < > as they are when !markup (SRT), but for "-->" */
+static int
+pg_cue_escape(pg_buf_t *out, const char *s, size_t len, int markup)
+{
+    int                   space;
+    size_t                i, k, plain;
+    uint32_t              c;
+    const char           *rep;
+    const unsigned char  *p;
+
     p = (const unsigned char *) s;
-    len = strlen(s);
     plain = 0;                  /* the start of bytes copied as they are */
     space = 0;
 
     for (i = 0; i < len; i += k) {
         k = pg_feed_utf8(p + i, len - i, &c);
 
-        if (c == '&') {
+        if (c == '&' && markup) {
             rep = "&amp;";
 
-        } else if (c == '<') {
+        } else if (c == '<' && markup) {
             rep = "&lt;";
 
-        } else if (c == '>') {
+        } else if (c == '>' && markup) {
             rep = "&gt;";
+
+        } else if (c == '>' && i >= 2 && p[i - 1] == '-' && p[i - 2] == '-') {
+            rep = " >";         /* "-->" is a SubRip timing line's */
 
         } else if (c < 0x20 || c == 0x7f) {
             rep = space ? "" : " ";
@@ -295,6 +313,170 @@ pg_vtt_time(pg_buf_t *out, double t)
                  (int) (ms / 1000 % 60), (int) (ms % 1000));
 
     return pg_buf_append(out, buf, (size_t) n);
+}
+
+
+/* ---- SubRip ------------------------------------------------------------- */
+
+
+int
+pg_srt_write(const pg_job_t *job, pg_buf_t *out)
+{
+    size_t                   i, k, first, chars, cue;
+    double                   start, end, ws, we;
+    const pg_job_word_t     *w;
+    const pg_job_segment_t  *seg;
+
+    cue = 0;
+
+    for (i = 0; i < job->nsegments; i++) {
+        seg = &job->segments[i];
+
+        if (!(seg->start >= 0.0)) {
+            continue;                       /* not rendered */
+        }
+
+        start = pg_feed_time(seg->start);
+        end = pg_feed_time(seg->end);
+
+        if (end < start) {
+            end = start;
+        }
+
+        if (seg->nwords == 0) {
+            if (seg->text[0] == '\0'
+                && (seg->speaker == NULL || seg->speaker[0] == '\0'))
+            {
+                continue;                   /* a cue of nothing */
+            }
+
+            if (pg_srt_cue(out, &cue, start, end) != 0
+                || pg_srt_speaker(out, seg) != 0
+                || pg_cue_escape(out, seg->text, strlen(seg->text), 0) != 0
+                || pg_buf_append_str(out, "\n\n") != 0)
+            {
+                return -1;
+            }
+
+            continue;
+        }
+
+        /* captions of a few words each, timed by their words */
+
+        for (first = 0; first < seg->nwords; first = k) {
+            chars = 0;
+
+            for (k = first; k < seg->nwords; k++) {
+                w = &seg->words[k];
+                chars += strlen(w->word) + 1;
+
+                if (k > first && chars > PG_SRT_CUE_CHARS) {
+                    break;
+                }
+
+                if (k + 1 - first >= PG_SRT_CUE_WORDS
+                    || pg_srt_sentence_end(w->word))
+                {
+                    k++;
+                    break;
+                }
+            }
+
+            ws = start + seg->words[first].start;
+            we = start + seg->words[k - 1].end;
+
+            if (ws > end) {
+                ws = end;
+            }
+
+            if (we > end) {
+                we = end;
+            }
+
+            if (pg_srt_cue(out, &cue, ws, we) != 0
+                || (first == 0 && pg_srt_speaker(out, seg) != 0))
+            {
+                return -1;
+            }
+
+            for (chars = first; chars < k; chars++) {
+                w = &seg->words[chars];
+
+                if ((chars > first && pg_buf_append(out, " ", 1) != 0)
+                    || pg_cue_escape(out, w->word, strlen(w->word), 0) != 0)
+                {
+                    return -1;
+                }
+            }
+
+            if (pg_buf_append_str(out, "\n\n") != 0) {
+                return -1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+pg_srt_cue(pg_buf_t *out, size_t *cue, double start, double end)
+{
+    int        n;
+    char       buf[128];
+    long long  a, b;
+
+    a = llround(start * 1000.0);
+    b = llround(end * 1000.0);
+
+    if (b < a) {
+        b = a;
+    }
+
+    n = snprintf(buf, sizeof(buf),
+                 "%zu\n%02lld:%02d:%02d,%03d --> %02lld:%02d:%02d,%03d\n",
+                 ++*cue,
+                 a / 3600000, (int) (a / 60000 % 60), (int) (a / 1000 % 60),
+                 (int) (a % 1000),
+                 b / 3600000, (int) (b / 60000 % 60), (int) (b / 1000 % 60),
+                 (int) (b % 1000));
+
+    return pg_buf_append(out, buf, (size_t) n);
+}
+
+
+static int
+pg_srt_speaker(pg_buf_t *out, const pg_job_segment_t *seg)
+{
+    if (seg->speaker == NULL || seg->speaker[0] == '\0') {
+        return 0;
+    }
+
+    if (pg_cue_escape(out, seg->speaker, strlen(seg->speaker), 0) != 0
+        || pg_buf_append_str(out, ": ") != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pg_srt_sentence_end(const char *word)
+{
+    size_t  n;
+
+    n = strlen(word);
+
+    while (n > 0 && (word[n - 1] == '"' || word[n - 1] == '\''
+                     || word[n - 1] == ')'))
+    {
+        n--;
+    }
+
+    return n > 0 && (word[n - 1] == '.' || word[n - 1] == '!'
+                     || word[n - 1] == '?');
 }
 
 
@@ -356,6 +538,7 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
              || PG_KEY("text") || pg_json_gen_string(g, seg->text)
              || PG_KEY("start") || pg_transcript_time(g, seg->start)
              || PG_KEY("end") || pg_transcript_time(g, end)
+             || PG_KEY("words") || pg_transcript_words(g, seg, end)
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
@@ -371,6 +554,112 @@ pg_transcript_json(const pg_job_t *job, pg_buf_t *out)
 
     return rc ? -1 : 0;
 }
+
+/* ---- chapters ----------------------------------------------------------- */
+
+
+int
+pg_chapters_json(const pg_job_t *job, pg_buf_t *out)
+{
+    int                      rc;
+    size_t                   i, n, blen;
+    yajl_gen                 g;
+    const char              *title;
+    const unsigned char     *buf;
+    const pg_job_segment_t  *seg;
+
+    g = yajl_gen_alloc(NULL);
+    if (g == NULL) {
+        return -1;
+    }
+
+    yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+
+    title = job->title ? job->title : "";
+
+    rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+         || pg_json_gen_string(g, "version")
+         || pg_json_gen_string(g, "1.2.0")
+         || pg_json_gen_string(g, "title") || pg_json_gen_string(g, title)
+         || pg_json_gen_string(g, "chapters")
+         || yajl_gen_array_open(g) != yajl_gen_status_ok;
+
+    /* a chapter at 0 s, the episode's title, when the first segment
+     * starts none */
+
+    if (job->nsegments == 0 || job->segments[0].chapter == NULL) {
+        rc = rc
+             || yajl_gen_map_open(g) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "startTime")
+             || yajl_gen_number(g, "0", 1) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "title")
+             || pg_json_gen_string(g, title)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    for (i = 0, n = 0; i < job->nsegments && !rc; i++) {
+        seg = &job->segments[i];
+
+        if (seg->chapter == NULL || !(seg->start >= 0.0)) {
+            continue;
+        }
+
+        rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "startTime")
+             || pg_transcript_time(g, n++ == 0 && i == 0 ? 0.0 : seg->start)
+             || pg_json_gen_string(g, "title")
+             || pg_json_gen_string(g, seg->chapter)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    rc = rc
+         || yajl_gen_array_close(g) != yajl_gen_status_ok
+         || yajl_gen_map_close(g) != yajl_gen_status_ok
+         || yajl_gen_get_buf(g, &buf, &blen) != yajl_gen_status_ok
+         || pg_buf_append(out, buf, blen) != 0;
+
+    yajl_gen_free(g);
+
+    return rc ? -1 : 0;
+}
+
+
+/* the words in episode time, within the segment; [] until rendered */
+static int
+pg_transcript_words(yajl_gen g, const pg_job_segment_t *seg, double end)
+{
+    int                   rc;
+    size_t                k;
+    double                a, b;
+    const pg_job_word_t  *w;
+
+    rc = yajl_gen_array_open(g) != yajl_gen_status_ok;
+
+    for (k = 0; seg->start >= 0.0 && k < seg->nwords && !rc; k++) {
+        w = &seg->words[k];
+
+        a = seg->start + w->start;
+        b = seg->start + w->end;
+
+        if (a > end) {
+            a = end;
+        }
+
+        if (b > end) {
+            b = end;
+        }
+
+        rc = yajl_gen_map_open(g) != yajl_gen_status_ok
+             || pg_json_gen_string(g, "word")
+             || pg_json_gen_string(g, w->word)
+             || pg_json_gen_string(g, "start") || pg_transcript_time(g, a)
+             || pg_json_gen_string(g, "end") || pg_transcript_time(g, b)
+             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+    }
+
+    return rc || yajl_gen_array_close(g) != yajl_gen_status_ok;
+}
+
 
 /* seconds with 3 decimals; null for a negative (unknown) time */
 static int

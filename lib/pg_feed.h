@@ -37,9 +37,34 @@
 int pg_vtt_write(const pg_job_t *job, pg_buf_t *out);
 
 /*
+ * Appends the Podcasting 2.0 JSON chapters of a job: {"version":"1.2.0",
+ * "title","chapters":[{"startTime","title"}]}, a chapter for each rendered
+ * segment that starts one (its start; the first at 0), after a chapter at
+ * 0 titled as the episode when the first segment starts none.  Returns 0,
+ * or -1 when out of memory or when a string is not UTF-8.
+ */
+int pg_chapters_json(const pg_job_t *job, pg_buf_t *out);
+
+/*
+ * Appends the SubRip transcript: cues numbered from 1, "HH:MM:SS,mmm -->
+ * HH:MM:SS,mmm", of the rendered segments.  A segment with word timings
+ * is cut into captions of at most PG_SRT_CUE_WORDS words or about
+ * PG_SRT_CUE_CHARS characters, a sentence's end ending one, each timed
+ * from its first word's start to its last word's end; otherwise one cue a
+ * segment.  The first cue of a segment starts with "Speaker: ".  Control
+ * characters become a space (no blank line inside a cue).  0 or -1.
+ */
+int pg_srt_write(const pg_job_t *job, pg_buf_t *out);
+
+#define PG_SRT_CUE_WORDS  12
+#define PG_SRT_CUE_CHARS  84
+
+/*
  * Appends {"id","title","duration_s","segments":[{"index","speaker",
- * "voice","text","start","end"}]}: duration_s is null unless the job is
- * completed, start and end are null for a segment not rendered yet.
+ * "voice","text","start","end","words":[{"word","start","end"}]}]}:
+ * duration_s is null unless the job is completed, start and end are null
+ * for a segment not rendered yet (and its words []); a word's times are
+ * in the episode, within its segment.
  * Returns 0, or -1 when out of memory or when a string is not UTF-8.
  */
 int pg_transcript_json(const pg_job_t *job, pg_buf_t *out);

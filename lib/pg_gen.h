@@ -133,6 +133,7 @@ typedef struct {
     pg_buf_t                    tmp;
     pg_buf_t                    term;       /* a unit's term, to ask about */
     pg_buf_t                    tmp2;       /* a section's title */
+    char                       *chapter;    /* for the next segment */
 
     unsigned                    personal:1; /* the last quote was in the
                                                first person */

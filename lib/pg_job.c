@@ -46,6 +46,9 @@ static int pg_job_get_double(yajl_val obj, const char *key, double *out,
 static int pg_job_parse_segments(yajl_val obj, pg_job_t *job,
     pg_error_t *err);
 static void pg_job_free_segments(pg_job_segment_t *segs, size_t n);
+static void pg_job_free_words(pg_job_word_t *words, size_t n);
+static int pg_job_parse_words(yajl_val item, pg_job_segment_t *seg,
+    size_t i, pg_error_t *err);
 static int pg_job_dup(const char *s, char **out);
 static int pg_job_gen_integer(yajl_gen g, unsigned long long n);
 static int pg_job_gen_double(yajl_gen g, const char *fmt, double d);
@@ -167,7 +170,8 @@ pg_job_hex(const char *s, size_t len)
 static int
 pg_job_check(const pg_job_t *job, pg_error_t *err)
 {
-    size_t                   i, len;
+    size_t                   i, k, len;
+    const pg_job_word_t     *w;
     const pg_job_segment_t  *seg;
 
     len = strnlen(job->id, sizeof(job->id));
@@ -285,6 +289,22 @@ pg_job_check(const pg_job_t *job, pg_error_t *err)
                            "segments[%zu] has a time out of range", i);
             return -1;
         }
+
+        for (k = 0; k < seg->nwords; k++) {
+            w = &seg->words[k];
+
+            if (w->word == NULL || w->word[0] == '\0'
+                || !pg_utf8_valid(w->word, strlen(w->word))
+                || !(w->start >= 0 && w->start <= w->end
+                     && w->end <= PG_JOB_TIME_MAX)
+                || (k > 0 && w->start < seg->words[k - 1].end))
+            {
+                pg_job_corrupt(err, "segments",
+                               "segments[%zu].words[%zu] is not a word", i,
+                               k);
+                return -1;
+            }
+        }
     }
 
     /* the result is inlined in replies: it must be one JSON value */
@@ -377,7 +397,7 @@ int
 pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
 {
     int                      rc;
-    size_t                   i;
+    size_t                   i, k;
     yajl_gen                 g;
     const pg_job_segment_t  *seg;
 
@@ -432,7 +452,26 @@ pg_job_to_json(const pg_job_t *job, pg_buf_t *out)
              || PG_KEY("audio_key") || pg_json_gen_string(g, seg->audio_key)
              || PG_KEY("start") || pg_job_gen_double(g, "%.17g", seg->start)
              || PG_KEY("end") || pg_job_gen_double(g, "%.17g", seg->end)
-             || yajl_gen_map_close(g) != yajl_gen_status_ok;
+             || (seg->chapter
+                 && (PG_KEY("chapter")
+                     || pg_json_gen_string(g, seg->chapter)));
+
+        if (seg->nwords && !rc) {
+            rc = PG_KEY("words")
+                 || yajl_gen_array_open(g) != yajl_gen_status_ok;
+
+            for (k = 0; k < seg->nwords && !rc; k++) {
+                rc = yajl_gen_array_open(g) != yajl_gen_status_ok
+                     || pg_json_gen_string(g, seg->words[k].word)
+                     || pg_job_gen_double(g, "%.17g", seg->words[k].start)
+                     || pg_job_gen_double(g, "%.17g", seg->words[k].end)
+                     || yajl_gen_array_close(g) != yajl_gen_status_ok;
+            }
+
+            rc = rc || yajl_gen_array_close(g) != yajl_gen_status_ok;
+        }
+
+        rc = rc || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
     rc = rc
@@ -877,7 +916,9 @@ pg_job_parse_segments(yajl_val obj, pg_job_t *job, pg_error_t *err)
             || pg_job_get_string(item, "audio_key", 0, &seg->audio_key, err)
                != 0
             || pg_job_get_double(item, "start", &seg->start, err) != 0
-            || pg_job_get_double(item, "end", &seg->end, err) != 0)
+            || pg_job_get_double(item, "end", &seg->end, err) != 0
+            || pg_job_get_string(item, "chapter", 0, &seg->chapter, err) != 0
+            || pg_job_parse_words(item, seg, i, err) != 0)
         {
             if (err != NULL) {
                 err->param = "segments";
@@ -888,6 +929,87 @@ pg_job_parse_segments(yajl_val obj, pg_job_t *job, pg_error_t *err)
     }
 
     return 0;
+}
+
+
+static int
+pg_job_parse_words(yajl_val item, pg_job_segment_t *seg, size_t i,
+    pg_error_t *err)
+{
+    char      *s;
+    size_t     k, n;
+    yajl_val   v, w, t[3];
+
+    v = pg_json_get(item, "words");
+
+    if (v == NULL || YAJL_IS_NULL(v)) {
+        return 0;
+    }
+
+    if (!YAJL_IS_ARRAY(v) || v->u.array.len > 100000) {
+        pg_job_corrupt(err, "segments", "segments[%zu].words is not an "
+                       "array of words", i);
+        return -1;
+    }
+
+    n = v->u.array.len;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    seg->words = calloc(n, sizeof(pg_job_word_t));
+    if (seg->words == NULL) {
+        pg_job_corrupt(err, "segments", "out of memory");
+        return -1;
+    }
+
+    for (k = 0; k < n; k++) {
+        w = v->u.array.values[k];
+        seg->nwords = k + 1;
+
+        if (!YAJL_IS_ARRAY(w) || w->u.array.len != 3) {
+            goto bad;
+        }
+
+        t[0] = w->u.array.values[0];
+        t[1] = w->u.array.values[1];
+        t[2] = w->u.array.values[2];
+
+        if (!YAJL_IS_STRING(t[0]) || !YAJL_IS_NUMBER(t[1])
+            || !YAJL_IS_NUMBER(t[2]))
+        {
+            goto bad;
+        }
+
+        s = YAJL_GET_STRING(t[0]);
+
+        if (s == NULL || !pg_utf8_valid(s, strlen(s))) {
+            goto bad;
+        }
+
+        seg->words[k].start = YAJL_IS_DOUBLE(t[1]) ? YAJL_GET_DOUBLE(t[1])
+                              : YAJL_IS_INTEGER(t[1])
+                                ? (double) YAJL_GET_INTEGER(t[1]) : NAN;
+        seg->words[k].end = YAJL_IS_DOUBLE(t[2]) ? YAJL_GET_DOUBLE(t[2])
+                            : YAJL_IS_INTEGER(t[2])
+                              ? (double) YAJL_GET_INTEGER(t[2]) : NAN;
+
+        if (pg_job_dup(s, &seg->words[k].word) != 0) {
+            pg_job_corrupt(err, "segments", "out of memory");
+            return -1;
+        }
+    }
+
+    /* the ranges are checked with the rest of the record */
+
+    return 0;
+
+bad:
+
+    pg_job_corrupt(err, "segments", "segments[%zu].words[%zu] is not "
+                   "[word, start, end]", i, k);
+    return -1;
 }
 
 
@@ -933,7 +1055,10 @@ pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs, size_t n)
         if (pg_job_dup(segs[i].speaker, &copy[i].speaker) != 0
             || pg_job_dup(segs[i].voice, &copy[i].voice) != 0
             || pg_job_dup(segs[i].text, &copy[i].text) != 0
-            || pg_job_dup(segs[i].audio_key, &copy[i].audio_key) != 0)
+            || pg_job_dup(segs[i].audio_key, &copy[i].audio_key) != 0
+            || pg_job_dup(segs[i].chapter, &copy[i].chapter) != 0
+            || pg_job_set_words(&copy[i], segs[i].words, segs[i].nwords)
+               != 0)
         {
             pg_job_free_segments(copy, i + 1);
             return -1;
@@ -946,6 +1071,58 @@ pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs, size_t n)
     job->nsegments = n;
 
     return 0;
+}
+
+
+int
+pg_job_set_words(pg_job_segment_t *seg, const pg_job_word_t *words,
+    size_t n)
+{
+    size_t          i;
+    pg_job_word_t  *copy;
+
+    copy = NULL;
+
+    if (n > 0) {
+        copy = calloc(n, sizeof(pg_job_word_t));
+        if (copy == NULL) {
+            return -1;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        copy[i].start = words[i].start;
+        copy[i].end = words[i].end;
+
+        if (pg_job_dup(words[i].word, &copy[i].word) != 0) {
+            pg_job_free_words(copy, i + 1);
+            return -1;
+        }
+    }
+
+    pg_job_free_words(seg->words, seg->nwords);
+
+    seg->words = copy;
+    seg->nwords = n;
+
+    return 0;
+}
+
+
+static void
+pg_job_free_words(pg_job_word_t *words, size_t n)
+{
+    size_t  i;
+
+    if (words == NULL) {
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        free(words[i].word);
+    }
+
+    free(words);
 }
 
 
@@ -963,6 +1140,8 @@ pg_job_free_segments(pg_job_segment_t *segs, size_t n)
         free(segs[i].voice);
         free(segs[i].text);
         free(segs[i].audio_key);
+        free(segs[i].chapter);
+        pg_job_free_words(segs[i].words, segs[i].nwords);
     }
 
     free(segs);
@@ -1159,7 +1338,11 @@ pg_job_public_json(const pg_job_t *job, const char *base, pg_buf_t *out)
              || PG_KEY("transcript_vtt")
              || pg_job_gen_link(g, &tmp, base, id, "/transcript.vtt")
              || PG_KEY("transcript_json")
-             || pg_job_gen_link(g, &tmp, base, id, "/transcript.json");
+             || pg_job_gen_link(g, &tmp, base, id, "/transcript.json")
+             || PG_KEY("transcript_srt")
+             || pg_job_gen_link(g, &tmp, base, id, "/transcript.srt")
+             || PG_KEY("chapters")
+             || pg_job_gen_link(g, &tmp, base, id, "/chapters.json");
     }
 
     rc = rc || yajl_gen_map_close(g) != yajl_gen_status_ok;

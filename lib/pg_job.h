@@ -36,6 +36,14 @@ typedef enum {
 } pg_job_kind_t;
 
 
+/* A word of a segment, in seconds from the segment's start. */
+typedef struct {
+    char               *word;
+    double              start;
+    double              end;
+} pg_job_word_t;
+
+
 typedef struct {
     char               *speaker;        /* host name */
     char               *voice;          /* voice name, or NULL */
@@ -45,6 +53,10 @@ typedef struct {
     double              start;          /* seconds in the episode, -1 until
                                            rendered */
     double              end;
+    char               *chapter;        /* a chapter starts here: its
+                                           title, or NULL */
+    size_t              nwords;         /* known once its audio is made */
+    pg_job_word_t      *words;
 } pg_job_segment_t;
 
 
@@ -120,7 +132,10 @@ int pg_job_to_json(const pg_job_t *job, pg_buf_t *out);
  * 64 deep); segments (an array
  * of {speaker, text: strings; voice: string or null; audio_key: null or
  * 64 lowercase hex digits; start, end: -1..PG_JOB_TIME_MAX, -1 by
- * default}).  Integers must be JSON integers; times in ms lie in
+ * default; chapter: a string or null; words: an array of [word, start, end], a non-empty string and
+ * 0 <= start <= end <= PG_JOB_TIME_MAX, each word starting at or after
+ * the end of the one before, at most 100000).  Integers must be JSON
+ * integers; times in ms lie in
  * 0..PG_JOB_MS_MAX; every string must be UTF-8 once decoded (an escaped
  * lone surrogate is not).  Anything else -> -1 with *err set (status 500,
  * type "server_error", code "corrupt_record", param the field).  Unknown
@@ -141,6 +156,13 @@ int pg_job_set_segments(pg_job_t *job, const pg_job_segment_t *segs,
     size_t n);
 
 /*
+ * Deep-copies n words into the segment, replacing any it has.  0, or -1
+ * when out of memory (the segment is then unchanged).
+ */
+int pg_job_set_words(pg_job_segment_t *seg, const pg_job_word_t *words,
+    size_t n);
+
+/*
  * The runner's way to change a field: the job owns its strings.
  * set_string: *field becomes a copy of s (NULL: none).  set_failed: the
  * status is failed, with the error code and message (NULL: defaults).
@@ -158,10 +180,12 @@ int pg_job_set_result(pg_job_t *job, const char *data, size_t len);
  *    "error":null|{"code","message"} (failed only),"title":null|"...",
  *    "format":null|"...","duration_s":null|X (a completed podcast only),
  *    "created_at":unix seconds,"updated_at":unix seconds,
- *    "links":{"self","audio","transcript_vtt","transcript_json"}}
+ *    "links":{"self","audio","transcript_vtt","transcript_json",
+ *             "transcript_srt","chapters"}}
  *
  * where the links are base + "/" + id [+ "/audio", "/transcript.vtt",
- * "/transcript.json"], base e.g. "/v1/podcasts".  A batch has only "self"
+ * "/transcript.json", "/transcript.srt", "/chapters.json"], base e.g.
+ * "/v1/podcasts".  A batch has only "self"
  * in its links, and "results" (the result JSON inlined verbatim, or null)
  * when completed.  Returns 0, or -1 when out of memory or when the job
  * cannot be shown (status out of range, result not JSON, not UTF-8).

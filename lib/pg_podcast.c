@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pg_podcast.h"
+#include "pg_tts.h"
 #include "pg_speech_request.h"
 #include "pg_text.h"
 
@@ -61,6 +62,20 @@ pg_podcast_request_parse(const char *body, size_t len, size_t max_source,
 
     if (pg_podcast_title(tree, req, err) != 0) {
         goto failed;
+    }
+
+    {
+        yajl_val  lv = pg_json_get(tree, "language");
+
+        if (lv != NULL && YAJL_IS_STRING(lv)
+            && !pg_tts_speaks(lv->u.string, strlen(lv->u.string)))
+        {
+            pg_error_set(err, 400, "language", "unsupported_language",
+                         "no voice here speaks '%.35s': the voices speak "
+                         PG_TTS_LANGUAGES " (GET /v1/voices lists them)",
+                         lv->u.string);
+            goto failed;
+        }
     }
 
     if (pg_json_get(tree, "segments") != NULL) {

@@ -132,7 +132,10 @@ pg_gen_free(pg_gen_t *g)
 
     for (i = 0; i < g->nsegs; i++) {
         free(g->segs[i].text);
+        free(g->segs[i].chapter);
     }
+
+    free(g->chapter);
 
     free(g->segs);
     pg_buf_free(&g->line);
@@ -157,6 +160,7 @@ pg_script_free(pg_script_t *script)
 
     for (i = 0; i < script->nsegments; i++) {
         free(script->segments[i].text);
+        free(script->segments[i].chapter);
     }
 
     free(script->segments);
@@ -227,6 +231,10 @@ pg_script_to_json(const pg_script_t *script, pg_buf_t *out)
                     script->hosts[script->segments[i].speaker].name)
              || PG_KEY("text")
              || pg_script_gen_string(g, script->segments[i].text)
+             || (script->segments[i].chapter
+                 && (PG_KEY("chapter")
+                     || pg_script_gen_string(g,
+                                             script->segments[i].chapter)))
              || yajl_gen_map_close(g) != yajl_gen_status_ok;
     }
 
@@ -452,7 +460,7 @@ pg_script_from_segments(yajl_val obj, size_t max_text, pg_script_t *script,
 {
     char                 param[48];
     size_t               i, h, n, len;
-    yajl_val             v, seg, sp, tx, vo;
+    yajl_val             v, seg, sp, tx, vo, ch;
     const char          *t;
     pg_script_request_t  req;
 
@@ -526,6 +534,30 @@ pg_script_from_segments(yajl_val obj, size_t max_text, pg_script_t *script,
             pg_error_set(err, 400, NULL, "invalid_type",
                          "'%s' must be a string", param);
             goto failed_param;
+        }
+
+        ch = pg_json_get(seg, "chapter");
+
+        if (ch != NULL && !YAJL_IS_NULL(ch)) {
+            snprintf(param, sizeof(param), "segments[%zu].chapter", i);
+
+            if (!YAJL_IS_STRING(ch)) {
+                pg_error_set(err, 400, NULL, "invalid_type",
+                             "'%s' must be a string", param);
+                goto failed_param;
+            }
+
+            t = YAJL_GET_STRING(ch);
+            len = strlen(t);
+
+            if (len == 0 || len > PG_SCRIPT_CHAPTER_MAX
+                || pg_script_has_control(t, len))
+            {
+                pg_error_set(err, 400, NULL, "invalid_value",
+                             "'%s' must be 1 to %d bytes on one line",
+                             param, PG_SCRIPT_CHAPTER_MAX);
+                goto failed_param;
+            }
         }
 
         t = YAJL_GET_STRING(sp);
@@ -603,6 +635,14 @@ pg_script_from_segments(yajl_val obj, size_t max_text, pg_script_t *script,
 
         if (script->segments[i].text == NULL) {
             goto oom;
+        }
+
+        if (ch != NULL && YAJL_IS_STRING(ch)) {
+            script->segments[i].chapter = strdup(ch->u.string);
+
+            if (script->segments[i].chapter == NULL) {
+                goto oom;
+            }
         }
 
         script->word_count += pg_script_count_words(t, len);
@@ -762,6 +802,16 @@ pg_script_from_json(const char *json, size_t len, pg_script_t *script)
 
         if (script->segments[i].text == NULL) {
             goto failed;
+        }
+
+        f = pg_json_get(item, "chapter");
+
+        if (f != NULL && YAJL_IS_STRING(f)) {
+            script->segments[i].chapter = strdup(f->u.string);
+
+            if (script->segments[i].chapter == NULL) {
+                goto failed;
+            }
         }
 
         script->word_count += pg_script_count_words(

@@ -72,7 +72,11 @@ typedef struct {
 typedef struct {
     size_t       speaker;       /* index into hosts */
     char        *text;
+    char        *chapter;       /* the title of a section that starts
+                                   here; NULL: the one before goes on */
 } pg_segment_t;
+
+#define PG_SCRIPT_CHAPTER_MAX  200  /* bytes of a chapter's title */
 
 
 typedef struct {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pg_speech_request.h"
+#include "pg_tts.h"
 #include "pg_text.h"
 
 
@@ -304,6 +305,41 @@ pg_speech_request_parse(const char *body, size_t len, size_t max_input,
                          "'stream_format' must be 'audio' or 'sse'");
             goto failed;
         }
+    }
+
+    {
+        yajl_val  ts = pg_json_get(tree, "timestamps");
+
+        if (ts != NULL && !YAJL_IS_TRUE(ts) && !YAJL_IS_FALSE(ts)
+            && !YAJL_IS_NULL(ts))
+        {
+            pg_error_set(err, 400, "timestamps", "invalid_type",
+                         "'timestamps' must be a boolean");
+            goto failed;
+        }
+
+        req->timestamps = (ts != NULL && YAJL_IS_TRUE(ts));
+    }
+
+    {
+        yajl_val  lv = pg_json_get(tree, "language");
+
+        if (lv != NULL && YAJL_IS_STRING(lv)
+            && !pg_tts_speaks(lv->u.string, strlen(lv->u.string)))
+        {
+            pg_error_set(err, 400, "language", "unsupported_language",
+                         "no voice here speaks '%.35s': the voices speak "
+                         PG_TTS_LANGUAGES " (GET /v1/voices lists them)",
+                         lv->u.string);
+            goto failed;
+        }
+    }
+
+    if (req->timestamps && !req->sse) {
+        pg_error_set(err, 400, "timestamps", "invalid_value",
+                     "'timestamps' needs 'stream_format': 'sse' (the word "
+                     "timings come as speech.audio.timestamps events)");
+        goto failed;
     }
 
     if (pg_speech_parse_input(input, max_input, req, err) != 0) {

@@ -25,6 +25,7 @@ typedef struct {
     pg_format_t   format;
     double        speed;
     unsigned      sse:1;        /* stream_format = "sse" */
+    unsigned      timestamps:1; /* "timestamps": true (with sse only) */
 } pg_speech_request_t;
 
 

@@ -361,6 +361,104 @@ pg_tts_voice_load(pg_voice_t *v, const char *source, char *err,
 int
 pg_tts_synth(pg_voice_t *v, const char *text, double speed, pg_pcm_t *pcm)
 {
+    return pg_tts_synth_words(v, text, speed, pcm, NULL);
+}
+
+
+/*
+ * The words of an utterance: each token of the Token relation that has
+ * words is one word here, timed from the end of the phone before its first
+ * word's first phone to the end of its last word's last phone (flite's
+ * Segment ends, in seconds of the wave, duration_stretch included).
+ */
+
+static int
+pg_tts_words(cst_utterance *u, int rate, size_t nsamples, pg_words_t *ws)
+{
+    char         word[PG_WORD_MAX_LEN + 1];
+    size_t       n, m;
+    double       s, e, last;
+    uint32_t     a, b;
+    cst_item    *t, *w1, *wn;
+    const char  *pre, *name, *punc;
+
+    last = 0;
+
+    for (t = relation_head(utt_relation(u, "Token")); t; t = item_next(t)) {
+        w1 = item_daughter(t);
+        wn = item_last_daughter(t);
+
+        if (w1 == NULL || wn == NULL) {
+            continue;
+        }
+
+        s = ffeature_float(w1,
+                   "R:SylStructure.daughter1.daughter1.R:Segment.p.end");
+        e = ffeature_float(wn,
+                   "R:SylStructure.daughtern.daughtern.R:Segment.end");
+
+        if (e <= 0) {
+            continue;               /* a word without phones */
+        }
+
+        if (s < last) {
+            s = last;
+        }
+
+        if (e < s) {
+            e = s;
+        }
+
+        last = e;
+
+        pre = item_feat_present(t, "prepunctuation")
+              ? item_feat_string(t, "prepunctuation") : "";
+        name = item_feat_string(t, "name");
+        punc = item_feat_present(t, "punc") ? item_feat_string(t, "punc")
+                                            : "";
+
+        n = 0;
+
+        for (m = 0; pre[m] && n < PG_WORD_MAX_LEN; m++) {
+            word[n++] = pre[m];
+        }
+
+        for (m = 0; name[m] && n < PG_WORD_MAX_LEN; m++) {
+            word[n++] = name[m];
+        }
+
+        for (m = 0; punc[m] && n < PG_WORD_MAX_LEN; m++) {
+            word[n++] = punc[m];
+        }
+
+        if (n == 0) {
+            continue;
+        }
+
+        a = (uint32_t) (s * rate + 0.5);
+        b = (uint32_t) (e * rate + 0.5);
+
+        if (a > nsamples) {
+            a = nsamples;
+        }
+
+        if (b > nsamples) {
+            b = nsamples;
+        }
+
+        if (pg_words_add(ws, word, n, a, b) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+int
+pg_tts_synth_words(pg_voice_t *v, const char *text, double speed,
+    pg_pcm_t *pcm, pg_words_t *words)
+{
     cst_wave       *w;
     cst_utterance  *u;
 
@@ -400,6 +498,14 @@ pg_tts_synth(pg_voice_t *v, const char *text, double speed, pg_pcm_t *pcm)
         memcpy(pcm->samples, w->samples, w->num_samples * sizeof(int16_t));
         pcm->nsamples = w->num_samples;
         pcm->rate = w->sample_rate;
+
+        if (words
+            && pg_tts_words(u, pcm->rate, pcm->nsamples, words) != 0)
+        {
+            pg_pcm_free(pcm);
+            delete_utterance(u);
+            return -1;
+        }
     }
 
     delete_utterance(u);
@@ -414,6 +520,263 @@ pg_pcm_free(pg_pcm_t *pcm)
     free(pcm->samples);
     pcm->samples = NULL;
     pcm->nsamples = 0;
+}
+
+
+/* ---- word timings ------------------------------------------------------ */
+
+
+int
+pg_words_add(pg_words_t *ws, const char *text, size_t len, uint32_t start,
+    uint32_t end)
+{
+    char       *t;
+    size_t      cap;
+    pg_word_t  *w;
+
+    if (len > PG_WORD_MAX_LEN) {
+        len = PG_WORD_MAX_LEN;
+
+        /* not in the middle of a UTF-8 sequence */
+        while (len > 0 && ((unsigned char) text[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+
+    if (ws->n == ws->cap) {
+        cap = ws->cap ? 2 * ws->cap : 32;
+        w = realloc(ws->words, cap * sizeof(pg_word_t));
+        if (w == NULL) {
+            return -1;
+        }
+
+        ws->words = w;
+        ws->cap = cap;
+    }
+
+    if (ws->text_len + len > ws->text_cap) {
+        cap = ws->text_cap ? 2 * ws->text_cap : 256;
+
+        while (cap < ws->text_len + len) {
+            cap *= 2;
+        }
+
+        t = realloc(ws->text, cap);
+        if (t == NULL) {
+            return -1;
+        }
+
+        ws->text = t;
+        ws->text_cap = cap;
+    }
+
+    w = &ws->words[ws->n++];
+    w->start = start;
+    w->end = end < start ? start : end;
+    w->off = (uint32_t) ws->text_len;
+    w->len = (uint32_t) len;
+
+    memcpy(ws->text + ws->text_len, text, len);
+    ws->text_len += len;
+
+    return 0;
+}
+
+
+int
+pg_words_append(pg_words_t *dst, const pg_words_t *src, uint32_t offset)
+{
+    size_t      i, n, tl;
+    pg_word_t  *w;
+
+    n = dst->n;
+    tl = dst->text_len;
+
+    for (i = 0; i < src->n; i++) {
+        w = &src->words[i];
+
+        if (pg_words_add(dst, src->text + w->off, w->len, w->start + offset,
+                         w->end + offset)
+            != 0)
+        {
+            dst->n = n;
+            dst->text_len = tl;
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+pg_words_free(pg_words_t *ws)
+{
+    free(ws->words);
+    free(ws->text);
+    memset(ws, 0, sizeof(pg_words_t));
+}
+
+
+static void
+pg_tts_put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char) v;
+    p[1] = (unsigned char) (v >> 8);
+    p[2] = (unsigned char) (v >> 16);
+    p[3] = (unsigned char) (v >> 24);
+}
+
+
+static uint32_t
+pg_tts_get_le32(const unsigned char *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
+           | (uint32_t) p[3] << 24;
+}
+
+
+int
+pg_wav_words_add(pg_buf_t *wav, const pg_words_t *ws)
+{
+    size_t          i, size, start;
+    unsigned char   rec[9];
+    pg_word_t      *w;
+
+    if (ws == NULL || ws->n == 0) {
+        return 0;
+    }
+
+    if (wav->len < 12 || memcmp(wav->data, "RIFF", 4) != 0) {
+        return -1;
+    }
+
+    for (i = 0, size = 0; i < ws->n; i++) {
+        size += 9 + ws->words[i].len;
+    }
+
+    if (wav->len + size + 9 > 0xfffffff0u) {
+        return -1;
+    }
+
+    start = wav->len;
+
+    memcpy(rec, "pgwt", 4);
+    pg_tts_put_le32(rec + 4, (uint32_t) size);
+
+    if (pg_buf_append(wav, rec, 8) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < ws->n; i++) {
+        w = &ws->words[i];
+
+        pg_tts_put_le32(rec, w->start);
+        pg_tts_put_le32(rec + 4, w->end);
+        rec[8] = (unsigned char) w->len;
+
+        if (pg_buf_append(wav, rec, 9) != 0
+            || pg_buf_append(wav, ws->text + w->off, w->len) != 0)
+        {
+            wav->len = start;
+            return -1;
+        }
+    }
+
+    if (size % 2 && pg_buf_append(wav, "", 1) != 0) {
+        wav->len = start;
+        return -1;
+    }
+
+    pg_tts_put_le32((unsigned char *) wav->data + 4,
+                    (uint32_t) (wav->len - 8));
+
+    return 0;
+}
+
+
+int
+pg_wav_words(const unsigned char *wav, size_t len, pg_words_t *ws,
+    int *rate)
+{
+    size_t                off, size, left, k, n;
+    uint32_t              a, b, r;
+    const unsigned char  *p;
+
+    r = 0;
+
+    if (wav == NULL || len < 12
+        || memcmp(wav, "RIFF", 4) != 0 || memcmp(wav + 8, "WAVE", 4) != 0)
+    {
+        return -1;
+    }
+
+    off = 12;
+
+    while (len - off >= 8) {
+        p = wav + off;
+        size = pg_tts_get_le32(p + 4);
+        left = len - off - 8;
+
+        if (size > left) {
+            /* a streamed file's data placeholder: no chunk after it */
+            return memcmp(p, "data", 4) == 0 ? 0 : -1;
+        }
+
+        if (memcmp(p, "fmt ", 4) == 0 && size >= 16) {
+            r = pg_tts_get_le32(p + 12);
+
+        } else if (memcmp(p, "pgwt", 4) == 0) {
+
+            if (r == 0 || r > 192000) {
+                return -1;
+            }
+
+            for (k = 0; k < size; k += 9 + n) {
+                if (size - k < 9) {
+                    return -1;
+                }
+
+                a = pg_tts_get_le32(p + 8 + k);
+                b = pg_tts_get_le32(p + 8 + k + 4);
+                n = p[8 + k + 8];
+
+                if (n == 0 || n > size - k - 9 || b < a) {
+                    return -1;
+                }
+
+                if (pg_words_add(ws, (const char *) p + 8 + k + 9, n, a, b)
+                    != 0)
+                {
+                    return -1;
+                }
+            }
+
+            *rate = (int) r;
+            return 0;
+        }
+
+        size += size & 1;
+
+        if (size >= left) {
+            break;
+        }
+
+        off += 8 + size;
+    }
+
+    return 0;
+}
+
+
+int
+pg_tts_speaks(const char *tag, size_t len)
+{
+    /* the primary subtag: "en", then nothing or a dash */
+
+    return len >= 2 && (tag[0] == 'e' || tag[0] == 'E')
+           && (tag[1] == 'n' || tag[1] == 'N')
+           && (len == 2 || tag[2] == '-');
 }
 
 

@@ -186,6 +186,7 @@ ngx_http_podgen_audio_synthesize(ngx_http_podgen_fetch_t *f)
     conf.output = ngx_http_podgen_audio_output;
     conf.data = m;
     conf.log = m->log;
+    conf.words = (m->format == PG_FMT_WAV);
 
     m->job = ngx_http_podgen_tts_start(&conf, m->text, m->text_len, &rc);
 
@@ -233,14 +234,23 @@ ngx_http_podgen_audio_output(void *data, u_char *audio, size_t len,
         return;
     }
 
+    /* a WAV artifact carries its words' timings (a "pgwt" chunk) */
+
+    if (m->format == PG_FMT_WAV
+        && pg_wav_fix_sizes(m->full.data, m->full.len) == 0
+        && pg_wav_words_add(&m->full, ngx_http_podgen_tts_words(m->job))
+           != 0)
+    {
+        ngx_http_podgen_tts_detach(m->job);
+        m->job = NULL;
+        ngx_http_podgen_audio_fail(m, 500, "server_error", "out of memory");
+        return;
+    }
+
     /* the last output: detached, the job frees itself once its task
      * is done (it holds a reference through this call) */
     ngx_http_podgen_tts_detach(m->job);
     m->job = NULL;
-
-    if (m->format == PG_FMT_WAV) {
-        (void) pg_wav_fix_sizes(m->full.data, m->full.len);
-    }
 
     ngx_http_podgen_fetch_store(&m->fetch, m->full.data, m->full.len);
 

@@ -1,6 +1,7 @@
 /*
  * podgen: a podcast's files — GET {base}/{id}/audio (the episode, with
- * Range), /transcript.vtt and /transcript.json; from this node's store,
+ * Range), /transcript.vtt, /transcript.srt, /transcript.json and
+ * /chapters.json; from this node's store,
  * or in Redis mode the fleet's copy.
  */
 
@@ -119,6 +120,7 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
 {
     u_char                    *data;
     pg_buf_t                   out;
+    ngx_uint_t                 srt;
     ngx_str_t                  value, *what;
     ngx_buf_t                 *b;
     pg_error_t                 err;
@@ -157,11 +159,15 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
         return ngx_http_podgen_send_error(r, &err);
     }
 
-    if (what->data[0] == 't') {
+    if (what->data[0] == 't' || what->data[0] == 'c') {
         ngx_memzero(&out, sizeof(pg_buf_t));
 
-        rc = (what->len == 14) ? pg_vtt_write(rec, &out)
-                               : pg_transcript_json(rec, &out);
+        srt = (what->len == 14 && what->data[11] == 's');
+
+        rc = srt ? pg_srt_write(rec, &out)
+                 : (what->data[0] == 'c') ? pg_chapters_json(rec, &out)
+                 : (what->len == 14) ? pg_vtt_write(rec, &out)
+                                     : pg_transcript_json(rec, &out);
 
         data = (rc == 0) ? ngx_pnalloc(r->pool, out.len ? out.len : 1) : NULL;
 
@@ -179,7 +185,20 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
         }
 
         r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type, "text/vtt; charset=utf-8");
+
+        if (what->data[0] == 'c') {
+            ngx_str_set(&r->headers_out.content_type,
+                        "application/json+chapters");
+
+        } else if (srt) {
+            ngx_str_set(&r->headers_out.content_type,
+                        "application/x-subrip; charset=utf-8");
+
+        } else {
+            ngx_str_set(&r->headers_out.content_type,
+                        "text/vtt; charset=utf-8");
+        }
+
         r->headers_out.content_type_len = r->headers_out.content_type.len;
 
         if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {

@@ -128,6 +128,8 @@ static void ngx_http_podgen_podcast_segments(
 static void ngx_http_podgen_podcast_pump(ngx_http_podgen_podcast_job_t *pj);
 static void ngx_http_podgen_podcast_seg_done(void *data, ngx_int_t rc,
     ngx_http_podgen_audio_t *audio, pg_error_t *err);
+static ngx_int_t ngx_http_podgen_podcast_seg_words(
+    ngx_http_podgen_podcast_seg_t *seg, ngx_http_podgen_audio_t *audio);
 static void ngx_http_podgen_podcast_save(ngx_http_podgen_podcast_seg_t *seg);
 static void ngx_http_podgen_podcast_render(ngx_http_podgen_podcast_job_t *pj);
 static void ngx_http_podgen_podcast_upload(ngx_http_podgen_podcast_job_t *pj);
@@ -519,6 +521,7 @@ ngx_http_podgen_podcast_segments(ngx_http_podgen_podcast_job_t *pj)
         rs[i].voice = voice_name;
         rs[i].text = t;
         rs[i].audio_key = seg->key;
+        rs[i].chapter = script->segments[i].chapter;
         rs[i].start = -1;
         rs[i].end = -1;
     }
@@ -683,6 +686,11 @@ ngx_http_podgen_podcast_seg_done(void *data, ngx_int_t rc,
     seg->wav_len = audio->len;
     seg->state = 4;
 
+    if (ngx_http_podgen_podcast_seg_words(seg, audio) != NGX_OK) {
+        ngx_http_podgen_job_fail(job, "server_error", "out of memory");
+        return;
+    }
+
     ngx_http_podgen_podcast_save(seg);
     ngx_http_podgen_podcast_pump(pj);
 }
@@ -746,6 +754,91 @@ ngx_http_podgen_podcast_save_after(void *data)
 
     ngx_http_podgen_job_write(job);
     ngx_http_podgen_podcast_pump(pj);
+}
+
+
+/*
+ * The words' timings the segment's WAV artifact carries go to the record's
+ * segment, in seconds from its start: the transcript places them in the
+ * episode once it is rendered.  An artifact without them (made by an
+ * older version) gives no words.
+ */
+
+static ngx_int_t
+ngx_http_podgen_podcast_seg_words(ngx_http_podgen_podcast_seg_t *seg,
+    ngx_http_podgen_audio_t *audio)
+{
+    int                     rate;
+    size_t                  i, k;
+    pg_words_t              ws;
+    pg_word_t              *w;
+    pg_job_word_t          *jw;
+    ngx_http_podgen_job_t  *job;
+
+    job = seg->pj->job;
+    i = seg - seg->pj->segs;
+
+    if (i >= job->rec.nsegments) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&ws, sizeof(pg_words_t));
+    rate = 0;
+
+    if (pg_wav_words(audio->audio, audio->len, &ws, &rate) != 0
+        || ws.n == 0 || rate <= 0)
+    {
+        if (ws.n) {
+            ngx_log_error(NGX_LOG_WARN, job->log, 0,
+                          "podgen: segment %uz: its word timings are "
+                          "malformed", i);
+        }
+
+        pg_words_free(&ws);
+        return NGX_OK;
+    }
+
+    jw = ngx_calloc(ws.n * sizeof(pg_job_word_t), job->log);
+    if (jw == NULL) {
+        pg_words_free(&ws);
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < ws.n; k++) {
+        w = &ws.words[k];
+
+        /* NUL-terminated in place: the text is ours */
+        jw[k].word = ngx_alloc(w->len + 1, job->log);
+        if (jw[k].word == NULL) {
+            break;
+        }
+
+        ngx_memcpy(jw[k].word, ws.text + w->off, w->len);
+        jw[k].word[w->len] = '\0';
+        jw[k].start = (double) w->start / rate;
+        jw[k].end = (double) w->end / rate;
+    }
+
+    if (k == ws.n
+        && pg_job_set_words(&job->rec.segments[i], jw, ws.n) != 0)
+    {
+        k = 0;
+    }
+
+    for (i = 0; i < ws.n && jw[i].word; i++) {
+        ngx_free(jw[i].word);
+    }
+
+    ngx_free(jw);
+
+    if (k != ws.n) {
+        pg_words_free(&ws);
+        return NGX_ERROR;
+    }
+
+    pg_words_free(&ws);
+
+    return NGX_OK;
 }
 
 

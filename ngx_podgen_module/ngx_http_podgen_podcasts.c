@@ -9,6 +9,8 @@
  *   DELETE {base}/{id}                    204
  *   GET    {base}/{id}/audio              the episode (Range)
  *   GET    {base}/{id}/transcript.vtt     WebVTT
+ *   GET    {base}/{id}/transcript.srt     SubRip, captions timed by words
+ *   GET    {base}/{id}/chapters.json      Podcasting 2.0 JSON chapters
  *   GET    {base}/{id}/transcript.json
  *
  * {base} is the location's name.  Deleting runs on the thread pool; a
@@ -207,6 +209,8 @@ ngx_http_podgen_podcasts_route(ngx_http_request_t *r,
 
     if ((sub.len == 5 && ngx_strncmp(sub.data, "audio", 5) == 0)
         || (sub.len == 14 && ngx_strncmp(sub.data, "transcript.vtt", 14) == 0)
+        || (sub.len == 14 && ngx_strncmp(sub.data, "transcript.srt", 14) == 0)
+        || (sub.len == 13 && ngx_strncmp(sub.data, "chapters.json", 13) == 0)
         || (sub.len == 15
             && ngx_strncmp(sub.data, "transcript.json", 15) == 0))
     {

@@ -45,7 +45,9 @@ typedef struct {
     ngx_uint_t                  input_tokens;
     pg_format_t                 format;
     pg_buf_t                    full;       /* the whole audio, for L1 */
+    size_t                      words_sent; /* timestamps: words out */
     unsigned                    sse:1;
+    unsigned                    timestamps:1;
     unsigned                    header_sent:1;
     unsigned                    done:1;
 } ngx_http_podgen_speech_t;
@@ -58,6 +60,8 @@ static ngx_int_t ngx_http_podgen_speech_url(ngx_http_request_t *r,
 static ngx_int_t ngx_http_podgen_speech_cached(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *data, size_t len, char *how);
 static void ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s);
+static ngx_int_t ngx_http_podgen_speech_timestamps(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, ngx_chain_t ***ll, ngx_buf_t **bp);
 static void ngx_http_podgen_speech_found(ngx_http_podgen_fetch_t *f,
     ngx_uint_t from, u_char *data, size_t len);
 static void ngx_http_podgen_speech_make(ngx_http_podgen_fetch_t *f);
@@ -177,6 +181,7 @@ ngx_http_podgen_speech_body(ngx_http_request_t *r)
     s->format = req.format;
     s->speed = req.speed;
     s->sse = req.sse;
+    s->timestamps = req.timestamps;
     s->input_tokens = (req.text_len + 3) / 4;
 
     /* L1 hits go to the request's pool (large ones pinned there) */
@@ -218,6 +223,13 @@ ngx_http_podgen_speech_try(ngx_http_podgen_speech_t *s)
     ngx_http_request_t  *r;
 
     r = s->request;
+
+    if (s->timestamps) {
+        /* word timings come from synthesis: the cache is not read (a
+         * stored mp3 has none), nor written */
+        ngx_http_podgen_speech_start(s);
+        return;
+    }
 
     rc = ngx_http_podgen_fetch(&s->fetch, r->pool, &data, &len);
 
@@ -317,6 +329,9 @@ ngx_http_podgen_speech_start(ngx_http_podgen_speech_t *s)
     conf.data = s;
     conf.log = c->log;
     conf.max_queue = pmcf->max_queue;
+
+    /* a WAV artifact carries its words' timings */
+    conf.words = (s->format == PG_FMT_WAV || s->timestamps);
 
     s->job = ngx_http_podgen_tts_start(&conf, s->text, s->text_len, &rc);
 
@@ -560,7 +575,7 @@ ngx_http_podgen_speech_cleanup(void *data)
 
 static void
 ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
-    pg_buf_t *full, ngx_uint_t complete)
+    pg_buf_t *full, ngx_uint_t complete, pg_words_t *words)
 {
     if (!complete || full->len == 0) {
         ngx_http_podgen_fetch_abandon(f);
@@ -568,8 +583,10 @@ ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
         return;
     }
 
-    if (format == PG_FMT_WAV) {
-        (void) pg_wav_fix_sizes(full->data, full->len);
+    if (format == PG_FMT_WAV
+        && pg_wav_fix_sizes(full->data, full->len) == 0)
+    {
+        (void) pg_wav_words_add(full, words);
     }
 
     ngx_http_podgen_fetch_store(f, full->data, full->len);
@@ -616,7 +633,8 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
                    "podgen speech: orphan done, rc %i", rc);
 
     ngx_http_podgen_speech_store(&o->fetch, o->format, &o->full,
-                                 rc == NGX_OK && !o->overflow);
+                                 rc == NGX_OK && !o->overflow,
+                                 ngx_http_podgen_tts_words(o->job));
 
     /* the last output: detached, the job frees itself */
     ngx_http_podgen_tts_detach(o->job);
@@ -639,7 +657,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
         s->done = 1;
 
         if (s->fetch.owner) {
-            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full, 0);
+            ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full, 0,
+                                         NULL);
         }
 
         if (!s->header_sent) {
@@ -674,7 +693,8 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
 
         if (last) {
             ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full,
-                                         !s->overflow);
+                                         !s->overflow,
+                                         ngx_http_podgen_tts_words(s->job));
         }
     }
 
@@ -728,7 +748,12 @@ ngx_http_podgen_speech_send_header(ngx_http_request_t *r,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    ngx_str_set(&value, "MISS");
+    if (s->timestamps) {
+        ngx_str_set(&value, "BYPASS");
+
+    } else {
+        ngx_str_set(&value, "MISS");
+    }
 
     if (ngx_http_podgen_add_common_headers(r) != NGX_OK
         || ngx_http_podgen_add_header(r, "X-Podgen-Cache", &value) != NGX_OK)
@@ -798,6 +823,78 @@ ngx_http_podgen_speech_buf(ngx_http_request_t *r, ngx_http_podgen_speech_t *s,
 }
 
 
+/*
+ * The words of the audio sent so far that were not yet:
+ *
+ *   data: {"type":"speech.audio.timestamps","words":[{"word":"Hello,",
+ *          "start":0.164,"end":0.661},...]}
+ *
+ * in seconds from the stream's start, in a new buffer that becomes *bp
+ * (untouched when there is nothing to send).  NGX_OK or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_podgen_speech_timestamps(ngx_http_request_t *r,
+    ngx_http_podgen_speech_t *s, ngx_chain_t ***ll, ngx_buf_t **bp)
+{
+    int          rate;
+    size_t       i, size;
+    ngx_buf_t   *b;
+    pg_word_t   *w;
+    pg_words_t  *ws;
+
+    static u_char  start[] =
+        "data: {\"type\":\"speech.audio.timestamps\",\"words\":[";
+    static u_char  end[] = "]}\n\n";
+
+    ws = ngx_http_podgen_tts_words(s->job);
+    rate = s->voice->voice.rate;
+
+    if (ws->n <= s->words_sent || rate <= 0) {
+        return NGX_OK;
+    }
+
+    size = sizeof(start) - 1 + sizeof(end) - 1;
+
+    for (i = s->words_sent; i < ws->n; i++) {
+        w = &ws->words[i];
+        size += sizeof("{\"word\":\"\",\"start\":,\"end\":},") - 1
+                + 2 * (NGX_INT64_LEN + 4)
+                + w->len
+                + ngx_escape_json(NULL, (u_char *) ws->text + w->off,
+                                  w->len);
+    }
+
+    b = ngx_http_podgen_speech_buf(r, s, size, ll);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, start, sizeof(start) - 1);
+
+    for (i = s->words_sent; i < ws->n; i++) {
+        w = &ws->words[i];
+
+        b->last = ngx_cpymem(b->last, i > s->words_sent ? ",{\"word\":\""
+                                                         : "{\"word\":\"",
+                             i > s->words_sent ? 10 : 9);
+        b->last = (u_char *) ngx_escape_json(b->last,
+                                             (u_char *) ws->text + w->off,
+                                             w->len);
+        b->last = ngx_sprintf(b->last, "\",\"start\":%.3f,\"end\":%.3f}",
+                              (double) w->start / rate,
+                              (double) w->end / rate);
+    }
+
+    b->last = ngx_cpymem(b->last, end, sizeof(end) - 1);
+
+    s->words_sent = ws->n;
+    *bp = b;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_podgen_speech_send(ngx_http_request_t *r,
     ngx_http_podgen_speech_t *s, u_char *audio, size_t len, ngx_uint_t last)
@@ -839,6 +936,12 @@ ngx_http_podgen_speech_send(ngx_http_request_t *r,
         } else {
             b->last = ngx_cpymem(b->last, audio, len);
         }
+    }
+
+    if (s->timestamps && s->job
+        && ngx_http_podgen_speech_timestamps(r, s, &ll, &b) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (last && s->sse) {

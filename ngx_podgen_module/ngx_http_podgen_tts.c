@@ -17,6 +17,7 @@ typedef struct {
     ngx_http_podgen_tts_job_t   *job;
     char                        *text;      /* NUL-terminated */
     pg_pcm_t                     pcm;
+    pg_words_t                   words;     /* from its first sample */
     double                       seconds;   /* flite time, by the thread */
     int                          rc;        /* written by the thread */
     unsigned                     done:1;    /* written by the event loop */
@@ -48,6 +49,7 @@ struct ngx_http_podgen_tts_job_s {
     ngx_uint_t                    enc_to;
     int                           enc_rc;
     uint64_t                      enc_samples;
+    pg_words_t                    words;    /* of what is encoded */
 
     /* the pool's queue was full with nothing of ours on it: try again */
     ngx_event_t                   retry;
@@ -326,6 +328,13 @@ ngx_http_podgen_tts_audio_seconds(ngx_http_podgen_tts_job_t *job)
  * memory stays bounded whatever the input length.
  */
 
+pg_words_t *
+ngx_http_podgen_tts_words(ngx_http_podgen_tts_job_t *job)
+{
+    return &job->words;
+}
+
+
 static void
 ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job)
 {
@@ -374,8 +383,9 @@ ngx_http_podgen_tts_synth_thread(void *data, ngx_log_t *log)
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
 
-    chunk->rc = pg_tts_synth(job->conf.voice, chunk->text, job->conf.speed,
-                             &chunk->pcm);
+    chunk->rc = pg_tts_synth_words(job->conf.voice, chunk->text,
+                                   job->conf.speed, &chunk->pcm,
+                                   job->conf.words ? &chunk->words : NULL);
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
@@ -490,6 +500,17 @@ ngx_http_podgen_tts_encode_thread(void *data, ngx_log_t *log)
 
     for (i = job->enc_from; i < job->enc_to; i++) {
         pcm = &job->chunks[i].pcm;
+
+        if (job->chunks[i].words.n
+            && pg_words_append(&job->words, &job->chunks[i].words,
+                               (uint32_t) job->enc_samples)
+               != 0)
+        {
+            job->enc_rc = -1;
+            return;
+        }
+
+        pg_words_free(&job->chunks[i].words);
 
         if (pcm->nsamples
             && pg_enc_write(job->enc, pcm->samples, pcm->nsamples, &job->out)
@@ -629,7 +650,10 @@ ngx_http_podgen_tts_release(ngx_http_podgen_tts_job_t *job)
 
     for (i = 0; i < job->nchunks; i++) {
         pg_pcm_free(&job->chunks[i].pcm);
+        pg_words_free(&job->chunks[i].words);
     }
+
+    pg_words_free(&job->words);
 
     if (job->enc) {
         pg_enc_destroy(job->enc);

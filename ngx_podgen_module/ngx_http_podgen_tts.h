@@ -47,6 +47,7 @@ typedef struct {
     void                           *data;
     ngx_log_t                      *log;
     time_t                          max_queue;  /* s of audio; 0: no bound */
+    ngx_uint_t                      words;      /* time the words */
 } ngx_http_podgen_tts_conf_t;
 
 
@@ -86,6 +87,13 @@ void ngx_http_podgen_tts_detach(ngx_http_podgen_tts_job_t *job);
 
 /* Reports leaked jobs at worker exit. */
 void ngx_http_podgen_tts_exit(ngx_cycle_t *cycle);
+
+/*
+ * With conf.words: the timings of the words of the audio handed to the
+ * consumer so far (samples at the voice's rate, from the stream's first
+ * sample), valid until the job is freed.
+ */
+pg_words_t *ngx_http_podgen_tts_words(ngx_http_podgen_tts_job_t *job);
 
 /* Seconds of audio synthesized so far (for headers / metrics). */
 double ngx_http_podgen_tts_audio_seconds(ngx_http_podgen_tts_job_t *job);

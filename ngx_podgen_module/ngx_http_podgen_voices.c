@@ -499,6 +499,13 @@ ngx_http_podgen_voices_handler(ngx_http_request_t *r)
         ngx_http_podgen_gen_cstr(g, "engine");
         ngx_http_podgen_gen_cstr(g, "flite");
 
+        /* what it can speak: a language elsewhere is 400
+         * unsupported_language (pg_tts_speaks) */
+        ngx_http_podgen_gen_cstr(g, "languages");
+        yajl_gen_array_open(g);
+        ngx_http_podgen_gen_cstr(g, PG_TTS_LANGUAGES);
+        yajl_gen_array_close(g);
+
         ngx_http_podgen_gen_cstr(g, "aliases");
         yajl_gen_array_open(g);
 

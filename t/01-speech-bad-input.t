@@ -852,3 +852,44 @@ podgen_max_input 10;
 --- error_code: 400
 --- response_json
 {"error":{"type":"invalid_request_error","param":"input","code":"string_above_max_length"}}
+
+=== TEST 76: a language no voice speaks is a 400 unsupported_language
+--- request
+POST /v1/audio/speech
+{"model":"tts-1","input":"Guten Tag.","voice":"alloy","language":"de"}
+--- error_code: 400
+--- response_json
+{"error":{"type":"invalid_request_error","param":"language","code":"unsupported_language"}}
+
+=== TEST 77: English in any region and case is spoken
+--- request
+POST /v1/audio/speech
+{"model":"tts-1","input":"Good day.","voice":"alloy","language":"EN-gb","response_format":"wav"}
+--- error_code: 200
+--- response_headers_like
+Content-Type: ^audio/wav$
+--- response_body_like: ^RIFF
+
+=== TEST 78: a podcast in a language no voice speaks is refused at once
+--- http_config
+podgen_store store;
+--- config
+location /v1/podcasts { podgen_podcasts; }
+--- request
+POST /v1/podcasts
+{"topic":"Brot","language":"de"}
+--- error_code: 400
+--- response_json
+{"error":{"type":"invalid_request_error","param":"language","code":"unsupported_language"}}
+
+=== TEST 79: and an edited script's too
+--- http_config
+podgen_store store;
+--- config
+location /v1/podcasts { podgen_podcasts; }
+--- request
+POST /v1/podcasts
+{"language":"pt-BR","segments":[{"speaker":"A","text":"Bom dia."}]}
+--- error_code: 400
+--- response_json
+{"error":{"type":"invalid_request_error","param":"language","code":"unsupported_language"}}

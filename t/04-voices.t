@@ -48,6 +48,8 @@ EOF
             or diag explain $v->{sample_rate};
         ok(ref $v->{aliases} eq 'ARRAY', "voice $id: aliases is an array");
         ok(JSON::PP::is_bool($v->{builtin}), "voice $id: builtin is a boolean");
+        is_deeply($v->{languages}, ['en'],
+                  "voice $id: speaks English (a language else is a 400)");
         for my $a (@{ ref $v->{aliases} eq 'ARRAY' ? $v->{aliases} : [] }) {
             ok(!ref $a, "voice $id: alias is a string");
             ok(!$alias_of{$a}, "alias $a belongs to one voice only")

@@ -73,10 +73,14 @@ my $w2 = speech($ng, body => $wb);
 is($w2->{headers}{'x-podgen-cache'}, 'HIT-L1', 'wav: HIT-L1');
 is(unpack('V', substr($w2->{body}, 4, 4)), length($w2->{body}) - 8,
    'cached wav: RIFF size is right');
-is(unpack('V', substr($w2->{body}, 40, 4)), length($w2->{body}) - 44,
+# (after the samples, a "pgwt" chunk: the words' timings)
+my $wdata = unpack('V', substr($w2->{body}, 40, 4));
+is($wdata, length($w1->{body}) - 44,
    'cached wav: data size is right');
-is(substr($w2->{body}, 44), substr($w1->{body}, 44),
+is(substr($w2->{body}, 44, $wdata), substr($w1->{body}, 44),
    'cached wav: the same samples');
+is(substr($w2->{body}, 44 + $wdata, 4), 'pgwt',
+   'cached wav: then the word timings');
 
 # ---- single flight --------------------------------------------------------
 

@@ -18,6 +18,10 @@
  *   build/fuzz_job -max_len=65536 t/fuzz/job
  */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* memmem() */
+#endif
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +57,7 @@ same_str(const char *a, const char *b)
 static void
 check_equal(const pg_job_t *a, const pg_job_t *b)
 {
-    size_t                   i;
+    size_t                   i, k;
     const pg_job_segment_t  *x, *y;
 
     check(strcmp(a->id, b->id) == 0);
@@ -86,7 +90,52 @@ check_equal(const pg_job_t *a, const pg_job_t *b)
         check(same_str(x->audio_key, y->audio_key));
         check(x->start == y->start);
         check(x->end == y->end);
+        check(same_str(x->chapter, y->chapter));
+        check(x->nwords == y->nwords);
+
+        for (k = 0; k < x->nwords; k++) {
+            check(same_str(x->words[k].word, y->words[k].word));
+            check(x->words[k].start == y->words[k].start);
+            check(x->words[k].end == y->words[k].end);
+        }
     }
+}
+
+
+static void
+check_srt(pg_buf_t *b)
+{
+    size_t      n, line, expect;
+    const char *p, *e, *nl;
+
+    p = (const char *) b->data;
+    e = p + b->len;
+    line = 0;                   /* within a cue: 0 number, 1 timing, 2+ */
+    expect = 1;
+
+    while (p < e) {
+        nl = memchr(p, '\n', e - p);
+        check(nl != NULL);
+        n = nl - p;
+
+        if (n == 0) {
+            check(line >= 2);   /* a cue has a number and times */
+            line = 0;
+            expect++;
+
+        } else {
+            if (line == 0) {
+                check(n < 32 && (size_t) atol(p) == expect);
+            }
+
+            check((line == 1) == (memmem(p, n, "-->", 3) != NULL));
+            line++;
+        }
+
+        p = nl + 1;
+    }
+
+    check(line == 0);
 }
 
 
@@ -266,6 +315,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pg_buf_reset(&b);
     check(pg_vtt_write(&job, &b) == 0);
     check_vtt(&job, &b);
+
+    pg_buf_reset(&b);
+    check(pg_chapters_json(&job, &b) == 0);
+    check_json_object(&b);
+
+    /* SubRip: no blank line inside a cue, "-->" in timing lines only */
+    pg_buf_reset(&b);
+    check(pg_srt_write(&job, &b) == 0);
+    check_srt(&b);
 
     memset(&ch, 0, sizeof(ch));
     ch.title = job.title;

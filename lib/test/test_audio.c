@@ -825,6 +825,144 @@ test_whole(void)
 }
 
 
+/* what ffprobe says of a file's tags, chapters and streams, as JSON */
+
+static int
+probe_json(const char *path, char *buf, size_t size)
+{
+    char    cmd[512];
+    FILE   *p;
+    size_t  n;
+
+    snprintf(cmd, sizeof(cmd), "ffprobe -v error -show_chapters 2>&1 "
+             "-show_format -show_streams -of json '%s'", path);
+
+    p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1;
+    }
+
+    n = fread(buf, 1, size - 1, p);
+    buf[n] = '\0';
+
+    return pclose(p) == 0 ? 0 : -1;
+}
+
+
+static void
+test_meta(void)
+{
+    int                  f, ok_tags, ok_chap;
+    char                 path[256], *j;
+    size_t               n;
+    pg_buf_t             out;
+    int16_t             *pcm;
+    pg_enc_t            *enc;
+    pg_audio_meta_t      meta;
+    pg_audio_chapter_t   ch[3];
+
+    static const unsigned char  png[] = {
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00,
+        0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00,
+        0x00, 0x02, 0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a, 0x73,
+        0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63,
+        0xf8, 0xcf, 0xc0, 0x00, 0x44, 0x0c, 0x60, 0xf2, 0x3f, 0x00, 0x1b,
+        0xf2, 0x03, 0xfd, 0xf3, 0xe7, 0x4b, 0xb1, 0x00, 0x00, 0x00, 0x00,
+        0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82
+    };
+    static const pg_format_t  fmts[] = { PG_FMT_MP3, PG_FMT_OPUS,
+                                         PG_FMT_FLAC };
+
+    ch[0].start = 0;
+    ch[0].end = 1.5;
+    ch[0].title = "Introduction";
+    ch[1].start = 1.5;
+    ch[1].end = 3.25;
+    ch[1].title = "The circadian clock";
+    ch[2].start = 3.25;
+    ch[2].end = 4;
+    ch[2].title = "Wrap-up \xc3\xa9t\xc3\xa9";
+
+    memset(&meta, 0, sizeof(meta));
+    meta.title = "Sleep, explained";
+    meta.artist = "Ada, Ben";
+    meta.album = "The Night Show";
+    meta.date = "2026-12-03";
+    meta.comment = "Made by podgen";
+    meta.chapters = ch;
+    meta.nchapters = 3;
+    meta.cover = png;
+    meta.cover_len = sizeof(png);
+
+    j = malloc(65536);
+    pcm = make_sine(16000, 4.0, &n);
+
+    for (f = 0; f < 3; f++) {
+        memset(&out, 0, sizeof(out));
+
+        enc = pg_enc_create_whole_meta(fmts[f], 16000, &out, &meta);
+        ok(enc != NULL && pg_enc_write(enc, pcm, n, &out) == 0
+           && pg_enc_finish(enc, &out) == 0,
+           "%s with tags: encoded", pg_format_name(fmts[f]));
+        pg_enc_destroy(enc);
+
+        if (!have_ffmpeg || save(&out, pg_format_name(fmts[f]), path,
+                                 sizeof(path)) != 0)
+        {
+            pg_buf_free(&out);
+            continue;
+        }
+
+        ok(probe_json(path, j, 65536) == 0 && j[0] == '{',
+           "%s with tags: ffprobe reads it without an error",
+           pg_format_name(fmts[f]));
+
+        ok_tags = strstr(j, "\"Sleep, explained\"") != NULL
+                  && strstr(j, "\"Ada, Ben\"") != NULL
+                  && strstr(j, "\"The Night Show\"") != NULL
+                  && strstr(j, "2026-12-03") != NULL
+                  && strstr(j, "\"Made by podgen\"") != NULL;
+        ok(ok_tags, "%s: title, artist, album, date, comment",
+           pg_format_name(fmts[f]));
+
+        ok_chap = strstr(j, "\"Introduction\"") != NULL
+                  && strstr(j, "\"The circadian clock\"") != NULL
+                  && strstr(j, "Wrap-up \xc3\xa9t\xc3\xa9") != NULL
+                  && strstr(j, "\"start_time\": \"1.500000\"") != NULL
+                  && strstr(j, "\"start_time\": \"3.250000\"") != NULL;
+        ok(ok_chap, "%s: ffprobe -show_chapters lists the 3 chapters",
+           pg_format_name(fmts[f]));
+
+        ok(strstr(j, "\"attached_pic\": 1") != NULL
+           || strstr(j, "METADATA_BLOCK_PICTURE") != NULL,
+           "%s: the cover is attached", pg_format_name(fmts[f]));
+
+        if (!(ok_tags && ok_chap)) {
+            printf("# %s\n", j);
+        }
+
+        ok(probe_ms(path) > 3900 && probe_ms(path) < 4200,
+           "%s with tags: still 4 s (%.0f ms)", pg_format_name(fmts[f]),
+           probe_ms(path));
+
+        unlink(path);
+        pg_buf_free(&out);
+    }
+
+    /* no meta: the bytes pg_enc_create_whole() makes */
+
+    memset(&out, 0, sizeof(out));
+    enc = pg_enc_create_whole_meta(PG_FMT_MP3, 16000, &out, NULL);
+    ok(enc != NULL && (out.len < 3 || memcmp(out.data, "ID3", 3) != 0),
+       "mp3 without meta: no ID3 tag");
+    pg_enc_destroy(enc);
+    pg_buf_free(&out);
+
+    free(pcm);
+    free(j);
+}
+
+
 /*
  * m4a: whole files only; an MP4 (ftyp, then mdat and moov) whose duration,
  * thanks to its edit list, is the input's, not the input's plus the AAC
@@ -937,6 +1075,7 @@ main(void)
     test_out_of_memory();
     test_formats();
     test_threads();
+    test_meta();
     test_m4a();
 
     rmdir(tmpdir);

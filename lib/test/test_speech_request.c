@@ -198,6 +198,18 @@ main(void)
            "invalid_value", "response_format", "format is case-sensitive");
     expect("{" GOOD ",\"input\":\"x\",\"speed\":0.2}", "invalid_value",
            "speed", "speed too low");
+    expect("{" GOOD ",\"input\":\"x\",\"language\":\"de\"}",
+           "unsupported_language", "language", "German: no voice speaks it");
+    expect("{" GOOD ",\"input\":\"x\",\"language\":\"eng\"}",
+           "unsupported_language", "language", "'eng' is not 'en'");
+    expect("{" GOOD ",\"input\":\"x\",\"language\":\"EN-gb\"}", "ok",
+           NULL, "en-GB in any case is spoken");
+    expect("{" GOOD ",\"input\":\"x\",\"language\":\"en\"}", "ok",
+           NULL, "en is spoken");
+    expect("{" GOOD ",\"input\":\"x\",\"timestamps\":true}",
+           "invalid_value", "timestamps", "timestamps without sse");
+    expect("{" GOOD ",\"input\":\"x\",\"timestamps\":true,"
+           "\"stream_format\":\"sse\"}", "ok", NULL, "timestamps with sse");
     expect("{" GOOD ",\"input\":\"x\",\"speed\":4.01}", "invalid_value",
            "speed", "speed too high");
     expect("{" GOOD ",\"input\":\"x\",\"speed\":0.25}", "ok", NULL,

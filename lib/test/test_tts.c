@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "pg_audio.h"
 #include "pg_text.h"
 #include "pg_tts.h"
 #include "unit.h"
@@ -105,6 +106,137 @@ worker(void *data)
 }
 
 
+static long long
+pg_get_riff_size(const unsigned char *p)
+{
+    return (long long) p[4] | (long long) p[5] << 8 | (long long) p[6] << 16
+           | (long long) p[7] << 24;
+}
+
+
+/* the last 10 ms window of pcm whose RMS is over -40 dBFS */
+
+static double
+audible_end(const pg_pcm_t *pcm)
+{
+    size_t  i, k, win;
+    double  e;
+
+    win = pcm->rate / 100;
+
+    for (i = pcm->nsamples; i >= win; i -= win) {
+        for (k = i - win, e = 0; k < i; k++) {
+            e += (double) pcm->samples[k] * pcm->samples[k];
+        }
+
+        if (e / win > 300.0 * 300.0) {
+            return (double) i / pcm->rate;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+test_words(void)
+{
+    int             v, rate, mono, inside;
+    char            word[PG_WORD_MAX_LEN + 1];
+    size_t          i;
+    double          end, last;
+    pg_buf_t        wav;
+    pg_pcm_t        pcm;
+    pg_enc_t       *enc;
+    pg_words_t      ws, back;
+    const char     *text = "Hello, world! It costs $20 in 2024.";
+
+    for (v = 0; v < NVOICES; v++) {
+        memset(&ws, 0, sizeof(ws));
+
+        ok(pg_tts_synth_words(&voices[v], text, 1.0, &pcm, &ws) == 0
+           && ws.n == 7, "%s: 7 words timed (%zu)", pg_tts_builtin_names[v], ws.n);
+
+        mono = 1;
+        inside = 1;
+
+        for (i = 0; i < ws.n; i++) {
+            mono = mono && ws.words[i].end >= ws.words[i].start
+                   && (i == 0 || ws.words[i].start >= ws.words[i - 1].end);
+            inside = inside && ws.words[i].end <= pcm.nsamples;
+        }
+
+        ok(mono && inside && ws.n && ws.words[0].start > 0,
+           "%s: words in order, each within the audio", pg_tts_builtin_names[v]);
+
+        end = ws.n ? (double) ws.words[ws.n - 1].end / pcm.rate : 0;
+        last = audible_end(&pcm);
+
+        ok(end - last < 0.05 && last - end < 0.05,
+           "%s: the last word ends %.3f s, the audio is heard until %.3f s",
+           pg_tts_builtin_names[v], end, last);
+
+        if (v == 0) {
+            snprintf(word, sizeof(word), "%.*s", (int) ws.words[0].len,
+                     ws.text + ws.words[0].off);
+            is_str(word, "Hello,", "a word keeps its punctuation");
+            snprintf(word, sizeof(word), "%.*s", (int) ws.words[4].len,
+                     ws.text + ws.words[4].off);
+            is_str(word, "$20", "a word is written as in the text");
+        }
+
+        /* the WAV artifact carries them */
+
+        memset(&wav, 0, sizeof(wav));
+        memset(&back, 0, sizeof(back));
+        enc = pg_enc_create_whole(PG_FMT_WAV, pcm.rate, &wav);
+        pg_enc_write(enc, pcm.samples, pcm.nsamples, &wav);
+        pg_enc_finish(enc, &wav);
+        pg_enc_destroy(enc);
+        pg_wav_fix_sizes(wav.data, wav.len);
+
+        ok(pg_wav_words_add(&wav, &ws) == 0
+           && pg_wav_words(wav.data, wav.len, &back, &rate) == 0
+           && rate == pcm.rate && back.n == ws.n
+           && memcmp(back.words, ws.words, ws.n * sizeof(pg_word_t)) == 0
+           && back.text_len == ws.text_len
+           && memcmp(back.text, ws.text, ws.text_len) == 0,
+           "%s: word timings read back from the WAV file", pg_tts_builtin_names[v]);
+
+        is_int(pg_get_riff_size(wav.data), wav.len - 8,
+               "the RIFF size covers the chunk");
+
+        if (v == 0) {
+            pg_words_free(&back);
+
+            /* a chunk cut short is refused, never read past */
+            ok(pg_wav_words(wav.data, wav.len - 3, &back, &rate) == -1,
+               "a truncated word chunk is refused");
+            pg_words_free(&back);
+
+            /* the first record's length byte */
+            wav.data[44 + pcm.nsamples * 2 + 8 + 8] = 255;
+            ok(pg_wav_words(wav.data, wav.len, &back, &rate) == -1,
+               "a word longer than its chunk is refused");
+        }
+
+        pg_words_free(&back);
+        pg_buf_free(&wav);
+        pg_words_free(&ws);
+        pg_pcm_free(&pcm);
+    }
+
+    memset(&ws, 0, sizeof(ws));
+    pg_tts_synth_words(&voices[0], text, 2.0, &pcm, &ws);
+    end = ws.n ? (double) ws.words[ws.n - 1].end / pcm.rate : 0;
+    last = audible_end(&pcm);
+    ok(ws.n == 7 && end - last < 0.05 && last - end < 0.05,
+       "at speed 2 the words follow the audio (%.3f vs %.3f s)", end, last);
+    pg_words_free(&ws);
+    pg_pcm_free(&pcm);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -179,6 +311,8 @@ main(int argc, char **argv)
     pg_pcm_free(&fast);
     pg_pcm_free(&slow);
     pg_pcm_free(&pcm);
+
+    test_words();
 
     for (i = 0; i < nthreads; i++) {
         w[i].id = i;
