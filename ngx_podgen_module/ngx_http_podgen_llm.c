@@ -11,7 +11,7 @@
 
 #include "pg_llm.h"
 #include "ngx_http_podgen_llm.h"
-#include "ngx_http_podgen_foreign_conn.h"
+#include "ngx_http_podgen_curl.h"
 #include "ngx_http_podgen_metrics.h"
 
 
@@ -28,6 +28,7 @@ struct ngx_http_podgen_llm_call_s {
     ngx_log_t                    *log;
 
     CURL                         *easy;
+    ngx_http_podgen_curl_owner_t  owner;
     struct curl_slist            *headers;
     pg_buf_t                      body;         /* the request */
     pg_buf_t                      reply;
@@ -68,31 +69,21 @@ struct ngx_http_podgen_llm_call_s {
 
 
 typedef struct {
-    CURLM                        *multi;
     ngx_http_podgen_llm_conf_t   *conf;
     char                         *endpoint;     /* {url}/chat/completions */
     char                         *model;
     struct curl_slist            *headers;
-    ngx_event_t                   timer;
     ngx_uint_t                    active;
     ngx_uint_t                    waiting;
     ngx_queue_t                   queue;
     ngx_log_t                    *log;
-    ngx_connection_t            **fds;          /* by descriptor */
-    ngx_uint_t                    nfds;
 } ngx_http_podgen_llm_t;
 
 
 static ngx_http_podgen_llm_t  *ngx_http_podgen_llm;
 
 
-static int ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp);
-static int ngx_http_podgen_llm_timer(CURLM *multi, long timeout_ms,
-    void *userp);
-static void ngx_http_podgen_llm_timer_handler(ngx_event_t *ev);
-static void ngx_http_podgen_llm_event_handler(ngx_event_t *ev);
-static void ngx_http_podgen_llm_check_done(ngx_http_podgen_llm_t *llm);
+static void ngx_http_podgen_llm_done(void *data, CURLcode code);
 static ngx_int_t ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call);
 static void ngx_http_podgen_llm_finish(ngx_http_podgen_llm_call_t *call,
     CURLcode code);
@@ -266,12 +257,11 @@ ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
 {
     char                   *key, *auth;
     size_t                  len;
-    struct rlimit           rlmt;
+    CURLM                  *multi;
     ngx_http_podgen_llm_t  *llm;
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "podgen: curl_global_init() failed");
+    multi = ngx_http_podgen_curl_multi(cycle->log);
+    if (multi == NULL) {
         return NGX_ERROR;
     }
 
@@ -283,16 +273,6 @@ ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
     llm->conf = conf;
     llm->log = cycle->log;
     ngx_queue_init(&llm->queue);
-
-    if (getrlimit(RLIMIT_NOFILE, &rlmt) == -1 || rlmt.rlim_cur > 1048576) {
-        rlmt.rlim_cur = 65536;
-    }
-
-    llm->nfds = (ngx_uint_t) rlmt.rlim_cur;
-    llm->fds = ngx_pcalloc(cycle->pool, llm->nfds * sizeof(ngx_connection_t *));
-    if (llm->fds == NULL) {
-        return NGX_ERROR;
-    }
 
     len = conf->url.len + sizeof("/chat/completions");
     llm->endpoint = ngx_pnalloc(cycle->pool, len);
@@ -342,26 +322,9 @@ ngx_http_podgen_llm_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    llm->multi = curl_multi_init();
-    if (llm->multi == NULL) {
-        return NGX_ERROR;
-    }
-
-    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_podgen_llm_socket);
-    curl_multi_setopt(llm->multi, CURLMOPT_SOCKETDATA, llm);
-    curl_multi_setopt(llm->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_podgen_llm_timer);
-    curl_multi_setopt(llm->multi, CURLMOPT_TIMERDATA, llm);
-
     /* keep-alive connections live in the multi's cache, across calls */
-    curl_multi_setopt(llm->multi, CURLMOPT_MAXCONNECTS,
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
                       (long) conf->max_concurrency + 4);
-
-    llm->timer.handler = ngx_http_podgen_llm_timer_handler;
-    llm->timer.data = llm;
-    llm->timer.log = cycle->log;
-    llm->timer.cancelable = 1;
 
     ngx_http_podgen_llm = llm;
 
@@ -378,219 +341,20 @@ ngx_http_podgen_llm_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    /* closes the keep-alive connections (through the socket callback):
-     * nginx wants no socket left open at exit */
-
-    curl_multi_cleanup(llm->multi);
-    llm->multi = NULL;
-
-    if (llm->timer.timer_set) {
-        ngx_del_timer(&llm->timer);
-    }
+    /* the connections go with the multi (ngx_http_podgen_curl.c) */
 
     curl_slist_free_all(llm->headers);
     ngx_http_podgen_llm = NULL;
 }
 
 
-/* ---- curl <-> nginx events ---------------------------------------------- */
-
-
-/*
- * curl's sockets as nginx connections, found by descriptor: curl may
- * close a socket before it says CURL_POLL_REMOVE (in its connect phase),
- * so the close callback below takes the socket out of epoll while it is
- * still open, and a later REMOVE finds nothing to do.
- */
-
-static ngx_connection_t *
-ngx_http_podgen_llm_conn(ngx_http_podgen_llm_t *llm, curl_socket_t s)
-{
-    if (s < 0 || (ngx_uint_t) s >= llm->nfds) {
-        return NULL;
-    }
-
-    return llm->fds[s];
-}
-
+/* A transfer ended: the call goes on, and a waiting one may start. */
 
 static void
-ngx_http_podgen_llm_forget(ngx_http_podgen_llm_t *llm, curl_socket_t s)
+ngx_http_podgen_llm_done(void *data, CURLcode code)
 {
-    ngx_connection_t  *c;
-
-    ngx_uint_t         flags;
-
-    c = ngx_http_podgen_llm_conn(llm, s);
-    if (c == NULL) {
-        return;
-    }
-
-    /* a socket that failed to connect is closed by curl without the close
-     * callback, before REMOVE: the kernel has dropped it from epoll then */
-
-    flags = (fcntl(s, F_GETFD) == -1) ? NGX_CLOSE_EVENT : 0;
-
-    ngx_http_podgen_free_foreign_connection(c, flags);
-
-    llm->fds[s] = NULL;
-}
-
-
-static int
-ngx_http_podgen_llm_close(void *clientp, curl_socket_t s)
-{
-    ngx_http_podgen_llm_t  *llm = clientp;
-
-    ngx_http_podgen_llm_forget(llm, s);
-
-    return close(s);
-}
-
-
-static int
-ngx_http_podgen_llm_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp)
-{
-    ngx_http_podgen_llm_t *llm = userp;
-
-    ngx_connection_t  *c;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, llm->log, 0,
-                   "podgen llm: socket %d what %d", s, what);
-
-    if (what == CURL_POLL_REMOVE) {
-        ngx_http_podgen_llm_forget(llm, s);
-        return 0;
-    }
-
-    if (s < 0 || (ngx_uint_t) s >= llm->nfds) {
-        return -1;
-    }
-
-    c = llm->fds[s];
-
-    if (c == NULL) {
-        c = ngx_get_connection(s, llm->log);
-        if (c == NULL) {
-            return -1;
-        }
-
-        c->data = llm;
-        c->read->handler = ngx_http_podgen_llm_event_handler;
-        c->write->handler = ngx_http_podgen_llm_event_handler;
-        c->read->log = llm->log;
-        c->write->log = llm->log;
-
-        llm->fds[s] = c;
-    }
-
-    /* level-triggered: curl does not promise to read until EAGAIN */
-
-    if ((what & CURL_POLL_IN) && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if ((what & CURL_POLL_OUT) && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    return 0;
-}
-
-
-static int
-ngx_http_podgen_llm_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    ngx_http_podgen_llm_t *llm = userp;
-
-    /* ngx_add_timer() ignores changes under 300 ms: delete first, curl's
-     * deadlines are exact */
-
-    if (llm->timer.timer_set) {
-        ngx_del_timer(&llm->timer);
-    }
-
-    if (timeout_ms >= 0) {
-        /* a graceful shutdown (reload) waits for calls in flight, not for
-         * an idle multi */
-        llm->timer.cancelable = (llm->active == 0);
-        ngx_add_timer(&llm->timer, (ngx_msec_t) timeout_ms);
-    }
-
-    return 0;
-}
-
-
-static void
-ngx_http_podgen_llm_timer_handler(ngx_event_t *ev)
-{
-    int                     running;
-    ngx_http_podgen_llm_t  *llm = ev->data;
-
-    curl_multi_socket_action(llm->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    ngx_http_podgen_llm_check_done(llm);
-}
-
-
-static void
-ngx_http_podgen_llm_event_handler(ngx_event_t *ev)
-{
-    int                     running;
-    ngx_socket_t            fd;
-    ngx_connection_t       *c;
-    ngx_http_podgen_llm_t  *llm;
-
-    c = ev->data;
-    llm = c->data;
-    fd = c->fd;
-
-    /* c may be freed inside: curl can remove its own socket */
-
-    curl_multi_socket_action(llm->multi, fd,
-                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
-                             &running);
-
-    ngx_http_podgen_llm_check_done(llm);
-}
-
-
-static void
-ngx_http_podgen_llm_check_done(ngx_http_podgen_llm_t *llm)
-{
-    int                          left;
-    CURLMsg                     *msg;
-    ngx_http_podgen_llm_call_t  *call;
-
-    while ((msg = curl_multi_info_read(llm->multi, &left))) {
-
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-
-        call = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
-
-        if (call) {
-            ngx_http_podgen_llm_finish(call, msg->data.result);
-        }
-    }
-
-    ngx_http_podgen_llm_next(llm);
+    ngx_http_podgen_llm_finish(data, code);
+    ngx_http_podgen_llm_next(ngx_http_podgen_llm);
 }
 
 
@@ -772,7 +536,6 @@ ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call)
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION,
                      ngx_http_podgen_llm_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, call);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, call);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, call->error);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) llm->conf->timeout);
@@ -782,11 +545,11 @@ ngx_http_podgen_llm_launch(ngx_http_podgen_llm_call_t *call)
     /* "Expect: 100-continue" would cost a round trip on every call */
     curl_easy_setopt(easy, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
-                     ngx_http_podgen_llm_close);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, llm);
 
-    if (curl_multi_add_handle(llm->multi, easy) != CURLM_OK) {
+    call->owner.done = ngx_http_podgen_llm_done;
+    call->owner.data = call;
+
+    if (ngx_http_podgen_curl_add(easy, &call->owner, call->log) != NGX_OK) {
         curl_easy_cleanup(easy);
         call->easy = NULL;
         return NGX_ERROR;
@@ -808,7 +571,7 @@ ngx_http_podgen_llm_detach_easy(ngx_http_podgen_llm_call_t *call)
     ngx_http_podgen_llm_t  *llm = ngx_http_podgen_llm;
 
     if (call->easy) {
-        curl_multi_remove_handle(llm->multi, call->easy);
+        ngx_http_podgen_curl_remove(call->easy);
         curl_easy_cleanup(call->easy);
         call->easy = NULL;
     }

@@ -23,6 +23,7 @@
 #include "ngx_http_podgen_podcast_job.h"
 #include "ngx_http_podgen_batch.h"
 #include "ngx_http_podgen_cors.h"
+#include "ngx_http_podgen_curl.h"
 
 
 static void *ngx_http_podgen_create_main_conf(ngx_conf_t *cf);
@@ -565,6 +566,7 @@ ngx_http_podgen_exit_process(ngx_cycle_t *cycle)
     ngx_http_podgen_tts_exit(cycle);
     ngx_http_podgen_llm_exit_process(cycle);
     ngx_http_podgen_url_exit_process(cycle);
+    ngx_http_podgen_curl_exit_process(cycle);
     ngx_http_podgen_redis_exit_process(cycle);
 
     pmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_podgen_module);

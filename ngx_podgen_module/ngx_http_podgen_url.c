@@ -6,13 +6,12 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include <sys/resource.h>
 #include <curl/curl.h>
 
 #include "pg_buf.h"
 #include "pg_netguard.h"
 #include "ngx_http_podgen_url.h"
-#include "ngx_http_podgen_foreign_conn.h"
+#include "ngx_http_podgen_curl.h"
 
 
 #define NGX_HTTP_PODGEN_URL_REDIRECTS  5
@@ -23,6 +22,7 @@
 
 struct ngx_http_podgen_url_s {
     CURL                          *easy;
+    ngx_http_podgen_curl_owner_t   owner;
     ngx_http_podgen_url_conf_t    *conf;
     ngx_http_podgen_url_done_pt    done;
     void                          *data;
@@ -36,30 +36,11 @@ struct ngx_http_podgen_url_s {
 };
 
 
-typedef struct {
-    CURLM                         *multi;
-    struct curl_slist             *headers;
-    ngx_event_t                    timer;
-    ngx_uint_t                     active;
-    ngx_log_t                     *log;
-    ngx_connection_t             **fds;
-    ngx_uint_t                     nfds;
-} ngx_http_podgen_url_multi_t;
+/* the Accept headers, made on first use, per worker */
+static struct curl_slist  *ngx_http_podgen_url_headers;
 
 
-static ngx_http_podgen_url_multi_t  *ngx_http_podgen_url_multi;
-
-
-static ngx_http_podgen_url_multi_t *ngx_http_podgen_url_init(ngx_log_t *log);
-static int ngx_http_podgen_url_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp);
-static int ngx_http_podgen_url_timer(CURLM *multi, long timeout_ms,
-    void *userp);
-static void ngx_http_podgen_url_timer_handler(ngx_event_t *ev);
-static void ngx_http_podgen_url_event_handler(ngx_event_t *ev);
-static void ngx_http_podgen_url_check_done(ngx_http_podgen_url_multi_t *m);
-static void ngx_http_podgen_url_finish(ngx_http_podgen_url_t *u,
-    CURLcode code);
+static void ngx_http_podgen_url_done(void *data, CURLcode code);
 static void ngx_http_podgen_url_free(ngx_http_podgen_url_t *u);
 
 
@@ -104,126 +85,37 @@ ngx_http_podgen_fetch_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_http_podgen_url_multi_t *
-ngx_http_podgen_url_init(ngx_log_t *log)
+static struct curl_slist *
+ngx_http_podgen_url_init(void)
 {
-    struct rlimit                 rlmt;
-    ngx_http_podgen_url_multi_t  *m;
+    struct curl_slist  *h;
 
-    if (ngx_http_podgen_url_multi) {
-        return ngx_http_podgen_url_multi;
+    if (ngx_http_podgen_url_headers) {
+        return ngx_http_podgen_url_headers;
     }
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    h = curl_slist_append(NULL, "Accept: text/html,"
+                          "application/xhtml+xml,application/pdf,"
+                          "text/markdown,text/plain;q=0.9,*/*;q=0.5");
+    if (h == NULL) {
         return NULL;
     }
 
-    m = ngx_calloc(sizeof(ngx_http_podgen_url_multi_t), log);
-    if (m == NULL) {
-        return NULL;
+    ngx_http_podgen_url_headers = curl_slist_append(h,
+                                   "Accept-Language: en;q=0.9,*;q=0.5");
+    if (ngx_http_podgen_url_headers == NULL) {
+        curl_slist_free_all(h);
     }
 
-    if (getrlimit(RLIMIT_NOFILE, &rlmt) == -1 || rlmt.rlim_cur > 1048576) {
-        rlmt.rlim_cur = 65536;
-    }
-
-    m->nfds = (ngx_uint_t) rlmt.rlim_cur;
-    m->fds = ngx_calloc(m->nfds * sizeof(ngx_connection_t *), log);
-    m->multi = curl_multi_init();
-
-    m->headers = curl_slist_append(NULL, "Accept: text/html,"
-                                   "application/xhtml+xml,application/pdf,"
-                                   "text/markdown,text/plain;q=0.9,"
-                                   "*/*;q=0.5");
-    m->headers = m->headers ? curl_slist_append(m->headers,
-                                   "Accept-Language: en;q=0.9,*;q=0.5")
-                            : NULL;
-
-    if (m->fds == NULL || m->multi == NULL || m->headers == NULL) {
-        if (m->multi) {
-            curl_multi_cleanup(m->multi);
-        }
-
-        curl_slist_free_all(m->headers);
-        ngx_free(m->fds);
-        ngx_free(m);
-        return NULL;
-    }
-
-    /* the cycle's log outlives any request's */
-    m->log = ngx_cycle->log;
-
-    curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_podgen_url_socket);
-    curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-    curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_podgen_url_timer);
-    curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
-
-    m->timer.handler = ngx_http_podgen_url_timer_handler;
-    m->timer.data = m;
-    m->timer.log = m->log;
-    m->timer.cancelable = 1;
-
-    ngx_http_podgen_url_multi = m;
-
-    return m;
+    return ngx_http_podgen_url_headers;
 }
 
 
 void
 ngx_http_podgen_url_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_podgen_url_multi_t  *m = ngx_http_podgen_url_multi;
-
-    if (m == NULL) {
-        return;
-    }
-
-    curl_multi_cleanup(m->multi);
-    m->multi = NULL;
-
-    if (m->timer.timer_set) {
-        ngx_del_timer(&m->timer);
-    }
-
-    curl_slist_free_all(m->headers);
-    ngx_free(m->fds);
-    ngx_free(m);
-
-    ngx_http_podgen_url_multi = NULL;
-}
-
-
-/* ---- curl <-> nginx events, as in ngx_http_podgen_llm.c ----------------- */
-
-
-static void
-ngx_http_podgen_url_forget(ngx_http_podgen_url_multi_t *m, curl_socket_t s)
-{
-    ngx_uint_t         flags;
-    ngx_connection_t  *c;
-
-    if (s < 0 || (ngx_uint_t) s >= m->nfds || m->fds[s] == NULL) {
-        return;
-    }
-
-    c = m->fds[s];
-
-    flags = (fcntl(s, F_GETFD) == -1) ? NGX_CLOSE_EVENT : 0;
-
-    ngx_http_podgen_free_foreign_connection(c, flags);
-
-    m->fds[s] = NULL;
-}
-
-
-static int
-ngx_http_podgen_url_close(void *clientp, curl_socket_t s)
-{
-    ngx_http_podgen_url_forget(clientp, s);
-
-    return close(s);
+    curl_slist_free_all(ngx_http_podgen_url_headers);
+    ngx_http_podgen_url_headers = NULL;
 }
 
 
@@ -253,138 +145,6 @@ ngx_http_podgen_url_open(void *clientp, curlsocktype purpose,
     }
 
     return socket(address->family, address->socktype, address->protocol);
-}
-
-
-static int
-ngx_http_podgen_url_socket(CURL *easy, curl_socket_t s, int what,
-    void *userp, void *socketp)
-{
-    ngx_http_podgen_url_multi_t  *m = userp;
-
-    ngx_connection_t  *c;
-
-    if (what == CURL_POLL_REMOVE) {
-        ngx_http_podgen_url_forget(m, s);
-        return 0;
-    }
-
-    if (s < 0 || (ngx_uint_t) s >= m->nfds) {
-        return -1;
-    }
-
-    c = m->fds[s];
-
-    if (c == NULL) {
-        c = ngx_get_connection(s, m->log);
-        if (c == NULL) {
-            return -1;
-        }
-
-        c->data = m;
-        c->read->handler = ngx_http_podgen_url_event_handler;
-        c->write->handler = ngx_http_podgen_url_event_handler;
-        c->read->log = m->log;
-        c->write->log = m->log;
-
-        m->fds[s] = c;
-    }
-
-    if ((what & CURL_POLL_IN) && !c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_IN) && c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if ((what & CURL_POLL_OUT) && !c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            return -1;
-        }
-
-    } else if (!(what & CURL_POLL_OUT) && c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    return 0;
-}
-
-
-static int
-ngx_http_podgen_url_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    ngx_http_podgen_url_multi_t  *m = userp;
-
-    if (m->timer.timer_set) {
-        ngx_del_timer(&m->timer);
-    }
-
-    if (timeout_ms >= 0) {
-        m->timer.cancelable = (m->active == 0);
-        ngx_add_timer(&m->timer, (ngx_msec_t) timeout_ms);
-    }
-
-    return 0;
-}
-
-
-static void
-ngx_http_podgen_url_timer_handler(ngx_event_t *ev)
-{
-    int                           running;
-    ngx_http_podgen_url_multi_t  *m = ev->data;
-
-    curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    ngx_http_podgen_url_check_done(m);
-}
-
-
-static void
-ngx_http_podgen_url_event_handler(ngx_event_t *ev)
-{
-    int                           running;
-    ngx_socket_t                  fd;
-    ngx_connection_t             *c;
-    ngx_http_podgen_url_multi_t  *m;
-
-    c = ev->data;
-    m = c->data;
-    fd = c->fd;
-
-    curl_multi_socket_action(m->multi, fd,
-                             ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN,
-                             &running);
-
-    ngx_http_podgen_url_check_done(m);
-}
-
-
-static void
-ngx_http_podgen_url_check_done(ngx_http_podgen_url_multi_t *m)
-{
-    int                     left;
-    CURLMsg                *msg;
-    ngx_http_podgen_url_t  *u;
-
-    while ((msg = curl_multi_info_read(m->multi, &left))) {
-
-        if (msg->msg != CURLMSG_DONE) {
-            continue;
-        }
-
-        u = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &u);
-
-        if (u) {
-            ngx_http_podgen_url_finish(u, msg->data.result);
-        }
-    }
 }
 
 
@@ -418,12 +178,12 @@ ngx_http_podgen_url_fetch(ngx_http_podgen_url_conf_t *conf, const char *url,
     size_t max, ngx_http_podgen_url_done_pt done, void *data, ngx_log_t *log,
     pg_error_t *err)
 {
-    CURL                         *easy;
-    ngx_http_podgen_url_t        *u;
-    ngx_http_podgen_url_multi_t  *m;
+    CURL                   *easy;
+    struct curl_slist      *headers;
+    ngx_http_podgen_url_t  *u;
 
-    m = ngx_http_podgen_url_init(log);
-    u = m ? ngx_calloc(sizeof(ngx_http_podgen_url_t), log) : NULL;
+    headers = ngx_http_podgen_url_init();
+    u = headers ? ngx_calloc(sizeof(ngx_http_podgen_url_t), log) : NULL;
     easy = u ? curl_easy_init() : NULL;
 
     if (easy == NULL) {
@@ -445,7 +205,7 @@ ngx_http_podgen_url_fetch(ngx_http_podgen_url_conf_t *conf, const char *url,
     u->max = max;
 
     curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, m->headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, NGX_HTTP_PODGEN_URL_AGENT);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
@@ -457,7 +217,6 @@ ngx_http_podgen_url_fetch(ngx_http_podgen_url_conf_t *conf, const char *url,
     curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, ngx_http_podgen_url_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, u);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, u);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, u->error);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) conf->timeout);
@@ -466,13 +225,18 @@ ngx_http_podgen_url_fetch(ngx_http_podgen_url_conf_t *conf, const char *url,
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION,
                      ngx_http_podgen_url_open);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, u);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
-                     ngx_http_podgen_url_close);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, m);
-    /* a connection is judged when it is opened: none is shared */
+    /*
+     * a connection is judged when it is opened: none is shared, neither
+     * kept after the fetch nor taken from the multi's cache (where the
+     * LLM client keeps its own, to an address the guard may refuse)
+     */
     curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 
-    if (curl_multi_add_handle(m->multi, easy) != CURLM_OK) {
+    u->owner.done = ngx_http_podgen_url_done;
+    u->owner.data = u;
+
+    if (ngx_http_podgen_curl_add(easy, &u->owner, log) != NGX_OK) {
         curl_easy_cleanup(easy);
         ngx_free(u);
         pg_error_set(err, 500, NULL, "server_error",
@@ -481,15 +245,15 @@ ngx_http_podgen_url_fetch(ngx_http_podgen_url_conf_t *conf, const char *url,
         return NULL;
     }
 
-    m->active++;
-
     return u;
 }
 
 
 static void
-ngx_http_podgen_url_finish(ngx_http_podgen_url_t *u, CURLcode code)
+ngx_http_podgen_url_done(void *data, CURLcode code)
 {
+    ngx_http_podgen_url_t  *u = data;
+
     long         status;
     char        *ctype, *effective;
     pg_error_t   err;
@@ -566,14 +330,8 @@ ngx_http_podgen_url_cancel(ngx_http_podgen_url_t *u)
 static void
 ngx_http_podgen_url_free(ngx_http_podgen_url_t *u)
 {
-    ngx_http_podgen_url_multi_t  *m = ngx_http_podgen_url_multi;
-
-    if (m && u->easy) {
-        curl_multi_remove_handle(m->multi, u->easy);
-        m->active--;
-    }
-
     if (u->easy) {
+        ngx_http_podgen_curl_remove(u->easy);
         curl_easy_cleanup(u->easy);
     }
 

@@ -1,8 +1,8 @@
 /*
- * podgen: fetching a source URL — libcurl multi on nginx events (the LLM
- * client's glue: sockets are nginx connections, curl's timeout an nginx
- * timer, names resolved by curl's threaded resolver, so the worker never
- * blocks), one multi per worker, made on first use.
+ * podgen: fetching a source URL — libcurl multi on nginx events, on the
+ * worker's multi that the LLM client uses too (ngx_http_podgen_curl.h:
+ * sockets are nginx connections, curl's timeout an nginx timer, names
+ * resolved by curl's threaded resolver, so the worker never blocks).
  *
  * http and https only, at most 5 redirects, a size cap (the decoded
  * bytes), a timeout, a browser-like User-Agent and Accept.  The SSRF guard
