@@ -211,4 +211,25 @@ $closed->stop;
 @bad = $closed->check_error_log;
 ok(!@bad, 'default guard: error log clean') or diag join "\n", @bad;
 
+# the LLM client and the fetcher share the worker's curl multi: the LLM's
+# keep-alive connection (to loopback) is never lent to a source fetch
+
+my $mock = start_mock_llm(quiet => 1);
+my $MURL = 'http://127.0.0.1:' . $mock->port;
+my $shared = Podgen::Test::Nginx->new(
+    http_config => "podgen_llm $MURL/v1 model=mock-ok timeout=5s;\n"
+                 . "    podgen_llm_fallback off;",
+    config => $CONFIG);
+$shared->start;
+$r = post($shared, '/v1/scripts', { topic => 'lighthouse keepers',
+                                     length => 'short' });
+is($r->{status}, 200, 'LLM script before a fetch: 200') or diag show($r);
+is($r->{headers}{'x-podgen-engine'}, 'llm', '... written by the LLM');
+$r = fetch_url($shared, "$MURL/stats");
+error_ok($r, 'the LLM\'s own loopback address is refused all the same',
+         status => 400, code => 'url_not_allowed');
+$shared->stop;
+@bad = $shared->check_error_log;
+ok(!@bad, 'shared multi: error log clean') or diag join "\n", @bad;
+
 done_testing();
