@@ -424,6 +424,19 @@ ngx_http_podgen_podcasts_create(ngx_http_request_t *r)
         return;
     }
 
+    /* "source_ids": looked for in the tiers first (L2 fills L1) */
+
+    rc = ngx_http_podgen_sources_prefetch(r, body, len,
+                                          ngx_http_podgen_podcasts_create);
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = ngx_http_podgen_podcast_record(pmcf, body, len, 0, &rec, &err);
 
     if (rc != NGX_OK) {

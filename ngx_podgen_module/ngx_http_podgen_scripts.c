@@ -203,7 +203,19 @@ ngx_http_podgen_scripts_body(ngx_http_request_t *r)
         return;
     }
 
-    /* "source_ids": the sources become the source_text */
+    /* "source_ids": looked for in the tiers, then they become the
+     * source_text */
+
+    rc = ngx_http_podgen_sources_prefetch(r, body, len,
+                                          ngx_http_podgen_scripts_body);
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     rc = ngx_http_podgen_sources_expand(pmcf, r->pool, &body, &len, &err);
 

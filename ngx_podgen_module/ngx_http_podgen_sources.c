@@ -948,3 +948,228 @@ ngx_http_podgen_sources_expand(ngx_http_podgen_main_conf_t *pmcf,
 
     return NGX_OK;
 }
+
+
+/* ---- "source_ids" from the tiers, before the body is handled ---------- */
+
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_http_podgen_sources_resume_pt resume;
+    ngx_http_podgen_fetch_t           fetch;
+    ngx_array_t                       ids;      /* char[PG_KEY_LEN + 1] */
+    ngx_uint_t                        next;
+    unsigned                          fetching:1;
+    unsigned                          done:1;
+} ngx_http_podgen_prefetch_t;
+
+
+static ngx_int_t ngx_http_podgen_prefetch_run(ngx_http_podgen_prefetch_t *pf);
+static void ngx_http_podgen_prefetch_found(ngx_http_podgen_fetch_t *f,
+    ngx_uint_t from, u_char *data, size_t len);
+static void ngx_http_podgen_prefetch_make(ngx_http_podgen_fetch_t *f);
+static void ngx_http_podgen_prefetch_error(ngx_http_podgen_fetch_t *f);
+static void ngx_http_podgen_prefetch_cleanup(void *data);
+
+
+static const ngx_http_podgen_fetch_handlers_t
+    ngx_http_podgen_prefetch_handlers = {
+    ngx_http_podgen_prefetch_found,
+    ngx_http_podgen_prefetch_make,
+    ngx_http_podgen_prefetch_error
+};
+
+
+ngx_int_t
+ngx_http_podgen_sources_prefetch(ngx_http_request_t *r, u_char *body,
+    size_t len, ngx_http_podgen_sources_resume_pt resume)
+{
+    char                         *hex;
+    size_t                        i;
+    yajl_val                      tree, ids, v;
+    pg_error_t                    perr;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_podgen_ctx_t        *ctx;
+    ngx_http_podgen_prefetch_t   *pf;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    ctx = ngx_http_podgen_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->source) {
+        /* resumed: the sources are in L1 now, as far as any tier had them */
+        pf = ctx->source;
+        return pf->done ? NGX_OK : NGX_AGAIN;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    if (pmcf->cache.shm_zone == NULL
+        || len < sizeof("\"source_ids\"") - 1
+        || ngx_strnstr(body, "\"source_ids\"", len) == NULL)
+    {
+        return NGX_OK;
+    }
+
+    tree = pg_json_parse_object((char *) body, len, PG_JSON_MAX_DEPTH,
+                                &perr);
+    if (tree == NULL) {
+        return NGX_OK;          /* the caller's parse says what is wrong */
+    }
+
+    pf = ngx_pcalloc(r->pool, sizeof(ngx_http_podgen_prefetch_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (pf == NULL || cln == NULL
+        || ngx_array_init(&pf->ids, r->pool, 4, PG_KEY_LEN + 1) != NGX_OK)
+    {
+        yajl_tree_free(tree);
+        return NGX_ERROR;
+    }
+
+    ids = pg_json_get(tree, "source_ids");
+
+    /* the expansion judges the ids; only good ones are looked for */
+
+    for (i = 0; ids && YAJL_IS_ARRAY(ids) && i < ids->u.array.len
+                && i < PG_SOURCE_IDS_MAX; i++)
+    {
+        v = ids->u.array.values[i];
+
+        if (!YAJL_IS_STRING(v)
+            || !ngx_http_podgen_source_id_valid((u_char *) v->u.string,
+                                                ngx_strlen(v->u.string)))
+        {
+            continue;
+        }
+
+        hex = ngx_array_push(&pf->ids);
+        if (hex == NULL) {
+            yajl_tree_free(tree);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(hex, v->u.string + 4, PG_KEY_LEN);
+        hex[PG_KEY_LEN] = '\0';
+    }
+
+    yajl_tree_free(tree);
+
+    pf->request = r;
+    pf->resume = resume;
+
+    cln->handler = ngx_http_podgen_prefetch_cleanup;
+    cln->data = pf;
+    ctx->source = pf;
+
+    return ngx_http_podgen_prefetch_run(pf);
+}
+
+
+/* The ids in order: NGX_OK when all are looked for, or NGX_AGAIN. */
+
+static ngx_int_t
+ngx_http_podgen_prefetch_run(ngx_http_podgen_prefetch_t *pf)
+{
+    char                         *hex;
+    u_char                       *value;
+    size_t                        len;
+    ngx_int_t                     rc;
+    ngx_http_request_t           *r;
+    ngx_http_podgen_main_conf_t  *pmcf;
+
+    r = pf->request;
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_podgen_module);
+
+    while (pf->next < pf->ids.nelts) {
+        hex = (char *) pf->ids.elts + pf->next * (PG_KEY_LEN + 1);
+        pf->next++;
+
+        ngx_http_podgen_fetch_init(&pf->fetch, &ngx_http_podgen_fetch_source,
+                                   &ngx_http_podgen_prefetch_handlers,
+                                   &pmcf->cache, hex, 0, NULL, pf,
+                                   r->connection->log);
+        pf->fetching = 1;
+
+        rc = ngx_http_podgen_fetch(&pf->fetch, r->pool, &value, &len);
+
+        switch (rc) {
+
+        case NGX_AGAIN:
+            return NGX_AGAIN;
+
+        case NGX_DECLINED:
+            /* in no tier: the expansion answers 404 source_not_found */
+            ngx_http_podgen_fetch_abandon(&pf->fetch);
+            break;
+
+        default:
+            /* an L1 hit (NGX_OK), or the cache failed: as for a miss */
+            break;
+        }
+
+        pf->fetching = 0;
+    }
+
+    pf->done = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_podgen_prefetch_next(ngx_http_podgen_prefetch_t *pf)
+{
+    ngx_http_request_t  *r;
+
+    pf->fetching = 0;
+
+    if (ngx_http_podgen_prefetch_run(pf) == NGX_AGAIN) {
+        return;
+    }
+
+    r = pf->request;
+
+    pf->resume(r);
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static void
+ngx_http_podgen_prefetch_found(ngx_http_podgen_fetch_t *f, ngx_uint_t from,
+    u_char *data, size_t len)
+{
+    /* an L2 hit is in L1 now (ngx_http_podgen_fetch.c) */
+    ngx_http_podgen_prefetch_next(f->data);
+}
+
+
+static void
+ngx_http_podgen_prefetch_make(ngx_http_podgen_fetch_t *f)
+{
+    ngx_http_podgen_prefetch_t  *pf = f->data;
+
+    ngx_http_podgen_fetch_abandon(&pf->fetch);
+    ngx_http_podgen_prefetch_next(pf);
+}
+
+
+static void
+ngx_http_podgen_prefetch_error(ngx_http_podgen_fetch_t *f)
+{
+    ngx_http_podgen_prefetch_next(f->data);
+}
+
+
+static void
+ngx_http_podgen_prefetch_cleanup(void *data)
+{
+    ngx_http_podgen_prefetch_t  *pf = data;
+
+    if (pf->fetching) {
+        ngx_http_podgen_fetch_cancel(&pf->fetch);
+        pf->fetching = 0;
+    }
+}

@@ -45,4 +45,16 @@ ngx_int_t ngx_http_podgen_source_l1(ngx_http_podgen_main_conf_t *pmcf,
 ngx_int_t ngx_http_podgen_sources_expand(ngx_http_podgen_main_conf_t *pmcf,
     ngx_pool_t *pool, u_char **body, size_t *len, pg_error_t *err);
 
+typedef void (*ngx_http_podgen_sources_resume_pt)(ngx_http_request_t *r);
+
+/*
+ * Before a body with "source_ids" is handled: each id is looked for in
+ * the tiers (L1, then L2, which fills L1), so that a source posted on
+ * another node expands here too.  NGX_OK: go on now; NGX_AGAIN: return
+ * without finalizing, resume(r) is called later (and calls this again,
+ * which then says NGX_OK); NGX_ERROR.
+ */
+ngx_int_t ngx_http_podgen_sources_prefetch(ngx_http_request_t *r,
+    u_char *body, size_t len, ngx_http_podgen_sources_resume_pt resume);
+
 #endif /* NGX_HTTP_PODGEN_SOURCES_H */

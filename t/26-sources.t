@@ -305,6 +305,15 @@ ok(!@bad, 'error log clean') or diag join "\n", @bad;
     ok(wait_for(sub {
         ($r1, $j1) = post_doc($n[0], 'text/plain', $t);
         $r1->{status} == 201 }, 5), 'node a: 201');
+    my ($r3, $j3) = post_doc($n[0], 'text/plain',
+        "Cross node\n\nThe lighthouse keeper wrote the tide tables by hand "
+        . "every winter evening. $$\n");
+    is($r3->{status}, 201, 'node a: a second source: 201');
+    my ($rs, $js) = post($n[1], '/v1/scripts', { source_ids => [$j3->{id}] });
+    is($rs->{status}, 200, 'node b: source_ids of a source only in L2: 200')
+        or diag show($rs);
+    like(join(' ', map { $_->{text} } @{ $js->{segments} || [] }),
+         qr/lighthouse|tide/i, 'node b: the script is about that source');
     my ($r2, $j2);
     ok(wait_for(sub {
         ($r2, $j2) = get($n[1], "/v1/sources/$j1->{id}");
