@@ -314,6 +314,11 @@ ok(!@bad, 'error log clean') or diag join "\n", @bad;
         or diag show($rs);
     like(join(' ', map { $_->{text} } @{ $js->{segments} || [] }),
          qr/lighthouse|tide/i, 'node b: the script is about that source');
+    my ($r4, $j4) = post_doc($n[0], 'text/plain',
+        "Harbour\n\nThe harbour master counted the fishing boats at dawn. $$\n");
+    my ($rp) = post($n[1], '/v1/podcasts', { source_ids => [$j4->{id}] });
+    is($rp->{status}, 202, 'node b: a podcast of a source only in L2: 202')
+        or diag show($rp);
     my ($r2, $j2);
     ok(wait_for(sub {
         ($r2, $j2) = get($n[1], "/v1/sources/$j1->{id}");
