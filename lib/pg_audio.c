@@ -6,9 +6,12 @@
  *
  *   wav   a 44-byte header, then the PCM as is;
  *   pcm   raw s16le at 24 kHz (soxr resamples in a streaming fashion);
- *   mp3   lame, CBR, no Xing/LAME tag (it would need a seek back);
+ *   mp3   lame, CBR; the stream begins with a frame of zeros where the
+ *         LAME "Info" tag goes (pg_audio_finalize() fills it in a stored
+ *         copy; a whole file's encoder goes back to it);
  *   opus  Ogg Opus by libopusenc, through a write callback;
- *   flac  libFLAC's stream encoder, through a write callback, no seeking;
+ *   flac  libFLAC's stream encoder, through a write callback, no seeking
+ *         (the STREAMINFO's totals are kept for pg_audio_finalize());
  *   aac   FFmpeg's AAC-LC encoder (libavcodec), each packet in an ADTS
  *         header, as OpenAI sends it: a stream any player can start on;
  *   m4a   the same packets in an MP4 file (libavformat's "ipod" muxer,
@@ -153,6 +156,15 @@ struct pg_enc_s {
     size_t                base;
     size_t                pos;
 
+    uint64_t                samples;        /* PCM samples written */
+
+    /* libFLAC's final STREAMINFO, from its metadata callback */
+    unsigned                flac_done:1;
+    uint32_t                flac_min_frame;
+    uint32_t                flac_max_frame;
+    uint64_t                flac_samples;
+    unsigned char           flac_md5[16];
+
     const pg_audio_meta_t  *meta;           /* during init only */
     FLAC__StreamMetadata   *flac_meta[2];   /* kept until deleted */
     unsigned                nflac_meta;
@@ -217,6 +229,8 @@ static FLAC__StreamEncoderTellStatus pg_flac_tell_cb(
 static FLAC__StreamEncoderWriteStatus pg_flac_write_cb(
     const FLAC__StreamEncoder *fe, const FLAC__byte buffer[], size_t bytes,
     uint32_t samples, uint32_t current_frame, void *data);
+static void pg_flac_metadata_cb(const FLAC__StreamEncoder *fe,
+    const FLAC__StreamMetadata *m, void *data);
 static int pg_flac_write(pg_enc_t *enc, const int16_t *pcm, size_t n,
     pg_buf_t *out);
 static int pg_flac_finish(pg_enc_t *enc, pg_buf_t *out);
@@ -668,6 +682,8 @@ pg_enc_write(pg_enc_t *enc, const int16_t *pcm, size_t nsamples,
         return -1;
     }
 
+    enc->samples += nsamples;
+
     return 0;
 }
 
@@ -713,6 +729,166 @@ int
 pg_enc_out_rate(pg_enc_t *enc)
 {
     return enc ? enc->out_rate : 0;
+}
+
+
+int
+pg_enc_totals(pg_enc_t *enc, pg_audio_totals_t *t)
+{
+    size_t  n;
+
+    if (t == NULL) {
+        return -1;
+    }
+
+    memset(t, 0, sizeof(pg_audio_totals_t));
+
+    if (enc == NULL || enc->state != PG_ENC_FINISHED) {
+        return -1;
+    }
+
+    t->samples = enc->samples;
+
+    if (enc->ops == &pg_flac_ops) {
+        if (!enc->flac_done) {
+            return -1;
+        }
+
+        t->flac = 1;
+        t->flac_min_frame = enc->flac_min_frame;
+        t->flac_max_frame = enc->flac_max_frame;
+        t->flac_samples = enc->flac_samples;
+        memcpy(t->flac_md5, enc->flac_md5, 16);
+
+    } else if (enc->ops == &pg_mp3_ops) {
+        n = lame_get_lametag_frame(enc->lib.lame, t->mp3_tag,
+                                   sizeof(t->mp3_tag));
+
+        if (n == 0 || n > sizeof(t->mp3_tag)) {
+            return -1;
+        }
+
+        t->mp3_tag_len = n;
+    }
+
+    return 0;
+}
+
+
+/* the length of the ID3v2 tag buf begins with, or 0 */
+
+static size_t
+pg_id3_skip(const unsigned char *buf, size_t len)
+{
+    size_t  n;
+
+    if (len < 10 || memcmp(buf, "ID3", 3) != 0
+        || ((buf[6] | buf[7] | buf[8] | buf[9]) & 0x80))
+    {
+        return 0;
+    }
+
+    n = 10 + ((size_t) buf[6] << 21 | (size_t) buf[7] << 14
+              | (size_t) buf[8] << 7 | buf[9]);
+
+    if (buf[5] & 0x10) {
+        n += 10;                                /* a footer */
+    }
+
+    return n <= len ? n : 0;
+}
+
+
+int
+pg_audio_finalize(pg_format_t fmt, unsigned char *buf, size_t len,
+    const pg_audio_totals_t *t)
+{
+    size_t          i, off;
+    unsigned char  *si;
+
+    if (buf == NULL || t == NULL) {
+        return -1;
+    }
+
+    switch (fmt) {
+
+    case PG_FMT_WAV:
+        return pg_wav_fix_sizes(buf, len);
+
+    case PG_FMT_FLAC:
+
+        /*
+         * "fLaC", then the STREAMINFO block (type 0, 34 bytes): 16-bit
+         * min/max block sizes, 24-bit min/max frame sizes, 20-bit rate,
+         * 3-bit channels - 1, 5-bit bits - 1, 36-bit total samples, MD5.
+         */
+
+        if (!t->flac || len < 42 || memcmp(buf, "fLaC", 4) != 0
+            || (buf[4] & 0x7f) != 0
+            || buf[5] != 0 || buf[6] != 0 || buf[7] != 34
+            || t->flac_samples >> 36 != 0
+            || t->flac_min_frame >> 24 != 0 || t->flac_max_frame >> 24 != 0)
+        {
+            return -1;
+        }
+
+        si = buf + 8;
+
+        si[4] = (unsigned char) (t->flac_min_frame >> 16);
+        si[5] = (unsigned char) (t->flac_min_frame >> 8);
+        si[6] = (unsigned char) t->flac_min_frame;
+        si[7] = (unsigned char) (t->flac_max_frame >> 16);
+        si[8] = (unsigned char) (t->flac_max_frame >> 8);
+        si[9] = (unsigned char) t->flac_max_frame;
+
+        si[13] = (unsigned char) ((si[13] & 0xf0)
+                                  | (unsigned) (t->flac_samples >> 32));
+        si[14] = (unsigned char) (t->flac_samples >> 24);
+        si[15] = (unsigned char) (t->flac_samples >> 16);
+        si[16] = (unsigned char) (t->flac_samples >> 8);
+        si[17] = (unsigned char) t->flac_samples;
+
+        memcpy(si + 18, t->flac_md5, 16);
+
+        return 0;
+
+    case PG_FMT_MP3:
+
+        /*
+         * The frame lame reserved: the Info frame's own header, then
+         * zeros.  Anything else is not ours to overwrite.
+         */
+
+        off = pg_id3_skip(buf, len);
+
+        if (t->mp3_tag_len < 4 || len - off < t->mp3_tag_len
+            || memcmp(buf + off, t->mp3_tag, 4) != 0)
+        {
+            return -1;
+        }
+
+        if (memcmp(buf + off, t->mp3_tag, t->mp3_tag_len) == 0) {
+            return 0;                           /* already */
+        }
+
+        for (i = 4; i < t->mp3_tag_len; i++) {
+            if (buf[off + i] != 0) {
+                return -1;
+            }
+        }
+
+        memcpy(buf + off, t->mp3_tag, t->mp3_tag_len);
+
+        return 0;
+
+    case PG_FMT_OPUS:
+    case PG_FMT_AAC:
+    case PG_FMT_PCM:
+        return 0;
+
+    default:
+        return -1;
+    }
 }
 
 
@@ -1026,7 +1202,7 @@ pg_mp3_init(pg_enc_t *enc, pg_buf_t *out)
            != 0
         || lame_set_VBR(gf, vbr_off) != 0
         || lame_set_brate(gf, enc->in_rate >= 16000 ? 64 : 32) != 0
-        || lame_set_bWriteVbrTag(gf, enc->whole) != 0
+        || lame_set_bWriteVbrTag(gf, 1) != 0
         || lame_init_params(gf) < 0)
     {
         return -1;
@@ -1504,7 +1680,7 @@ pg_flac_init(pg_enc_t *enc, pg_buf_t *out)
     st = FLAC__stream_encoder_init_stream(fe, pg_flac_write_cb,
                                           enc->whole ? pg_flac_seek_cb : NULL,
                                           enc->whole ? pg_flac_tell_cb : NULL,
-                                          NULL, enc);
+                                          pg_flac_metadata_cb, enc);
     enc->out = NULL;
 
     if (st != FLAC__STREAM_ENCODER_INIT_STATUS_OK || enc->out_failed) {
@@ -1590,6 +1766,30 @@ pg_flac_tell_cb(const FLAC__StreamEncoder *fe, FLAC__uint64 *offset,
     *offset = enc->pos - enc->base;
 
     return FLAC__STREAM_ENCODER_TELL_STATUS_OK;
+}
+
+
+/* at the end: the STREAMINFO a stream could not write at its start */
+
+static void
+pg_flac_metadata_cb(const FLAC__StreamEncoder *fe,
+    const FLAC__StreamMetadata *m, void *data)
+{
+    pg_enc_t  *enc = data;
+
+    const FLAC__StreamMetadata_StreamInfo  *si;
+
+    if (m->type != FLAC__METADATA_TYPE_STREAMINFO) {
+        return;
+    }
+
+    si = &m->data.stream_info;
+
+    enc->flac_min_frame = si->min_framesize;
+    enc->flac_max_frame = si->max_framesize;
+    enc->flac_samples = si->total_samples;
+    memcpy(enc->flac_md5, si->md5sum, 16);
+    enc->flac_done = 1;
 }
 
 

@@ -121,6 +121,54 @@ void pg_enc_destroy(pg_enc_t *enc);
 /* Sample rate of the encoded output (e.g. 24000 for pcm, 48000 for opus). */
 int pg_enc_out_rate(pg_enc_t *enc);
 
+/*
+ * A streamed file cannot go back to its headers; what they lack is known
+ * when the encoder finishes, and kept for pg_audio_finalize():
+ *
+ *   flac  the final STREAMINFO fields: total samples, frame sizes and the
+ *         MD5 of the PCM (libFLAC's own, from its metadata callback);
+ *   mp3   the LAME "Info" frame (frame count, bytes, TOC, encoder delay
+ *         and padding, CRCs), for the frame of zeros a stream begins with
+ *         (a decoder plays it as 24 ms of silence; a player that finds
+ *         the Info tag in the stored file skips it).
+ *
+ * Other formats need nothing (wav has its sizes fixed from the file's
+ * length; Ogg granule positions and ADTS headers carry what they need).
+ */
+
+#define PG_AUDIO_TAG_MAX  2880          /* the largest mp3 frame, twice */
+
+typedef struct {
+    uint64_t              samples;      /* PCM samples in, at in_rate */
+
+    unsigned              flac:1;       /* the flac fields are set */
+    uint32_t              flac_min_frame;
+    uint32_t              flac_max_frame;
+    uint64_t              flac_samples;
+    unsigned char         flac_md5[16];
+
+    size_t                mp3_tag_len;  /* 0: no tag */
+    unsigned char         mp3_tag[PG_AUDIO_TAG_MAX];
+} pg_audio_totals_t;
+
+/*
+ * After pg_enc_finish(): fills *t (zeroed first).  0, or -1 when the
+ * encoder is not finished or its library has no totals to give.
+ */
+int pg_enc_totals(pg_enc_t *enc, pg_audio_totals_t *t);
+
+/*
+ * Makes a complete streamed file of fmt (everything a pg_enc_create()
+ * encoder appended, from create to finish) whole, in place: the FLAC
+ * STREAMINFO gets the totals, the mp3's first frame (after an ID3v2 tag,
+ * if any) the Info frame, a WAV its sizes.  Its length does not change.
+ * 0, or -1 when buf is not what such an encoder writes (then it is left
+ * as it was).  Constant time but for the mp3 check of the reserved
+ * frame (at most 1441 bytes).
+ */
+int pg_audio_finalize(pg_format_t fmt, unsigned char *buf, size_t len,
+    const pg_audio_totals_t *t);
+
 /* Fixes the RIFF and data sizes of a complete WAV file in place; 0 or -1. */
 int pg_wav_fix_sizes(unsigned char *wav, size_t len);
 

@@ -234,16 +234,22 @@ ngx_http_podgen_audio_output(void *data, u_char *audio, size_t len,
         return;
     }
 
-    /* a WAV artifact carries its words' timings (a "pgwt" chunk) */
+    /*
+     * The same whole file a speech request stores for the key (FLAC
+     * STREAMINFO totals, the mp3 Info frame, WAV sizes); a WAV artifact
+     * carries its words' timings (a "pgwt" chunk).
+     */
 
-    if (m->format == PG_FMT_WAV
-        && pg_wav_fix_sizes(m->full.data, m->full.len) == 0
-        && pg_wav_words_add(&m->full, ngx_http_podgen_tts_words(m->job))
-           != 0)
+    if (ngx_http_podgen_tts_finalize(m->job, m->full.data, m->full.len)
+        != NGX_OK
+        || (m->format == PG_FMT_WAV
+            && pg_wav_words_add(&m->full, ngx_http_podgen_tts_words(m->job))
+               != 0))
     {
         ngx_http_podgen_tts_detach(m->job);
         m->job = NULL;
-        ngx_http_podgen_audio_fail(m, 500, "server_error", "out of memory");
+        ngx_http_podgen_audio_fail(m, 500, "server_error",
+                                   "the audio could not be made whole");
         return;
     }
 

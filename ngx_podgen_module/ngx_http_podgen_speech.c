@@ -399,7 +399,10 @@ ngx_http_podgen_speech_url(ngx_http_request_t *r, ngx_http_podgen_speech_t *s)
 
 /*
  * The key of speech audio: what flite says (normalized text), the voice,
- * the format, the speed, and flite's version.
+ * the format, the speed, and flite's version.  v2: stored files are whole
+ * (a FLAC's STREAMINFO totals, an mp3's Info frame), so a v1 entry of the
+ * same request, left in Redis by an older podgen, is other bytes and must
+ * not answer under the same key and ETag.
  */
 
 ngx_int_t
@@ -413,7 +416,7 @@ ngx_http_podgen_speech_key(ngx_http_podgen_voice_t *voice, pg_format_t format,
     ngx_memzero(&canon, sizeof(pg_buf_t));
 
     ngx_snprintf((u_char *) head, sizeof(head),
-                 "speech|v1|flite-%s|det=%d|%V|%s|%.3f|%Z",
+                 "speech|v2|flite-%s|det=%d|%V|%s|%.3f|%Z",
                  pg_tts_version(), pg_tts_deterministic(), &voice->name,
                  pg_format_name(format), speed);
 
@@ -575,18 +578,22 @@ ngx_http_podgen_speech_cleanup(void *data)
 
 static void
 ngx_http_podgen_speech_store(ngx_http_podgen_fetch_t *f, pg_format_t format,
-    pg_buf_t *full, ngx_uint_t complete, pg_words_t *words)
+    pg_buf_t *full, ngx_uint_t complete, ngx_http_podgen_tts_job_t *job)
 {
-    if (!complete || full->len == 0) {
+    /* a whole file is stored, or nothing: the streamed one is finalized
+     * (its headers get what only the end knows) */
+
+    if (!complete || full->len == 0
+        || ngx_http_podgen_tts_finalize(job, full->data, full->len)
+           != NGX_OK)
+    {
         ngx_http_podgen_fetch_abandon(f);
         pg_buf_free(full);
         return;
     }
 
-    if (format == PG_FMT_WAV
-        && pg_wav_fix_sizes(full->data, full->len) == 0)
-    {
-        (void) pg_wav_words_add(full, words);
+    if (format == PG_FMT_WAV) {
+        (void) pg_wav_words_add(full, ngx_http_podgen_tts_words(job));
     }
 
     ngx_http_podgen_fetch_store(f, full->data, full->len);
@@ -633,8 +640,7 @@ ngx_http_podgen_speech_orphan_output(void *data, u_char *audio, size_t len,
                    "podgen speech: orphan done, rc %i", rc);
 
     ngx_http_podgen_speech_store(&o->fetch, o->format, &o->full,
-                                 rc == NGX_OK && !o->overflow,
-                                 ngx_http_podgen_tts_words(o->job));
+                                 rc == NGX_OK && !o->overflow, o->job);
 
     /* the last output: detached, the job frees itself */
     ngx_http_podgen_tts_detach(o->job);
@@ -693,8 +699,7 @@ ngx_http_podgen_speech_output(void *data, u_char *audio, size_t len,
 
         if (last) {
             ngx_http_podgen_speech_store(&s->fetch, s->format, &s->full,
-                                         !s->overflow,
-                                         ngx_http_podgen_tts_words(s->job));
+                                         !s->overflow, s->job);
         }
     }
 

@@ -335,6 +335,29 @@ ngx_http_podgen_tts_words(ngx_http_podgen_tts_job_t *job)
 }
 
 
+ngx_int_t
+ngx_http_podgen_tts_finalize(ngx_http_podgen_tts_job_t *job, u_char *audio,
+    size_t len)
+{
+    pg_audio_totals_t  totals;
+
+    /* the encoder is finished and idle: its totals are the event loop's */
+
+    if (job->complete && !job->failed && !job->encoding && job->enc
+        && pg_enc_totals(job->enc, &totals) == 0
+        && pg_audio_finalize(job->conf.format, audio, len, &totals) == 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, job->conf.log, 0,
+                  "podgen: %s audio of %uz bytes could not be made whole",
+                  pg_format_name(job->conf.format), len);
+
+    return NGX_ERROR;
+}
+
+
 static void
 ngx_http_podgen_tts_post_synth(ngx_http_podgen_tts_job_t *job)
 {

@@ -95,6 +95,16 @@ void ngx_http_podgen_tts_exit(ngx_cycle_t *cycle);
  */
 pg_words_t *ngx_http_podgen_tts_words(ngx_http_podgen_tts_job_t *job);
 
+/*
+ * The job is complete: audio[0..len) is everything it handed to its
+ * consumer, in order; it is made a whole file in place (pg_audio_finalize:
+ * FLAC STREAMINFO totals and MD5, the mp3 Info frame, WAV sizes), its
+ * length unchanged.  What is stored is that; what was streamed stays as it
+ * was sent.  NGX_OK, or NGX_ERROR (logged): not to be stored.
+ */
+ngx_int_t ngx_http_podgen_tts_finalize(ngx_http_podgen_tts_job_t *job,
+    u_char *audio, size_t len);
+
 /* Seconds of audio synthesized so far (for headers / metrics). */
 double ngx_http_podgen_tts_audio_seconds(ngx_http_podgen_tts_job_t *job);
 

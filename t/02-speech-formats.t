@@ -11,6 +11,7 @@ use Podgen::Test;
 use Podgen::API;
 use Test::More;
 use MIME::Base64 qw(decode_base64);
+use File::Temp ();
 
 which('ffmpeg') or plan skip_all => 'ffmpeg is not installed';
 
@@ -28,6 +29,18 @@ location = /v1/audio/speech { podgen_speech; }
 location /v1/audio/ { podgen_audio; }
 EOF
 $ng->start;
+
+# a FLAC decoded at its own rate: its samples, to compare with STREAMINFO
+sub decode_audio_native {
+    my ($bytes) = @_;
+    my $dir = File::Temp::tempdir('podgen-flac-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    open my $fh, '>:raw', "$dir/a.flac" or die $!;
+    print $fh $bytes;
+    close $fh;
+    my $pcm = `ffmpeg -nostdin -v error -i '$dir/a.flac' -f s16le -ac 1 - 2>/dev/null`;
+    return $? == 0 ? ($pcm) : (undef);
+}
 
 # every request says $TEXT unless it gives an input
 my @TEXT = (input => $TEXT);
@@ -223,13 +236,113 @@ for my $fmt (qw(mp3 wav pcm aac)) {
                           @hj[0 .. $#hj - 1];
     # a stored WAV has exact sizes and, after its samples, a "pgwt" chunk
     # of its words' timings
-    my $same = $fmt eq 'wav'
-        ? substr($haudio, 44, length($audio) - 44) eq substr($audio, 44)
-          && substr($haudio, length($audio), 4) eq 'pgwt'
-        : $haudio eq $audio;
-    ok($same, "sse $fmt: cached audio is the streamed audio"
+    my ($same, $why) = stored_is_streamed($haudio, $audio, $fmt);
+    $same &&= substr($haudio, length($audio), 4) eq 'pgwt' if $fmt eq 'wav';
+    ok($same, "sse $fmt: cached audio is the streamed audio made whole"
               . ($fmt eq 'wav' ? ' (sizes in the header fixed, word '
-                                 . 'timings after the samples)' : ''));
+                                 . 'timings after the samples)' : ''))
+        or diag $why;
+}
+
+# --- stored files are whole ---------------------------------------------------
+#
+# A cold request streams what the encoder makes as it makes it; the copy
+# the cache keeps (and GET /v1/audio/{key} and cached POSTs serve) is made
+# whole when synthesis ends: a FLAC's STREAMINFO has the total samples
+# and the MD5 of the PCM, an mp3 begins with a LAME Info frame (frame
+# count, so players know the length without reading it all, and the
+# encoder's delay and padding, so it decodes to the samples exactly),
+# a WAV has its sizes; Ogg Opus knows its length from its granules.
+
+sub probe {
+    my ($bytes, $ext) = @_;
+    my $dir = File::Temp::tempdir('podgen-probe-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    my $f = "$dir/a.$ext";
+    open my $fh, '>:raw', $f or die "$f: $!";
+    print $fh $bytes;
+    close $fh;
+    # headers only: no -count_frames, no decoding
+    my $j = `ffprobe -v error -show_streams -show_format -of json '$f' 2>&1`;
+    my $p = eval { $JSON->decode($j) } or diag $j;
+    return ($p, $f);
+}
+
+SKIP: {
+    skip 'ffprobe is not installed', 1 unless which('ffprobe');
+    my $input = "Stored whole, not as streamed. $TEXT";
+    my %streamed;
+
+    for my $fmt (qw(flac mp3 opus wav aac)) {
+        my $r = speech($ng, input => $input, response_format => $fmt);
+        is($r->{headers}{'x-podgen-cache'}, 'MISS', "whole $fmt: cold MISS");
+        $streamed{$fmt} = $r->{body};
+        my ($d, $err) = audio_duration($r->{body}, $fmt);
+        ok(defined $d && $d > 3, "whole $fmt: the streamed copy decodes")
+            or diag $err;
+
+        my $url = $r->{headers}{'x-podgen-audio-url'} // '/';
+        my $g = request($ng, 'GET', $url);
+        is($g->{status}, 200, "whole $fmt: GET $url");
+        is($g->{headers}{'content-length'}, length $g->{body},
+           "whole $fmt: GET Content-Length");
+        my ($same, $why) = stored_is_streamed($g->{body}, $r->{body}, $fmt);
+        ok($same, "whole $fmt: stored = streamed, made whole") or diag $why;
+        my $h = speech($ng, input => $input, response_format => $fmt);
+        is($h->{headers}{'x-podgen-cache'}, 'HIT-L1', "whole $fmt: HIT-L1");
+        ok($h->{body} eq $g->{body}, "whole $fmt: a cached POST is the GET");
+        my $rg = request($ng, 'GET', $url, headers => { Range => 'bytes=0-99' });
+        ok($rg->{status} == 206 && $rg->{body} eq substr($g->{body}, 0, 100),
+           "whole $fmt: a Range of the stored headers");
+
+        my ($pcm) = decode_audio($g->{body}, $fmt);
+        my $decoded = defined $pcm ? length($pcm) / 2 / 16000 : -1;
+        my ($p, $file) = probe($g->{body}, $fmt);
+        my $st = $p && $p->{streams} && $p->{streams}[0] || {};
+
+        if ($fmt eq 'flac') {
+            my $rate = $st->{sample_rate} || 1;
+            my ($pcm0) = decode_audio_native($g->{body});
+            my $samples = defined $pcm0 ? length($pcm0) / 2 : -1;
+            is($st->{duration_ts}, $samples,
+               "whole flac: ffprobe duration_ts is the $samples decoded "
+               . 'samples');
+            ok(abs(($st->{duration} // -1) - $samples / $rate) < 0.001,
+               "whole flac: and its duration ($st->{duration})");
+            my $out = `flac -t -s '$file' 2>&1`;
+            is($?, 0, 'whole flac: flac -t verifies the MD5') or diag $out;
+            unlike($out, qr/MD5 signature.*unset|WARNING/i,
+                   'whole flac: with an MD5 to verify');
+            my ($sp) = probe($r->{body}, 'flac');
+            ok(!defined(($sp->{streams}[0] || {})->{duration_ts}),
+               'whole flac: (the streamed copy had no length)');
+
+        } elsif ($fmt eq 'mp3') {
+            # ffprobe: the Info frame's frame count; from its start_time
+            # (after the encoder's delay) within one frame of the decoded
+            my $len = ($st->{duration} // 0) - ($st->{start_time} // 0);
+            ok($st->{start_time} > 0,
+               "whole mp3: ffprobe knows the encoder delay "
+               . "(start_time $st->{start_time})");
+            ok(abs($len - $decoded) <= 0.026,
+               sprintf('whole mp3: ffprobe %.3f s, decoded %.3f s', $len,
+                       $decoded));
+            my ($sd) = audio_duration($r->{body}, 'mp3');
+            ok($sd - $decoded > 0.040,
+               sprintf('whole mp3: the stream decodes longer (%.3f s: its '
+                       . 'reserved frame, the delay, the padding)', $sd));
+
+        } elsif ($fmt eq 'opus' || $fmt eq 'wav') {
+            my $dur = $p && $p->{format} && $p->{format}{duration} // -1;
+            ok(abs($dur - $decoded) < 0.03,
+               sprintf('whole %s: ffprobe %.3f s, decoded %.3f s', $fmt,
+                       $dur, $decoded));
+
+        } else {
+            ok(($p->{format}{duration} // 0) > 3,
+               'whole aac: ffprobe estimates a duration');
+        }
+    }
 }
 
 $ng->stop;

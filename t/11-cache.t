@@ -34,7 +34,8 @@ ok(!defined $r1->{headers}{'content-length'}, 'cold: streamed, no length');
 my $r2 = speech($ng, body => $b);
 is($r2->{headers}{'x-podgen-cache'}, 'HIT-L1', 'again: HIT-L1');
 is($r2->{headers}{'content-length'}, length $r2->{body}, 'hit: Content-Length');
-is($r2->{body}, $r1->{body}, 'hit: the same bytes as the stream');
+ok(scalar stored_is_streamed($r2->{body}, $r1->{body}, 'mp3'),
+   'hit: the bytes of the stream, made whole (its Info frame filled in)');
 like($r2->{headers}{etag} // '', qr/^"[0-9a-f]{32}"$/, 'hit: strong ETag');
 
 # the alias and the voice it names share the entry
@@ -62,7 +63,7 @@ ok($nm->{body} eq $r2->{body}, 'POST with If-None-Match: the audio');
 my $rg = speech($ng, body => $b, headers => { Range => 'bytes=10-109' });
 is($rg->{status}, 206, 'Range: 206');
 is(length $rg->{body}, 100, 'Range: 100 bytes');
-is($rg->{body}, substr($r1->{body}, 10, 100), 'Range: the right bytes');
+ok($rg->{body} eq substr($r2->{body}, 10, 100), 'Range: the right bytes of the stored file');
 like($rg->{headers}{'content-range'} // '', qr{^bytes 10-109/\d+$},
      'Content-Range');
 

@@ -53,7 +53,26 @@ ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:audio:*'` =~ /\S/ }
 
 my $rb = speech($b, @ECHO, input => 'Made on node A, heard on node B.');
 is($rb->{headers}{'x-podgen-cache'}, 'HIT-L2', 'node B: HIT-L2');
-is($rb->{body}, $ra->{body}, 'node B serves the bytes node A made');
+ok(scalar stored_is_streamed($rb->{body}, $ra->{body}, 'mp3'),
+   'node B serves the bytes node A made (and made whole: the Info frame)');
+my $ra2 = speech($a, @ECHO, input => 'Made on node A, heard on node B.');
+is($ra2->{headers}{'x-podgen-cache'}, 'HIT-L1', 'node A: then HIT-L1');
+ok($ra2->{body} eq $rb->{body}, 'node A\'s L1 and node B\'s L2: the same file');
+{
+    # a FLAC made on B, heard from A's L2: the STREAMINFO has its totals
+    my @f = (@ECHO, input => 'A lossless file, from Redis.',
+             response_format => 'flac');
+    my $fb = speech($b, @f);
+    my ($key) = ($fb->{headers}{'x-podgen-audio-url'} // '') =~ /([0-9a-f]{64})/;
+    $key //= 'none';
+    ok(wait_for(sub { `redis-cli -p $rport --scan --pattern 't12:*$key*'`
+                      =~ /\S/ }, 3), 'flac: in Redis');
+    my $fa = speech($a, @f);
+    is($fa->{headers}{'x-podgen-cache'}, 'HIT-L2', 'flac: HIT-L2 on node A');
+    my ($same, $why) = stored_is_streamed($fa->{body} // '', $fb->{body}, 'flac');
+    ok($same, 'flac from L2: the streamed file, its STREAMINFO complete')
+        or diag $why;
+}
 is(speech($b, @ECHO, input => 'Made on node A, heard on node B.')
        ->{headers}{'x-podgen-cache'}, 'HIT-L1', 'and then from its own L1');
 is(metric($b, 'podgen_cache_requests_total{tier="l2",kind="audio",result="hit"}'),

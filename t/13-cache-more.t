@@ -222,7 +222,9 @@ my $ng = node(workers => 2);
 
     my $g = request($ng, 'GET', $url);
     is($g->{status}, 200, 'GET: 200');
-    ok($g->{body} eq $r->{body}, 'GET: the very bytes that were streamed');
+    my ($same, $why) = stored_is_streamed($g->{body}, $r->{body}, 'mp3');
+    ok($same, 'GET: the bytes that were streamed, with the Info frame '
+              . 'filled in') or diag $why;
     is($g->{headers}{'content-length'}, length $r->{body}, 'GET: Content-Length');
     is($g->{headers}{'content-type'}, 'audio/mpeg', 'GET: Content-Type');
     is($g->{headers}{'cache-control'}, 'public, max-age=31536000, immutable',
@@ -241,9 +243,9 @@ my $ng = node(workers => 2);
     is($rg->{status}, 206, 'Range: 206');
     is($rg->{headers}{'content-range'}, 'bytes 100-1099/' . length $r->{body},
        'Range: Content-Range');
-    ok($rg->{body} eq substr($r->{body}, 100, 1000), 'Range: the right bytes');
+    ok($rg->{body} eq substr($g->{body}, 100, 1000), 'Range: the right bytes');
     my $sfx = request($ng, 'GET', $url, headers => { Range => 'bytes=-16' });
-    ok($sfx->{status} == 206 && $sfx->{body} eq substr($r->{body}, -16),
+    ok($sfx->{status} == 206 && $sfx->{body} eq substr($g->{body}, -16),
        'Range: a suffix range');
 
     my $nm = request($ng, 'GET', $url, headers => { 'If-None-Match' => $etag });
@@ -329,8 +331,9 @@ sub concurrent_cold {
     is($tags{MISS} // 0, 1, 'exactly one MISS')
         or diag explain \%tags;
     is($tags{COALESCED} // 0, 99, '99 COALESCED');
-    my %md5 = map { $_->[3] => 1 } @res;
-    is(scalar keys %md5, 1, '100 identical bodies');
+    # the 99 get the stored file, the MISS what was streamed
+    my %md5 = map { $_->[3] => 1 } grep { $_->[1] eq 'COALESCED' } @res;
+    is(scalar keys %md5, 1, '99 identical bodies');
 
     my $one = speech($ng, input => $text);
     is(cache_tag($one), 'HIT-L1', 'then it is cached');

@@ -222,6 +222,34 @@ probe_ms(const char *path)
 }
 
 
+/* ffprobe's start_time of a file's stream in ms, or -1e9 */
+
+static double
+probe_start_ms(const char *path)
+{
+    char    cmd[512], line[64];
+    FILE   *p;
+    double  d;
+
+    snprintf(cmd, sizeof(cmd),
+             "ffprobe -v error -show_entries stream=start_time -of csv=p=0 "
+             "'%s'", path);
+
+    p = popen(cmd, "r");
+    if (p == NULL) {
+        return -1e9;
+    }
+
+    d = -1e9;
+
+    if (fgets(line, sizeof(line), p) != NULL) {
+        d = atof(line) * 1000;
+    }
+
+    return pclose(p) == 0 ? d : -1e9;
+}
+
+
 static int
 starts_right(pg_format_t fmt, const pg_buf_t *b)
 {
@@ -260,7 +288,9 @@ starts_right(pg_format_t fmt, const pg_buf_t *b)
  * The decoded duration minus the input's, in ms, must be in [lo, hi].
  * An mp3 without a gapless (LAME) tag decodes 1152 samples of encoder and
  * decoder delay more, plus the padding of the last frame (576 or 1152
- * samples a frame): lame 3.100 measured, from 1000 to 7000 samples.
+ * samples a frame): lame 3.100 measured, from 1000 to 7000 samples; and a
+ * stream's first frame, reserved for the Info tag, decodes as one frame
+ * of silence.
  */
 
 static void
@@ -272,8 +302,8 @@ tolerance_ms(const job_t *j, double *lo, double *hi)
 
     case PG_FMT_MP3:
         frame = j->out_rate >= 32000 ? 1152 : 576;
-        *lo = 1152 * 1000.0 / j->out_rate - 2;
-        *hi = (1152 + frame) * 1000.0 / j->out_rate + 2;
+        *lo = (1152 + frame) * 1000.0 / j->out_rate - 2;
+        *hi = (1152 + 2 * frame) * 1000.0 / j->out_rate + 2;
         break;
 
     case PG_FMT_OPUS:
@@ -825,6 +855,189 @@ test_whole(void)
 }
 
 
+/*
+ * A streamed file made whole: pg_enc_totals() after the stream's finish,
+ * pg_audio_finalize() on what was streamed.  The result is the very file
+ * the whole-file encoder writes for the same samples (FLAC: STREAMINFO
+ * with the total and the MD5; mp3: the LAME Info frame where the stream
+ * reserved it), ffprobe knows its length without decoding it, and a
+ * buffer that is not such a stream is refused and left alone.
+ */
+
+static void
+finalize_one(pg_format_t fmt, int rate)
+{
+    char                path[256];
+    size_t              i;
+    long                n;
+    double              ms, want;
+    pg_buf_t            s = { NULL, 0, 0 }, w = { NULL, 0, 0 };
+    pg_enc_t           *enc, *whole;
+    int16_t             pcm[4000];
+    pg_audio_totals_t   t;
+    unsigned char      *copy;
+    const char         *name = pg_format_name(fmt);
+
+    for (i = 0; i < 4000; i++) {
+        pcm[i] = (int16_t) (8000 * sin(2 * M_PI * 440 * i / (double) rate));
+    }
+
+    enc = pg_enc_create(fmt, rate, &s);
+    whole = pg_enc_create_whole(fmt, rate, &w);
+    ok(enc != NULL && whole != NULL, "finalize %s %d: encoders", name, rate);
+    if (enc == NULL || whole == NULL) {
+        pg_enc_destroy(enc);
+        pg_enc_destroy(whole);
+        return;
+    }
+
+    for (i = 0; i < 10; i++) {
+        pg_enc_write(enc, pcm, 4000, &s);
+        pg_enc_write(whole, pcm, 4000, &w);
+    }
+
+    is_int(pg_enc_totals(enc, &t), -1,
+           "finalize %s %d: no totals before the end", name, rate);
+
+    pg_enc_finish(enc, &s);
+    pg_enc_finish(whole, &w);
+
+    is_int(pg_enc_totals(enc, &t), 0, "finalize %s %d: totals", name, rate);
+    is_int(t.samples, 40000, "finalize %s %d: 40000 samples in", name, rate);
+
+    if (fmt == PG_FMT_FLAC) {
+        ok(t.flac && t.flac_samples == 40000 && t.flac_max_frame > 0
+           && t.flac_min_frame <= t.flac_max_frame,
+           "finalize flac %d: STREAMINFO totals", rate);
+        ok(unit_flac_total(s.data, s.len) == 0
+           && !unit_flac_has_md5(s.data, s.len),
+           "finalize flac %d: the stream had no total nor MD5", rate);
+
+    } else {
+        ok(t.mp3_tag_len > 0 && unit_has(t.mp3_tag, 64, "Info", 4)
+           && unit_has(t.mp3_tag, t.mp3_tag_len, "LAME", 4),
+           "finalize mp3 %d: an Info frame of %zu bytes", rate,
+           t.mp3_tag_len);
+        ok(!unit_mp3_lame_tag(s.data, s.len),
+           "finalize mp3 %d: the stream began without one", rate);
+    }
+
+    copy = malloc(s.len);
+    if (copy == NULL) {
+        abort();
+    }
+
+    memcpy(copy, s.data, s.len);
+
+    is_int(pg_audio_finalize(fmt, s.data, s.len, &t), 0,
+           "finalize %s %d: 0", name, rate);
+    ok(s.len == w.len && memcmp(s.data, w.data, s.len) == 0,
+       "finalize %s %d: the whole file's very bytes (%zu)", name, rate,
+       s.len);
+    is_int(pg_audio_finalize(fmt, s.data, s.len, &t), 0,
+           "finalize %s %d: again, the same", name, rate);
+    ok(memcmp(s.data, w.data, s.len) == 0,
+       "finalize %s %d: still the same bytes", name, rate);
+
+    if (fmt == PG_FMT_FLAC) {
+        ok(unit_flac_total(s.data, s.len) == 40000
+           && unit_flac_has_md5(s.data, s.len),
+           "finalize flac %d: STREAMINFO total and MD5", rate);
+
+    } else {
+        ok(unit_has(s.data, 64, "Info", 4)
+           && unit_has(s.data, t.mp3_tag_len, "LAME", 4),
+           "finalize mp3 %d: begins with the Info frame", rate);
+    }
+
+    if (have_ffmpeg && save(&s, name, path, sizeof(path)) == 0) {
+        /*
+         * The length from the headers, and from decoding it all: FLAC's
+         * exact; an mp3's Info frame counts its frames, and its LAME tag
+         * has ffmpeg start after the encoder's delay (start_time) and cut
+         * the last frame's padding: the decoded audio is the input, to
+         * the sample, and ffprobe's length (from start_time on) is
+         * within one frame of it.
+         */
+        want = 40000 * 1000.0 / rate;
+        ms = probe_ms(path) - probe_start_ms(path);
+        n = decode(path, fmt, 0);
+        ok(fabs(n * 1000.0 / DECODE_RATE - want) <= 1,
+           "finalize %s %d: decodes to the %.1f ms in (%.1f)", name, rate,
+           want, n * 1000.0 / DECODE_RATE);
+        ok(fabs(ms - want) <= (fmt == PG_FMT_FLAC ? 1 : 1000.0 * 576 / rate),
+           "finalize %s %d: ffprobe says %.1f ms", name, rate, ms);
+        unlink(path);
+    }
+
+    /* refused, left alone */
+
+    memcpy(s.data, copy, s.len);
+    s.data[fmt == PG_FMT_FLAC ? 0 : 100] ^= 1;
+    is_int(pg_audio_finalize(fmt, s.data, s.len, &t), -1,
+           "finalize %s %d: not the stream's start: -1", name, rate);
+    s.data[fmt == PG_FMT_FLAC ? 0 : 100] ^= 1;
+    ok(memcmp(s.data, copy, s.len) == 0,
+       "finalize %s %d: and left alone", name, rate);
+
+    is_int(pg_audio_finalize(fmt, s.data, fmt == PG_FMT_FLAC ? 41 : 50, &t),
+           -1, "finalize %s %d: too short: -1", name, rate);
+    is_int(pg_audio_finalize(fmt == PG_FMT_FLAC ? PG_FMT_MP3 : PG_FMT_FLAC,
+                             s.data, s.len, &t),
+           -1, "finalize %s %d: other totals: -1", name, rate);
+    is_int(pg_audio_finalize(fmt, NULL, s.len, &t), -1,
+           "finalize %s %d: NULL: -1", name, rate);
+    ok(memcmp(s.data, copy, s.len) == 0,
+       "finalize %s %d: still left alone", name, rate);
+
+    free(copy);
+    pg_enc_destroy(enc);
+    pg_enc_destroy(whole);
+    pg_buf_free(&s);
+    pg_buf_free(&w);
+}
+
+
+static void
+test_finalize(void)
+{
+    pg_buf_t           b = { NULL, 0, 0 };
+    pg_enc_t          *enc;
+    int16_t            z[100] = { 0 };
+    pg_audio_totals_t  t;
+
+    finalize_one(PG_FMT_FLAC, 16000);
+    finalize_one(PG_FMT_FLAC, 8000);
+    finalize_one(PG_FMT_MP3, 16000);
+    finalize_one(PG_FMT_MP3, 24000);
+    finalize_one(PG_FMT_MP3, 8000);
+
+    /* wav: its sizes; opus, aac: as they are */
+
+    enc = pg_enc_create(PG_FMT_WAV, 8000, &b);
+    pg_enc_write(enc, z, 100, &b);
+    pg_enc_finish(enc, &b);
+    is_int(pg_enc_totals(enc, &t), 0, "finalize wav: totals");
+    is_int(pg_audio_finalize(PG_FMT_WAV, b.data, b.len, &t), 0,
+           "finalize wav: 0");
+    ok(memcmp(b.data + 40, "\xc8\0\0\0", 4) == 0,
+       "finalize wav: data size 200");
+    pg_enc_destroy(enc);
+    pg_buf_free(&b);
+
+    enc = pg_enc_create(PG_FMT_OPUS, 16000, &b);
+    pg_enc_write(enc, z, 100, &b);
+    pg_enc_finish(enc, &b);
+    is_int(pg_enc_totals(enc, &t), 0, "finalize opus: totals");
+    is_int(pg_audio_finalize(PG_FMT_OPUS, b.data, b.len, &t), 0,
+           "finalize opus: 0, nothing to do");
+    pg_enc_destroy(enc);
+    pg_buf_free(&b);
+
+    is_int(pg_enc_totals(NULL, &t), -1, "totals of no encoder: -1");
+}
+
+
 /* what ffprobe says of a file's tags, chapters and streams, as JSON */
 
 static int
@@ -1072,6 +1285,7 @@ main(void)
     test_wav_fix_sizes();
     test_open_and_finish();
     test_whole();
+    test_finalize();
     test_out_of_memory();
     test_formats();
     test_threads();

@@ -82,10 +82,57 @@ use Exporter 'import';
 our @EXPORT = qw(
     jdecode show post get speech_fields speech_body speech cache_tag
     script metrics metric prom_query error_ok post_podcast new_podcast
-    job_path wait_job job_state
+    job_path wait_job job_state stored_is_streamed
 );
 
 our $TIMEOUT = 30;      # default timeout of post() and get()
+
+# The stored copy of speech is the streamed one made whole (see README,
+# "Cache"): true when $stored is $streamed of format $fmt but for what the
+# end of synthesis fills in -- an mp3's first frame (header, then zeros
+# in the stream) becomes the LAME Info frame, a FLAC's STREAMINFO gets the
+# frame sizes, total samples and MD5 (bytes 12..41), a WAV its two sizes
+# (and a "pgwt" chunk after the samples); other formats are the same
+# bytes.  In list context also a reason when it is false.
+sub stored_is_streamed {
+    my ($stored, $streamed, $fmt) = @_;
+    my $why;
+    if (!defined $stored || !defined $streamed) {
+        $why = 'no body';
+    } elsif ($fmt eq 'mp3') {
+        # the reserved frame: its 4-byte header, zeros up to the next one
+        my $n = 4;
+        $n++ while $n < length $streamed && substr($streamed, $n, 1) eq "\0";
+        if (length $stored != length $streamed) {
+            $why = 'lengths differ';
+        } elsif ($n < 100 || substr($streamed, $n, 1) ne "\xff") {
+            $why = "the stream does not begin with a reserved frame ($n)";
+        } elsif (substr($stored, 0, 4) ne substr($streamed, 0, 4)
+                 || substr($stored, 0, $n) !~ /Info.*LAME/s) {
+            $why = 'the stored first frame is not the Info frame';
+        } elsif (substr($stored, $n) ne substr($streamed, $n)) {
+            $why = 'the frames after the Info frame differ';
+        }
+    } elsif ($fmt eq 'flac') {
+        if (length $stored != length $streamed) {
+            $why = 'lengths differ';
+        } elsif (substr($stored, 0, 12) ne substr($streamed, 0, 12)
+                 || substr($stored, 42) ne substr($streamed, 42)) {
+            $why = 'bytes other than the STREAMINFO totals differ';
+        } elsif ((ord(substr($streamed, 21, 1)) & 0x0f) != 0
+                 || substr($streamed, 22, 20) ne "\0" x 20
+                 || substr($stored, 26, 16) eq "\0" x 16) {
+            $why = 'the STREAMINFO did not get its totals';
+        }
+    } elsif ($fmt eq 'wav') {
+        $why = 'the samples differ'
+            unless substr($stored, 44, length($streamed) - 44)
+                   eq substr($streamed, 44);
+    } elsif ($stored ne $streamed) {
+        $why = 'the bytes differ';
+    }
+    return wantarray ? (!defined $why, $why) : !defined $why;
+}
 
 my %CT = ('Content-Type' => 'application/json');
 
