@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <yajl/yajl_gen.h>
 
 #include "pg_feed.h"
@@ -45,7 +46,8 @@ static int pg_rss_element(pg_buf_t *out, const char *name, const char *s);
 static int pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
     const char *path, const char *id, const char *suffix);
 static int pg_rss_item(pg_buf_t *out, const pg_job_t *job,
-    const char *link, size_t link_len, const char *token, pg_buf_t *tmp);
+    const char *base, size_t base_len, const char *image, const char *token,
+    pg_buf_t *tmp);
 static int pg_rss_date(pg_buf_t *out, int64_t ms);
 static int pg_rss_description(pg_buf_t *out, const pg_job_t *job);
 static const char *pg_rss_mime(const char *format);
@@ -764,9 +766,11 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
     pg_buf_t *out)
 {
     int          rc;
-    size_t       i, link_len;
-    pg_buf_t     tmp;
-    const char  *link;
+    char         guid[37];
+    size_t       i, link_len, base_len;
+    int64_t      newest;
+    pg_buf_t     tmp, base, image, self;
+    const char  *link, *cat, *slash;
 
     link = ch->link ? ch->link : "";
     link_len = strlen(link);
@@ -776,38 +780,151 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
     }
 
     memset(&tmp, 0, sizeof(pg_buf_t));
+    memset(&base, 0, sizeof(pg_buf_t));
+    memset(&image, 0, sizeof(pg_buf_t));
+    memset(&self, 0, sizeof(pg_buf_t));
+
+    /* the URLs, unescaped: base, the artwork, the feed itself */
+
+    if (ch->base != NULL) {
+        rc = pg_buf_append_str(&base, ch->base) != 0;
+
+    } else {
+        rc = pg_buf_append(&base, link, link_len) != 0
+             || pg_buf_append_str(&base, "/v1/podcasts") != 0;
+    }
+
+    base_len = base.len;
+
+    while (base_len > 0 && base.data[base_len - 1] == '/') {
+        base_len--;
+    }
+
+    rc = rc
+         || pg_buf_append(&image, base.data, base_len) != 0
+         || pg_buf_append_str(&image, "/artwork.png") != 0
+         || pg_buf_append(&image, "", 1) != 0
+         || pg_buf_append(&self, base.data, base_len) != 0
+         || pg_buf_append_str(&self, "/feed.xml") != 0
+         || pg_buf_append(&base, "", 1) != 0;
+
+    if (rc) {
+        goto done;
+    }
+
+    base.data[base_len] = '\0';
+
+    if (pg_feed_guid((const char *) self.data, self.len, guid) != 0) {
+        rc = 1;
+        goto done;
+    }
+
+    newest = -1;
+
+    for (i = 0; i < n; i++) {
+        if (jobs[i] != NULL && jobs[i]->kind == PG_JOB_PODCAST
+            && jobs[i]->status == PG_JOB_COMPLETED
+            && jobs[i]->updated_ms > newest)
+        {
+            newest = jobs[i]->updated_ms;
+        }
+    }
 
     rc = pg_buf_append_str(out,
              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
              "<rss version=\"2.0\""
              " xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\""
+             " xmlns:podcast=\"https://podcastindex.org/namespace/1.0\""
              " xmlns:atom=\"http://www.w3.org/2005/Atom\">\n"
              "<channel>\n") != 0
          || pg_rss_element(out, "title", ch->title) != 0
-         || pg_rss_element(out, "link", link) != 0
+         || pg_buf_append_str(out, "<link>") != 0
+         || pg_xml_escape(out, link, link_len) != 0
+         || pg_buf_append_str(out, "</link>\n") != 0
          || pg_rss_element(out, "description", ch->description) != 0
-         || pg_buf_append_str(out, "<language>en</language>\n") != 0
-         || pg_rss_element(out, "itunes:author", ch->author) != 0
-         || pg_buf_append_str(out,
-                "<itunes:explicit>false</itunes:explicit>\n"
-                "<itunes:category text=\"Technology\"/>\n"
-                "<atom:link href=\"") != 0
-         || pg_rss_url(out, link, link_len, "/v1/podcasts/feed.xml", "", "")
-            != 0
+         || pg_rss_element(out, "language",
+                           ch->language ? ch->language : "en") != 0
+         || pg_buf_append_str(out, "<generator>podgen</generator>\n") != 0;
+
+    if (!rc && newest >= 0) {
+        rc = pg_buf_append_str(out, "<lastBuildDate>") != 0
+             || pg_rss_date(out, newest) != 0
+             || pg_buf_append_str(out, "</lastBuildDate>\n") != 0;
+    }
+
+    rc = rc
+         || pg_buf_append_str(out, "<atom:link href=\"") != 0
+         || pg_xml_escape(out, (const char *) self.data, self.len) != 0
          || (ch->token != NULL
              && (pg_buf_append_str(out, "?token=") != 0
                  || pg_xml_escape(out, ch->token, strlen(ch->token)) != 0))
          || pg_buf_append_str(out,
-                "\" rel=\"self\" type=\"application/rss+xml\"/>\n") != 0;
+                "\" rel=\"self\" type=\"application/rss+xml\"/>\n") != 0
+         || pg_rss_element(out, "itunes:author", ch->author) != 0
+         || pg_buf_append_str(out, "<itunes:owner>\n") != 0
+         || pg_rss_element(out, "itunes:name", ch->author) != 0
+         || (ch->email != NULL && ch->email[0] != '\0'
+             && pg_rss_element(out, "itunes:email", ch->email) != 0)
+         || pg_buf_append_str(out, "</itunes:owner>\n") != 0;
 
-    if (!rc && ch->image != NULL) {
-        rc = pg_buf_append_str(out, "<itunes:image href=\"") != 0
-             || pg_xml_escape(out, ch->image, strlen(ch->image)) != 0
-             || pg_buf_append_str(out, "\"/>\n<image>\n") != 0
-             || pg_rss_element(out, "url", ch->image) != 0
-             || pg_rss_element(out, "title", ch->title) != 0
-             || pg_rss_element(out, "link", link) != 0
-             || pg_buf_append_str(out, "</image>\n") != 0;
+    if (rc) {
+        goto done;
+    }
+
+    if (ch->image != NULL) {
+        image.len = 0;
+        rc = pg_buf_append_str(&image, ch->image) != 0
+             || pg_buf_append(&image, "", 1) != 0;
+    }
+
+    rc = rc
+         || pg_buf_append_str(out, "<itunes:image href=\"") != 0
+         || pg_xml_escape(out, (const char *) image.data, image.len - 1) != 0
+         || pg_buf_append_str(out, "\"/>\n<image>\n") != 0
+         || pg_rss_element(out, "url", (const char *) image.data) != 0
+         || pg_rss_element(out, "title", ch->title) != 0
+         || pg_buf_append_str(out, "<link>") != 0
+         || pg_xml_escape(out, link, link_len) != 0
+         || pg_buf_append_str(out, "</link>\n</image>\n") != 0;
+
+    /* itunes:category, nested for "Parent/Sub" */
+
+    cat = ch->category ? ch->category : "Technology";
+    slash = strchr(cat, '/');
+
+    rc = rc
+         || pg_buf_append_str(out, "<itunes:category text=\"") != 0
+         || pg_xml_escape(out, cat, slash ? (size_t) (slash - cat)
+                                          : strlen(cat)) != 0;
+
+    if (!rc && slash != NULL) {
+        rc = pg_buf_append_str(out, "\">\n<itunes:category text=\"") != 0
+             || pg_xml_escape(out, slash + 1, strlen(slash + 1)) != 0
+             || pg_buf_append_str(out, "\"/>\n</itunes:category>\n") != 0;
+
+    } else {
+        rc = rc || pg_buf_append_str(out, "\"/>\n") != 0;
+    }
+
+    rc = rc
+         || pg_buf_append_str(out, ch->is_explicit
+                                   ? "<itunes:explicit>true</itunes:explicit>\n"
+                                   : "<itunes:explicit>false</itunes:explicit>\n")
+            != 0
+         || pg_buf_append_str(out, "<itunes:type>episodic</itunes:type>\n")
+            != 0
+         || pg_buf_append_str(out, "<podcast:guid>") != 0
+         || pg_buf_append_str(out, guid) != 0
+         || pg_buf_append_str(out, "</podcast:guid>\n") != 0;
+
+    if (!rc && ch->email != NULL && ch->email[0] != '\0') {
+        rc = pg_buf_append_str(out, "<podcast:locked owner=\"") != 0
+             || pg_xml_escape(out, ch->email, strlen(ch->email)) != 0
+             || pg_buf_append_str(out, "\">yes</podcast:locked>\n") != 0;
+
+    } else {
+        rc = rc || pg_buf_append_str(out, "<podcast:locked>no</podcast:locked>\n")
+                   != 0;
     }
 
     for (i = 0; i < n && !rc; i++) {
@@ -817,13 +934,19 @@ pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs, size_t n,
             continue;
         }
 
-        rc = pg_rss_item(out, jobs[i], link, link_len, ch->token, &tmp)
+        rc = pg_rss_item(out, jobs[i], (const char *) base.data, base_len,
+                         (const char *) image.data, ch->token, &tmp)
              != 0;
     }
 
     rc = rc || pg_buf_append_str(out, "</channel>\n</rss>\n") != 0;
 
+done:
+
     pg_buf_free(&tmp);
+    pg_buf_free(&base);
+    pg_buf_free(&image);
+    pg_buf_free(&self);
 
     return rc ? -1 : 0;
 }
@@ -851,15 +974,101 @@ pg_feed_episode_token(const char *token, size_t token_len, const char *id,
 }
 
 
-static int
-pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
-    size_t link_len, const char *token, pg_buf_t *tmp)
+int
+pg_feed_guid(const char *url, size_t len, char *out)
 {
-    int        n;
-    char       id[PG_JOB_ID_LEN + 1], num[64];
-    char       etoken[PG_FEED_TOKEN_LEN + 1];
-    size_t     len;
-    long long  s;
+    int                   rc;
+    size_t                i;
+    EVP_MD_CTX           *ctx;
+    unsigned int          mdlen;
+    unsigned char         md[EVP_MAX_MD_SIZE];
+    static const char     digits[] = "0123456789abcdef";
+
+    /* ead4c236-bf58-58c6-a2c6-a6b28d128cb6, the Podcasting 2.0
+     * namespace's */
+    static const unsigned char  ns[16] = {
+        0xea, 0xd4, 0xc2, 0x36, 0xbf, 0x58, 0x58, 0xc6,
+        0xa2, 0xc6, 0xa6, 0xb2, 0x8d, 0x12, 0x8c, 0xb6
+    };
+
+    for (i = 0; i + 3 <= len; i++) {
+        if (url[i] == ':' && url[i + 1] == '/' && url[i + 2] == '/') {
+            url += i + 3;
+            len -= i + 3;
+            break;
+        }
+
+        if (url[i] == '/' || url[i] == '.') {
+            break;                  /* no scheme */
+        }
+    }
+
+    while (len > 0 && url[len - 1] == '/') {
+        len--;
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return -1;
+    }
+
+    rc = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1
+         && EVP_DigestUpdate(ctx, ns, sizeof(ns)) == 1
+         && EVP_DigestUpdate(ctx, url, len) == 1
+         && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1
+         && mdlen >= 16;
+
+    EVP_MD_CTX_free(ctx);
+
+    if (!rc) {
+        return -1;
+    }
+
+    md[6] = (md[6] & 0x0f) | 0x50;          /* version 5 */
+    md[8] = (md[8] & 0x3f) | 0x80;          /* the RFC 4122 variant */
+
+    for (i = 0; i < 16; i++) {
+        *out++ = digits[md[i] >> 4];
+        *out++ = digits[md[i] & 0x0f];
+
+        if (i == 3 || i == 5 || i == 7 || i == 9) {
+            *out++ = '-';
+        }
+    }
+
+    *out = '\0';
+
+    return 0;
+}
+
+
+int
+pg_feed_enclosure_format(const char *format)
+{
+    return format == NULL || strcmp(format, "mp3") == 0
+           || strcmp(format, "m4a") == 0;
+}
+
+
+static int
+pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *base,
+    size_t base_len, const char *image, const char *token, pg_buf_t *tmp)
+{
+    int          n, enclosure;
+    char         id[PG_JOB_ID_LEN + 1], num[96];
+    char         etoken[PG_FEED_TOKEN_LEN + 1];
+    size_t       len, i;
+    long long    s;
+    const char  *mime;
+
+    static const struct {
+        const char  *path;
+        const char  *type;
+    } links[] = {
+        { "/transcript.vtt", "text/vtt" },
+        { "/transcript.srt", "application/x-subrip" },
+        { "/transcript.json", "application/json" },
+    };
 
     len = strnlen(job->id, sizeof(job->id));
     if (len > PG_JOB_ID_LEN) {
@@ -875,6 +1084,15 @@ pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
         return -1;
     }
 
+    if (token != NULL
+        && pg_feed_episode_token(token, strlen(token), id, etoken) != 0)
+    {
+        return -1;
+    }
+
+    enclosure = pg_feed_enclosure_format(job->format);
+    mime = pg_rss_mime(job->format);
+
     if (pg_buf_append_str(out, "<item>\n") != 0
         || pg_rss_element(out, "title", job->title ? job->title : id) != 0
         || pg_buf_append_str(out, "<guid isPermaLink=\"false\">") != 0
@@ -883,46 +1101,91 @@ pg_rss_item(pg_buf_t *out, const pg_job_t *job, const char *link,
         || pg_rss_date(out, job->created_ms) != 0
         || pg_buf_append_str(out, "</pubDate>\n<description>") != 0
         || pg_xml_escape(out, (const char *) tmp->data, tmp->len) != 0
-        || pg_buf_append_str(out, "</description>\n<enclosure url=\"") != 0
-        || pg_rss_url(out, link, link_len, "/v1/podcasts/", id, "/audio")
+        || pg_buf_append_str(out, enclosure
+                                  ? "</description>\n<enclosure url=\""
+                                  : "</description>\n"
+                                    "<podcast:alternateEnclosure type=\"")
            != 0)
     {
         return -1;
     }
 
-    if (token != NULL
-        && (pg_feed_episode_token(token, strlen(token), id, etoken) != 0
-            || pg_buf_append_str(out, "?token=") != 0
-            || pg_buf_append_str(out, etoken) != 0))
+    if (!enclosure) {
+        n = snprintf(num, sizeof(num), "\" length=\"%zu\" default=\"true\">\n"
+                     "<podcast:source uri=\"", job->audio_bytes);
+
+        if (pg_buf_append_str(out, mime) != 0
+            || pg_buf_append(out, num, (size_t) n) != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (pg_rss_url(out, base, base_len, "/", id, "/audio") != 0
+        || (token != NULL
+            && (pg_buf_append_str(out, "?token=") != 0
+                || pg_buf_append_str(out, etoken) != 0)))
     {
         return -1;
     }
 
-    n = snprintf(num, sizeof(num), "\" length=\"%zu\" type=\"",
-                 job->audio_bytes);
+    if (enclosure) {
+        n = snprintf(num, sizeof(num), "\" length=\"%zu\" type=\"",
+                     job->audio_bytes);
 
-    if (pg_buf_append(out, num, (size_t) n) != 0
-        || pg_buf_append_str(out, pg_rss_mime(job->format)) != 0
-        || pg_buf_append_str(out, "\"/>\n<itunes:duration>") != 0)
+        if (pg_buf_append(out, num, (size_t) n) != 0
+            || pg_buf_append_str(out, mime) != 0
+            || pg_buf_append_str(out, "\"/>\n") != 0)
+        {
+            return -1;
+        }
+
+    } else if (pg_buf_append_str(out, "\"/>\n</podcast:alternateEnclosure>\n")
+               != 0)
     {
         return -1;
     }
 
     s = llround(pg_feed_time(job->duration_s));
 
-    n = snprintf(num, sizeof(num), "%02lld:%02d:%02d", s / 3600,
-                 (int) (s / 60 % 60), (int) (s % 60));
+    n = snprintf(num, sizeof(num), "<itunes:duration>%02lld:%02d:%02d"
+                 "</itunes:duration>\n", s / 3600, (int) (s / 60 % 60),
+                 (int) (s % 60));
 
     if (pg_buf_append(out, num, (size_t) n) != 0
+        || pg_buf_append_str(out, "<itunes:image href=\"") != 0
+        || pg_xml_escape(out, image, strlen(image)) != 0
         || pg_buf_append_str(out,
-               "</itunes:duration>\n"
-               "<itunes:episodeType>full</itunes:episodeType>\n"
-               "</item>\n") != 0)
+               "\"/>\n<itunes:episodeType>full</itunes:episodeType>\n") != 0)
     {
         return -1;
     }
 
-    return 0;
+    /* a token opens the feed and the audio only: no links that would
+     * not open */
+
+    for (i = 0; token == NULL && i < PG_NELEMS(links); i++) {
+        if (pg_buf_append_str(out, "<podcast:transcript url=\"") != 0
+            || pg_rss_url(out, base, base_len, "/", id, links[i].path) != 0
+            || pg_buf_append_str(out, "\" type=\"") != 0
+            || pg_buf_append_str(out, links[i].type) != 0
+            || pg_buf_append_str(out, "\"/>\n") != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (token == NULL
+        && (pg_buf_append_str(out, "<podcast:chapters url=\"") != 0
+            || pg_rss_url(out, base, base_len, "/", id, "/chapters.json")
+               != 0
+            || pg_buf_append_str(out,
+                   "\" type=\"application/json+chapters\"/>\n") != 0))
+    {
+        return -1;
+    }
+
+    return pg_buf_append_str(out, "</item>\n");
 }
 
 
@@ -949,7 +1212,7 @@ pg_rss_element(pg_buf_t *out, const char *name, const char *s)
 }
 
 
-/* link + path + id + suffix, escaped for an attribute */
+/* base + path + id + suffix, escaped for an attribute */
 static int
 pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
     const char *path, const char *id, const char *suffix)
@@ -966,7 +1229,7 @@ pg_rss_url(pg_buf_t *out, const char *link, size_t link_len,
 }
 
 
-/* RFC 822: "Tue, 25 Nov 2026 10:00:00 GMT" */
+/* RFC 2822 (and RFC 822): "Tue, 25 Nov 2026 10:00:00 GMT" */
 static int
 pg_rss_date(pg_buf_t *out, int64_t ms)
 {

@@ -19,6 +19,7 @@
                                            description */
 #define PG_FEED_TOKEN_LEN        32     /* hex digits of an episode's
                                            token */
+#define PG_FEED_ETAG_LEN         32     /* hex digits of a feed's ETag */
 
 
 /*
@@ -80,11 +81,19 @@ int pg_xml_escape(pg_buf_t *out, const char *s, size_t len);
 
 typedef struct {
     const char  *title;         /* the channel's */
-    const char  *link;          /* absolute base URL, e.g.
-                                   "http://127.0.0.1:8080" */
+    const char  *link;          /* the show's absolute URL, e.g.
+                                   "https://pods.example.com" */
+    const char  *base;          /* the absolute URL of the podcasts
+                                   location ("https://pods.example.com/
+                                   v1/podcasts"); NULL: <link>/v1/podcasts */
     const char  *description;
     const char  *author;
-    const char  *image;         /* URL of the artwork; may be NULL */
+    const char  *email;         /* the owner's, or NULL */
+    const char  *language;      /* NULL: "en" */
+    const char  *category;      /* NULL: "Technology"; "Parent/Sub" */
+    int          is_explicit;
+    const char  *image;         /* URL of the artwork; NULL:
+                                   <base>/artwork.png */
     const char  *token;         /* the feed's secret token (URL-safe), or
                                    NULL: see pg_rss_write() */
 } pg_rss_channel_t;
@@ -99,22 +108,44 @@ typedef struct {
 int pg_feed_episode_token(const char *token, size_t token_len,
     const char *id, char *out);
 
+/*
+ * The Podcasting 2.0 podcast:guid of a feed: the UUIDv5 (RFC 4122, SHA-1)
+ * of its URL without the scheme ("https://") and trailing slashes, in the
+ * namespace ead4c236-bf58-58c6-a2c6-a6b28d128cb6.  out gets 37 bytes,
+ * "xxxxxxxx-xxxx-5xxx-yxxx-xxxxxxxxxxxx".  Returns 0, or -1.
+ */
+int pg_feed_guid(const char *url, size_t len, char *out);
+
+/* whether podcast apps take an episode of this format as an <enclosure>:
+ * mp3 and m4a */
+int pg_feed_enclosure_format(const char *format);
+
 
 /*
- * Appends an RSS 2.0 feed (xmlns:itunes, xmlns:atom).  The channel has
- * title, link, description, language "en", itunes:author, itunes:explicit
- * false, itunes:category Technology, atom:link rel="self" to
- * <link>/v1/podcasts/feed.xml, and, with an image, itunes:image and
- * <image>.  Then one <item> per completed podcast of jobs[0..n), in that
- * order (others are skipped): title (the id when it has none), guid
- * isPermaLink="false" (the id), pubDate (RFC 822, GMT, from created_ms),
- * description (the first segments' texts, at most 300 characters),
- * enclosure (url <link>/v1/podcasts/<id>/audio, length audio_bytes, type
- * the format's MIME type), itunes:duration HH:MM:SS, itunes:episodeType
- * full.  With a token, the self link ends with "?token=<token>" and each
- * enclosure url with "?token=<the episode's token>".  A NULL channel field
- * is empty; trailing slashes of link are not doubled.  Returns 0, or -1
- * when out of memory.
+ * Appends an RSS 2.0 feed (xmlns:itunes, xmlns:podcast, xmlns:atom).  The
+ * channel: title, link, description, language, generator, lastBuildDate
+ * (the newest updated_ms of its items; none without items), atom:link
+ * rel="self" to <base>/feed.xml, itunes:author, itunes:owner (itunes:name
+ * the author, itunes:email when set), itunes:image and <image> (the
+ * artwork's URL), itunes:category (nested for "Parent/Sub"),
+ * itunes:explicit true|false, itunes:type episodic, podcast:guid (of
+ * <base>/feed.xml, see pg_feed_guid()), podcast:locked yes (with
+ * owner=) when there is an email, else no.  Then one <item> per completed
+ * podcast of jobs[0..n), in that order (others are skipped): title (the
+ * id when it has none), guid isPermaLink="false" (the id), pubDate (RFC
+ * 2822, GMT, from created_ms), description (the first segments' texts, at
+ * most 300 characters), for an mp3 or m4a episode an enclosure (url
+ * <base>/<id>/audio, length audio_bytes, type the format's MIME type),
+ * for another format podcast:alternateEnclosure (type, length,
+ * default="true") with its podcast:source uri= and no enclosure,
+ * itunes:duration HH:MM:SS, itunes:image, itunes:episodeType full,
+ * podcast:transcript (VTT text/vtt, SRT application/x-subrip, JSON
+ * application/json) and podcast:chapters (application/json+chapters).
+ * With a token, the self link ends with "?token=<token>", each audio url
+ * with "?token=<the episode's token>", and transcripts and chapters are
+ * left out (a token opens the feed and the audio only).  A NULL channel
+ * field is empty; trailing slashes of link and base are not doubled.
+ * Returns 0, or -1 when out of memory.
  */
 int pg_rss_write(const pg_rss_channel_t *ch, pg_job_t *const *jobs,
     size_t n, pg_buf_t *out);

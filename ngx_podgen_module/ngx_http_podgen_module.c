@@ -126,6 +126,20 @@ static ngx_command_t  ngx_http_podgen_commands[] = {
       0,
       NULL },
 
+    { ngx_string("podgen_show"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_show,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("podgen_trust_forwarded"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_podgen_trust_forwarded,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("podgen_cors"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_podgen_cors,
@@ -421,6 +435,8 @@ ngx_http_podgen_create_loc_conf(ngx_conf_t *cf)
     plcf->api_key.len = NGX_CONF_UNSET_SIZE;
     plcf->feed_token.len = NGX_CONF_UNSET_SIZE;
     plcf->cors = NGX_CONF_UNSET_PTR;
+    plcf->show = NGX_CONF_UNSET_PTR;
+    plcf->trust_forwarded = NGX_CONF_UNSET_PTR;
 
     return plcf;
 }
@@ -470,6 +486,22 @@ ngx_http_podgen_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->cors, prev->cors, NULL);
+
+    /* a level's podgen_show replaces the outer one whole */
+
+    if (conf->show == NGX_CONF_UNSET_PTR) {
+        if (prev->show == NGX_CONF_UNSET_PTR) {
+            prev->show = ngx_http_podgen_show_default(cf);
+            if (prev->show == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        conf->show = prev->show;
+    }
+
+    ngx_conf_merge_ptr_value(conf->trust_forwarded, prev->trust_forwarded,
+                             NULL);
 
     return NGX_CONF_OK;
 }

@@ -21,6 +21,7 @@
 #include "ngx_http_podgen_cache.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_job.h"
+#include "ngx_http_podgen_show.h"
 
 
 #define NGX_HTTP_PODGEN_VERSION  "0.1.0"
@@ -95,6 +96,10 @@ typedef struct {
     char                  feed_token_hash[65];
     ngx_array_t          *cors;             /* podgen_cors: ngx_str_t
                                                origins ("*"); NULL = off */
+    ngx_http_podgen_show_t  *show;          /* podgen_show; never NULL
+                                               once merged */
+    ngx_array_t          *trust_forwarded;  /* podgen_trust_forwarded:
+                                               ngx_cidr_t; NULL = none */
 } ngx_http_podgen_loc_conf_t;
 
 

@@ -27,6 +27,10 @@
 
 static ngx_int_t ngx_http_podgen_podcasts_file_have(
     ngx_http_podgen_podcasts_t *p, ngx_int_t rc, pg_job_t *rec);
+static ngx_int_t ngx_http_podgen_podcasts_validators(ngx_http_request_t *r,
+    pg_job_t *rec, ngx_str_t *what);
+static ngx_int_t ngx_http_podgen_podcasts_disposition(ngx_http_request_t *r,
+    pg_job_t *rec, const char *ext);
 
 
 static void
@@ -180,26 +184,39 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
         value.len = out.len;
         pg_buf_free(&out);
 
+        if (ngx_http_podgen_podcasts_validators(r, rec, what) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         if (what->len == 15) {
             return ngx_http_podgen_send_json(r, NGX_HTTP_OK, data, value.len);
         }
 
         r->headers_out.status = NGX_HTTP_OK;
 
+        /*
+         * content_type_len is the type's length without its parameters:
+         * what gzip_types and the other types lists compare
+         * (ngx_http_test_content_type())
+         */
+
         if (what->data[0] == 'c') {
             ngx_str_set(&r->headers_out.content_type,
                         "application/json+chapters");
+            r->headers_out.content_type_len =
+                                      r->headers_out.content_type.len;
 
         } else if (srt) {
             ngx_str_set(&r->headers_out.content_type,
                         "application/x-subrip; charset=utf-8");
+            r->headers_out.content_type_len =
+                                      sizeof("application/x-subrip") - 1;
 
         } else {
             ngx_str_set(&r->headers_out.content_type,
                         "text/vtt; charset=utf-8");
+            r->headers_out.content_type_len = sizeof("text/vtt") - 1;
         }
-
-        r->headers_out.content_type_len = r->headers_out.content_type.len;
 
         if (ngx_http_podgen_add_common_headers(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -225,6 +242,10 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
     ngx_sprintf((u_char *) ext, ".%s%Z", pg_format_name(format));
     ngx_http_podgen_job_path(path, "audio", p->id, ext);
 
+    if (ngx_http_podgen_podcasts_disposition(r, rec, ext) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
     b = ngx_calloc_buf(r->pool);
     if (cln == NULL || b == NULL) {
@@ -240,7 +261,12 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
 
     if (b->file->fd == NGX_INVALID_FILE) {
 
-        /* not made here: another node's, in Redis */
+        /* not made here: another node's, in Redis; validators from the
+         * record, the same on every node */
+
+        if (ngx_http_podgen_podcasts_validators(r, rec, what) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         rc = ngx_http_podgen_job_lookup(r->pool, p->id, NULL,
                                         r->connection->log, 1,
@@ -304,4 +330,119 @@ ngx_http_podgen_podcasts_file_have(ngx_http_podgen_podcasts_t *p,
     cl.next = NULL;
 
     return ngx_http_output_filter(r, &cl);
+}
+
+
+/*
+ * ETag and Last-Modified of what is made from a completed record: the
+ * record's version names its state, the file names the representation;
+ * nginx's not_modified filter answers If-None-Match and
+ * If-Modified-Since with 304.
+ */
+
+static ngx_int_t
+ngx_http_podgen_podcasts_validators(ngx_http_request_t *r, pg_job_t *rec,
+    ngx_str_t *what)
+{
+    ngx_table_elt_t  *etag;
+
+    etag = ngx_list_push(&r->headers_out.headers);
+    if (etag == NULL) {
+        return NGX_ERROR;
+    }
+
+    etag->hash = 1;
+    ngx_str_set(&etag->key, "ETag");
+    etag->value.data = ngx_pnalloc(r->pool, PG_JOB_ID_LEN + NGX_INT64_LEN
+                                            + what->len + 5);
+    if (etag->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    etag->value.len = ngx_sprintf(etag->value.data, "\"%*s-%uL-%V\"",
+                                  (size_t) PG_JOB_ID_LEN, rec->id,
+                                  rec->version, what)
+                      - etag->value.data;
+    r->headers_out.etag = etag;
+
+    if (rec->updated_ms > 0) {
+        r->headers_out.last_modified_time = (time_t) (rec->updated_ms
+                                                      / 1000);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Content-Disposition: attachment; filename="Title.mp3";
+ * filename*=UTF-8''Title.mp3 (RFC 6266): the name a podcast app or a
+ * browser saves the episode as, with its extension.  The quoted name is
+ * ASCII (other bytes, quotes, slashes and controls become "_"), the
+ * extended one the title percent-encoded; at most 100 bytes of title, cut
+ * between characters.
+ */
+
+static ngx_int_t
+ngx_http_podgen_podcasts_disposition(ngx_http_request_t *r, pg_job_t *rec,
+    const char *ext)
+{
+    u_char     *d, c;
+    size_t      i, len;
+    ngx_str_t   value;
+    const char *title;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    title = (rec->title && rec->title[0]) ? rec->title : rec->id;
+    len = ngx_strlen(title);
+
+    if (len > 100) {
+        len = 100;
+
+        while (len > 0 && ((u_char) title[len] & 0xc0) == 0x80) {
+            len--;                  /* not inside a character */
+        }
+    }
+
+    value.data = ngx_pnalloc(r->pool, sizeof("attachment; filename=\"\"; "
+                                             "filename*=UTF-8''") + 4 * len
+                                      + 2 * ngx_strlen(ext));
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = ngx_cpymem(value.data, "attachment; filename=\"",
+                   sizeof("attachment; filename=\"") - 1);
+
+    for (i = 0; i < len; i++) {
+        c = title[i];
+        *d++ = (c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/')
+               ? '_' : c;
+    }
+
+    d = ngx_sprintf(d, "%s\"; filename*=UTF-8''", ext);
+
+    for (i = 0; i < len; i++) {
+        c = title[i];
+
+        /* RFC 5987 attr-char */
+
+        if (ngx_http_podgen_isalnum(c) || ngx_strchr("!#$&+-.^_`|~", c)) {
+            if (c != 0) {
+                *d++ = c;
+                continue;
+            }
+        }
+
+        *d++ = '%';
+        *d++ = hex[c >> 4];
+        *d++ = hex[c & 0x0f];
+    }
+
+    d = ngx_sprintf(d, "%s", ext);
+
+    value.len = d - value.data;
+
+    return ngx_http_podgen_add_header(r, "Content-Disposition", &value);
 }

@@ -16,6 +16,7 @@
 
 #include "pg_buf.h"
 #include "pg_job.h"
+#include "pg_feed.h"
 #include "ngx_http_podgen_job.h"
 #include "ngx_http_podgen_redis.h"
 #include "ngx_http_podgen_offload.h"
@@ -30,8 +31,10 @@ typedef struct ngx_http_podgen_podcasts_s {
     ngx_msec_t                 deadline;
     uint64_t                   version;
     ngx_str_t                  base;
-    ngx_str_t                  host;
+    ngx_str_t                  host;        /* the feed: the absolute
+                                               URL its links start with */
     ngx_str_t                  feed_token;  /* podgen_feed_token, or "" */
+    ngx_http_podgen_show_t    *show;        /* podgen_show (the feed) */
     char                       id[PG_JOB_ID_LEN + 1];
     char                       cursor[PG_JOB_ID_LEN + 1];
     ngx_uint_t                 limit;
@@ -44,6 +47,8 @@ typedef struct ngx_http_podgen_podcasts_s {
     ngx_msec_t                 wait_start;
     ngx_int_t                  wait_s;
     ngx_str_t                  what;        /* audio, transcript.* */
+    char                       etag[PG_FEED_ETAG_LEN + 1];  /* the feed's */
+    int64_t                    newest_ms;   /* the feed's newest item */
     unsigned                   held:1;      /* r->main->count++ */
     unsigned                   waiting:1;
     struct ngx_http_podgen_podcasts_s  *copy;  /* working on the pool */

@@ -1397,6 +1397,136 @@ test_rss_token(void)
 }
 
 
+static void
+test_rss_show(void)
+{
+    int                skipped;
+    char               guid[37];
+    pg_buf_t           b;
+    pg_job_t           a, f;
+    const char        *s, *item2;
+    pg_rss_channel_t   ch;
+    pg_job_t          *jobs[2];
+
+    /* the Podcasting 2.0 specification's example */
+    ok(pg_feed_guid("https://podnews.net/rss", 23, guid) == 0
+       && strcmp(guid, "9b024349-ccf0-5f69-a609-6b82873eab3c") == 0,
+       "guid: podnews.net/rss, the spec's example");
+    ok(pg_feed_guid("podnews.net/rss/", 16, guid) == 0
+       && strcmp(guid, "9b024349-ccf0-5f69-a609-6b82873eab3c") == 0,
+       "guid: no scheme, a trailing slash: the same");
+    ok(pg_feed_guid("http://podnews.net/rss", 22, guid) == 0
+       && strcmp(guid, "9b024349-ccf0-5f69-a609-6b82873eab3c") == 0,
+       "guid: http: the same");
+    ok(pg_feed_guid("https://podnews.net/rss2", 24, guid) == 0
+       && strcmp(guid, "9b024349-ccf0-5f69-a609-6b82873eab3c") != 0
+       && guid[14] == '5' && strchr("89ab", guid[19]) != NULL,
+       "guid: another URL, another v5 UUID");
+
+    ok(pg_feed_enclosure_format("mp3") && pg_feed_enclosure_format("m4a")
+       && !pg_feed_enclosure_format("opus") && !pg_feed_enclosure_format("flac")
+       && !pg_feed_enclosure_format("wav"),
+       "enclosure formats: mp3 and m4a only");
+
+    memset(&b, 0, sizeof(pg_buf_t));
+
+    make_full(&a);
+    a.audio_bytes = 1000;
+    a.duration_s = 61.4;
+    a.updated_ms = 1764064900000LL;
+
+    make_full(&f);
+    pg_job_id_make(f.id, PG_JOB_PODCAST, 2, 0x12345678);
+    free(f.format);
+    f.format = strdup("flac");
+    f.audio_bytes = 2000;
+    f.updated_ms = 1764065000000LL;
+
+    jobs[0] = &a;
+    jobs[1] = &f;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.title = "My Show";
+    ch.link = "https://pods.example.com/sub/";
+    ch.base = "https://pods.example.com/sub/v1/podcasts";
+    ch.description = "About <things>";
+    ch.author = "Jo & Al";
+    ch.email = "jo@example.com";
+    ch.language = "en-US";
+    ch.category = "Technology/Tech News";
+    ch.is_explicit = 1;
+
+    ok(pg_rss_write(&ch, jobs, 2, &b) == 0, "rss show: written");
+    s = buf_str(&b);
+
+    ok(xmllint_ok(&b, &skipped), "rss show: well-formed%s",
+       skipped ? " # SKIP xmllint is not installed" : " (xmllint)");
+    ok(strstr(s, "xmlns:podcast=\"https://podcastindex.org/namespace/1.0\"")
+       != NULL, "rss show: the podcast namespace");
+    ok(strstr(s, "<link>https://pods.example.com/sub</link>") != NULL,
+       "rss show: link");
+    ok(strstr(s, "<language>en-US</language>") != NULL, "rss show: language");
+    ok(strstr(s, "<atom:link href=\"https://pods.example.com/sub/v1/podcasts/"
+              "feed.xml\" rel=\"self\"") != NULL, "rss show: self link");
+    ok(strstr(s, "<itunes:owner>\n<itunes:name>Jo &amp; Al</itunes:name>\n"
+              "<itunes:email>jo@example.com</itunes:email>\n</itunes:owner>")
+       != NULL, "rss show: owner");
+    ok(strstr(s, "<itunes:image href=\"https://pods.example.com/sub/v1/"
+              "podcasts/artwork.png\"/>") != NULL, "rss show: artwork URL");
+    ok(strstr(s, "<itunes:category text=\"Technology\">\n<itunes:category "
+              "text=\"Tech News\"/>\n</itunes:category>") != NULL,
+       "rss show: a subcategory");
+    ok(strstr(s, "<itunes:explicit>true</itunes:explicit>") != NULL,
+       "rss show: explicit");
+    pg_feed_guid("pods.example.com/sub/v1/podcasts/feed.xml", 41, guid);
+    ok(strstr(s, "<podcast:guid>") != NULL && strstr(s, guid) != NULL,
+       "rss show: podcast:guid of the feed's URL");
+    ok(strstr(s, "<podcast:locked owner=\"jo@example.com\">yes"
+              "</podcast:locked>") != NULL, "rss show: locked with an owner");
+    ok(strstr(s, "<lastBuildDate>Tue, 25 Nov 2025 10:03:20 GMT"
+              "</lastBuildDate>") != NULL, "rss show: lastBuildDate, newest");
+
+    item2 = strstr(s, f.id);
+    ok(strstr(s, "<enclosure url=\"https://pods.example.com/sub/v1/podcasts/"
+              ID_POD "/audio\" length=\"1000\" type=\"audio/mpeg\"/>") != NULL,
+       "rss show: mp3 enclosure");
+    ok(item2 != NULL && strstr(item2, "<enclosure") == NULL
+       && strstr(item2, "<podcast:alternateEnclosure type=\"audio/flac\" "
+                 "length=\"2000\" default=\"true\">\n<podcast:source uri=\""
+                 "https://pods.example.com/sub/v1/podcasts/") != NULL,
+       "rss show: flac: an alternateEnclosure, no enclosure");
+    ok(strstr(s, "<itunes:duration>00:01:01</itunes:duration>") != NULL,
+       "rss show: duration");
+    ok(strstr(s, "<podcast:transcript url=\"https://pods.example.com/sub/v1/"
+              "podcasts/" ID_POD "/transcript.vtt\" type=\"text/vtt\"/>")
+       && strstr(s, "/transcript.srt\" type=\"application/x-subrip\"/>")
+       && strstr(s, "/transcript.json\" type=\"application/json\"/>"),
+       "rss show: transcripts");
+    ok(strstr(s, "<podcast:chapters url=\"https://pods.example.com/sub/v1/"
+              "podcasts/" ID_POD "/chapters.json\" type=\"application/"
+              "json+chapters\"/>") != NULL, "rss show: chapters");
+
+    /* no email: not locked, no itunes:email */
+
+    ch.email = NULL;
+    ch.token = "s3cret-feed-token";
+    pg_buf_reset(&b);
+    ok(pg_rss_write(&ch, jobs, 2, &b) == 0, "rss show: no email");
+    s = buf_str(&b);
+    ok(strstr(s, "<podcast:locked>no</podcast:locked>") != NULL
+       && strstr(s, "itunes:email") == NULL, "rss show: unlocked");
+    ok(strstr(s, "podcast:transcript") == NULL
+       && strstr(s, "podcast:chapters") == NULL,
+       "rss show: with a token, no transcript or chapters links");
+    ok(strstr(s, "<podcast:guid>") != NULL && strstr(s, guid) != NULL,
+       "rss show: the guid does not depend on the token");
+
+    pg_job_free(&a);
+    pg_job_free(&f);
+    pg_buf_free(&b);
+}
+
+
 /* ---- the runner's setters ---------------------------------------------- */
 
 
@@ -1463,6 +1593,7 @@ main(void)
     test_xml();
     test_rss();
     test_rss_token();
+    test_rss_show();
 
     return done_testing();
 }
