@@ -964,17 +964,34 @@ SKIP: {
     ok(!grep({ $entry{$_} } keys %GONE), "$name: deleted jobs are not");
     my (@bad_len, @bad_type, @bad_href);
     my @pcm_type;
+    # podcast apps play mp3 and m4a: those are enclosures; any other
+    # format is only a podcast:alternateEnclosure (with the same length,
+    # type and link) of an item that has no enclosure
+    my %ITEM = map { /<guid[^>]*>([^<]+)<\/guid>/ ? ($1 => $_) : () }
+               ($fr->{body} =~ m{<item>.*?</item>}gs);
     for my $id (sort keys %COMPLETED) {
         my $e = $entry{$id} or next;
+        my $app = $COMPLETED{$id} =~ /^(?:mp3|m4a)$/;
         my $enc = $e->{enclosures}[0] // {};
+        if (!$app) {
+            push @bad_type, "$id ($COMPLETED{$id}): an enclosure"
+                if @{ $e->{enclosures} || [] };
+            my $item = $ITEM{$id} // '';
+            my %alt;
+            if ($item =~ m{<podcast:alternateEnclosure type="([^"]*)" length="(\d+)"[^>]*>\s*<podcast:source uri="([^"]*)"}) {
+                %alt = (type => $1, length => $2, href => $3);
+                $alt{href} =~ s/&amp;/&/g;
+            }
+            $enc = \%alt;
+        }
         my $a = request($ng2, 'HEAD', "/v1/podcasts/$id/audio");
-        push @bad_len, "$id: $enc->{length} vs " . ($a->{headers}{'content-length'} // '?')
+        push @bad_len, "$id: " . ($enc->{length} // '') . " vs " . ($a->{headers}{'content-length'} // '?')
             unless defined $enc->{length}
                    && $enc->{length} eq ($a->{headers}{'content-length'} // '')
                    && $enc->{length} == -s "$STORE/audio/$id.$COMPLETED{$id}";
         my $want = $MIME{ $COMPLETED{$id} };
         if ($COMPLETED{$id} eq 'pcm') {
-            push @pcm_type, "$id: $enc->{type} vs audio's "
+            push @pcm_type, "$id: " . ($enc->{type} // 'none') . " vs audio's "
                             . ($a->{headers}{'content-type'} // '?')
                 unless ($enc->{type} // '') eq ($a->{headers}{'content-type'} // '');
         } else {

@@ -585,7 +585,13 @@ sub test_config {
     local $?;
     $self->write_config;
     my ($st, $out) = $self->_run_nginx(60, '-t');
-    return ($st == 0, $out);
+    # nginx -t exits without freeing its cycle: under PODGEN_PRELOAD
+    # (ASan) LeakSanitizer then turns a good test into exit status 1, so
+    # nginx's own verdict line decides there
+    my $ok = $st == 0
+             || ($ENV{PODGEN_PRELOAD}
+                 && $out =~ /configuration file \S+ test is successful/);
+    return ($ok ? 1 : 0, $out);
 }
 
 sub start {
